@@ -1,0 +1,43 @@
+//! The command line: subcommands and their arguments (each command's own
+//! arguments live in its module under `commands`).
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{backup, completions, diff, history, inspect, texts};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "textrescue",
+    version,
+    about = "Back up a Buggy Race server's database, and recover students' task texts from any pg_dump backup, offline.",
+    long_about = None,
+    after_help = "Examples:
+  textrescue texts buggy_race_bk_20240305.sql.gz --user alice
+  textrescue diff buggy_race_bk_20240304.sql.gz buggy_race_bk_20240305.sql.gz
+  textrescue history /buggy/server/db/backups --user alice --task 3-MULTI
+  textrescue backup --container server-db-1 --dbname buggy_race --username buggy --dir /buggy/backups
+
+Exit status: 0 success, 1 failure, 2 usage error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List or export task texts from a dump.
+    Texts(texts::Args),
+    /// Compare two dumps: texts added, removed and changed.
+    Diff(diff::Args),
+    /// The life of texts across many nightly dumps: which backup still has it?
+    History(history::Args),
+    /// What a dump is and what it holds.
+    Inspect(inspect::Args),
+    /// Take one verified backup (a replacement for the nightly cron script).
+    Backup(backup::Args),
+    /// Print shell completions.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff).
+    Man(completions::ManArgs),
+}

@@ -1,0 +1,10 @@
+//! `textrescue diff`. (Being written.)
+
+use anyhow::{Result, bail};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {}
+
+pub fn run(_args: &Args) -> Result<()> {
+    bail!("`textrescue diff` is not written yet")
+}

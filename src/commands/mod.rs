@@ -1,0 +1,59 @@
+//! One module per subcommand, each with its arguments and a short `run`.
+
+pub mod backup;
+pub mod completions;
+pub mod diff;
+pub mod history;
+pub mod inspect;
+pub mod texts;
+
+use anyhow::Result;
+
+use crate::dump::{self, Dump, ReadOptions};
+use crate::input::Source;
+
+/// How to read a dump: shared by every command that takes one.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DumpArgs {
+    /// The texts table, if not `tasktexts` or `task_texts` (NAME or SCHEMA.NAME).
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// In pg_dumpall output: the database to read (default: the one with a texts table).
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// On a damaged dump, output the rows read before the damage (and say where it stopped).
+    #[arg(long)]
+    pub salvage: bool,
+}
+
+impl DumpArgs {
+    pub fn options(&self) -> ReadOptions {
+        ReadOptions {
+            table: self.table.clone(),
+            database: self.database.clone(),
+            salvage: self.salvage,
+            progress: true,
+            ..ReadOptions::default()
+        }
+    }
+}
+
+/// Reads a dump and reports salvage damage and warnings on stderr.
+pub fn read_dump(arg: &str, options: &ReadOptions) -> Result<Dump> {
+    let dump = dump::read(&Source::from_arg(arg), options)?;
+    if let Some(damage) = &dump.damage {
+        warn(&format!(
+            "--salvage: {damage}; what follows holds only the rows read before that point"
+        ));
+    }
+    Ok(dump)
+}
+
+pub fn warn(message: &str) {
+    eprintln!("textrescue: warning: {message}");
+}
+
+/// A mistake in how the command was called: exit status 2, like clap's.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

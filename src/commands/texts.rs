@@ -1,0 +1,113 @@
+//! `textrescue texts DUMP`: list or export task texts.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::{DumpArgs, UsageError, read_dump, warn};
+use crate::filter::{Filter, FilterArgs};
+use crate::output::{self, Destination, sql};
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  textrescue texts buggy_race_bk_20240305.sql.gz --user alice
+  textrescue texts nightly.dump -u alice -t 3-MULTI --format json
+  textrescue texts nightly.sql.gz -u alice --format server-json -o alice.json
+  textrescue texts nightly.sql.gz -u alice --format sql > restore.sql")]
+pub struct Args {
+    /// The dump: a file, a pg_dump -Fd directory, or - for stdin.
+    pub dump: String,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[arg(short, long, value_enum, default_value_t = TextsFormat::Table)]
+    pub format: TextsFormat,
+    /// Write to FILE instead of stdout (it appears only when complete).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// With --format server-json: allow filters besides the one --user (the
+    /// upload replaces ALL of the student's texts with the file's).
+    #[arg(long)]
+    pub partial: bool,
+    #[command(flatten)]
+    pub sql: sql::SqlArgs,
+    #[command(flatten)]
+    pub dump_args: DumpArgs,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextsFormat {
+    Table,
+    Csv,
+    Json,
+    /// The race server's own texts JSON, for its "Load texts as JSON" upload.
+    ServerJson,
+    /// Restore SQL for psql.
+    Sql,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let filter = Filter::from_args(&args.filter)?;
+    if args.format == TextsFormat::ServerJson {
+        check_server_json(&filter, args.partial)?;
+    }
+    let mut options = args.dump_args.options();
+    options.prefilter = filter.prefilter();
+    let dump = read_dump(&args.dump, &options)?;
+    let (texts, warnings) = dump.texts(args.dump_args.database.as_deref())?;
+    for w in &warnings {
+        warn(w);
+    }
+    let records: Vec<_> = texts
+        .records()
+        .into_iter()
+        .filter(|r| filter.matches(r))
+        .collect();
+    let mut destination = Destination::open(args.output.as_deref())?;
+    let out = destination.writer();
+    match args.format {
+        TextsFormat::Table => output::table::write(&records, out)?,
+        TextsFormat::Csv => output::csv::write(&records, out)?,
+        TextsFormat::Json => output::json::write(&records, out)?,
+        TextsFormat::ServerJson => output::server_json::write(&records, out)?,
+        TextsFormat::Sql => {
+            let db = dump.texts_database(args.dump_args.database.as_deref())?;
+            let table = db
+                .texts_table
+                .as_ref()
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "public.tasktexts".into());
+            let script = sql::RestoreScript {
+                source: &args.dump,
+                table: &table,
+                args: &args.sql,
+            };
+            output::sql::write(&records, &script, out)?
+        }
+    }
+    destination.finish()?;
+    if records.is_empty() && args.format != TextsFormat::Table {
+        warn("no texts match the filters");
+    }
+    Ok(())
+}
+
+/// The server's upload replaces all of one student's texts, so a file for
+/// it must hold exactly one student's, and all of them unless --partial.
+fn check_server_json(filter: &Filter, partial: bool) -> Result<()> {
+    if filter.users().len() != 1 {
+        return Err(UsageError(
+            "--format server-json needs exactly one --user: the server's upload replaces all of that student's texts"
+                .into(),
+        )
+        .into());
+    }
+    if filter.has_more_than_users() && !partial {
+        return Err(UsageError(
+            "--format server-json with --task, --since, --until or --id would upload only some of the student's \
+             texts, and the upload deletes the others; add --partial if that is what you want"
+                .into(),
+        )
+        .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! Which texts a command works on: `--user`, `--task`, `--since`, `--until`,
+//! `--date-field` and `--id`, shared by `texts`, `diff` and `history`.
+//! Filters combine with AND; a repeated option is OR.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone};
+
+use crate::dump::Prefilter;
+use crate::texts::{Record, TaskText, Timestamp};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// Only this student (username, case-insensitive); repeat for several.
+    #[arg(short = 'u', long = "user", value_name = "NAME")]
+    pub users: Vec<String>,
+    /// Only this task: `PHASE-NAME` such as 3-MULTI, or NAME; case-insensitive; repeatable.
+    #[arg(short = 't', long = "task", value_name = "TASK")]
+    pub tasks: Vec<String>,
+    /// Only texts whose date is on or after WHEN: YYYY-MM-DD (the whole day)
+    /// or an RFC 3339 time; times without an offset are in the local zone (TZ).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only texts whose date is on or before WHEN (a YYYY-MM-DD day is included).
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Which date --since and --until look at.
+    #[arg(long, value_enum, default_value_t = DateField::Changed)]
+    pub date_field: DateField,
+    /// Only the text with this id; repeatable.
+    #[arg(long = "id", value_name = "N")]
+    pub ids: Vec<i64>,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DateField {
+    /// modified_at where set, else created_at.
+    #[default]
+    Changed,
+    Created,
+    Modified,
+}
+
+/// A task as `--task` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TaskPattern {
+    phase: Option<i64>,
+    name: String,
+}
+
+/// The filters, parsed and ready to test records.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    users: Vec<String>,
+    tasks: Vec<TaskPattern>,
+    since: Option<DateTime<FixedOffset>>,
+    until: Option<DateTime<FixedOffset>>,
+    date_field: DateField,
+    ids: Vec<i64>,
+}
+
+impl Filter {
+    pub fn from_args(args: &FilterArgs) -> Result<Filter> {
+        Ok(Filter {
+            users: args.users.iter().map(|u| u.to_lowercase()).collect(),
+            tasks: args.tasks.iter().map(|t| parse_task(t)).collect(),
+            since: args
+                .since
+                .as_deref()
+                .map(|w| parse_when(w, Bound::Since))
+                .transpose()
+                .context("--since")?,
+            until: args
+                .until
+                .as_deref()
+                .map(|w| parse_when(w, Bound::Until))
+                .transpose()
+                .context("--until")?,
+            date_field: args.date_field,
+            ids: args.ids.clone(),
+        })
+    }
+
+    /// True when any filter besides `--user` is set.
+    pub fn has_more_than_users(&self) -> bool {
+        !self.tasks.is_empty()
+            || self.since.is_some()
+            || self.until.is_some()
+            || !self.ids.is_empty()
+    }
+
+    pub fn users(&self) -> &[String] {
+        &self.users
+    }
+
+    /// The tests that need no lookup (id and dates), to apply while reading.
+    pub fn prefilter(&self) -> Option<Prefilter> {
+        if self.ids.is_empty() && self.since.is_none() && self.until.is_none() {
+            return None;
+        }
+        let me = self.clone();
+        Some(Arc::new(move |t: &TaskText| me.matches_row(t)))
+    }
+
+    fn matches_row(&self, text: &TaskText) -> bool {
+        if !self.ids.is_empty() && !self.ids.contains(&text.id) {
+            return false;
+        }
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        let date: Option<&Timestamp> = match self.date_field {
+            DateField::Changed => Some(text.changed_at()),
+            DateField::Created => Some(&text.created_at),
+            DateField::Modified => text.modified_at.as_ref(),
+        };
+        let Some(date) = date else {
+            return false;
+        };
+        self.since.is_none_or(|s| date.instant >= s) && self.until.is_none_or(|u| date.instant <= u)
+    }
+
+    /// Whether a record passes every filter.
+    pub fn matches(&self, record: &Record<'_>) -> bool {
+        if !self.matches_row(record.text) {
+            return false;
+        }
+        if !self.users.is_empty() {
+            let Some(name) = record.username else {
+                return false;
+            };
+            if !self
+                .users
+                .iter()
+                .any(|u| u.eq_ignore_ascii_case(name) || *u == name.to_lowercase())
+            {
+                return false;
+            }
+        }
+        if !self.tasks.is_empty() {
+            let Some(task) = record.task else {
+                return false;
+            };
+            let hit = self.tasks.iter().any(|p| {
+                p.phase.is_none_or(|ph| ph == task.phase) && p.name.eq_ignore_ascii_case(&task.name)
+            });
+            if !hit {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn parse_task(arg: &str) -> TaskPattern {
+    if let Some((phase, name)) = arg.split_once('-') {
+        if let Ok(phase) = phase.trim().parse::<i64>() {
+            return TaskPattern {
+                phase: Some(phase),
+                name: name.trim().to_string(),
+            };
+        }
+    }
+    TaskPattern {
+        phase: None,
+        name: arg.trim().to_string(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Since,
+    Until,
+}
+
+/// A `--since`/`--until` value as an instant: a whole day starts (since) or
+/// ends (until) at local midnight; a time without offset is local.
+fn parse_when(when: &str, bound: Bound) -> Result<DateTime<FixedOffset>> {
+    let when = when.trim();
+    if let Ok(day) = NaiveDate::parse_from_str(when, "%Y-%m-%d") {
+        let start = match bound {
+            Bound::Since => day,
+            Bound::Until => day.succ_opt().context("date out of range")?,
+        };
+        let midnight = local(start.and_hms_opt(0, 0, 0).expect("midnight exists"))?;
+        return Ok(match bound {
+            Bound::Since => midnight,
+            // The day is included: up to the last instant before the next midnight.
+            Bound::Until => midnight - chrono::Duration::nanoseconds(1),
+        });
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(when) {
+        return Ok(t);
+    }
+    for form in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(when, form) {
+            return local(naive);
+        }
+    }
+    bail!("{when:?} is neither a day (YYYY-MM-DD) nor an RFC 3339 time (2024-03-05T14:00:00+01:00)")
+}
+
+fn local(naive: NaiveDateTime) -> Result<DateTime<FixedOffset>> {
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.fixed_offset())
+        .with_context(|| format!("{naive} does not exist in the local time zone"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::texts::Task;
+
+    fn text(id: i64, created: &str, modified: Option<&str>) -> TaskText {
+        TaskText {
+            id,
+            user_id: 1,
+            task_id: 1,
+            created_at: Timestamp::parse_pg(created).unwrap(),
+            modified_at: modified.map(|m| Timestamp::parse_pg(m).unwrap()),
+            text: b"x".to_vec(),
+        }
+    }
+
+    fn filter(f: impl FnOnce(&mut FilterArgs)) -> Filter {
+        let mut args = FilterArgs::default();
+        f(&mut args);
+        Filter::from_args(&args).unwrap()
+    }
+
+    #[test]
+    fn until_a_day_includes_that_whole_day() {
+        let f = filter(|a| {
+            a.since = Some("2024-03-05T00:00:00+00:00".into());
+            a.until = Some("2024-03-05T23:59:59.999999+00:00".into());
+        });
+        assert!(f.matches_row(&text(1, "2024-03-05 23:59:59.5+00", None)));
+        assert!(!f.matches_row(&text(1, "2024-03-06 00:00:00+00", None)));
+        assert!(!f.matches_row(&text(1, "2024-03-04 23:59:59+00", None)));
+    }
+
+    #[test]
+    fn date_field_chooses_the_date() {
+        let t = text(1, "2024-03-01 10:00:00+00", Some("2024-03-09 10:00:00+00"));
+        let since = |field| {
+            filter(|a| {
+                a.since = Some("2024-03-05T00:00:00Z".into());
+                a.date_field = field;
+            })
+        };
+        assert!(since(DateField::Changed).matches_row(&t));
+        assert!(!since(DateField::Created).matches_row(&t));
+        assert!(since(DateField::Modified).matches_row(&t));
+        let unmodified = text(2, "2024-03-09 10:00:00+00", None);
+        assert!(!since(DateField::Modified).matches_row(&unmodified));
+    }
+
+    #[test]
+    fn users_and_tasks_ignore_case_and_repeat_as_or() {
+        let t = text(1, "2024-03-01 10:00:00+00", None);
+        let task = Task {
+            phase: 3,
+            name: "multi".into(),
+            is_enabled: true,
+        };
+        let r = Record {
+            text: &t,
+            username: Some("alice"),
+            task: Some(&task),
+        };
+        assert!(filter(|a| a.users = vec!["ALICE".into()]).matches(&r));
+        assert!(filter(|a| a.users = vec!["bob".into(), "Alice".into()]).matches(&r));
+        assert!(!filter(|a| a.users = vec!["bob".into()]).matches(&r));
+        assert!(filter(|a| a.tasks = vec!["3-multi".into()]).matches(&r));
+        assert!(filter(|a| a.tasks = vec!["MULTI".into()]).matches(&r));
+        assert!(!filter(|a| a.tasks = vec!["2-MULTI".into()]).matches(&r));
+        assert!(
+            !filter(|a| {
+                a.users = vec!["alice".into()];
+                a.tasks = vec!["1-EDIT".into()];
+            })
+            .matches(&r)
+        );
+    }
+
+    #[test]
+    fn bad_dates_are_errors() {
+        let mut a = FilterArgs::default();
+        a.since = Some("last tuesday".into());
+        assert!(Filter::from_args(&a).is_err());
+    }
+}

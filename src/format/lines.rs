@@ -1,0 +1,288 @@
+//! Lines of a script, read from a stream without copying them where
+//! possible, plus a fast skip over a COPY block that nobody needs.
+//!
+//! Line ends are LF or CRLF: a dump that went through `docker exec -t` has
+//! CRLF on every line. One trailing CR is dropped from every line; that is
+//! exact even inside COPY data, because COPY writes a real CR as `\r`.
+
+use std::io::{self, Read};
+
+use anyhow::{Result, bail};
+use memchr::{memchr, memchr_iter, memmem};
+
+const INITIAL: usize = 1 << 20;
+/// A line longer than this is not something pg_dump writes.
+const MAX_LINE: usize = 1 << 30;
+
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// Number of the line most recently returned (1-based).
+    line: u64,
+    /// Bytes consumed before `buf[start]`.
+    consumed: u64,
+    terminator: memmem::Finder<'static>,
+}
+
+/// How a skipped COPY block ended.
+pub struct Skipped {
+    pub rows: u64,
+    /// False when the input ended before the block's `\.` line.
+    pub ended: bool,
+}
+
+impl<R: Read> LineReader<R> {
+    pub fn new(inner: R) -> Self {
+        LineReader {
+            inner,
+            buf: vec![0; INITIAL],
+            start: 0,
+            end: 0,
+            eof: false,
+            line: 0,
+            consumed: 0,
+            terminator: memmem::Finder::new(b"\n\\.").into_owned(),
+        }
+    }
+
+    /// The 1-based number of the last line returned.
+    pub fn line_number(&self) -> u64 {
+        self.line
+    }
+
+    /// Bytes of (decompressed) input consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Reads more input behind what is buffered; false at the end of input.
+    fn fill(&mut self) -> Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            if self.buf.len() >= MAX_LINE {
+                bail!(
+                    "line {} is longer than {} bytes: this is not pg_dump output",
+                    self.line + 1,
+                    MAX_LINE
+                );
+            }
+            let bigger = self.buf.len() * 2;
+            self.buf.resize(bigger, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The next line without its line end, or `None` at the end of input.
+    pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
+        let mut searched = 0;
+        loop {
+            if let Some(at) = memchr(b'\n', &self.buf[self.start + searched..self.end]) {
+                let line_start = self.start;
+                let line_end = self.start + searched + at;
+                self.start = line_end + 1;
+                self.consumed += (self.start - line_start) as u64;
+                self.line += 1;
+                return Ok(Some(strip_cr(&self.buf[line_start..line_end])));
+            }
+            searched = self.end - self.start;
+            if !self.fill()? {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                // The last line has no line end.
+                let line_start = self.start;
+                self.consumed += (self.end - self.start) as u64;
+                self.start = self.end;
+                self.line += 1;
+                return Ok(Some(strip_cr(&self.buf[line_start..self.end])));
+            }
+        }
+    }
+
+    /// Skips the rows of a COPY block up to and including its `\.` line,
+    /// counting them without looking at their content.
+    pub fn skip_copy_block(&mut self) -> Result<Skipped> {
+        let mut rows = 0u64;
+        // A block whose first line is `\.` has no rows.
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            if avail.len() >= 4 || self.eof {
+                if let Some(len) = terminator_line_len(avail, self.eof) {
+                    self.take(len, 1);
+                    return Ok(Skipped { rows, ended: true });
+                }
+                break;
+            }
+            self.fill()?;
+        }
+        loop {
+            let eof = self.eof;
+            let avail = &self.buf[self.start..self.end];
+            let mut found = None;
+            let mut need_more_at = None;
+            for hit in self.terminator.find_iter(avail) {
+                // `hit` is the LF that ends the last row; the `\.` line starts after it.
+                let after = &avail[hit + 1..];
+                if after.len() < 4 && !eof {
+                    need_more_at = Some(hit);
+                    break;
+                }
+                if let Some(len) = terminator_line_len(after, eof) {
+                    found = Some((hit, len));
+                    break;
+                }
+            }
+            if let Some((hit, len)) = found {
+                let newlines = memchr_iter(b'\n', &avail[..=hit]).count() as u64;
+                rows += newlines;
+                self.take(hit + 1 + len, newlines + 1);
+                return Ok(Skipped { rows, ended: true });
+            }
+            if eof {
+                // The input ended inside the block; a last line without its
+                // line end is a cut row and is not counted.
+                let left = avail.len();
+                let complete = memchr_iter(b'\n', avail).count() as u64;
+                rows += complete;
+                self.take(left, complete);
+                return Ok(Skipped { rows, ended: false });
+            }
+            // Consume whole lines up to where a terminator could still start.
+            let keep_from = need_more_at
+                .or_else(|| memchr::memrchr(b'\n', avail))
+                .unwrap_or(0);
+            let newlines = memchr_iter(b'\n', &avail[..keep_from]).count() as u64;
+            rows += newlines;
+            self.take(keep_from, newlines);
+            self.fill()?;
+        }
+    }
+
+    fn take(&mut self, bytes: usize, lines: u64) {
+        self.start += bytes;
+        self.consumed += bytes as u64;
+        self.line += lines;
+    }
+}
+
+/// If `data` starts with the line `\.` (LF, CRLF or end of input after it),
+/// the length of that line with its line end.
+fn terminator_line_len(data: &[u8], eof: bool) -> Option<usize> {
+    if !data.starts_with(b"\\.") {
+        return None;
+    }
+    match &data[2..] {
+        [b'\n', ..] => Some(3),
+        [b'\r', b'\n', ..] => Some(4),
+        [] | [b'\r'] if eof => Some(data.len()),
+        _ => None,
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out one byte per call, to cross every boundary.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() || buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = self.0[0];
+            self.0 = &self.0[1..];
+            Ok(1)
+        }
+    }
+
+    fn lines(data: &[u8]) -> Vec<Vec<u8>> {
+        let mut r = LineReader::new(Trickle(data));
+        let mut out = Vec::new();
+        while let Some(l) = r.next_line().unwrap() {
+            out.push(l.to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn lf_crlf_and_a_last_line_without_end() {
+        assert_eq!(
+            lines(b"a\nb\r\nc"),
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
+        );
+        assert_eq!(lines(b""), Vec::<Vec<u8>>::new());
+        assert_eq!(lines(b"\n"), vec![Vec::<u8>::new()]);
+    }
+
+    fn skip(data: &[u8]) -> (u64, bool, Option<Vec<u8>>, u64) {
+        let mut r = LineReader::new(Trickle(data));
+        let s = r.skip_copy_block().unwrap();
+        let next = r.next_line().unwrap().map(<[u8]>::to_vec);
+        let (rows, ended, line) = (s.rows, s.ended, r.line_number());
+        // The same through one big read.
+        let mut big = LineReader::new(data);
+        let s2 = big.skip_copy_block().unwrap();
+        assert_eq!((s2.rows, s2.ended), (rows, ended));
+        assert_eq!(big.next_line().unwrap().map(<[u8]>::to_vec), next);
+        (rows, ended, next, line)
+    }
+
+    #[test]
+    fn skipping_counts_rows_and_stops_after_the_terminator() {
+        assert_eq!(skip(b"\\.\nnext\n"), (0, true, Some(b"next".to_vec()), 2));
+        assert_eq!(
+            skip(b"a\nb\n\\.\nnext\n"),
+            (2, true, Some(b"next".to_vec()), 4)
+        );
+        assert_eq!(
+            skip(b"a\r\nb\r\n\\.\r\nnext\r\n"),
+            (2, true, Some(b"next".to_vec()), 4)
+        );
+        assert_eq!(skip(b"a\nb\n\\."), (2, true, None, 3));
+    }
+
+    #[test]
+    fn an_escaped_dot_line_is_a_row_not_the_end() {
+        // A text that is exactly `\.` is written `\\.` by COPY.
+        assert_eq!(
+            skip(b"1\t\\\\.\n\\.x\n\\.\nn\n"),
+            (2, true, Some(b"n".to_vec()), 4)
+        );
+    }
+
+    #[test]
+    fn skipping_to_the_end_of_input_reports_no_end() {
+        let (rows, ended, next, _) = skip(b"a\nb\nc");
+        assert_eq!((rows, ended, next), (2, false, None));
+        let (rows, ended, _, _) = skip(b"a\nb\n");
+        assert_eq!((rows, ended), (2, false));
+    }
+}

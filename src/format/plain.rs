@@ -1,0 +1,570 @@
+//! Plain SQL scripts from `pg_dump` and `pg_dumpall`, read in one pass.
+//!
+//! The script is mostly small SQL statements around the table data, which
+//! comes either as `COPY ... FROM stdin;` blocks (the default) or as INSERT
+//! statements (`--inserts` and friends). This reader follows the SQL just
+//! closely enough to never mistake quoted text for a statement: it tracks
+//! quotes, dollar quotes and comments line by line, recognises the few
+//! statements that matter (COPY, CREATE TABLE for column lists, INSERT,
+//! `SET standard_conforming_strings`, psql's `\connect`), and hands table
+//! data to the visitor. Whole statements are never given to a SQL parser
+//! except CREATE TABLE and INSERT ones, one at a time.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use anyhow::{Context, Result, bail};
+
+use super::lines::LineReader;
+use super::{Interest, Meta, TableName, Visitor, ddl, inserts};
+
+pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()> {
+    let mut reader = PlainReader {
+        lines: LineReader::new(input),
+        visitor,
+        quotes: QuoteState::default(),
+        pending: None,
+        insert_run: None,
+        definitions: HashMap::new(),
+        standard_strings: true,
+        cluster: false,
+    };
+    reader.run()
+}
+
+struct PlainReader<'v, R> {
+    lines: LineReader<R>,
+    visitor: &'v mut dyn Visitor,
+    quotes: QuoteState,
+    /// A statement that has begun but not yet ended.
+    pending: Option<Pending>,
+    /// Consecutive INSERTs into one table form one run of its data.
+    insert_run: Option<InsertRun>,
+    /// Column lists from CREATE TABLE, for INSERTs without one.
+    definitions: HashMap<TableName, Vec<String>>,
+    standard_strings: bool,
+    /// pg_dumpall output: complete only at the cluster's closing line.
+    cluster: bool,
+}
+
+struct Pending {
+    kind: StatementKind,
+    first_line: u64,
+    text: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StatementKind {
+    CreateTable,
+    Insert,
+    Other,
+}
+
+struct InsertRun {
+    table: TableName,
+    interest: Interest,
+    columns: usize,
+    rows: u64,
+}
+
+impl<R: Read> PlainReader<'_, R> {
+    fn run(&mut self) -> Result<()> {
+        loop {
+            let line_no = self.lines.line_number() + 1;
+            let Some(line) = self.lines.next_line()? else {
+                break;
+            };
+            // Owned only when a statement keeps its text; most lines are
+            // looked at and dropped.
+            if self.pending.is_none() && self.quotes.is_normal() {
+                match classify(line) {
+                    LineStart::Blank => continue,
+                    LineStart::Comment => {
+                        let comment = String::from_utf8_lossy(line).into_owned();
+                        self.comment(&comment);
+                        continue;
+                    }
+                    LineStart::MetaCommand => {
+                        let command = String::from_utf8_lossy(line).into_owned();
+                        self.end_insert_run();
+                        self.meta_command(&command);
+                        continue;
+                    }
+                    LineStart::Copy => {
+                        let header = String::from_utf8_lossy(line).into_owned();
+                        self.end_insert_run();
+                        self.copy_block(&header, line_no)?;
+                        continue;
+                    }
+                    LineStart::Statement(kind) => {
+                        if kind != StatementKind::Insert {
+                            end_run(&mut self.insert_run, self.visitor);
+                        }
+                        self.pending = Some(Pending {
+                            kind,
+                            first_line: line_no,
+                            text: String::new(),
+                        });
+                    }
+                }
+            }
+            let ends = self.quotes.scan_line(line, self.standard_strings);
+            let pending = self.pending.as_mut().expect("a statement is pending");
+            if pending.kind != StatementKind::Other {
+                if !pending.text.is_empty() {
+                    pending.text.push('\n');
+                }
+                match std::str::from_utf8(line) {
+                    Ok(s) => pending.text.push_str(s),
+                    Err(_) => bail!(
+                        "line {line_no}: a statement holds bytes that are not UTF-8 (a SQL_ASCII database?); its text cannot be read exactly"
+                    ),
+                }
+            } else if line.starts_with(b"SET standard_conforming_strings") {
+                self.standard_strings = !line.ends_with(b"off;");
+            }
+            if ends {
+                let done = self.pending.take().expect("a statement is pending");
+                self.statement(done)?;
+            }
+        }
+        if let Some(p) = &self.pending {
+            bail!(
+                "the dump ends inside a statement that begins at line {}: it is truncated",
+                p.first_line
+            );
+        }
+        self.end_insert_run();
+        Ok(())
+    }
+
+    fn comment(&mut self, line: &str) {
+        let text = line.trim_start_matches('-').trim();
+        if let Some(v) = text.strip_prefix("Dumped from database version ") {
+            self.visitor.meta(Meta::ServerVersion(v.trim().to_string()));
+        } else if let Some(v) = text.strip_prefix("Dumped by pg_dump version ") {
+            self.visitor.meta(Meta::PgDumpVersion(v.trim().to_string()));
+        } else if text == "PostgreSQL database cluster dump" {
+            self.cluster = true;
+            self.visitor.meta(Meta::Cluster);
+        } else if text == "PostgreSQL database cluster dump complete" {
+            self.visitor.meta(Meta::Complete);
+        } else if text == "PostgreSQL database dump complete" && !self.cluster {
+            self.visitor.meta(Meta::Complete);
+        }
+    }
+
+    fn meta_command(&mut self, line: &str) {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("\\connect") {
+            return; // \restrict, \unrestrict and the like change no data.
+        }
+        let target = words.find(|w| !w.starts_with('-'));
+        if let Some(name) = target.and_then(connect_target) {
+            self.visitor.meta(Meta::Database(name));
+        }
+    }
+
+    fn copy_block(&mut self, header: &str, line_no: u64) -> Result<()> {
+        let (table, mut columns) = parse_copy_header(header)
+            .with_context(|| format!("line {line_no}: cannot read the COPY header {header:?}"))?;
+        if columns.is_empty() {
+            columns = self.definitions.get(&table).cloned().unwrap_or_default();
+        }
+        let interest = self.visitor.begin_data(&table, &columns);
+        let rows = match interest {
+            Interest::Skip => {
+                let skipped = self.lines.skip_copy_block()?;
+                if !skipped.ended {
+                    bail!(
+                        "the dump ends inside the data of {table} (COPY at line {line_no}, after {} rows): it is truncated",
+                        skipped.rows
+                    );
+                }
+                skipped.rows
+            }
+            Interest::Rows => {
+                let mut rows = 0u64;
+                loop {
+                    let Some(line) = self.lines.next_line()? else {
+                        bail!(
+                            "the dump ends inside the data of {table} (COPY at line {line_no}, after {rows} rows): it is truncated"
+                        );
+                    };
+                    if line == b"\\." {
+                        break;
+                    }
+                    rows += 1;
+                    self.visitor.copy_row(line).with_context(|| {
+                        format!("line {}, row {rows} of {table}", self.lines.line_number())
+                    })?;
+                }
+                rows
+            }
+        };
+        self.visitor.end_data(rows);
+        Ok(())
+    }
+
+    fn statement(&mut self, statement: Pending) -> Result<()> {
+        match statement.kind {
+            StatementKind::Other => Ok(()),
+            StatementKind::CreateTable => {
+                if let Some((table, columns)) = ddl::create_table_columns(&statement.text) {
+                    self.definitions.insert(table, columns);
+                }
+                Ok(())
+            }
+            StatementKind::Insert => self.insert(&statement.text, statement.first_line),
+        }
+    }
+
+    fn insert(&mut self, text: &str, line_no: u64) -> Result<()> {
+        let Some((table, listed)) = inserts::target(text) else {
+            bail!("line {line_no}: cannot read the target of an INSERT statement");
+        };
+        if self.insert_run.as_ref().is_some_and(|r| r.table != table) {
+            self.end_insert_run();
+        }
+        if self.insert_run.is_none() {
+            let columns = listed
+                .or_else(|| self.definitions.get(&table).cloned())
+                .unwrap_or_default();
+            let interest = self.visitor.begin_data(&table, &columns);
+            self.insert_run = Some(InsertRun {
+                table: table.clone(),
+                interest,
+                columns: columns.len(),
+                rows: 0,
+            });
+        }
+        let run = self.insert_run.as_mut().expect("an insert run is open");
+        match run.interest {
+            Interest::Skip => {
+                run.rows += inserts::count_rows(text, self.standard_strings)
+                    .with_context(|| format!("line {line_no}, INSERT into {table}"))?;
+            }
+            Interest::Rows => {
+                let insert = inserts::parse(text, self.standard_strings)
+                    .with_context(|| format!("line {line_no}, INSERT into {table}"))?;
+                for row in &insert.rows {
+                    if run.columns != 0 && row.len() != run.columns {
+                        bail!(
+                            "line {line_no}: an INSERT into {table} has {} values for {} columns",
+                            row.len(),
+                            run.columns
+                        );
+                    }
+                    run.rows += 1;
+                    self.visitor
+                        .value_row(row)
+                        .with_context(|| format!("line {line_no}, row {} of {table}", run.rows))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_insert_run(&mut self) {
+        end_run(&mut self.insert_run, self.visitor);
+    }
+}
+
+fn end_run(run: &mut Option<InsertRun>, visitor: &mut dyn Visitor) {
+    if let Some(run) = run.take() {
+        visitor.end_data(run.rows);
+    }
+}
+
+enum LineStart {
+    Blank,
+    Comment,
+    MetaCommand,
+    Copy,
+    Statement(StatementKind),
+}
+
+fn classify(line: &[u8]) -> LineStart {
+    let trimmed = line.trim_ascii_start();
+    if trimmed.is_empty() {
+        LineStart::Blank
+    } else if trimmed.starts_with(b"--") {
+        LineStart::Comment
+    } else if trimmed.starts_with(b"\\") {
+        LineStart::MetaCommand
+    } else if trimmed.starts_with(b"COPY ") && trimmed.ends_with(b"FROM stdin;") {
+        LineStart::Copy
+    } else if trimmed.starts_with(b"CREATE TABLE ") {
+        LineStart::Statement(StatementKind::CreateTable)
+    } else if trimmed.starts_with(b"INSERT INTO ") {
+        LineStart::Statement(StatementKind::Insert)
+    } else {
+        LineStart::Statement(StatementKind::Other)
+    }
+}
+
+/// The database a `\connect` names: a plain name, a quoted one, or a
+/// connection string such as `"dbname='buggy_race'"`.
+fn connect_target(word: &str) -> Option<String> {
+    let unquoted = if word.len() >= 2 && word.starts_with('"') && word.ends_with('"') {
+        word[1..word.len() - 1].replace("\"\"", "\"")
+    } else if word.len() >= 2 && word.starts_with('\'') && word.ends_with('\'') {
+        word[1..word.len() - 1].replace("''", "'")
+    } else {
+        word.to_string()
+    };
+    if let Some(rest) = unquoted.strip_prefix("dbname=") {
+        let rest = rest.split_whitespace().next().unwrap_or("");
+        let name = rest.trim_matches('\'').replace("\\'", "'");
+        return Some(name);
+    }
+    Some(unquoted)
+}
+
+/// `COPY schema.table (col, ...) FROM stdin;` into its table and columns.
+pub fn parse_copy_header(header: &str) -> Result<(TableName, Vec<String>)> {
+    let rest = header
+        .trim()
+        .strip_prefix("COPY ")
+        .context("not a COPY statement")?;
+    let (parts, rest) = identifiers(rest, '.')?;
+    let table = match parts.as_slice() {
+        [name] => TableName::new("public", name.clone()),
+        [schema, name] => TableName::new(schema.clone(), name.clone()),
+        _ => bail!("unexpected table name"),
+    };
+    let rest = rest.trim_start();
+    let (columns, rest) = match rest.strip_prefix('(') {
+        Some(inner) => {
+            let (columns, after) = identifiers(inner, ',')?;
+            let after = after
+                .trim_start()
+                .strip_prefix(')')
+                .context("unclosed column list")?;
+            (columns, after)
+        }
+        None => (Vec::new(), rest),
+    };
+    if rest.trim() != "FROM stdin;" {
+        bail!("expected FROM stdin;");
+    }
+    Ok((table, columns))
+}
+
+/// A list of SQL identifiers separated by `sep`, quoted (`"a ""b"""`) or not;
+/// returns them and what follows.
+fn identifiers(mut s: &str, sep: char) -> Result<(Vec<String>, &str)> {
+    let mut out = Vec::new();
+    loop {
+        s = s.trim_start();
+        if let Some(quoted) = s.strip_prefix('"') {
+            let mut name = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                match chars.next() {
+                    None => bail!("unclosed quoted identifier"),
+                    Some((i, '"')) => {
+                        if quoted[i + 1..].starts_with('"') {
+                            name.push('"');
+                            chars.next();
+                        } else {
+                            break i + 1;
+                        }
+                    }
+                    Some((_, c)) => name.push(c),
+                }
+            };
+            out.push(name);
+            s = &quoted[end..];
+        } else {
+            let end = s
+                .find(|c: char| c == sep || c == ' ' || c == '(' || c == ')' || c == '.')
+                .unwrap_or(s.len());
+            if end == 0 {
+                bail!("expected an identifier");
+            }
+            out.push(s[..end].to_string());
+            s = &s[end..];
+        }
+        match s.strip_prefix(sep) {
+            Some(after) => s = after,
+            None => return Ok((out, s)),
+        }
+    }
+}
+
+/// Where the SQL lexer stands at the end of a line.
+#[derive(Default)]
+struct QuoteState {
+    mode: Mode,
+}
+
+#[derive(Default, Clone, PartialEq, Eq)]
+enum Mode {
+    #[default]
+    Normal,
+    /// Inside '...'; `backslash` when backslashes escape (E'' strings, or
+    /// standard_conforming_strings off); `escaped` when the last byte was one.
+    Single { backslash: bool, escaped: bool },
+    /// Inside "...".
+    Ident,
+    /// Inside $tag$...$tag$.
+    Dollar(Vec<u8>),
+    /// Inside /* ... */, with its nesting depth.
+    Block(u32),
+}
+
+impl QuoteState {
+    fn is_normal(&self) -> bool {
+        self.mode == Mode::Normal
+    }
+
+    /// Follows quotes through one line (its line end is part of any quote
+    /// left open). True when a statement ends at the end of this line.
+    fn scan_line(&mut self, line: &[u8], standard_strings: bool) -> bool {
+        let mut i = 0;
+        let mut last_significant = None;
+        while i < line.len() {
+            let b = line[i];
+            match &mut self.mode {
+                Mode::Normal => {
+                    match b {
+                        b'\'' => {
+                            let e_string = i > 0
+                                && matches!(line[i - 1], b'E' | b'e')
+                                && (i < 2 || !is_ident_byte(line[i - 2]));
+                            self.mode = Mode::Single {
+                                backslash: e_string || !standard_strings,
+                                escaped: false,
+                            };
+                        }
+                        b'"' => self.mode = Mode::Ident,
+                        b'-' if line.get(i + 1) == Some(&b'-') => break,
+                        b'/' if line.get(i + 1) == Some(&b'*') => {
+                            self.mode = Mode::Block(1);
+                            i += 1;
+                        }
+                        b'$' if i == 0 || !is_ident_byte(line[i - 1]) => {
+                            if let Some(tag_len) = dollar_tag(&line[i..]) {
+                                self.mode = Mode::Dollar(line[i..i + tag_len].to_vec());
+                                i += tag_len;
+                                continue;
+                            }
+                        }
+                        _ => {}
+                    }
+                    if !b.is_ascii_whitespace() {
+                        last_significant = Some(b);
+                    }
+                }
+                Mode::Single { backslash, escaped } => {
+                    if *escaped {
+                        *escaped = false;
+                    } else if *backslash && b == b'\\' {
+                        *escaped = true;
+                    } else if b == b'\'' {
+                        if line.get(i + 1) == Some(&b'\'') {
+                            i += 1;
+                        } else {
+                            self.mode = Mode::Normal;
+                            last_significant = Some(b);
+                        }
+                    }
+                }
+                Mode::Ident => {
+                    if b == b'"' {
+                        self.mode = Mode::Normal;
+                        last_significant = Some(b);
+                    }
+                }
+                Mode::Dollar(tag) => {
+                    if b == b'$' && line[i..].starts_with(tag) {
+                        i += tag.len();
+                        self.mode = Mode::Normal;
+                        last_significant = Some(b'$');
+                        continue;
+                    }
+                }
+                Mode::Block(depth) => {
+                    if b == b'*' && line.get(i + 1) == Some(&b'/') {
+                        *depth -= 1;
+                        i += 1;
+                        if *depth == 0 {
+                            self.mode = Mode::Normal;
+                        }
+                    } else if b == b'/' && line.get(i + 1) == Some(&b'*') {
+                        *depth += 1;
+                        i += 1;
+                    }
+                }
+            }
+            i += 1;
+        }
+        if let Mode::Single { escaped, .. } = &mut self.mode {
+            // A backslash at the end of a line escapes the line end itself.
+            *escaped = false;
+        }
+        self.mode == Mode::Normal && last_significant == Some(b';')
+    }
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+/// The length of a dollar-quote tag (`$$`, `$body$`) at the start of `s`.
+fn dollar_tag(s: &[u8]) -> Option<usize> {
+    let close = memchr::memchr(b'$', &s[1..])? + 1;
+    let tag = &s[1..close];
+    let valid =
+        tag.first().is_none_or(|c| !c.is_ascii_digit()) && tag.iter().all(|&c| is_ident_byte(c));
+    valid.then_some(close + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_headers_with_quoted_names_and_any_schema() {
+        let (t, c) =
+            parse_copy_header("COPY public.tasktexts (id, created_at, text) FROM stdin;").unwrap();
+        assert_eq!(t, TableName::new("public", "tasktexts"));
+        assert_eq!(c, vec!["id", "created_at", "text"]);
+        let (t, c) =
+            parse_copy_header(r#"COPY "My Schema"."task""texts" ("ID", text) FROM stdin;"#)
+                .unwrap();
+        assert_eq!(t, TableName::new("My Schema", "task\"texts"));
+        assert_eq!(c, vec!["ID", "text"]);
+        let (t, c) = parse_copy_header("COPY tasktexts FROM stdin;").unwrap();
+        assert_eq!(t, TableName::new("public", "tasktexts"));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn statements_end_only_outside_quotes() {
+        let mut q = QuoteState::default();
+        assert!(q.scan_line(b"SET x = 1;", true));
+        assert!(!q.scan_line(b"INSERT INTO t VALUES (1, 'a;", true));
+        assert!(!q.scan_line(b"b');' ;", true));
+        assert!(q.scan_line(b"');", true));
+        assert!(!q.scan_line(b"CREATE FUNCTION f() AS $body$ select 1;", true));
+        assert!(q.scan_line(b"$body$;", true));
+        assert!(!q.scan_line(b"INSERT INTO t VALUES (E'it\\'s;", true));
+        assert!(q.scan_line(b"');", true));
+        assert!(q.scan_line(b"SELECT 1; -- a comment;'", true));
+        // With standard_conforming_strings off every string takes backslashes.
+        assert!(!q.scan_line(b"INSERT INTO t VALUES ('\\');", false));
+        assert!(q.scan_line(b"');", false));
+    }
+
+    #[test]
+    fn connect_targets() {
+        assert_eq!(connect_target("buggy_race").unwrap(), "buggy_race");
+        assert_eq!(connect_target("\"odd name\"").unwrap(), "odd name");
+        assert_eq!(
+            connect_target("\"dbname='buggy_race'\"").unwrap(),
+            "buggy_race"
+        );
+    }
+}

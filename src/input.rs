@@ -1,0 +1,388 @@
+//! Opening a dump: a file, a `pg_dump -Fd` directory or standard input.
+//!
+//! This module owns the bytes before any format is known: it undoes gzip
+//! (any number of members), decompresses on a second thread so that parsing
+//! overlaps inflating, counts compressed bytes for the progress bar, and
+//! sniffs the first bytes to say which pg_dump format the content is.
+//! It never looks at file names: `backup.sql.gz` may hold a custom archive.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread;
+
+use anyhow::{Context, Result, bail};
+use flate2::bufread::MultiGzDecoder;
+
+use crate::progress::Progress;
+
+/// Where a dump comes from, as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    Path(PathBuf),
+}
+
+impl Source {
+    pub fn from_arg(arg: &str) -> Source {
+        if arg == "-" {
+            Source::Stdin
+        } else {
+            Source::Path(PathBuf::from(arg))
+        }
+    }
+
+    /// How messages and outputs name this source.
+    pub fn display(&self) -> String {
+        match self {
+            Source::Stdin => "-".to_string(),
+            Source::Path(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Which pg_dump output the content is, judged from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Plain SQL from pg_dump or pg_dumpall (COPY or INSERT data).
+    Plain,
+    /// `pg_dump -Fc`: starts with `PGDMP`.
+    Custom,
+    /// `pg_dump -Ft`: a POSIX tar archive.
+    Tar,
+    /// `pg_dump -Fd`: a directory with `toc.dat`.
+    Directory,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Plain => "plain",
+            Format::Custom => "custom",
+            Format::Tar => "tar",
+            Format::Directory => "directory",
+        }
+    }
+}
+
+/// Compression around the whole content (not inside an archive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OuterCompression {
+    None,
+    Gzip,
+}
+
+impl OuterCompression {
+    pub fn name(self) -> &'static str {
+        match self {
+            OuterCompression::None => "none",
+            OuterCompression::Gzip => "gzip",
+        }
+    }
+}
+
+/// An opened dump, ready for the reader of its format.
+pub struct Opened {
+    pub format: Format,
+    pub compression: OuterCompression,
+    /// The decompressed content from its first byte (the sniffed bytes are
+    /// put back in front). Empty for a directory.
+    pub reader: Box<dyn Read + Send>,
+    /// The file itself when it can be read again at any offset: an
+    /// uncompressed regular file. Custom archives seek with it.
+    pub seekable: Option<PathBuf>,
+    /// For a directory dump, the directory.
+    pub directory: Option<PathBuf>,
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const SNIFF_LEN: usize = 8192;
+
+/// Opens `source`, undoes outer gzip and sniffs the format.
+pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
+    let (raw, len, path): (Box<dyn Read + Send>, Option<u64>, Option<&Path>) = match source {
+        Source::Stdin => (Box::new(io::stdin()), None, None),
+        Source::Path(path) => {
+            let meta = std::fs::metadata(path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            if meta.is_dir() {
+                if path.join("toc.dat").is_file() {
+                    return Ok(Opened {
+                        format: Format::Directory,
+                        compression: OuterCompression::None,
+                        reader: Box::new(io::empty()),
+                        seekable: None,
+                        directory: Some(path.clone()),
+                    });
+                }
+                bail!(
+                    "{} is a directory without toc.dat: not a pg_dump -Fd dump",
+                    path.display()
+                );
+            }
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            (Box::new(file), Some(meta.len()), Some(path.as_path()))
+        }
+    };
+    let counted = progress.wrap_read(raw, len);
+    let mut buffered = BufReader::with_capacity(256 * 1024, counted);
+    let is_gzip = buffered
+        .fill_buf()
+        .with_context(|| format!("cannot read {}", source.display()))?
+        .starts_with(&GZIP_MAGIC);
+    let (compression, content): (OuterCompression, Box<dyn Read + Send>) = if is_gzip {
+        (OuterCompression::Gzip, Box::new(GzipInput::new(buffered)))
+    } else {
+        (OuterCompression::None, Box::new(buffered))
+    };
+    // Inflating runs on its own thread; the reader gets finished chunks.
+    let mut content = read_ahead(content);
+    let head = read_up_to(&mut content, SNIFF_LEN)?;
+    let format = sniff(&head, source)?;
+    let seekable = match (compression, path) {
+        (OuterCompression::None, Some(p)) => Some(p.to_path_buf()),
+        _ => None,
+    };
+    Ok(Opened {
+        format,
+        compression,
+        reader: Box::new(Prefixed::new(head, content)),
+        seekable,
+        directory: None,
+    })
+}
+
+/// Says which format `head` (the first bytes of the content) starts.
+fn sniff(head: &[u8], source: &Source) -> Result<Format> {
+    let name = source.display();
+    if head.is_empty() {
+        bail!(
+            "{name} is empty: no dump inside (this is what a failed `pg_dump | gzip` leaves behind)"
+        );
+    }
+    if head.starts_with(b"PGDMP") {
+        return Ok(Format::Custom);
+    }
+    if head.len() >= 263 && &head[257..262] == b"ustar" {
+        return Ok(Format::Tar);
+    }
+    let text = String::from_utf8_lossy(&head[..head.len().min(2048)]);
+    let first_line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    if first_line.starts_with("pg_dump:")
+        || first_line.starts_with("pg_dumpall:")
+        || first_line.starts_with("Error response from daemon")
+        || first_line.starts_with("OCI runtime")
+    {
+        bail!(
+            "{name} holds an error message, not a dump: \"{}\" (the backup that wrote it failed)",
+            truncate_chars(first_line, 200)
+        );
+    }
+    if looks_like_sql_dump(&text) {
+        return Ok(Format::Plain);
+    }
+    bail!(
+        "{name} is not a pg_dump output: it starts with \"{}\"",
+        truncate_chars(&first_line.escape_debug().to_string(), 80)
+    )
+}
+
+/// True when the start of a text reads like pg_dump or pg_dumpall output.
+fn looks_like_sql_dump(text: &str) -> bool {
+    if text.contains("PostgreSQL database dump")
+        || text.contains("PostgreSQL database cluster dump")
+    {
+        return true;
+    }
+    text.lines().map(str::trim_start).any(|l| {
+        l.starts_with("\\restrict ")
+            || l.starts_with("SET statement_timeout")
+            || l.starts_with("SET client_encoding")
+            || l.starts_with("COPY ")
+            || l.starts_with("CREATE TABLE ")
+            || l.starts_with("INSERT INTO ")
+    })
+}
+
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn read_up_to(reader: &mut impl Read, n: usize) -> Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(n);
+    reader.by_ref().take(n as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Bytes already read, then the rest of the stream.
+pub struct Prefixed<R> {
+    head: Vec<u8>,
+    pos: usize,
+    rest: R,
+}
+
+impl<R: Read> Prefixed<R> {
+    pub fn new(head: Vec<u8>, rest: R) -> Self {
+        Prefixed { head, pos: 0, rest }
+    }
+}
+
+impl<R: Read> Read for Prefixed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.head.len() {
+            let n = buf.len().min(self.head.len() - self.pos);
+            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.rest.read(buf)
+    }
+}
+
+/// A gzip stream of any number of members, whose errors say where they are.
+struct GzipInput<R: io::BufRead> {
+    decoder: MultiGzDecoder<R>,
+    produced: u64,
+}
+
+impl<R: io::BufRead> GzipInput<R> {
+    fn new(reader: R) -> Self {
+        GzipInput {
+            decoder: MultiGzDecoder::new(reader),
+            produced: 0,
+        }
+    }
+}
+
+impl<R: io::BufRead> Read for GzipInput<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.decoder.read(buf) {
+            Ok(n) => {
+                self.produced += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the gzip data is truncated: it ends after {} decompressed bytes (the file was cut short)",
+                    self.produced
+                ),
+            )),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "the gzip data is damaged after {} decompressed bytes: {e}",
+                    self.produced
+                ),
+            )),
+        }
+    }
+}
+
+const CHUNK: usize = 1024 * 1024;
+
+/// Runs `inner` on its own thread, handing over filled chunks, so that the
+/// caller's parsing overlaps the decompression.
+pub fn read_ahead(inner: Box<dyn Read + Send>) -> ChunkReader {
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(4);
+    let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(6);
+    thread::Builder::new()
+        .name("textrescue-read".into())
+        .spawn(move || fill_chunks(inner, tx, recycle_rx))
+        .expect("spawning the reading thread");
+    ChunkReader {
+        rx,
+        recycle: recycle_tx,
+        current: Vec::new(),
+        pos: 0,
+        done: false,
+    }
+}
+
+fn fill_chunks(
+    mut inner: Box<dyn Read + Send>,
+    tx: SyncSender<io::Result<Vec<u8>>>,
+    recycle: Receiver<Vec<u8>>,
+) {
+    loop {
+        let mut chunk = recycle.try_recv().unwrap_or_default();
+        chunk.resize(CHUNK, 0);
+        let mut filled = 0;
+        let result = loop {
+            match inner.read(&mut chunk[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == CHUNK {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        chunk.truncate(filled);
+        let at_end = filled < CHUNK;
+        if filled > 0 && tx.send(Ok(chunk)).is_err() {
+            return;
+        }
+        match result {
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+            Ok(()) if at_end => return,
+            Ok(()) => {}
+        }
+    }
+}
+
+/// The receiving end of [`read_ahead`].
+pub struct ChunkReader {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    recycle: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.current.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    let old = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.recycle.try_send(old);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.pos);
+        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
