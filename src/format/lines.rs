@@ -24,6 +24,9 @@ pub struct LineReader<R> {
     line: u64,
     /// Bytes consumed before `buf[start]`.
     consumed: u64,
+    /// False when the last line returned ended at the end of input without
+    /// a line end: in table data, a row cut short.
+    terminated: bool,
     terminator: memmem::Finder<'static>,
 }
 
@@ -44,6 +47,7 @@ impl<R: Read> LineReader<R> {
             eof: false,
             line: 0,
             consumed: 0,
+            terminated: true,
             terminator: memmem::Finder::new(b"\n\\.").into_owned(),
         }
     }
@@ -97,6 +101,19 @@ impl<R: Read> LineReader<R> {
 
     /// The next line without its line end, or `None` at the end of input.
     pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
+        Ok(self.advance()?.map(|(s, e)| strip_cr(&self.buf[s..e])))
+    }
+
+    /// As [`next_line`](Self::next_line), with whether the line had its line
+    /// end (false for a last line cut short).
+    pub fn next_line_with_end(&mut self) -> Result<Option<(&[u8], bool)>> {
+        Ok(self
+            .advance()?
+            .map(|(s, e)| (strip_cr(&self.buf[s..e]), self.terminated)))
+    }
+
+    /// Moves past the next line; its place in `buf`.
+    fn advance(&mut self) -> Result<Option<(usize, usize)>> {
         let mut searched = 0;
         loop {
             if let Some(at) = memchr(b'\n', &self.buf[self.start + searched..self.end]) {
@@ -105,7 +122,8 @@ impl<R: Read> LineReader<R> {
                 self.start = line_end + 1;
                 self.consumed += (self.start - line_start) as u64;
                 self.line += 1;
-                return Ok(Some(strip_cr(&self.buf[line_start..line_end])));
+                self.terminated = true;
+                return Ok(Some((line_start, line_end)));
             }
             searched = self.end - self.start;
             if !self.fill()? {
@@ -117,7 +135,8 @@ impl<R: Read> LineReader<R> {
                 self.consumed += (self.end - self.start) as u64;
                 self.start = self.end;
                 self.line += 1;
-                return Ok(Some(strip_cr(&self.buf[line_start..self.end])));
+                self.terminated = false;
+                return Ok(Some((line_start, self.end)));
             }
         }
     }

@@ -186,13 +186,20 @@ impl<R: Read> PlainReader<'_, R> {
             Interest::Rows => {
                 let mut rows = 0u64;
                 loop {
-                    let Some(line) = self.lines.next_line()? else {
+                    let Some((line, terminated)) = self.lines.next_line_with_end()? else {
                         bail!(
                             "the dump ends inside the data of {table} (COPY at line {line_no}, after {rows} rows): it is truncated"
                         );
                     };
                     if line == b"\\." {
                         break;
+                    }
+                    if !terminated {
+                        bail!(
+                            "the dump ends inside the data of {table} (COPY at line {line_no}, after {rows} rows; \
+                             the next row is cut short at line {}): it is truncated",
+                            self.lines.line_number()
+                        );
                     }
                     rows += 1;
                     self.visitor.copy_row(line).with_context(|| {
