@@ -1,0 +1,413 @@
+//! Shared support for integration tests that need a real PostgreSQL
+//! (`mod common;` in a test file). Only std + tempfile + serde_json.
+//!
+//! Connection: PGHOST / PGPORT / PGUSER (defaults 127.0.0.1, 5432, postgres).
+//! Without a server, [`pg`] prints a `SKIPPED:` line and returns `None`, unless
+//! `CI` is set, where it panics. Every command runs with `PGTZ=UTC` and
+//! `PGCLIENTENCODING=UTF8` unless a test overrides them (see [`TempDb::pg_dump_env`]).
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A path under the crate's `fixtures/` directory.
+#[allow(dead_code)]
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
+}
+
+/// A reachable PostgreSQL server.
+#[allow(dead_code)]
+#[derive(Debug, Clone)]
+pub struct Pg {
+    pub host: String,
+    pub port: String,
+    pub user: String,
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => default.to_string(),
+    }
+}
+
+/// The local PostgreSQL, or `None` (with a visible SKIPPED line) when it does not
+/// answer. With `CI` set, a missing server is a test failure.
+#[allow(dead_code)]
+pub fn pg() -> Option<Pg> {
+    let pg = Pg {
+        host: env_or("PGHOST", "127.0.0.1"),
+        port: env_or("PGPORT", "5432"),
+        user: env_or("PGUSER", "postgres"),
+    };
+    let why = match pg
+        .command("psql")
+        .env("PGCONNECT_TIMEOUT", "5")
+        .args(["-X", "-Atc", "select 1", "-d", "postgres"])
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "1" => {
+            return Some(pg);
+        }
+        Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        Err(e) => format!("cannot run psql: {e}"),
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "no PostgreSQL at {}:{} (user {}), and CI is set: {why}",
+            pg.host, pg.port, pg.user
+        );
+    }
+    // Written to the real stderr (not eprintln!, which the test harness captures).
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: no PostgreSQL at {}:{} (set CI=1 to make this fatal): {why}",
+        pg.host,
+        pg.port
+    );
+    None
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Identifier-safe unique name: prefix + pid + counter + nanos, at most 63 bytes.
+fn unique_name(prefix: &str) -> String {
+    let mut p: String = prefix
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if p.is_empty() || p.starts_with(|c: char| c.is_ascii_digit()) {
+        p.insert_str(0, "t_");
+    }
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tail = format!(
+        "_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        nanos
+    );
+    p.truncate(63 - tail.len());
+    p + &tail
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn run_with_input(mut cmd: Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input); // the child may exit early on error
+    });
+    let out = child.wait_with_output().expect("wait for child");
+    writer.join().unwrap();
+    out
+}
+
+impl Pg {
+    /// `program` with PGHOST/PGPORT/PGUSER, PGTZ=UTC, PGCLIENTENCODING=UTF8 set and
+    /// PGDATABASE removed. Use it to run textrescue or pg tools against this server.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("PGHOST", &self.host)
+            .env("PGPORT", &self.port)
+            .env("PGUSER", &self.user)
+            .env("PGTZ", "UTC")
+            .env("PGCLIENTENCODING", "UTF8")
+            .env_remove("PGDATABASE")
+            .env_remove("PGSERVICE")
+            .env_remove("PGOPTIONS");
+        c
+    }
+
+    /// SQL run in the `postgres` database; panics on failure.
+    pub fn admin_sql(&self, sql: &str) -> String {
+        let mut c = self.command("psql");
+        c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", "postgres"]);
+        checked(run_with_input(c, sql.as_bytes()), sql)
+    }
+
+    /// A new, empty UTF-8 database, dropped (WITH (FORCE)) when the value is dropped.
+    pub fn create_db(&self, prefix: &str) -> TempDb {
+        let name = unique_name(prefix);
+        self.admin_sql(&format!(
+            "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+            quote_ident(&name)
+        ));
+        TempDb {
+            pg: self.clone(),
+            name,
+        }
+    }
+
+    pub fn database_exists(&self, name: &str) -> bool {
+        let lit = name.replace('\'', "''");
+        self.admin_sql(&format!(
+            "SELECT count(*) FROM pg_database WHERE datname = '{lit}'"
+        )) == "1"
+    }
+}
+
+fn checked(out: Output, what: &str) -> String {
+    if !out.status.success() {
+        panic!(
+            "command failed ({}) for:\n{}\n--- stderr:\n{}",
+            out.status,
+            truncate(what, 2000),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut s = String::from_utf8(out.stdout).expect("psql output is UTF-8");
+    if s.ends_with('\n') {
+        s.pop();
+    }
+    s
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut i = max;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    &s[..i]
+}
+
+/// A throw-away database; dropped on `Drop`.
+#[allow(dead_code)]
+#[derive(Debug)]
+pub struct TempDb {
+    pg: Pg,
+    name: String,
+}
+
+impl TempDb {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn pg(&self) -> &Pg {
+        &self.pg
+    }
+
+    /// [`Pg::command`] with PGDATABASE set to this database.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = self.pg.command(program);
+        c.env("PGDATABASE", &self.name);
+        c
+    }
+
+    /// Runs SQL (any number of statements, fed on stdin) with
+    /// `psql -X -q -v ON_ERROR_STOP=1 -At`; returns stdout without its final
+    /// newline; panics with stderr on failure. Not byte-exact for every text
+    /// (psql drops U+10FFFF when printing): for texts use [`TempDb::query_json`].
+    pub fn psql(&self, sql: &str) -> String {
+        checked(self.psql_input(sql.as_bytes()), sql)
+    }
+
+    /// `psql -X -v ON_ERROR_STOP=1 -d DB` reading `input` on stdin; no panic.
+    pub fn psql_input(&self, input: &[u8]) -> Output {
+        let mut c = self.pg.command("psql");
+        c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", &self.name]);
+        run_with_input(c, input)
+    }
+
+    /// `psql -X -v ON_ERROR_STOP=1 -d DB -f PATH`, as a user runs a restore
+    /// script; returns the output (no panic) so tests can check failures.
+    pub fn psql_file(&self, path: impl AsRef<Path>) -> Output {
+        self.pg
+            .command("psql")
+            .args(["-X", "-v", "ON_ERROR_STOP=1", "-d", &self.name, "-f"])
+            .arg(path.as_ref())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run psql")
+    }
+
+    /// Loads `fixtures/schema.sql` (the race server's schema).
+    pub fn load_schema(&self) {
+        let out = self.psql_file(fixture("schema.sql"));
+        checked(out, "fixtures/schema.sql");
+    }
+
+    /// Loads the schema plus a minimal population: users admin (id 1), alice (2),
+    /// bob (3); tasks 0-GET (1), 1-EDIT (2), 3-MULTI (3), 4-AUTOFLAG (4, disabled).
+    pub fn load_schema_with_people(&self) {
+        self.load_schema();
+        self.psql(
+            "INSERT INTO public.users (username, created_at, is_admin, is_student, id) VALUES
+               ('admin', '2024-01-15 08:00:00+00', true, false, 1),
+               ('alice', '2024-01-20 10:00:00.5+00', false, true, 2),
+               ('bob', '2024-01-20 10:01:00+00', false, true, 3);
+             SELECT setval('public.users_id_seq', 3);
+             INSERT INTO public.tasks (id, created_at, phase, name, title, is_enabled, sort_position) VALUES
+               (1, '2024-01-10 12:00:00+00', 0, 'GET', 'Get the code', true, 10),
+               (2, '2024-01-10 12:00:00+00', 1, 'EDIT', 'Edit', true, 20),
+               (3, '2024-01-10 12:00:00+00', 3, 'MULTI', 'Multi', true, 30),
+               (4, '2024-01-10 12:00:00+00', 4, 'AUTOFLAG', 'Auto flag', false, 40);
+             SELECT setval('public.tasks_id_seq', 4);",
+        );
+    }
+
+    /// Stdout of `pg_dump -d DB ARGS...` (PGTZ=UTC); panics on failure.
+    pub fn pg_dump(&self, args: &[&str]) -> Vec<u8> {
+        self.pg_dump_env(args, &[])
+    }
+
+    /// As [`TempDb::pg_dump`] with extra environment, e.g. `[("PGTZ", "Asia/Kolkata")]`.
+    pub fn pg_dump_env(&self, args: &[&str], env: &[(&str, &str)]) -> Vec<u8> {
+        let mut c = self.pg.command("pg_dump");
+        c.args(["-d", &self.name]).args(args).stdin(Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run pg_dump");
+        if !out.status.success() {
+            panic!(
+                "pg_dump {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        out.stdout
+    }
+
+    /// The text of the one cell a query returns (json, jsonb or text), fetched
+    /// byte-exact: it travels hex-encoded, because psql's display of text is
+    /// not exact (psql 15 drops U+10FFFF from what it prints).
+    pub fn cell_exact(&self, sql: &str) -> String {
+        let sql = sql.trim().trim_end_matches(';');
+        let hex = self.psql(&format!(
+            "SELECT encode(convert_to(({sql}\n)::text, 'UTF8'), 'hex')"
+        ));
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex from psql"))
+            .collect();
+        String::from_utf8(bytes).expect("UTF-8 from PostgreSQL")
+    }
+
+    /// [`TempDb::cell_exact`] parsed as JSON. (serde_json here sorts object keys;
+    /// to check key order, look at the string from `cell_exact`.)
+    pub fn json_value(&self, sql: &str) -> serde_json::Value {
+        let s = self.cell_exact(sql);
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("bad JSON from psql ({e}): {s}"))
+    }
+
+    /// The rows of a query as a JSON array of objects keyed by column name
+    /// (`json_agg` of the rows, in the query's order). Byte-exact for text.
+    pub fn query_json(&self, sql: &str) -> serde_json::Value {
+        let sql = sql.trim().trim_end_matches(';');
+        self.json_value(&format!(
+            "SELECT coalesce(json_agg(q), '[]'::json) FROM ({sql}\n) q"
+        ))
+    }
+
+    /// The database's texts exactly as SPEC.md's `texts --format json`, ordered by
+    /// id (timestamps in the session zone, UTC unless PGTZ was changed).
+    /// `table` is `public.tasktexts` for the race server.
+    pub fn texts_json(&self, table: &str) -> serde_json::Value {
+        self.json_value(&texts_json_sql(table))
+    }
+
+    /// As [`TempDb::texts_json`], the JSON text as PostgreSQL writes it (keys in
+    /// SPEC order, like the files in fixtures/expected/ without their final newline).
+    pub fn texts_json_string(&self, table: &str) -> String {
+        self.cell_exact(&texts_json_sql(table))
+    }
+}
+
+/// SQL giving one json cell: the texts of `table` as SPEC.md's `texts --format
+/// json` (keys id, username, user_id, task, task_id, created_at, modified_at, text).
+#[allow(dead_code)]
+pub fn texts_json_sql(table: &str) -> String {
+    format!(
+        "SELECT coalesce(json_agg(json_build_object('id', t.id, 'username', u.username,
+           'user_id', t.user_id, 'task', k.phase || '-' || upper(k.name), 'task_id', t.task_id,
+           'created_at', t.created_at, 'modified_at', t.modified_at, 'text', t.text)
+           ORDER BY t.id), '[]'::json)
+         FROM {table} t JOIN public.users u ON u.id = t.user_id
+         JOIN public.tasks k ON k.id = t.task_id"
+    )
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        // Never panic in drop; a leftover database is only clutter.
+        let _ = self
+            .pg
+            .command("psql")
+            .args(["-X", "-q", "-d", "postgres", "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&self.name)
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// SQL expression for an arbitrary string, safe whatever it holds (quotes,
+/// backslashes, `$$`, psql meta-commands, any Unicode):
+/// `convert_from(decode('<hex>','hex'),'UTF8')`.
+/// PostgreSQL text cannot hold NUL: panics if `s` contains '\0'.
+#[allow(dead_code)]
+pub fn sql_text(s: &str) -> String {
+    assert!(!s.contains('\0'), "PostgreSQL text cannot hold NUL");
+    let mut hex = String::with_capacity(s.len() * 2);
+    for b in s.as_bytes() {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    format!("convert_from(decode('{hex}','hex'),'UTF8')")
+}
+
+/// `INSERT INTO public.tasktexts ...` for one text. `id: None` takes the next
+/// sequence value; timestamps are timestamptz literals such as
+/// `"2024-03-01 14:22:11.123456+00"`.
+#[allow(dead_code)]
+pub fn insert_text_sql(
+    id: Option<i64>,
+    user_id: i64,
+    task_id: i64,
+    created_at: &str,
+    modified_at: Option<&str>,
+    text: &str,
+) -> String {
+    let ts = |t: &str| format!("'{}'::timestamptz", t.replace('\'', "''"));
+    let modified = modified_at.map(ts).unwrap_or_else(|| "NULL".into());
+    let id = id
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| "DEFAULT".into());
+    format!(
+        "INSERT INTO public.tasktexts (id, created_at, modified_at, user_id, task_id, text) \
+         VALUES ({id}, {}, {modified}, {user_id}, {task_id}, {});",
+        ts(created_at),
+        sql_text(text)
+    )
+}
