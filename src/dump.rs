@@ -616,10 +616,9 @@ impl Collector<'_> {
         let is_texts = self.is_texts_table(table);
         let db = &mut self.databases.last_mut().expect("a database").0;
         if is_texts {
-            if db.texts_table.is_some() {
+            if let Some(first) = &db.texts_table {
                 db.problems.push(format!(
-                    "a second texts table {table} was ignored; {} is read (--table chooses)",
-                    db.texts_table.as_ref().expect("checked")
+                    "a second texts table {table} was ignored; {first} is read (--table chooses)"
                 ));
             } else {
                 let c = TextsColumns {

@@ -154,13 +154,13 @@ impl Filter {
 }
 
 fn parse_task(arg: &str) -> TaskPattern {
-    if let Some((phase, name)) = arg.split_once('-') {
-        if let Ok(phase) = phase.trim().parse::<i64>() {
-            return TaskPattern {
-                phase: Some(phase),
-                name: name.trim().to_string(),
-            };
-        }
+    if let Some((phase, name)) = arg.split_once('-')
+        && let Ok(phase) = phase.trim().parse::<i64>()
+    {
+        return TaskPattern {
+            phase: Some(phase),
+            name: name.trim().to_string(),
+        };
     }
     TaskPattern {
         phase: None,
@@ -293,8 +293,10 @@ mod tests {
 
     #[test]
     fn bad_dates_are_errors() {
-        let mut a = FilterArgs::default();
-        a.since = Some("last tuesday".into());
+        let a = FilterArgs {
+            since: Some("last tuesday".into()),
+            ..FilterArgs::default()
+        };
         assert!(Filter::from_args(&a).is_err());
     }
 }

@@ -147,9 +147,9 @@ impl<R: Read> PlainReader<'_, R> {
         } else if text == "PostgreSQL database cluster dump" {
             self.cluster = true;
             self.visitor.meta(Meta::Cluster);
-        } else if text == "PostgreSQL database cluster dump complete" {
-            self.visitor.meta(Meta::Complete);
-        } else if text == "PostgreSQL database dump complete" && !self.cluster {
+        } else if text == "PostgreSQL database cluster dump complete"
+            || (text == "PostgreSQL database dump complete" && !self.cluster)
+        {
             self.visitor.meta(Meta::Complete);
         }
     }
@@ -384,9 +384,7 @@ fn identifiers(mut s: &str, sep: char) -> Result<(Vec<String>, &str)> {
             out.push(name);
             s = &quoted[end..];
         } else {
-            let end = s
-                .find(|c: char| c == sep || c == ' ' || c == '(' || c == ')' || c == '.')
-                .unwrap_or(s.len());
+            let end = s.find([sep, ' ', '(', ')', '.']).unwrap_or(s.len());
             if end == 0 {
                 bail!("expected an identifier");
             }
