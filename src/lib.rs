@@ -10,6 +10,7 @@
 //! - [`commands`]: one module per subcommand, each a short `run`;
 //! - [`cli`]: the command line (also used for completions and the man page).
 
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod dump;

@@ -55,8 +55,25 @@ fn every_night_matches_postgresql() {
 
 #[test]
 fn json_keys_are_in_spec_order() {
-    let out = String::from_utf8(run_ok(&["texts", &path(NIGHT2), "--id", "101", "-f", "json"])).unwrap();
-    let keys = ["\"id\"", "\"username\"", "\"user_id\"", "\"task\"", "\"task_id\"", "\"created_at\"", "\"modified_at\"", "\"text\""];
+    let out = String::from_utf8(run_ok(&[
+        "texts",
+        &path(NIGHT2),
+        "--id",
+        "101",
+        "-f",
+        "json",
+    ]))
+    .unwrap();
+    let keys = [
+        "\"id\"",
+        "\"username\"",
+        "\"user_id\"",
+        "\"task\"",
+        "\"task_id\"",
+        "\"created_at\"",
+        "\"modified_at\"",
+        "\"text\"",
+    ];
     let positions: Vec<usize> = keys.iter().map(|k| out.find(k).expect(k)).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{out}");
 }
@@ -74,7 +91,14 @@ fn plain_gzip_crlf_multimember_and_dumpall_give_the_same_texts() {
         assert_eq!(json_of(&["texts", &path(f), "-f", "json"]), want, "{f}");
     }
     assert_eq!(
-        json_of(&["texts", &path("formats/dumpall-two-texts.sql"), "--database", "trfx_buggy_race", "-f", "json"]),
+        json_of(&[
+            "texts",
+            &path("formats/dumpall-two-texts.sql"),
+            "--database",
+            "trfx_buggy_race",
+            "-f",
+            "json"
+        ]),
         want
     );
 }
@@ -106,7 +130,16 @@ fn csv_holds_every_text_byte_exact() {
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
         header,
-        ["id", "username", "user_id", "task", "task_id", "created_at", "modified_at", "text"]
+        [
+            "id",
+            "username",
+            "user_id",
+            "task",
+            "task_id",
+            "created_at",
+            "modified_at",
+            "text"
+        ]
     );
     let want = expected("buggy_race_bk_20240305.json");
     let want = want.as_array().unwrap();
@@ -124,24 +157,62 @@ fn csv_holds_every_text_byte_exact() {
 
 #[test]
 fn server_json_is_the_servers_own_format() {
-    let got = json_of(&["texts", &path(NIGHT2), "--user", "ALICE", "-f", "server-json"]);
+    let got = json_of(&[
+        "texts",
+        &path(NIGHT2),
+        "--user",
+        "ALICE",
+        "-f",
+        "server-json",
+    ]);
     assert_eq!(got, expected("night2-server.json"));
 }
 
 #[test]
 fn server_json_needs_exactly_one_user_and_no_other_filter_unless_partial() {
     let n2 = path(NIGHT2);
-    textrescue().args(["texts", &n2, "-f", "server-json"]).assert().code(2);
     textrescue()
-        .args(["texts", &n2, "-u", "alice", "-u", "bob", "-f", "server-json"])
+        .args(["texts", &n2, "-f", "server-json"])
         .assert()
         .code(2);
     textrescue()
-        .args(["texts", &n2, "-u", "alice", "-t", "1-EDIT", "-f", "server-json"])
+        .args([
+            "texts",
+            &n2,
+            "-u",
+            "alice",
+            "-u",
+            "bob",
+            "-f",
+            "server-json",
+        ])
+        .assert()
+        .code(2);
+    textrescue()
+        .args([
+            "texts",
+            &n2,
+            "-u",
+            "alice",
+            "-t",
+            "1-EDIT",
+            "-f",
+            "server-json",
+        ])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("--partial"));
-    let got = json_of(&["texts", &n2, "-u", "alice", "-t", "1-EDIT", "-f", "server-json", "--partial"]);
+    let got = json_of(&[
+        "texts",
+        &n2,
+        "-u",
+        "alice",
+        "-t",
+        "1-EDIT",
+        "-f",
+        "server-json",
+        "--partial",
+    ]);
     assert_eq!(got.as_array().unwrap().len(), 1);
     assert_eq!(got[0]["task_name"], "1-EDIT");
 }
@@ -163,14 +234,23 @@ fn filters_combine_with_and_and_repeat_as_or() {
     let want = expected("buggy_race_bk_20240305.json");
     let want = want.as_array().unwrap();
     let expect = |pred: &dyn Fn(&Value) -> bool| -> Vec<i64> {
-        want.iter().filter(|r| pred(r)).map(|r| r["id"].as_i64().unwrap()).collect()
+        want.iter()
+            .filter(|r| pred(r))
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
     };
-    assert_eq!(ids(&[&n2, "-u", "Alice"]), expect(&|r| r["username"] == "alice"));
+    assert_eq!(
+        ids(&[&n2, "-u", "Alice"]),
+        expect(&|r| r["username"] == "alice")
+    );
     assert_eq!(
         ids(&[&n2, "-u", "alice", "-u", "bob"]),
         expect(&|r| r["username"] == "alice" || r["username"] == "bob")
     );
-    assert_eq!(ids(&[&n2, "-t", "3-multi"]), expect(&|r| r["task"] == "3-MULTI"));
+    assert_eq!(
+        ids(&[&n2, "-t", "3-multi"]),
+        expect(&|r| r["task"] == "3-MULTI")
+    );
     assert_eq!(ids(&[&n2, "-t", "env"]), expect(&|r| r["task"] == "0-ENV"));
     assert_eq!(
         ids(&[&n2, "-u", "bob", "-t", "3-MULTI"]),
@@ -186,9 +266,16 @@ fn date_filters_use_whole_days_and_the_chosen_field() {
     let want = expected("buggy_race_bk_20240305.json");
     let want = want.as_array().unwrap();
     let day = |v: &Value| v.as_str().map(|s| s[..10].to_string());
-    let changed = |r: &Value| day(&r["modified_at"]).or_else(|| day(&r["created_at"])).unwrap();
+    let changed = |r: &Value| {
+        day(&r["modified_at"])
+            .or_else(|| day(&r["created_at"]))
+            .unwrap()
+    };
     let expect = |pred: &dyn Fn(&Value) -> bool| -> Vec<i64> {
-        want.iter().filter(|r| pred(r)).map(|r| r["id"].as_i64().unwrap()).collect()
+        want.iter()
+            .filter(|r| pred(r))
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
     };
     let since = expect(&|r| changed(r).as_str() >= "2024-03-01");
     assert!(!since.is_empty() && since.len() < want.len());
@@ -225,10 +312,23 @@ fn table_output_is_readable_and_safe() {
 fn output_file_is_written_whole() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("alice.json");
-    run_ok(&["texts", &path(NIGHT2), "-u", "alice", "-f", "json", "-o", file.to_str().unwrap()]);
+    run_ok(&[
+        "texts",
+        &path(NIGHT2),
+        "-u",
+        "alice",
+        "-f",
+        "json",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
     let got: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(got.as_array().unwrap().len(), 5);
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file is left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file is left"
+    );
 }
 
 #[test]
@@ -241,7 +341,10 @@ fn a_dump_of_the_texts_table_alone_works_with_a_warning() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("usernames are unknown"));
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     let want = expected("buggy_race_bk_20240305.json");
-    assert_eq!(got.as_array().unwrap().len(), want.as_array().unwrap().len());
+    assert_eq!(
+        got.as_array().unwrap().len(),
+        want.as_array().unwrap().len()
+    );
     assert!(got[0]["username"].is_null());
     assert_eq!(got[0]["text"], want[0]["text"]);
 }
@@ -253,7 +356,10 @@ fn damaged_inputs_fail_clearly() {
         ("damaged/empty.sql.gz", "is empty"),
         ("damaged/zero-bytes.sql.gz", "is empty"),
         ("damaged/truncated.sql.gz", "truncated"),
-        ("damaged/cut-in-copy.sql", "ends inside the data of public.tasktexts"),
+        (
+            "damaged/cut-in-copy.sql",
+            "ends inside the data of public.tasktexts",
+        ),
         ("damaged/error-message.sql.gz", "error message"),
         ("damaged/not-a-dump.txt.gz", "not a pg_dump output"),
         ("damaged/no-trailer.sql", "incomplete"),
@@ -261,12 +367,18 @@ fn damaged_inputs_fail_clearly() {
         ("formats/dumpall-two-texts.sql", "--database"),
         ("does/not/exist.sql.gz", "cannot open"),
     ] {
-        let out = textrescue().args(["texts", &path(file), "-f", "json"]).output().unwrap();
+        let out = textrescue()
+            .args(["texts", &path(file), "-f", "json"])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{file}: {err}");
         assert!(err.contains(says), "{file}: {err}");
         assert!(!err.contains("panicked"), "{file}: {err}");
-        assert!(out.stdout.is_empty(), "{file}: nothing is output as if complete");
+        assert!(
+            out.stdout.is_empty(),
+            "{file}: nothing is output as if complete"
+        );
     }
 }
 
@@ -283,7 +395,13 @@ fn the_cut_line_is_named() {
 #[test]
 fn salvage_outputs_the_rows_before_the_damage() {
     let out = textrescue()
-        .args(["texts", &path("damaged/cut-in-copy.sql"), "--salvage", "-f", "json"])
+        .args([
+            "texts",
+            &path("damaged/cut-in-copy.sql"),
+            "--salvage",
+            "-f",
+            "json",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -294,7 +412,12 @@ fn salvage_outputs_the_rows_before_the_damage() {
     // The rows kept are exactly the plain dump's first five, unchanged.
     let plain = json_of(&["texts", &path("formats/plain.sql"), "-f", "json"]);
     for row in got {
-        let same = plain.as_array().unwrap().iter().find(|p| p["id"] == row["id"]).unwrap();
+        let same = plain
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == row["id"])
+            .unwrap();
         assert_eq!(row["text"], same["text"]);
     }
 }
@@ -308,10 +431,21 @@ fn inspect_describes_a_dump() {
     assert_eq!(r["complete"], true);
     assert!(r["pg_dump_version"].as_str().unwrap().starts_with("15."));
     assert!(r["server_version"].as_str().unwrap().starts_with("15."));
-    assert_eq!(r["texts"], expected("buggy_race_bk_20240305.json").as_array().unwrap().len());
+    assert_eq!(
+        r["texts"],
+        expected("buggy_race_bk_20240305.json")
+            .as_array()
+            .unwrap()
+            .len()
+    );
     assert_eq!(r["students"], 6);
     let tables = r["tables"].as_array().unwrap();
-    let rows = |name: &str| tables.iter().find(|t| t["name"] == name).map(|t| t["rows"].clone());
+    let rows = |name: &str| {
+        tables
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["rows"].clone())
+    };
     assert_eq!(rows("public.tasktexts"), Some(r["texts"].clone()));
     assert_eq!(rows("public.users"), Some(7.into()));
     assert_eq!(rows("public.tasks"), Some(8.into()));
@@ -323,21 +457,37 @@ fn inspect_describes_a_dump() {
 #[test]
 fn inspect_reports_damage_and_fails() {
     let out = textrescue()
-        .args(["inspect", &path(NIGHT1), &path("damaged/cut-in-copy.sql"), "-f", "json"])
+        .args([
+            "inspect",
+            &path(NIGHT1),
+            &path("damaged/cut-in-copy.sql"),
+            "-f",
+            "json",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(got[0]["complete"], true);
     assert_eq!(got[1]["complete"], false);
-    assert!(got[1]["problem"].as_str().unwrap().contains("public.tasktexts"));
+    assert!(
+        got[1]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("public.tasktexts")
+    );
 }
 
 #[test]
 fn inspect_lists_the_databases_of_a_cluster_dump() {
     let got = json_of(&["inspect", &path("formats/dumpall.sql"), "-f", "json"]);
     assert_eq!(got[0]["database"], "trfx_buggy_race");
-    let dbs: Vec<&str> = got[0]["databases"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    let dbs: Vec<&str> = got[0]["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
     assert!(dbs.contains(&"trfx_other_app"), "{dbs:?}");
     assert_eq!(got[0]["complete"], true);
 }
@@ -345,7 +495,10 @@ fn inspect_lists_the_databases_of_a_cluster_dump() {
 #[test]
 fn usage_errors_exit_2_and_completions_and_man_exist() {
     textrescue().args(["texts"]).assert().code(2);
-    textrescue().args(["texts", "x", "--format", "yaml"]).assert().code(2);
+    textrescue()
+        .args(["texts", "x", "--format", "yaml"])
+        .assert()
+        .code(2);
     textrescue()
         .args(["completions", "bash"])
         .assert()
@@ -361,6 +514,13 @@ fn usage_errors_exit_2_and_completions_and_man_exist() {
 
 #[test]
 fn no_progress_bar_when_stderr_is_not_a_terminal() {
-    let out = textrescue().args(["texts", &path(NIGHT2), "-f", "json"]).output().unwrap();
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = textrescue()
+        .args(["texts", &path(NIGHT2), "-f", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

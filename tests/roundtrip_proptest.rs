@@ -14,10 +14,37 @@ use proptest::test_runner::{Config, TestRunner};
 
 /// Pieces that have broken dump readers and restore scripts before.
 const FRAGMENTS: &[&str] = &[
-    "\\", "\\\\", "\\.", "\n\\.\n", "\\N", "\t", "\n", "\r", "\r\n", "'", "''", "\"", "$$",
-    "$tag$", "\\! echo pwned\n", "\\i /etc/passwd\n", ":foo", ":'foo'", "E'\\x41'", "COPY x FROM stdin;\n",
-    "-- PostgreSQL database dump complete\n", "\u{1}", "\u{7f}", "\u{202e}", "🏎️", "مرحبا", "\u{10ffff}",
-    "\u{feff}", " ", "\\x41", "\\101",
+    "\\",
+    "\\\\",
+    "\\.",
+    "\n\\.\n",
+    "\\N",
+    "\t",
+    "\n",
+    "\r",
+    "\r\n",
+    "'",
+    "''",
+    "\"",
+    "$$",
+    "$tag$",
+    "\\! echo pwned\n",
+    "\\i /etc/passwd\n",
+    ":foo",
+    ":'foo'",
+    "E'\\x41'",
+    "COPY x FROM stdin;\n",
+    "-- PostgreSQL database dump complete\n",
+    "\u{1}",
+    "\u{7f}",
+    "\u{202e}",
+    "🏎️",
+    "مرحبا",
+    "\u{10ffff}",
+    "\u{feff}",
+    " ",
+    "\\x41",
+    "\\101",
 ];
 
 fn nasty_text() -> impl Strategy<Value = String> {
@@ -36,7 +63,11 @@ fn textrescue_json(dump: &[u8]) -> serde_json::Value {
         .write_stdin(dump.to_vec())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -85,7 +116,11 @@ fn random_texts_survive_postgresql_pg_dump_and_textrescue() {
             db.psql(&sql);
             let want = db.texts_json("public.tasktexts");
             let dump = db.pg_dump(&[]);
-            for (how, bytes) in [("plain", dump.clone()), ("gzip", gzip(&dump)), ("crlf", gzip(&crlf(&dump)))] {
+            for (how, bytes) in [
+                ("plain", dump.clone()),
+                ("gzip", gzip(&dump)),
+                ("crlf", gzip(&crlf(&dump))),
+            ] {
                 let got = textrescue_json(&bytes);
                 prop_assert_eq!(&got, &want, "{} dump", how);
                 for (g, t) in got.as_array().unwrap().iter().zip(&texts) {

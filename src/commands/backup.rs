@@ -1,10 +1,163 @@
-//! `textrescue backup`. (Being written.)
+//! `textrescue backup`: one verified backup, for cron (see docs/nightly-backups.md).
 
-use anyhow::{Result, bail};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::backup::conn::{Conn, DumpFormat, Launch};
+use crate::backup::retention::Keep;
+use crate::backup::{self, Settings};
+use crate::commands::UsageError;
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct Args {}
+#[command(after_help = "\
+Examples (the race server's usual values: container server-db-1 or buggy-race-db,
+database buggy_race, user buggy):
+  textrescue backup --container server-db-1 --username buggy --dbname buggy_race \\
+      --dir /buggy/server/db/backups --prefix buggy_race_bk_ \\
+      --keep-daily 14 --keep-weekly 8 --keep-monthly 12 --quiet
+  textrescue backup --host localhost --username buggy --dbname buggy_race --dir ~/backups
+  TEXTRESCUE_DATABASE_URL=postgres://buggy:PASSWORD@db.example:5432/buggy_race \\
+      textrescue backup --dir ~/backups --format custom
 
-pub fn run(_args: &Args) -> Result<()> {
-    bail!("`textrescue backup` is not written yet")
+pg_dump runs with --no-password: give a password with PGPASSWORD, ~/.pgpass or the
+URL; it reaches pg_dump through its environment, never its command line.
+Files are written 0600 under DIR/PREFIX + YYYYMMDD-HHMMSS (UTC) + .sql.gz|.dump,
+only once pg_dump succeeded and the file reads back complete.")]
+pub struct Args {
+    /// Directory for the backups (created with mode 0700 if missing).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Run pg_dump inside this Docker container (`docker exec -i`, never `-t`).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+
+    /// Database server host (default: pg_dump's: PGHOST or the local socket).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// Database server port (default: pg_dump's: PGPORT or 5432).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<String>,
+
+    /// Database user (default: pg_dump's: PGUSER or the OS user).
+    #[arg(short = 'U', long, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Database to dump (default: pg_dump's: PGDATABASE or the user name).
+    #[arg(short = 'd', long, value_name = "NAME")]
+    pub dbname: Option<String>,
+
+    /// postgres://USER:PASSWORD@HOST:PORT/DBNAME instead of the four options
+    /// above. Prefer the environment variable to keep the password off
+    /// textrescue's own command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TEXTRESCUE_DATABASE_URL",
+        hide_env_values = true,
+        conflicts_with_all = ["host", "port", "username", "dbname"]
+    )]
+    pub database_url: Option<String>,
+
+    /// The pg_dump to run (with --container: its path inside the container).
+    #[arg(long, value_name = "PATH", default_value = "pg_dump")]
+    pub pg_dump: String,
+
+    /// The docker client to run with --container.
+    #[arg(long, value_name = "PATH", default_value = "docker")]
+    pub docker: String,
+
+    /// plain: a gzip-compressed SQL script (.sql.gz); custom: pg_dump -Fc (.dump).
+    #[arg(long, value_enum, default_value_t = DumpFormat::Plain)]
+    pub format: DumpFormat,
+
+    /// File name prefix (default: DBNAME_bk_, with the database pg_dump dumps).
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+
+    /// Keep the newest backup of each of the last N days that have backups.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<usize>,
+
+    /// Keep the newest backup of each of the last N ISO weeks that have backups.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<usize>,
+
+    /// Keep the newest backup of each of the last N months that have backups.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<usize>,
+
+    /// With --keep-*: take the backup, but only print which old backups would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Wait up to SECS for another backup run in DIR to finish (default: fail at once).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub lock_timeout: u64,
+
+    /// Print nothing on success (for cron).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let conn = match &args.database_url {
+        Some(url) => Conn::from_url(url)?,
+        None => {
+            if let Some(db) = &args.dbname
+                && (db.contains('=') || db.contains("://"))
+            {
+                return Err(UsageError(
+                    "--dbname takes a database name; give a URL or connection parameters with \
+                     --database-url"
+                        .into(),
+                )
+                .into());
+            }
+            Conn {
+                host: args.host.clone(),
+                port: args.port.clone(),
+                username: args.username.clone(),
+                dbname: args.dbname.clone(),
+                ..Conn::default()
+            }
+        }
+    };
+    let prefix = match &args.prefix {
+        Some(p) => p.clone(),
+        None => backup::default_prefix(&conn, args.container.is_some())?,
+    };
+    backup::check_prefix(&prefix)?;
+    if args.dry_run
+        && args.keep_daily.is_none()
+        && args.keep_weekly.is_none()
+        && args.keep_monthly.is_none()
+    {
+        return Err(UsageError("--dry-run shows what --keep-daily/--keep-weekly/--keep-monthly would remove: give at least one".into()).into());
+    }
+    let settings = Settings {
+        dir: args.dir.clone(),
+        conn,
+        launch: Launch {
+            pg_dump: args.pg_dump.clone(),
+            container: args
+                .container
+                .as_ref()
+                .map(|c| (args.docker.clone(), c.clone())),
+            format: args.format,
+        },
+        prefix,
+        keep: Keep {
+            daily: args.keep_daily,
+            weekly: args.keep_weekly,
+            monthly: args.keep_monthly,
+        },
+        dry_run: args.dry_run,
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+        quiet: args.quiet,
+    };
+    backup::run(&settings)
 }

@@ -1,10 +1,503 @@
-//! `textrescue history`. (Being written.)
+//! `textrescue history DUMP_OR_DIR...`: the life of texts across nightly
+//! dumps, to answer "which backup still has it?".
+//!
+//! Dumps are read in parallel (rayon; `RAYON_NUM_THREADS` limits it), and
+//! each is reduced at once to a small summary per text (id, modified_at,
+//! length, SHA-256, names): memory holds one dump's texts per worker, never
+//! all the dumps' content.
 
-use anyhow::{Result, bail};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow};
+use chrono::NaiveDate;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::{DumpArgs, UsageError, warn};
+use crate::dump::{self, ReadOptions};
+use crate::filter::{Filter, FilterArgs};
+use crate::input::{self, Source};
+use crate::output::history::{TextHistory, Version};
+use crate::output::{self, Destination};
+use crate::progress::Progress;
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct Args {}
+#[command(
+    after_help = "Dumps are ordered by the date in their file names (NAME_YYYYMMDD.sql.gz, \
+NAME_YYYYMMDD-HHMMSS.dump, any extension; read as UTC), otherwise by modification time. \
+A directory is read for dumps (not recursively; pg_dump -Fd directories in it count): a file in \
+it that is no dump is skipped with a warning. A damaged dump is reported and left out, the others \
+are still shown, and the exit status is then 1 (with --salvage, what was read before the damage \
+is used instead).
 
-pub fn run(_args: &Args) -> Result<()> {
-    bail!("`textrescue history` is not written yet")
+Timeline: ● present, ◆ present and changed since the version before, ○ absent.
+
+Examples:
+  textrescue history /buggy/server/db/backups --user alice --task 3-MULTI
+  textrescue history backups/*.sql.gz --user alice --format json"
+)]
+pub struct Args {
+    /// Dump files, pg_dump -Fd directories, or directories holding dumps.
+    #[arg(required = true, value_name = "DUMP_OR_DIR")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[arg(short, long, value_enum, default_value_t = HistoryFormat::Table)]
+    pub format: HistoryFormat,
+    /// Write to FILE instead of stdout (it appears only when complete).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub dump_args: DumpArgs,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryFormat {
+    Table,
+    Json,
+}
+
+/// A dump to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Candidate {
+    path: PathBuf,
+    /// Named on the command line (not found in a directory): anything wrong
+    /// with it is a failure, not a file to skip.
+    explicit: bool,
+    /// Nanoseconds since 1970 (UTC): the date in the name, else the mtime.
+    when: i128,
+}
+
+/// (user_id, task_id): the server's one text per student and task.
+type Key = (i64, i64);
+
+/// One text in one dump, reduced to what history shows.
+#[derive(Debug, Clone)]
+struct Summary {
+    id: i64,
+    modified_at: Option<String>,
+    length: usize,
+    sha256: String,
+    username: Option<String>,
+    task: Option<String>,
+    /// Whether this version passes the filters.
+    matched: bool,
+}
+
+enum Outcome {
+    Read {
+        texts: HashMap<Key, Summary>,
+        warnings: Vec<String>,
+    },
+    /// In a directory, and the reader says it is no dump.
+    Skipped(String),
+    /// Damaged or unusable.
+    Failed(String),
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    if args.paths.iter().any(|p| p.as_os_str() == "-") {
+        return Err(UsageError(
+            "history reads dump files and directories, not standard input (-)".into(),
+        )
+        .into());
+    }
+    let filter = Filter::from_args(&args.filter)?;
+    let candidates = candidates(&args.paths)?;
+    if candidates.is_empty() {
+        return Err(anyhow!(
+            "no dumps found in {}",
+            args.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let options = ReadOptions {
+        progress: false,
+        ..args.dump_args.options()
+    };
+    let database = args.dump_args.database.as_deref();
+
+    let bar = progress_bar(candidates.len());
+    let done = AtomicUsize::new(0);
+    let outcomes: Vec<Outcome> = candidates
+        .par_iter()
+        .map(|c| {
+            let outcome = summarize(c, &options, database, &filter);
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(bar) = &bar {
+                bar.set_position(n as u64);
+            }
+            outcome
+        })
+        .collect();
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+
+    let mut dumps: Vec<String> = Vec::new();
+    let mut summaries: Vec<HashMap<Key, Summary>> = Vec::new();
+    let mut failed = Vec::new();
+    for (c, outcome) in candidates.iter().zip(outcomes) {
+        let path = c.path.display().to_string();
+        match outcome {
+            Outcome::Read { texts, warnings } => {
+                for w in warnings {
+                    warn(&w);
+                }
+                dumps.push(path);
+                summaries.push(texts);
+            }
+            Outcome::Skipped(why) => warn(&format!("skipped {path}: {why}")),
+            Outcome::Failed(why) => {
+                eprintln!("textrescue: error: {why}");
+                failed.push(path);
+            }
+        }
+    }
+    if dumps.is_empty() {
+        return Err(anyhow!(
+            "no dump could be read ({} damaged or unusable, see above)",
+            failed.len()
+        ));
+    }
+
+    let rows = histories(&dumps, &summaries, &args.dump_args);
+    if rows.is_empty() {
+        warn("no texts match the filters in any dump");
+    }
+    let mut destination = Destination::open(args.output.as_deref())?;
+    let out = destination.writer();
+    match args.format {
+        HistoryFormat::Table => output::history::write_table(&rows, &dumps, &failed, out)?,
+        HistoryFormat::Json => output::history::write_json(&rows, out)?,
+    }
+    destination.finish()?;
+    if !failed.is_empty() {
+        return Err(anyhow!(
+            "{} of {} dumps could not be read and are left out of the history: {}",
+            failed.len(),
+            failed.len() + dumps.len(),
+            failed.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// "Reading dumps 3/30" on stderr, only when it is a terminal.
+fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total as u64),
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("reading dumps {pos}/{len} {wide_bar} {elapsed}")
+            .expect("valid progress template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(500));
+    Some(bar)
+}
+
+/// The dumps named and found in the named directories, oldest first.
+fn candidates(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
+    let mut found = Vec::new();
+    for path in paths {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+        if meta.is_dir() && !path.join("toc.dat").is_file() {
+            let entries = std::fs::read_dir(path)
+                .with_context(|| format!("cannot read the directory {}", path.display()))?;
+            for entry in entries {
+                let entry = entry
+                    .with_context(|| format!("cannot read the directory {}", path.display()))?;
+                let p = entry.path();
+                let Ok(m) = std::fs::metadata(&p) else {
+                    warn(&format!("skipped {}: cannot read it", p.display()));
+                    continue;
+                };
+                // Subdirectories count only as pg_dump -Fd dumps.
+                if m.is_file() || (m.is_dir() && p.join("toc.dat").is_file()) {
+                    found.push((p, false, m));
+                }
+            }
+        } else {
+            found.push((path.clone(), true, meta));
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut candidates = Vec::new();
+    for (path, explicit, meta) in found {
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if !seen.insert(canonical) {
+            continue;
+        }
+        let when = match path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(date_in_name)
+        {
+            Some(t) => t,
+            None => meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as i128)
+                .unwrap_or(0),
+        };
+        candidates.push(Candidate {
+            path,
+            explicit,
+            when,
+        });
+    }
+    candidates.sort_by(|a, b| a.when.cmp(&b.when).then_with(|| a.path.cmp(&b.path)));
+    Ok(candidates)
+}
+
+/// The date in a backup's name, `..._YYYYMMDD` or `..._YYYYMMDD-HHMMSS`,
+/// then the end or a `.` (any extension), as nanoseconds since 1970 (UTC).
+/// The last such date in the name counts.
+fn date_in_name(name: &str) -> Option<i128> {
+    let b = name.as_bytes();
+    let digits = |from: usize, n: usize| {
+        b.get(from..from + n)
+            .filter(|s| s.iter().all(u8::is_ascii_digit))
+            .and_then(|s| std::str::from_utf8(s).ok())
+    };
+    let ends = |at: usize| at == b.len() || b[at] == b'.';
+    let mut best = None;
+    for (i, _) in name.match_indices('_') {
+        let Some(day) = digits(i + 1, 8) else {
+            continue;
+        };
+        let Ok(day) = NaiveDate::parse_from_str(day, "%Y%m%d") else {
+            continue;
+        };
+        let after = i + 9;
+        let time = if ends(after) {
+            day.and_hms_opt(0, 0, 0)
+        } else if b[after] == b'-' && digits(after + 1, 6).is_some() && ends(after + 7) {
+            let t = digits(after + 1, 6)?;
+            let (h, m, s) = (&t[0..2], &t[2..4], &t[4..6]);
+            day.and_hms_opt(h.parse().ok()?, m.parse().ok()?, s.parse().ok()?)
+        } else {
+            None
+        };
+        if let Some(t) = time {
+            best = t.and_utc().timestamp_nanos_opt().map(i128::from);
+        }
+    }
+    best
+}
+
+/// Reads one dump and reduces it to a summary per text.
+fn summarize(
+    c: &Candidate,
+    options: &ReadOptions,
+    database: Option<&str>,
+    filter: &Filter,
+) -> Outcome {
+    let source = Source::Path(c.path.clone());
+    let dump = match dump::read(&source, options) {
+        Ok(d) => d,
+        Err(e) => {
+            // Found in a directory and the reader cannot even tell its
+            // format (empty, an error message, some other file): not a dump.
+            if !c.explicit
+                && let Err(why) = input::open(&source, &Progress::hidden())
+            {
+                return Outcome::Skipped(format!("{why:#}"));
+            }
+            return Outcome::Failed(format!("{e:#}"));
+        }
+    };
+    let mut warnings = Vec::new();
+    if let Some(damage) = &dump.damage {
+        warnings.push(format!(
+            "--salvage: {damage}; its texts after that point count as absent"
+        ));
+    }
+    let (texts, more) = match dump.texts(database) {
+        Ok(t) => t,
+        Err(e) => return Outcome::Failed(format!("{e:#}")),
+    };
+    warnings.extend(more);
+    let mut summaries: HashMap<Key, Summary> = HashMap::with_capacity(texts.rows.len());
+    let mut duplicates = 0;
+    for t in &texts.rows {
+        let record = texts.record(t);
+        let summary = Summary {
+            id: t.id,
+            modified_at: t.modified_at.as_ref().map(|m| m.rfc3339.clone()),
+            length: output::table::length(&t.text),
+            sha256: hex(&Sha256::digest(&t.text)),
+            username: record.username.map(String::from),
+            task: record.task.map(|task| task.label()),
+            matched: filter.matches(&record),
+        };
+        match summaries.entry((t.user_id, t.task_id)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(summary);
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                // Two texts for one student and task: follow the newest id.
+                duplicates += 1;
+                let matched = o.get().matched || summary.matched;
+                if summary.id > o.get().id {
+                    o.insert(summary);
+                }
+                o.get_mut().matched = matched;
+            }
+        }
+    }
+    if duplicates > 0 {
+        warnings.push(format!(
+            "{}: {duplicates} student/task pair{} more than one text; history follows the highest id",
+            c.path.display(),
+            if duplicates == 1 { " has" } else { "s have" }
+        ));
+    }
+    Outcome::Read {
+        texts: summaries,
+        warnings,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Every text that passes the filters in at least one dump, with a version
+/// per dump; sorted by student, task, then ids.
+fn histories(
+    dumps: &[String],
+    summaries: &[HashMap<Key, Summary>],
+    dump_args: &DumpArgs,
+) -> Vec<TextHistory> {
+    let keys: BTreeMap<Key, ()> = summaries
+        .iter()
+        .flat_map(|s| s.iter().filter(|(_, v)| v.matched).map(|(k, _)| (*k, ())))
+        .collect();
+    let mut rows = Vec::with_capacity(keys.len());
+    for &(user_id, task_id) in keys.keys() {
+        let mut versions = Vec::with_capacity(dumps.len());
+        let mut username = None;
+        let mut task = None;
+        let mut last: Option<(usize, &Summary)> = None;
+        for (i, (dump, texts)) in dumps.iter().zip(summaries).enumerate() {
+            match texts.get(&(user_id, task_id)) {
+                Some(s) => {
+                    username = s.username.clone().or(username);
+                    task = s.task.clone().or(task);
+                    last = Some((i, s));
+                    versions.push(Version {
+                        dump: dump.clone(),
+                        present: true,
+                        id: Some(s.id),
+                        modified_at: s.modified_at.clone(),
+                        length: Some(s.length),
+                        sha256: Some(s.sha256.clone()),
+                    });
+                }
+                None => versions.push(Version::absent(dump)),
+            }
+        }
+        let (last_index, last_summary) = last.expect("a matched text is in some dump");
+        let in_latest = last_index == dumps.len() - 1;
+        let restore =
+            (!in_latest).then(|| restore_command(&dumps[last_index], last_summary, dump_args));
+        rows.push(TextHistory {
+            username,
+            user_id,
+            task: task.unwrap_or_else(|| format!("?-{task_id}")),
+            task_id,
+            versions,
+            last_seen: dumps[last_index].clone(),
+            in_latest,
+            restore,
+        });
+    }
+    rows.sort_by(|a, b| {
+        let name = |r: &TextHistory| r.username.clone().unwrap_or_default().to_lowercase();
+        name(a)
+            .cmp(&name(b))
+            .then_with(|| a.task.cmp(&b.task))
+            .then_with(|| (a.user_id, a.task_id).cmp(&(b.user_id, b.task_id)))
+    });
+    rows
+}
+
+/// The `texts` command that gets a text back from the dump that last had
+/// it, with the student and task named as that dump names them.
+fn restore_command(dump: &str, s: &Summary, dump_args: &DumpArgs) -> String {
+    let mut command = format!("textrescue texts {}", shell_quote(dump));
+    match (&s.username, &s.task) {
+        (Some(user), Some(task)) => {
+            command += &format!(" --user {} --task {}", shell_quote(user), shell_quote(task));
+        }
+        _ => command += &format!(" --id {}", s.id),
+    }
+    if let Some(table) = &dump_args.table {
+        command += &format!(" --table {}", shell_quote(table));
+    }
+    if let Some(database) = &dump_args.database {
+        command += &format!(" --database {}", shell_quote(database));
+    }
+    command + " --format sql > restore.sql"
+}
+
+/// A word for sh: as it is when it is plain, else in single quotes.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./+:,@%=".contains(&b));
+    if plain && !word.starts_with('-') {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_names() {
+        let day = |s: &str| date_in_name(s).map(|n| (n / 1_000_000_000) as i64);
+        assert_eq!(day("buggy_race_bk_20240304.sql.gz"), Some(1709510400));
+        assert_eq!(
+            day("buggy_race_bk_20240306-021500.sql.gz"),
+            Some(1709510400 + 2 * 86400 + 2 * 3600 + 15 * 60)
+        );
+        assert_eq!(day("x_20240301.dump"), Some(1709251200));
+        assert_eq!(day("x_20240301"), Some(1709251200));
+        assert_eq!(day("x_20240301-1200.sql"), None);
+        assert_eq!(day("x_20241399.sql"), None);
+        assert_eq!(day("x20240301.sql"), None);
+        assert_eq!(day("notes.txt"), None);
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_quote("a/b_c.sql.gz"), "a/b_c.sql.gz");
+        assert_eq!(shell_quote("my dumps/it's.gz"), r"'my dumps/it'\''s.gz'");
+        assert_eq!(shell_quote("-x"), "'-x'");
+        assert_eq!(shell_quote("3-MULTI"), "3-MULTI");
+    }
 }

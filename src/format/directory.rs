@@ -1,11 +1,63 @@
-//! `pg_dump -Fd` directory dumps. (Being written.)
+//! `pg_dump -Fd` directory dumps: `toc.dat` (the archive header and TOC of
+//! a custom archive, naming a data file per entry) and one file per table's
+//! data, `NNNN.dat`, or compressed `NNNN.dat.gz` (gzip), `.dat.lz4` or
+//! `.dat.zst`. Tables are visited in TOC order.
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::Visitor;
+use super::custom::{self, ArchiveReader, Codec, DataPlace, FORMAT_DIRECTORY};
+use super::{Meta, TableName};
 
-pub fn read(_dir: &Path, _visitor: &mut dyn Visitor) -> Result<()> {
-    bail!("directory-format dumps (pg_dump -Fd) are not read yet")
+pub fn read(dir: &Path, visitor: &mut dyn Visitor) -> Result<()> {
+    let toc_path = dir.join("toc.dat");
+    let file =
+        File::open(&toc_path).with_context(|| format!("cannot open {}", toc_path.display()))?;
+    let mut r = ArchiveReader::new(BufReader::new(file));
+    let toc = custom::read_toc(&mut r, FORMAT_DIRECTORY)
+        .with_context(|| toc_path.display().to_string())?;
+    toc.report(visitor);
+    for entry in toc
+        .entries
+        .iter()
+        .filter(|e| e.is_table_data() && e.has_data())
+    {
+        let DataPlace::File(Some(name)) = &entry.place else {
+            continue;
+        };
+        let table: TableName = entry.table();
+        if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+            bail!(
+                "{}: TOC entry {} ({table}) names the data file {name:?}, which is not a file in the dump's directory",
+                toc_path.display(),
+                entry.dump_id
+            );
+        }
+        let (path, codec) = [
+            ("", Codec::None),
+            (".gz", Codec::Gzip),
+            (".lz4", Codec::Lz4),
+            (".zst", Codec::Zstd),
+        ]
+        .iter()
+        .map(|(suffix, codec)| (dir.join(format!("{name}{suffix}")), *codec))
+        .find(|(p, _)| p.is_file())
+        .with_context(|| {
+            format!(
+                "the data of {table} (TOC entry {}) is missing: no {name} (or {name}.gz, .lz4, .zst) in {}",
+                entry.dump_id,
+                dir.display()
+            )
+        })?;
+        let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut data = BufReader::with_capacity(256 * 1024, file);
+        custom::visit_table_data(&toc, entry, &mut data, codec, visitor)
+            .with_context(|| path.display().to_string())?;
+    }
+    visitor.meta(Meta::Complete);
+    Ok(())
 }

@@ -2,8 +2,11 @@
 //! possible, plus a fast skip over a COPY block that nobody needs.
 //!
 //! Line ends are LF or CRLF: a dump that went through `docker exec -t` has
-//! CRLF on every line. One trailing CR is dropped from every line; that is
-//! exact even inside COPY data, because COPY writes a real CR as `\r`.
+//! CRLF on every line (the pseudo-terminal turns every LF into CRLF). The
+//! first line decides: in a CRLF dump one trailing CR is dropped from every
+//! line, in an LF dump none is, since a CR before an LF inside a quoted
+//! INSERT string is data. In COPY data a raw CR never occurs (COPY writes
+//! `\r`), so either way COPY rows come out exact.
 
 use std::io::{self, Read};
 
@@ -27,6 +30,8 @@ pub struct LineReader<R> {
     /// False when the last line returned ended at the end of input without
     /// a line end: in table data, a row cut short.
     terminated: bool,
+    /// Decided by the first line's end: is this a CRLF dump?
+    crlf: Option<bool>,
     terminator: memmem::Finder<'static>,
 }
 
@@ -48,6 +53,7 @@ impl<R: Read> LineReader<R> {
             line: 0,
             consumed: 0,
             terminated: true,
+            crlf: None,
             terminator: memmem::Finder::new(b"\n\\.").into_owned(),
         }
     }
@@ -101,7 +107,7 @@ impl<R: Read> LineReader<R> {
 
     /// The next line without its line end, or `None` at the end of input.
     pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
-        Ok(self.advance()?.map(|(s, e)| strip_cr(&self.buf[s..e])))
+        Ok(self.advance()?.map(|(s, e)| &self.buf[s..e]))
     }
 
     /// As [`next_line`](Self::next_line), with whether the line had its line
@@ -109,11 +115,24 @@ impl<R: Read> LineReader<R> {
     pub fn next_line_with_end(&mut self) -> Result<Option<(&[u8], bool)>> {
         Ok(self
             .advance()?
-            .map(|(s, e)| (strip_cr(&self.buf[s..e]), self.terminated)))
+            .map(|(s, e)| (&self.buf[s..e], self.terminated)))
     }
 
-    /// Moves past the next line; its place in `buf`.
+    /// Moves past the next line; its place in `buf`, without its line end.
     fn advance(&mut self) -> Result<Option<(usize, usize)>> {
+        let found = self.advance_raw()?;
+        Ok(found.map(|(s, e)| {
+            let ends_in_cr = e > s && self.buf[e - 1] == b'\r';
+            let crlf = *self.crlf.get_or_insert(ends_in_cr && self.terminated);
+            if crlf && ends_in_cr {
+                (s, e - 1)
+            } else {
+                (s, e)
+            }
+        }))
+    }
+
+    fn advance_raw(&mut self) -> Result<Option<(usize, usize)>> {
         let mut searched = 0;
         loop {
             if let Some(at) = memchr(b'\n', &self.buf[self.start + searched..self.end]) {
@@ -189,10 +208,12 @@ impl<R: Read> LineReader<R> {
                 self.take(left, complete);
                 return Ok(Skipped { rows, ended: false });
             }
-            // Consume whole lines up to where a terminator could still start.
+            // Consume up to where a terminator could still start: the last
+            // LF, or everything when a very long row has none here (so a
+            // huge field is streamed, never held).
             let keep_from = need_more_at
                 .or_else(|| memchr::memrchr(b'\n', avail))
-                .unwrap_or(0);
+                .unwrap_or(avail.len());
             let newlines = memchr_iter(b'\n', &avail[..keep_from]).count() as u64;
             rows += newlines;
             self.take(keep_from, newlines);
@@ -219,10 +240,6 @@ fn terminator_line_len(data: &[u8], eof: bool) -> Option<usize> {
         [] | [b'\r'] if eof => Some(data.len()),
         _ => None,
     }
-}
-
-fn strip_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 #[cfg(test)]
@@ -252,11 +269,13 @@ mod tests {
     }
 
     #[test]
-    fn lf_crlf_and_a_last_line_without_end() {
-        assert_eq!(
-            lines(b"a\nb\r\nc"),
-            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]
-        );
+    fn the_first_line_decides_whether_a_cr_is_a_line_end() {
+        let v = |l: &[&[u8]]| l.iter().map(|x| x.to_vec()).collect::<Vec<_>>();
+        assert_eq!(lines(b"a\r\nb\r\nc"), v(&[b"a", b"b", b"c"]));
+        // In a CRLF dump a CR of the data stands before the line end's CR.
+        assert_eq!(lines(b"a\r\nb\r\r\n"), v(&[b"a", b"b\r"]));
+        // In an LF dump a CR before LF is data (inside a quoted INSERT string).
+        assert_eq!(lines(b"a\nb\r\nc"), v(&[b"a", b"b\r", b"c"]));
         assert_eq!(lines(b""), Vec::<Vec<u8>>::new());
         assert_eq!(lines(b"\n"), vec![Vec::<u8>::new()]);
     }
@@ -295,6 +314,18 @@ mod tests {
             skip(b"1\t\\\\.\n\\.x\n\\.\nn\n"),
             (2, true, Some(b"n".to_vec()), 4)
         );
+    }
+
+    #[test]
+    fn a_huge_skipped_row_is_streamed_in_constant_memory() {
+        let mut data = b"1\t".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 8 * INITIAL));
+        data.extend_from_slice(b"\n2\ty\n\\.\nnext\n");
+        let mut r = LineReader::new(data.as_slice());
+        let s = r.skip_copy_block().unwrap();
+        assert_eq!((s.rows, s.ended), (2, true));
+        assert_eq!(r.next_line().unwrap(), Some(&b"next"[..]));
+        assert_eq!(r.buf.len(), INITIAL, "the buffer never grew");
     }
 
     #[test]

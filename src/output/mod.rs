@@ -6,6 +6,8 @@
 //! leaves half an export that looks whole.
 
 pub mod csv;
+pub mod diff;
+pub mod history;
 pub mod json;
 pub mod server_json;
 pub mod sql;

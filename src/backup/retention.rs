@@ -1,0 +1,244 @@
+//! Which old backups to remove: the grandfather-father-son rule on the files
+//! named `PREFIX + YYYYMMDD[-HHMMSS[-N]] + (.sql.gz | .dump)`, and nothing else.
+//!
+//! Backups are ordered by the time in their name (a date-only name, as the old
+//! cron script wrote, counts as 00:00:00 that day). `--keep-daily N` keeps the
+//! newest backup of each of the N most recent days that have a backup;
+//! `--keep-weekly N` the same per ISO week, `--keep-monthly N` per calendar
+//! month. A backup kept by any rule is kept; the backup just taken is always
+//! kept (and takes its day's, week's and month's slot). With no `--keep-*`
+//! option nothing is removed.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
+
+/// One file that is a backup by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    pub name: String,
+    pub when: NaiveDateTime,
+    /// The `-N` suffix a second backup within one second gets (0 without).
+    pub seq: u32,
+}
+
+/// The `--keep-*` options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    pub daily: Option<usize>,
+    pub weekly: Option<usize>,
+    pub monthly: Option<usize>,
+}
+
+impl Keep {
+    pub fn any(&self) -> bool {
+        self.daily.is_some() || self.weekly.is_some() || self.monthly.is_some()
+    }
+}
+
+fn digits(s: &str, n: usize) -> Option<&str> {
+    (s.len() >= n && s.as_bytes()[..n].iter().all(u8::is_ascii_digit)).then(|| &s[..n])
+}
+
+/// The time and sequence number in `name` when it is a backup with this prefix.
+pub fn parse_name(name: &str, prefix: &str) -> Option<(NaiveDateTime, u32)> {
+    let rest = name.strip_prefix(prefix)?;
+    let stem = rest
+        .strip_suffix(".sql.gz")
+        .or_else(|| rest.strip_suffix(".dump"))?;
+    let date = digits(stem, 8)?;
+    let date = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
+    let rest = &stem[8..];
+    if rest.is_empty() {
+        return Some((date.and_time(NaiveTime::MIN), 0));
+    }
+    let rest = rest.strip_prefix('-')?;
+    let time = digits(rest, 6)?;
+    let time = NaiveTime::parse_from_str(time, "%H%M%S").ok()?;
+    let rest = &rest[6..];
+    let seq = if rest.is_empty() {
+        0
+    } else {
+        let n = rest.strip_prefix('-')?;
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0') {
+            return None;
+        }
+        n.parse().ok()?
+    };
+    Some((date.and_time(time), seq))
+}
+
+/// The regular files in `dir` that are backups with this prefix.
+pub fn scan(dir: &Path, prefix: &str) -> Result<Vec<Backup>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Some((when, seq)) = parse_name(&name, prefix) else {
+            continue;
+        };
+        // Never a directory or a symlink, whatever its name.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        found.push(Backup { name, when, seq });
+    }
+    Ok(found)
+}
+
+/// A day, an ISO week or a month, as a comparable key.
+type Period = fn(&NaiveDateTime) -> (i32, u32);
+
+/// The names to remove, oldest first. `new_name` is never among them.
+pub fn plan(backups: &[Backup], new_name: &str, keep: &Keep) -> Vec<String> {
+    if !keep.any() {
+        return Vec::new();
+    }
+    let mut sorted: Vec<&Backup> = backups.iter().collect();
+    // Newest first.
+    sorted.sort_by(|a, b| (b.when, b.seq, &b.name).cmp(&(a.when, a.seq, &a.name)));
+    let mut kept: HashSet<&str> = HashSet::new();
+    kept.insert(new_name);
+    let rules: [(Option<usize>, Period); 3] = [
+        (keep.daily, |t| (t.year(), t.ordinal())),
+        (keep.weekly, |t| {
+            let w = t.iso_week();
+            (w.year(), w.week())
+        }),
+        (keep.monthly, |t| (t.year(), t.month())),
+    ];
+    for (count, period) in rules {
+        let Some(count) = count else { continue };
+        let mut seen: Vec<(i32, u32)> = Vec::new();
+        for b in &sorted {
+            let p = period(&b.when);
+            if seen.contains(&p) {
+                continue;
+            }
+            if seen.len() == count {
+                break;
+            }
+            seen.push(p);
+            kept.insert(&b.name);
+        }
+    }
+    let mut remove: Vec<&Backup> = sorted
+        .into_iter()
+        .filter(|b| !kept.contains(b.name.as_str()))
+        .collect();
+    remove.reverse();
+    remove.into_iter().map(|b| b.name.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "buggy_race_bk_";
+
+    #[test]
+    fn names() {
+        let t = |s: &str| parse_name(s, P).map(|(w, n)| (w.to_string(), n));
+        assert_eq!(
+            t("buggy_race_bk_20240305.sql.gz"),
+            Some(("2024-03-05 00:00:00".into(), 0))
+        );
+        assert_eq!(
+            t("buggy_race_bk_20240305-142211.dump"),
+            Some(("2024-03-05 14:22:11".into(), 0))
+        );
+        assert_eq!(
+            t("buggy_race_bk_20240305-142211-2.sql.gz"),
+            Some(("2024-03-05 14:22:11".into(), 2))
+        );
+        for bad in [
+            "buggy_race_bk_20240305.sql",
+            "buggy_race_bk_20240305.sql.gz.bak",
+            "buggy_race_bk_2024030.sql.gz",
+            "buggy_race_bk_20240230.sql.gz",
+            "buggy_race_bk_20240305-1422.sql.gz",
+            "buggy_race_bk_20240305-142271.sql.gz",
+            "buggy_race_bk_20240305-142211-.sql.gz",
+            "buggy_race_bk_20240305-142211-02.sql.gz",
+            "buggy_race_bk_20240305_142211.sql.gz",
+            "other_bk_20240305.sql.gz",
+            "xbuggy_race_bk_20240305.sql.gz",
+            ".buggy_race_bk_20240305.sql.gz",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
+
+    fn b(name: &str) -> Backup {
+        let (when, seq) = parse_name(name, P).unwrap();
+        Backup {
+            name: name.into(),
+            when,
+            seq,
+        }
+    }
+
+    #[test]
+    fn grandfather_father_son() {
+        let names = [
+            "buggy_race_bk_20240310-020000.sql.gz", // new: Sun, ISO week 10
+            "buggy_race_bk_20240309-020000.sql.gz", // Sat W10
+            "buggy_race_bk_20240309.sql.gz",        // Sat W10, older that day
+            "buggy_race_bk_20240308-020000.dump",   // Fri W10
+            "buggy_race_bk_20240307-020000.sql.gz", // Thu W10
+            "buggy_race_bk_20240303-020000.sql.gz", // Sun W9
+            "buggy_race_bk_20240301-020000.sql.gz", // Fri W9
+            "buggy_race_bk_20240229-020000.sql.gz", // Feb, W9
+            "buggy_race_bk_20240225-020000.sql.gz", // Feb, W8
+            "buggy_race_bk_20240131-020000.sql.gz", // Jan
+        ];
+        let all: Vec<Backup> = names.iter().map(|n| b(n)).collect();
+        let keep = Keep {
+            daily: Some(3),
+            weekly: Some(2),
+            monthly: Some(2),
+        };
+        let removed = plan(&all, names[0], &keep);
+        // daily: 0310, 0309-020000, 0308; weekly: W10 (0310), W9 (0303);
+        // monthly: 2024-03 (0310), 2024-02 (0229).
+        assert_eq!(
+            removed,
+            [
+                "buggy_race_bk_20240131-020000.sql.gz",
+                "buggy_race_bk_20240225-020000.sql.gz",
+                "buggy_race_bk_20240301-020000.sql.gz",
+                "buggy_race_bk_20240307-020000.sql.gz",
+                "buggy_race_bk_20240309.sql.gz",
+            ]
+        );
+        assert!(plan(&all, names[0], &Keep::default()).is_empty());
+        // The new backup survives even a rule that keeps nothing.
+        let zero = Keep {
+            daily: Some(0),
+            ..Keep::default()
+        };
+        let removed = plan(&all, names[5], &zero);
+        assert_eq!(removed.len(), names.len() - 1);
+        assert!(!removed.contains(&names[5].to_string()));
+    }
+
+    #[test]
+    fn same_second_suffix_orders_after() {
+        let all = vec![
+            b("buggy_race_bk_20240310-020000.sql.gz"),
+            b("buggy_race_bk_20240310-020000-2.sql.gz"),
+        ];
+        let keep = Keep {
+            daily: Some(1),
+            ..Keep::default()
+        };
+        assert_eq!(
+            plan(&all, "buggy_race_bk_20240310-020000-2.sql.gz", &keep),
+            ["buggy_race_bk_20240310-020000.sql.gz"]
+        );
+    }
+}

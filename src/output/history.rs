@@ -1,0 +1,202 @@
+//! What `textrescue history` prints: per text, its version in every dump,
+//! as SPEC.md's json or as a timeline table.
+
+use std::io::Write;
+
+use anyhow::Result;
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+
+use super::table::first_line;
+
+/// One text (a student's text for a task) across the dumps: SPEC.md's json
+/// object, exactly these keys in this order.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct TextHistory {
+    /// From the newest dump that names the student.
+    pub username: Option<String>,
+    pub user_id: i64,
+    /// From the newest dump that names the task (`?-ID` where none does).
+    pub task: String,
+    pub task_id: i64,
+    /// One per dump, oldest first.
+    pub versions: Vec<Version>,
+    /// The newest dump that has the text.
+    pub last_seen: String,
+    /// Whether the newest dump has it.
+    pub in_latest: bool,
+    /// For a text gone from the newest dump: the command that gets it back
+    /// from `last_seen` (table view only).
+    #[serde(skip)]
+    pub restore: Option<String>,
+}
+
+/// The text in one dump.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub dump: String,
+    pub present: bool,
+    pub id: Option<i64>,
+    pub modified_at: Option<String>,
+    /// In characters, as PostgreSQL's `length(text)`.
+    pub length: Option<usize>,
+    /// Hex SHA-256 of the text's bytes.
+    pub sha256: Option<String>,
+}
+
+impl Version {
+    pub fn absent(dump: &str) -> Version {
+        Version {
+            dump: dump.to_string(),
+            present: false,
+            id: None,
+            modified_at: None,
+            length: None,
+            sha256: None,
+        }
+    }
+}
+
+pub fn write_json(rows: &[TextHistory], out: &mut dyn Write) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, rows)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Marks of the timeline.
+pub const PRESENT: char = '●';
+pub const CHANGED: char = '◆';
+pub const ABSENT: char = '○';
+
+/// One mark per dump: present as before, present and different from the
+/// version before it (or re-created with another id), absent.
+pub fn timeline(versions: &[Version]) -> String {
+    let mut marks = Vec::with_capacity(versions.len());
+    let mut before: Option<&Version> = None;
+    for v in versions {
+        let mark = if !v.present {
+            ABSENT
+        } else {
+            let mark = match before {
+                Some(b) if b.sha256 != v.sha256 || b.id != v.id => CHANGED,
+                _ => PRESENT,
+            };
+            before = Some(v);
+            mark
+        };
+        marks.push(mark.to_string());
+    }
+    marks.join(" ")
+}
+
+/// The dumps numbered, a timeline row per text, then the restore commands
+/// of the texts gone from the newest dump.
+/// `left_out`: the dumps that could not be read (listed, not numbered).
+pub fn write_table(
+    rows: &[TextHistory],
+    dumps: &[String],
+    left_out: &[String],
+    out: &mut dyn Write,
+) -> Result<()> {
+    writeln!(out, "dumps, oldest first:")?;
+    let width = dumps.len().to_string().len();
+    for (i, d) in dumps.iter().enumerate() {
+        writeln!(out, "  {:>width$}  {d}", i + 1)?;
+    }
+    for d in left_out {
+        writeln!(
+            out,
+            "  {:>width$}  {d} (damaged or unusable: left out)",
+            "-"
+        )?;
+    }
+    if rows.is_empty() {
+        writeln!(out, "no texts match")?;
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(["student", "task", "timeline", "last seen", "in latest"]);
+    if table.width().is_none() {
+        table.set_width(160);
+    }
+    for r in rows {
+        let last = dumps
+            .iter()
+            .position(|d| *d == r.last_seen)
+            .map(|i| format!("{} ({})", i + 1, file_name(&r.last_seen)))
+            .unwrap_or_else(|| r.last_seen.clone());
+        table.add_row([
+            first_line(
+                r.username
+                    .clone()
+                    .unwrap_or_else(|| format!("user #{}", r.user_id))
+                    .as_bytes(),
+                40,
+            ),
+            first_line(r.task.as_bytes(), 40),
+            timeline(&r.versions),
+            last,
+            if r.in_latest { "yes" } else { "NO" }.to_string(),
+        ]);
+    }
+    writeln!(out, "{table}")?;
+    writeln!(
+        out,
+        "{PRESENT} present   {CHANGED} present, changed since the version before   {ABSENT} absent"
+    )?;
+    let gone: Vec<&TextHistory> = rows.iter().filter(|r| !r.in_latest).collect();
+    if !gone.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} text{} gone from the newest dump; to restore one:",
+            gone.len(),
+            if gone.len() == 1 { " is" } else { "s are" }
+        )?;
+        for r in gone {
+            if let Some(command) = &r.restore {
+                writeln!(out, "  {command}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn file_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(sha: Option<&str>, id: i64) -> Version {
+        Version {
+            dump: "d".into(),
+            present: sha.is_some(),
+            id: sha.map(|_| id),
+            modified_at: None,
+            length: sha.map(|_| 1),
+            sha256: sha.map(String::from),
+        }
+    }
+
+    #[test]
+    fn timelines_mark_changes_and_gaps() {
+        let versions = [
+            v(Some("a"), 1),
+            v(Some("a"), 1),
+            v(None, 0),
+            v(Some("a"), 1),
+            v(Some("b"), 1),
+            v(Some("b"), 2),
+        ];
+        assert_eq!(timeline(&versions), "● ● ○ ● ◆ ◆");
+    }
+}
