@@ -22,6 +22,8 @@ use crate::progress::Progress;
 pub enum Source {
     Stdin,
     Path(PathBuf),
+    /// Bytes already in memory (fuzzing, tests, embedding).
+    Memory(std::sync::Arc<[u8]>),
 }
 
 impl Source {
@@ -38,6 +40,7 @@ impl Source {
         match self {
             Source::Stdin => "-".to_string(),
             Source::Path(p) => p.display().to_string(),
+            Source::Memory(_) => "<memory>".to_string(),
         }
     }
 }
@@ -103,6 +106,11 @@ const SNIFF_LEN: usize = 8192;
 pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
     let (raw, len, path): (Box<dyn Read + Send>, Option<u64>, Option<&Path>) = match source {
         Source::Stdin => (Box::new(io::stdin()), None, None),
+        Source::Memory(bytes) => (
+            Box::new(io::Cursor::new(bytes.clone())),
+            Some(bytes.len() as u64),
+            None,
+        ),
         Source::Path(path) => {
             let meta = std::fs::metadata(path)
                 .with_context(|| format!("cannot open {}", path.display()))?;
