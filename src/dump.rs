@@ -31,6 +31,9 @@ pub struct ReadOptions {
     pub database: Option<String>,
     /// Keep the texts' content (inspect does not need it).
     pub skip_text_content: bool,
+    /// Count the rows of every table (`inspect`); otherwise a custom archive
+    /// written to a file is read by seeking straight to the tables needed.
+    pub count_rows: bool,
     /// `--salvage`: keep what was read before damage instead of failing.
     pub salvage: bool,
     /// Show a progress bar when stderr is a terminal.
@@ -42,7 +45,9 @@ pub struct ReadOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableStat {
     pub name: TableName,
-    pub rows: u64,
+    /// `None` when the table was passed over without counting (see
+    /// [`ReadOptions::count_rows`]).
+    pub rows: Option<u64>,
 }
 
 /// One database's part of the dump (a plain dump has exactly one).
@@ -604,7 +609,22 @@ impl Visitor for Collector<'_> {
     fn end_data(&mut self, rows: u64) {
         if let Some(name) = self.current_table.take() {
             let db = &mut self.databases.last_mut().expect("a database").0;
-            db.tables.push(TableStat { name, rows });
+            db.tables.push(TableStat {
+                name,
+                rows: Some(rows),
+            });
+        }
+        self.current = Current::None;
+    }
+
+    fn counts_skipped_rows(&self) -> bool {
+        self.options.count_rows
+    }
+
+    fn end_data_unread(&mut self) {
+        if let Some(name) = self.current_table.take() {
+            let db = &mut self.databases.last_mut().expect("a database").0;
+            db.tables.push(TableStat { name, rows: None });
         }
         self.current = Current::None;
     }

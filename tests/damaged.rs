@@ -16,8 +16,15 @@ use textrescue::input::Source;
 use textrescue::texts::TaskText;
 
 fn read(path: &Path, salvage: bool) -> Result<Vec<TaskText>, String> {
+    read_with(path, salvage, false)
+}
+
+/// `count_rows` makes a custom archive be read block by block in file order
+/// (as `inspect` does); without it, the reader seeks by the TOC's offsets.
+fn read_with(path: &Path, salvage: bool, count_rows: bool) -> Result<Vec<TaskText>, String> {
     let options = ReadOptions {
         salvage,
+        count_rows,
         ..ReadOptions::default()
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {

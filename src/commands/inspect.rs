@@ -59,7 +59,7 @@ pub struct Report {
 #[derive(Serialize)]
 pub struct TableReport {
     pub name: String,
-    pub rows: u64,
+    pub rows: Option<u64>,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -68,6 +68,7 @@ pub fn run(args: &Args) -> Result<()> {
     for path in &args.dumps {
         let mut options = args.dump_args.options();
         options.skip_text_content = true;
+        options.count_rows = true;
         options.salvage = true;
         match dump::read(&Source::from_arg(path), &options) {
             Ok(d) => {
@@ -181,7 +182,8 @@ fn write_table(r: &Report, out: &mut dyn Write) -> Result<()> {
     tables.load_preset(UTF8_FULL_CONDENSED);
     tables.set_header(["table", "rows"]);
     for t in &r.tables {
-        tables.add_row([t.name.clone(), t.rows.to_string()]);
+        let rows = t.rows.map_or_else(|| "-".to_string(), |r| r.to_string());
+        tables.add_row([t.name.clone(), rows]);
     }
     writeln!(out, "{tables}")?;
     Ok(())

@@ -15,11 +15,16 @@
 //! one compressed stream: zlib (not gzip) for gzip, an LZ4 frame, a zstd
 //! frame, or the COPY text itself. Written to a file, the TOC says where each
 //! block starts; written to a pipe it does not, and the blocks are found by
-//! reading on. Either way the blocks are read here in file order, in one
-//! pass: every table's rows are counted, so every block is read anyway.
+//! reading on. Usually the blocks are read in file order, in one pass, and
+//! every table's rows are counted (`inspect` wants them). When the visitor
+//! needs no counts and the archive is a file whose TOC has every offset,
+//! the reader seeks instead: it decompresses only the tables the visitor
+//! wants and passes over the others' chunks by their lengths, which still
+//! proves every block is whole.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -50,15 +55,19 @@ const MAX_STRING: i64 = 1 << 30;
 
 pub fn read(
     input: Box<dyn Read + Send>,
-    _seekable: Option<&Path>,
+    seekable: Option<&Path>,
     visitor: &mut dyn Visitor,
 ) -> Result<()> {
-    // `_seekable` is not needed: every table's rows are counted, so every
-    // data block is read anyway, and reading them in file order is one pass
-    // whether or not the TOC knows their offsets.
     let mut r = ArchiveReader::new(BufReader::with_capacity(256 * 1024, input));
     let toc = read_toc(&mut r, FORMAT_CUSTOM)?;
     toc.report(visitor);
+    if let Some(path) = seekable
+        && !visitor.counts_skipped_rows()
+        && toc.every_data_offset_known()
+    {
+        drop(r);
+        return read_by_offsets(path, &toc, visitor);
+    }
     let index: HashMap<i64, usize> = toc
         .entries
         .iter()
@@ -185,6 +194,9 @@ pub(crate) struct Header {
     pub minor: u8,
     pub rev: u8,
     pub format: u8,
+    /// Bytes in the archive's integers and offsets.
+    pub int_size: usize,
+    pub off_size: usize,
     pub compression: Compression,
     pub dbname: String,
     pub server_version: Option<String>,
@@ -264,6 +276,15 @@ impl Toc {
         if !h.dbname.is_empty() {
             visitor.meta(Meta::Database(h.dbname.clone()));
         }
+    }
+
+    /// Whether the TOC says where every entry's data starts (an archive
+    /// written to a file; one written to a pipe has no offsets).
+    fn every_data_offset_known(&self) -> bool {
+        self.entries
+            .iter()
+            .filter(|e| e.has_data())
+            .all(|e| matches!(e.place, DataPlace::Offset { flag, .. } if flag == OFFSET_SET))
     }
 
     /// The CREATE TABLE of the table an entry's data belongs to, if the
@@ -411,6 +432,45 @@ impl<R: Read> ArchiveReader<R> {
     }
 }
 
+impl<R: Read + Seek> ArchiveReader<BufReader<R>> {
+    fn seek_to(&mut self, offset: u64) -> Result<()> {
+        self.inner
+            .seek(SeekFrom::Start(offset))
+            .with_context(|| format!("cannot seek to byte {offset} of the archive"))?;
+        self.pos = offset;
+        Ok(())
+    }
+
+    /// Moves past the rest of a data block by its chunks' lengths, without
+    /// reading their bytes; fails where the archive ends too soon.
+    fn pass_over_chunks(&mut self, dump_id: i64, end: u64) -> Result<()> {
+        loop {
+            let at = self.pos;
+            let len = self.read_int("a data chunk's length")?;
+            if len < 0 {
+                bail!(
+                    "byte {at}: a data chunk of TOC entry {dump_id} claims length {len}: the archive is damaged"
+                );
+            }
+            if len == 0 {
+                return Ok(());
+            }
+            let len = len as u64;
+            if self.pos + len > end {
+                bail!(
+                    "the archive ends at byte {end} inside a data chunk of TOC entry {dump_id} \
+                     ({} bytes missing): it is truncated",
+                    self.pos + len - end
+                );
+            }
+            self.inner
+                .seek_relative(len as i64)
+                .with_context(|| format!("cannot seek in the archive at byte {}", self.pos))?;
+            self.pos += len;
+        }
+    }
+}
+
 /// Reads the header and TOC of an archive whose format code must be
 /// `expected_format`. (A directory dump's toc.dat says "tar", as the tar
 /// format's does: both name their data files the same way.)
@@ -511,6 +571,8 @@ fn read_header<R: Read>(r: &mut ArchiveReader<R>, expected_format: u8) -> Result
         minor,
         rev,
         format,
+        int_size,
+        off_size,
         compression,
         dbname,
         server_version,
@@ -815,10 +877,23 @@ pub(crate) fn visit_table_data(
     codec: Codec,
     visitor: &mut dyn Visitor,
 ) -> Result<()> {
+    visit_data(toc, entry, data, codec, visitor, false).map(|_| ())
+}
+
+/// As [`visit_table_data`]; with `may_pass_over`, a table the visitor skips
+/// is not read at all (`Ok(false)`), and the caller passes over its data.
+fn visit_data(
+    toc: &Toc,
+    entry: &TocEntry,
+    data: &mut dyn Read,
+    codec: Codec,
+    visitor: &mut dyn Visitor,
+    may_pass_over: bool,
+) -> Result<bool> {
     let table = entry.table();
-    let mut decoded = decoder(data, codec)?;
     if entry.copy_stmt.trim().is_empty() {
-        return visit_insert_data(toc, entry, &table, &mut decoded, visitor);
+        let mut decoded = decoder(data, codec)?;
+        return visit_insert_data(toc, entry, &table, &mut decoded, visitor).map(|_| true);
     }
     let (_, columns) = parse_copy_header(&entry.copy_stmt).with_context(|| {
         format!(
@@ -827,8 +902,14 @@ pub(crate) fn visit_table_data(
         )
     })?;
     let place = || format!("the data of {table} (TOC entry {})", entry.dump_id);
+    let interest = visitor.begin_data(&table, &columns);
+    if interest == Interest::Skip && may_pass_over {
+        visitor.end_data_unread();
+        return Ok(false);
+    }
+    let decoded = decoder(data, codec)?;
     let mut lines = LineReader::new(decoded);
-    let rows = match visitor.begin_data(&table, &columns) {
+    let rows = match interest {
         Interest::Skip => lines.skip_copy_block().with_context(place)?.rows,
         Interest::Rows => {
             let mut rows = 0u64;
@@ -848,6 +929,75 @@ pub(crate) fn visit_table_data(
     // so that a damaged compressed stream is noticed.
     while lines.next_line().with_context(place)?.is_some() {}
     visitor.end_data(rows);
+    Ok(true)
+}
+
+/// Reads a custom archive file by its TOC's offsets: the data blocks in file
+/// order, decompressing only those the visitor wants; the chunks of the
+/// others are passed over by their lengths (which still checks that each
+/// block is whole, so a truncated archive is noticed).
+fn read_by_offsets(path: &Path, toc: &Toc, visitor: &mut dyn Visitor) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let end = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    let mut r = ArchiveReader::new(BufReader::with_capacity(256 * 1024, file));
+    r.int_size = toc.header.int_size;
+    r.off_size = toc.header.off_size;
+    let mut blocks: Vec<(u64, &TocEntry)> = toc
+        .entries
+        .iter()
+        .filter(|e| e.has_data())
+        .filter_map(|e| match e.place {
+            DataPlace::Offset { offset, .. } => Some((offset, e)),
+            DataPlace::File(_) => None,
+        })
+        .collect();
+    blocks.sort_by_key(|(offset, _)| *offset);
+    for (offset, entry) in blocks {
+        r.seek_to(offset)?;
+        let kind = r.read_byte("a data block's type")?;
+        let id = r.read_int("a data block's dump id")?;
+        if id != entry.dump_id || !matches!(kind, BLOCK_DATA | BLOCK_BLOBS) {
+            bail!(
+                "byte {offset}: the TOC says the data of entry {} starts here, but the archive holds \
+                 block type {kind} of entry {id}: the archive is damaged",
+                entry.dump_id
+            );
+        }
+        let read = if kind == BLOCK_DATA && entry.is_table_data() {
+            let mut chunks = Chunks::new(&mut r, id);
+            let read = visit_data(
+                toc,
+                entry,
+                &mut chunks,
+                toc.header.compression.codec(),
+                visitor,
+                true,
+            )
+            .with_context(|| format!("the data block at byte {offset}"))?;
+            if read {
+                chunks.drain()?;
+            }
+            read
+        } else {
+            false
+        };
+        if !read {
+            if kind == BLOCK_BLOBS {
+                loop {
+                    if r.read_int("a large object's oid")? == 0 {
+                        break;
+                    }
+                    r.pass_over_chunks(id, end)?;
+                }
+            } else {
+                r.pass_over_chunks(id, end)?;
+            }
+        }
+    }
+    visitor.meta(Meta::Complete);
     Ok(())
 }
 

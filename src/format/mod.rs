@@ -97,6 +97,16 @@ pub trait Visitor {
 
     /// The table's data ended after `rows` rows.
     fn end_data(&mut self, rows: u64);
+
+    /// Whether the rows of skipped tables must be counted (`inspect`). When
+    /// not, a reader that can seek passes over their data unread.
+    fn counts_skipped_rows(&self) -> bool {
+        true
+    }
+
+    /// A skipped table's data was passed over without counting its rows;
+    /// ends the table in place of `end_data`.
+    fn end_data_unread(&mut self) {}
 }
 
 /// Reads an opened dump to the end with the reader of its format.
