@@ -106,6 +106,7 @@ fn truncated_gzip_dumps_never_pass_for_whole() {
 fn truncated_custom_archives_never_pass_for_whole() {
     check_truncations("formats/custom.dump", None);
     check_truncations("formats/custom-z0.dump", None);
+    check_truncations("formats/custom-pipe.dump", None);
 }
 
 /// A tiny deterministic generator, so failures can be replayed.

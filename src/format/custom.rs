@@ -61,13 +61,48 @@ pub fn read(
     let mut r = ArchiveReader::new(BufReader::with_capacity(256 * 1024, input));
     let toc = read_toc(&mut r, FORMAT_CUSTOM)?;
     toc.report(visitor);
-    if let Some(path) = seekable
-        && !visitor.counts_skipped_rows()
-        && toc.every_data_offset_known()
-    {
-        drop(r);
-        return read_by_offsets(path, &toc, visitor);
+    let pass_over = !visitor.counts_skipped_rows();
+    let Some(path) = seekable.filter(|_| pass_over) else {
+        // A stream: read on; the chunks of tables nobody needs are still
+        // read (there is no seeking in a pipe) but not decompressed.
+        return read_in_order(&mut r, &toc, visitor, pass_over, &mut |r, id| {
+            Chunks::new(r, id).drain()
+        });
+    };
+    // A file and no counts wanted: decompress only the tables needed and
+    // seek over the others' chunks.
+    let data_start = r.position();
+    drop(r);
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let end = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    let mut r = ArchiveReader::new(BufReader::with_capacity(256 * 1024, file));
+    r.int_size = toc.header.int_size;
+    r.off_size = toc.header.off_size;
+    if toc.every_data_offset_known() {
+        read_by_offsets(&mut r, end, &toc, visitor)
+    } else {
+        // Written through a pipe: no offsets, but the blocks can still be
+        // found in order by their chunks' lengths.
+        r.seek_to(data_start)?;
+        read_in_order(&mut r, &toc, visitor, true, &mut |r, id| {
+            r.pass_over_chunks(id, end)
+        })
     }
+}
+
+/// Reads the data blocks one after the other from where `r` stands (just
+/// after the TOC). With `pass_over`, tables the visitor skips are not
+/// decompressed: `pass` moves past their chunks.
+fn read_in_order<R: Read>(
+    r: &mut ArchiveReader<R>,
+    toc: &Toc,
+    visitor: &mut dyn Visitor,
+    pass_over: bool,
+    pass: &mut dyn FnMut(&mut ArchiveReader<R>, i64) -> Result<()>,
+) -> Result<()> {
     let index: HashMap<i64, usize> = toc
         .entries
         .iter()
@@ -96,19 +131,24 @@ pub fn read(
                     );
                 }
                 let entry = &toc.entries[i];
+                let mut read = false;
                 if entry.is_table_data() {
-                    let mut chunks = Chunks::new(&mut r, id);
-                    visit_table_data(
-                        &toc,
+                    let mut chunks = Chunks::new(r, id);
+                    read = visit_data(
+                        toc,
                         entry,
                         &mut chunks,
                         toc.header.compression.codec(),
                         visitor,
+                        pass_over,
                     )
                     .with_context(|| format!("the data block at byte {at}"))?;
-                    chunks.drain()?;
-                } else {
-                    Chunks::new(&mut r, id).drain()?;
+                    if read {
+                        chunks.drain()?;
+                    }
+                }
+                if !read {
+                    pass(r, id)?;
                 }
             }
             BLOCK_BLOBS => {
@@ -120,7 +160,7 @@ pub fn read(
                     if oid == 0 {
                         break;
                     }
-                    Chunks::new(&mut r, id).drain()?;
+                    pass(r, id)?;
                 }
             }
             other => bail!(
@@ -936,15 +976,12 @@ fn visit_data(
 /// order, decompressing only those the visitor wants; the chunks of the
 /// others are passed over by their lengths (which still checks that each
 /// block is whole, so a truncated archive is noticed).
-fn read_by_offsets(path: &Path, toc: &Toc, visitor: &mut dyn Visitor) -> Result<()> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let end = file
-        .metadata()
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    let mut r = ArchiveReader::new(BufReader::with_capacity(256 * 1024, file));
-    r.int_size = toc.header.int_size;
-    r.off_size = toc.header.off_size;
+fn read_by_offsets(
+    r: &mut ArchiveReader<BufReader<File>>,
+    end: u64,
+    toc: &Toc,
+    visitor: &mut dyn Visitor,
+) -> Result<()> {
     let mut blocks: Vec<(u64, &TocEntry)> = toc
         .entries
         .iter()
@@ -967,7 +1004,7 @@ fn read_by_offsets(path: &Path, toc: &Toc, visitor: &mut dyn Visitor) -> Result<
             );
         }
         let read = if kind == BLOCK_DATA && entry.is_table_data() {
-            let mut chunks = Chunks::new(&mut r, id);
+            let mut chunks = Chunks::new(r, id);
             let read = visit_data(
                 toc,
                 entry,
