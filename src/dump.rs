@@ -64,6 +64,16 @@ pub struct Database {
     pub texts: Texts,
 }
 
+impl Database {
+    /// The texts table a restore script writes to: this dump's texts table
+    /// (the live server has the same schema), else the race server's.
+    pub fn restore_table(&self) -> String {
+        self.texts_table
+            .as_ref()
+            .map_or_else(|| "public.tasktexts".to_string(), TableName::to_string)
+    }
+}
+
 /// What reading a dump gave.
 #[derive(Debug, Clone)]
 pub struct Dump {

@@ -134,6 +134,13 @@ impl Signals {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         let which = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(AtomicBool::new(false));
+        // Past a file-size limit (`ulimit -f`), SIGXFSZ would kill us before
+        // we could remove the temporary file; ignored, the write fails with
+        // EFBIG and the run cleans up like any other write error.
+        // SAFETY: setting a signal's disposition to SIG_IGN.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        }
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             // A second signal ends the process at once.
             signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&seen))
@@ -427,6 +434,15 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
         // Its own process group: a signal to us is handled by us, and
         // terminating the group also ends a wrapper script's children.
         .process_group(0);
+    // SAFETY: only signal(2), which is async-signal-safe, between fork and exec.
+    unsafe {
+        // pg_dump gets SIGXFSZ's default action back (an ignored signal stays
+        // ignored across exec).
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
+            Ok(())
+        });
+    }
     let what = match &settings.launch.container {
         None => settings.launch.pg_dump.clone(),
         Some((docker, container)) => {

@@ -129,11 +129,7 @@ pub fn run(args: &Args) -> Result<()> {
                 ));
             }
             let db = old_dump.texts_database(database)?;
-            let table = db
-                .texts_table
-                .as_ref()
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "public.tasktexts".into());
+            let table = db.restore_table();
             let script = sql::RestoreScript {
                 source: &args.old,
                 table: &table,

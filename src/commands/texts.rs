@@ -71,11 +71,7 @@ pub fn run(args: &Args) -> Result<()> {
         TextsFormat::ServerJson => output::server_json::write(&records, out)?,
         TextsFormat::Sql => {
             let db = dump.texts_database(args.dump_args.database.as_deref())?;
-            let table = db
-                .texts_table
-                .as_ref()
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "public.tasktexts".into());
+            let table = db.restore_table();
             let script = sql::RestoreScript {
                 source: &args.dump,
                 table: &table,
