@@ -22,7 +22,7 @@ impl Timestamp {
     /// offset (a `timestamp` column) is taken in the local zone.
     pub fn parse_pg(value: &str) -> Result<Timestamp> {
         let bad = || format!("{value:?} is not a timestamp as PostgreSQL writes it");
-        if value.len() < 19 || value.as_bytes()[10] != b' ' {
+        if value.len() < 19 || !value.is_ascii() || value.as_bytes()[10] != b' ' {
             bail!(bad());
         }
         let (date_time, offset) = split_offset(value);
@@ -206,6 +206,7 @@ mod tests {
         assert_eq!(t.rfc3339, "1895-03-01T14:22:11.5-00:01:15");
         assert_eq!(t.server_form(), "1895-03-01 14:22");
         assert!(Timestamp::parse_pg("yesterday").is_err());
+        assert!(Timestamp::parse_pg("2024-03-01 14:22:1é+00").is_err());
         assert!(Timestamp::parse_pg("2024-03-01 14:22:11+5").is_err());
     }
 

@@ -492,10 +492,7 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
             Ok(n) => {
                 total += n as u64;
                 if let Err(e) = sink.write_all(&buf[..n]) {
-                    failure = Some(anyhow!(
-                        "cannot write the backup in {}: {e}",
-                        settings.dir.display()
-                    ));
+                    failure = Some(write_failure("write", &settings.dir, &e));
                     terminate(&mut child);
                     break;
                 }
@@ -533,10 +530,23 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
     }
     let file = sink
         .finish()
-        .with_context(|| format!("cannot write the backup in {}", settings.dir.display()))?;
+        .map_err(|e| write_failure("write", &settings.dir, &e))?;
     file.sync_all()
-        .with_context(|| format!("cannot sync the backup in {}", settings.dir.display()))?;
+        .map_err(|e| write_failure("sync", &settings.dir, &e))?;
     Ok(total)
+}
+
+/// The one-line message for a failed write of the temporary file.
+fn write_failure(what: &str, dir: &Path, e: &io::Error) -> anyhow::Error {
+    let hint = match e.raw_os_error() {
+        Some(libc::EFBIG) => " (over the file-size limit: ulimit -f)",
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => " (the disk or quota is full)",
+        _ => "",
+    };
+    anyhow!(
+        "cannot {what} the backup in {}: {e}{hint}; no backup written",
+        dir.display()
+    )
 }
 
 /// Terminates the child's process group: SIGTERM, then SIGKILL after 3 s.
