@@ -258,6 +258,11 @@ fn filters_combine_with_and_and_repeat_as_or() {
     );
     assert_eq!(ids(&[&n2, "--id", "101", "--id", "136"]), vec![101, 136]);
     assert!(ids(&[&n2, "-u", "nobody"]).is_empty());
+    textrescue()
+        .args(["texts", &n2, "-u", "nobody"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("no student named \"nobody\""));
 }
 
 #[test]

@@ -361,7 +361,10 @@ fn a_custom_archive_file_is_read_by_seeking_to_the_needed_tables() {
     // Written through a pipe there are no offsets, but the blocks nobody
     // needs are still passed over by their chunk lengths, never decompressed.
     let piped = read(&fixture("formats/custom-pipe.dump")).unwrap();
-    let buggies = piped.databases[0].tables.iter().find(|t| t.name.name == "buggies");
+    let buggies = piped.databases[0]
+        .tables
+        .iter()
+        .find(|t| t.name.name == "buggies");
     assert_eq!(buggies.map(|t| t.rows), Some(None));
     assert_eq!(summary(&piped), summary(&d));
 }

@@ -57,6 +57,13 @@ pub fn run(args: &Args) -> Result<()> {
     for w in &warnings {
         warn(w);
     }
+    if !texts.usernames.is_empty() {
+        for user in filter.users() {
+            if !texts.usernames.values().any(|u| u.to_lowercase() == *user) {
+                warn(&format!("{} has no student named {user:?}", args.dump));
+            }
+        }
+    }
     let records: Vec<_> = texts
         .records()
         .into_iter()
