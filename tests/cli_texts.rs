@@ -529,3 +529,39 @@ fn no_progress_bar_when_stderr_is_not_a_terminal() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The texts table under another name or schema: `task_texts` is found by
+/// default, anything else with `--table NAME` or `--table SCHEMA.NAME`.
+#[test]
+fn the_texts_table_can_have_another_name_and_schema() {
+    let plain = std::fs::read_to_string(fixture("formats/plain.sql")).unwrap();
+    let want = expected("buggy_race_bk_20240305.json");
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = |to: &str| {
+        let p = dir.path().join(format!("{to}.sql"));
+        // Only the statement at a line start: text 121 holds the same words.
+        let sql = plain.replace("\nCOPY public.tasktexts (", &format!("\nCOPY {to} ("));
+        std::fs::write(&p, sql).unwrap();
+        p.display().to_string()
+    };
+    let underscored = renamed("public.task_texts");
+    assert_eq!(json_of(&["texts", &underscored, "-f", "json"]), want);
+    let odd = renamed("school.notes");
+    textrescue()
+        .args(["texts", &odd])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("no texts table"));
+    assert_eq!(
+        json_of(&["texts", &odd, "--table", "notes", "-f", "json"]),
+        want
+    );
+    assert_eq!(
+        json_of(&["texts", &odd, "--table", "school.notes", "-f", "json"]),
+        want
+    );
+    textrescue()
+        .args(["texts", &odd, "--table", "public.notes"])
+        .assert()
+        .code(1);
+}
