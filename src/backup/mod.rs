@@ -248,7 +248,12 @@ pub fn run(settings: &Settings) -> Result<()> {
         .create_new(true)
         .mode(0o600)
         .open(&partial_path)
-        .with_context(|| format!("cannot create {}", partial_path.display()))?;
+        .map_err(|e| {
+            anyhow!(
+                "cannot create {}: {e}; no backup written",
+                partial_path.display()
+            )
+        })?;
     let mut partial = Partial {
         path: partial_path,
         armed: true,
@@ -257,7 +262,7 @@ pub fn run(settings: &Settings) -> Result<()> {
     let dumped = dump_into(settings, file, &signals)?;
     signals.check()?;
 
-    let texts = verify(&partial.path, settings.launch.format)?;
+    let texts = verify_unless_signalled(&partial.path, settings.launch.format, &signals)?;
     signals.check()?;
 
     let final_path = link_no_clobber(dir, &partial.path, &settings.prefix, &stamp, ext)?;
@@ -369,7 +374,12 @@ fn lock(dir: &Path, timeout: Duration, signals: &Signals) -> Result<File> {
         .truncate(false)
         .mode(0o600)
         .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        .map_err(|e| {
+            anyhow!(
+                "cannot open the lock file {}: {e}; no backup written",
+                path.display()
+            )
+        })?;
     let start = Instant::now();
     loop {
         match file.try_lock() {
@@ -664,6 +674,29 @@ fn first_error_line(stderr: &str) -> Option<String> {
         })
         .or(lines.first())?;
     Some(pick.to_string())
+}
+
+/// [`verify`] in a thread, so that a signal ends the run at once rather
+/// than after reading back a large dump (the thread ends with the process).
+fn verify_unless_signalled(path: &Path, format: DumpFormat, signals: &Signals) -> Result<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("verify".into())
+        .spawn(move || {
+            let _ = tx.send(verify(&path, format));
+        })
+        .context("cannot start reading the backup back")?;
+    loop {
+        signals.check()?;
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(result) => return result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                bail!("reading the backup back failed unexpectedly; no backup written")
+            }
+        }
+    }
 }
 
 /// Reads the written file back; returns how to report its texts.

@@ -46,6 +46,12 @@ pub struct Args {
     /// (coloured when stdout is a terminal).
     #[arg(long)]
     pub text: bool,
+    /// With --format csv: put a ' before every username, task or text that
+    /// starts with =, +, -, @, a tab or a carriage return, so that a
+    /// spreadsheet shows it instead of running it as a formula. This ALTERS
+    /// the texts: for opening in a spreadsheet only, never for restoring.
+    #[arg(long)]
+    pub csv_safe: bool,
     /// Write to FILE instead of stdout (it appears only when complete).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -74,6 +80,9 @@ pub fn run(args: &Args) -> Result<()> {
     if args.text && args.format != DiffFormat::Table {
         return Err(UsageError("--text goes with --format table".into()).into());
     }
+    if args.csv_safe && args.format != DiffFormat::Csv {
+        return Err(UsageError("--csv-safe goes with --format csv".into()).into());
+    }
     let filter = Filter::from_args(&args.filter)?;
     // No prefilter while reading: a text is kept when either version passes
     // the filters, so a version that fails them is still needed.
@@ -100,6 +109,13 @@ pub fn run(args: &Args) -> Result<()> {
     let out = destination.writer();
     match args.format {
         DiffFormat::Table => {
+            super::warn_not_utf8(
+                comparison
+                    .removed
+                    .iter()
+                    .chain(comparison.changed.iter().flat_map(|(o, n)| [o, n]))
+                    .chain(&comparison.added),
+            );
             let colour = if args.output.is_none() && std::io::stdout().is_terminal() {
                 Colour::Ansi
             } else {
@@ -114,7 +130,7 @@ pub fn run(args: &Args) -> Result<()> {
             )?
         }
         DiffFormat::Json => output::diff::write_json(&comparison, &args.old, &args.new, out)?,
-        DiffFormat::Csv => output::diff::write_csv(&comparison, out)?,
+        DiffFormat::Csv => output::diff::write_csv(&comparison, out, args.csv_safe)?,
         DiffFormat::Sql => {
             let records = restore_records(&comparison, new_texts, args.sql.on_conflict);
             if args.sql.on_conflict != OnConflict::Overwrite && !comparison.changed.is_empty() {

@@ -49,6 +49,22 @@ pub fn read_dump(arg: &str, options: &ReadOptions) -> Result<Dump> {
     Ok(dump)
 }
 
+/// For the table formats, which show text with U+FFFD for bytes that are
+/// not UTF-8: says which texts that happens to, so that it is never silent.
+pub fn warn_not_utf8<'a, 'r: 'a>(records: impl IntoIterator<Item = &'a crate::texts::Record<'r>>) {
+    for r in records {
+        if std::str::from_utf8(&r.text.text).is_err() {
+            warn(&format!(
+                "text {} ({}, {}) is not valid UTF-8 (a SQL_ASCII database?): the table shows \
+                 U+FFFD for its bad bytes; --format csv keeps them exact",
+                r.text.id,
+                r.username_or_id(),
+                r.task_label()
+            ));
+        }
+    }
+}
+
 pub fn warn(message: &str) {
     eprintln!("textrescue: warning: {message}");
 }

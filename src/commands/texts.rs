@@ -28,6 +28,12 @@ pub struct Args {
     /// upload replaces ALL of the student's texts with the file's).
     #[arg(long)]
     pub partial: bool,
+    /// With --format csv: put a ' before every username, task or text that
+    /// starts with =, +, -, @, a tab or a carriage return, so that a
+    /// spreadsheet shows it instead of running it as a formula. This ALTERS
+    /// the texts: for opening in a spreadsheet only, never for restoring.
+    #[arg(long)]
+    pub csv_safe: bool,
     #[command(flatten)]
     pub sql: sql::SqlArgs,
     #[command(flatten)]
@@ -47,6 +53,9 @@ pub enum TextsFormat {
 
 pub fn run(args: &Args) -> Result<()> {
     let filter = Filter::from_args(&args.filter)?;
+    if args.csv_safe && args.format != TextsFormat::Csv {
+        return Err(UsageError("--csv-safe goes with --format csv".into()).into());
+    }
     if args.format == TextsFormat::ServerJson {
         check_server_json(&filter, args.partial)?;
     }
@@ -72,8 +81,11 @@ pub fn run(args: &Args) -> Result<()> {
     let mut destination = Destination::open(args.output.as_deref())?;
     let out = destination.writer();
     match args.format {
-        TextsFormat::Table => output::table::write(&records, out)?,
-        TextsFormat::Csv => output::csv::write(&records, out)?,
+        TextsFormat::Table => {
+            super::warn_not_utf8(&records);
+            output::table::write(&records, out)?
+        }
+        TextsFormat::Csv => output::csv::write(&records, out, args.csv_safe)?,
         TextsFormat::Json => output::json::write(&records, out)?,
         TextsFormat::ServerJson => output::server_json::write(&records, out)?,
         TextsFormat::Sql => {

@@ -81,7 +81,8 @@ pub const STATUS_CHANGED_NEW: &str = "changed-new";
 /// `status` then `texts --format csv`'s columns; a changed text is two
 /// adjacent rows, `changed-old` then `changed-new`. Rows come removed,
 /// changed, added.
-pub fn write_csv(c: &Comparison<'_>, out: &mut dyn Write) -> Result<()> {
+/// `csv_safe`: see [`super::csv::neutralise`].
+pub fn write_csv(c: &Comparison<'_>, out: &mut dyn Write, csv_safe: bool) -> Result<()> {
     let mut csv = ::csv::WriterBuilder::new()
         .terminator(::csv::Terminator::CRLF)
         .from_writer(out);
@@ -89,7 +90,7 @@ pub fn write_csv(c: &Comparison<'_>, out: &mut dyn Write) -> Result<()> {
     header.extend(super::csv::HEADER);
     csv.write_record(&header)?;
     let mut row = |status: &str, r: &Record<'_>| -> Result<()> {
-        let fields = super::csv::fields(r);
+        let fields = super::csv::fields_for(r, csv_safe);
         csv.write_record(
             std::iter::once(status.as_bytes()).chain(fields.iter().map(|f| f.as_slice())),
         )?;

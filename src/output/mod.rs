@@ -58,7 +58,7 @@ pub fn utf8_text<'a>(record: &Record<'a>) -> Result<&'a str> {
     std::str::from_utf8(&record.text.text).map_err(|e| {
         anyhow!(
             "text {} ({}, {}) is not valid UTF-8 at byte {} (a SQL_ASCII database?); \
-             it cannot be written as JSON without changing it: use --format csv or sql",
+             it cannot be written as JSON without changing it: --format csv keeps its bytes",
             record.text.id,
             record.username_or_id(),
             record.task_label(),

@@ -25,7 +25,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use crate::texts::{Record, Timestamp};
 
@@ -205,10 +205,15 @@ fn block(s: &mut String, i: usize, n: usize, record: &Record<'_>) -> Result<()> 
             t.task_id
         );
     };
-    let text = std::str::from_utf8(&t.text).with_context(|| {
-        format!(
-            "text id {} is not UTF-8, so it cannot be restored exactly",
-            t.id
+    let text = std::str::from_utf8(&t.text).map_err(|e| {
+        anyhow!(
+            "text {} ({}, {}) is not valid UTF-8 at byte {} (a SQL_ASCII database?), so a \
+             restore script cannot restore it exactly; nothing was written: --format csv keeps \
+             its bytes",
+            t.id,
+            record.username_or_id(),
+            record.task_label(),
+            e.valid_up_to()
         )
     })?;
     if text.contains('\0') {

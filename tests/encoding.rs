@@ -1,0 +1,251 @@
+//! A dump of a SQL_ASCII database whose texts are not valid UTF-8
+//! (fixtures/formats/sql-ascii.sql, made by fixtures/build-sql-ascii with the
+//! real pg_dump): such a text is reported, never silently changed. JSON and
+//! restore SQL refuse it by id, csv keeps its bytes, the table shows it with
+//! a warning.
+mod common;
+
+use std::process::{Command, Output};
+
+use common::fixture;
+
+const LATIN1: &[u8] = b"caf\xe9 au lait, Latin-1";
+const FFFE: &[u8] = b"\xff\xfe two bytes no UTF-8 has\nline 2\t\\ backslash";
+
+fn textrescue(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_textrescue"))
+        .args(args)
+        .output()
+        .expect("run textrescue")
+}
+
+fn dump() -> String {
+    fixture("formats/sql-ascii.sql").display().to_string()
+}
+
+fn assert_refused(args: &[&str], id: u32) -> String {
+    let out = textrescue(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("text {id} ")), "{err}");
+    assert!(err.contains("not valid UTF-8"), "{err}");
+    assert!(err.contains("SQL_ASCII"), "{err}");
+    err
+}
+
+#[test]
+fn the_fixture_is_what_it_says() {
+    let bytes = std::fs::read(fixture("formats/sql-ascii.sql")).unwrap();
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(has(b"SET client_encoding = 'SQL_ASCII';"));
+    assert!(has(b"\tcaf\xe9 au lait, Latin-1\n"));
+    assert!(has(
+        b"\t\xff\xfe two bytes no UTF-8 has\\nline 2\\t\\\\ backslash\n"
+    ));
+}
+
+#[test]
+fn json_and_server_json_refuse_naming_the_text() {
+    let d = dump();
+    let err = assert_refused(&["texts", &d, "-f", "json"], 201);
+    assert!(err.contains("alice"), "{err}");
+    assert!(err.contains("--format csv"), "{err}");
+    assert_refused(&["texts", &d, "-f", "json", "--id", "202"], 202);
+    assert_refused(&["texts", &d, "-f", "server-json", "-u", "alice"], 201);
+    // With -o, no file appears.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("alice.json");
+    let o = out.display().to_string();
+    assert_refused(
+        &["texts", &d, "-f", "server-json", "-u", "alice", "-o", &o],
+        201,
+    );
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    // The valid texts of the same dump are fine.
+    let out = textrescue(&["texts", &d, "-f", "json", "-u", "jose"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[1]["text"], "valid UTF-8 na\u{ef}ve too");
+}
+
+#[test]
+fn csv_keeps_the_exact_bytes() {
+    let out = textrescue(&["texts", &dump(), "-f", "csv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+    let rows: Vec<csv::ByteRecord> = csv::ReaderBuilder::new()
+        .from_reader(out.stdout.as_slice())
+        .byte_records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(&rows[0][0], b"201");
+    assert_eq!(&rows[0][7], LATIN1);
+    assert_eq!(&rows[1][0], b"202");
+    assert_eq!(&rows[1][7], FFFE);
+    assert_eq!(&rows[3][7], "valid UTF-8 na\u{ef}ve too".as_bytes());
+    // --csv-safe changes only formula starts, not the bytes.
+    let safe = textrescue(&["texts", &dump(), "-f", "csv", "--csv-safe"]);
+    assert_eq!(safe.stdout, out.stdout);
+}
+
+#[test]
+fn restore_sql_refuses() {
+    let d = dump();
+    let err = assert_refused(&["texts", &d, "-f", "sql"], 201);
+    assert!(err.contains("--format csv"), "{err}");
+    // Only the valid texts: a script.
+    let out = textrescue(&["texts", &d, "-f", "sql", "-u", "jose"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // diff --format sql restores removed texts: the fixture against one
+    // without them (the texts table emptied) would need them; it refuses too.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read(fixture("formats/sql-ascii.sql")).unwrap();
+    let start = text
+        .windows(22)
+        .position(|w| w == b"COPY public.tasktexts ")
+        .unwrap();
+    let end = start
+        + text[start..]
+            .windows(3)
+            .position(|w| w == b"\n\\.")
+            .unwrap();
+    let line_end = start + text[start..].iter().position(|&b| b == b'\n').unwrap();
+    let emptied = [&text[..=line_end], &text[end + 1..]].concat();
+    let new = tmp.path().join("emptied.sql");
+    std::fs::write(&new, emptied).unwrap();
+    let n = new.display().to_string();
+    let out = textrescue(&["texts", &n, "-f", "json"]);
+    assert_eq!(
+        out.stdout,
+        b"[]\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_refused(&["diff", &d, &n, "-f", "sql"], 201);
+    assert_refused(&["diff", &d, &n, "-f", "json"], 201);
+    // The diff table shows the removed texts, saying which are not UTF-8.
+    let out = textrescue(&["diff", &d, &n]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("text 201 (alice, 0-GET) is not valid UTF-8"),
+        "{err}"
+    );
+    assert!(
+        err.contains("text 202 (alice, 1-EDIT) is not valid UTF-8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn table_shows_it_with_a_warning() {
+    let out = textrescue(&["texts", &dump()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("201") && table.contains("202"), "{table}");
+    assert!(table.contains("caf\u{fffd} au lait"), "{table}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.contains("text 201 (alice, 0-GET) is not valid UTF-8"),
+        "{err}"
+    );
+    assert!(
+        err.contains("text 202 (alice, 1-EDIT) is not valid UTF-8"),
+        "{err}"
+    );
+}
+
+/// Drops the database on drop.
+struct DropDb(common::Pg, String);
+
+impl Drop for DropDb {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| {
+            self.0.admin_sql(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.1
+            ))
+        });
+    }
+}
+
+/// The fixture loaded into a new SQL_ASCII database and dumped again by the
+/// real pg_dump, as a custom archive and with --inserts: the archive keeps
+/// the bytes (csv exact, json refused), the INSERT form is refused with its
+/// line, as a statement that is not UTF-8 cannot be parsed exactly.
+#[test]
+fn custom_and_insert_dumps_of_a_sql_ascii_database() {
+    let Some(pg) = common::pg() else { return };
+    let name = format!("enc_sql_ascii_{}", std::process::id());
+    pg.admin_sql(&format!(
+        "CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
+    ));
+    let _drop = DropDb(pg.clone(), name.clone());
+    let load = pg
+        .command("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &name, "-f"])
+        .arg(fixture("formats/sql-ascii.sql"))
+        .output()
+        .unwrap();
+    assert!(
+        load.status.success(),
+        "{}",
+        String::from_utf8_lossy(&load.stderr)
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = |args: &[&str], file: &str| {
+        let path = tmp.path().join(file);
+        let out = pg
+            .command("pg_dump")
+            .env_remove("PGCLIENTENCODING")
+            .args(["-d", &name, "-f"])
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path.display().to_string()
+    };
+    let custom = dump(&["-Fc"], "c.dump");
+    let out = textrescue(&["texts", &custom, "-f", "csv", "--id", "202"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<csv::ByteRecord> = csv::Reader::from_reader(out.stdout.as_slice())
+        .byte_records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(&rows[0][7], FFFE);
+    assert_refused(&["texts", &custom, "-f", "json"], 201);
+
+    let inserts = dump(&["--inserts"], "inserts.sql");
+    let out = textrescue(&["texts", &inserts, "-f", "csv"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line "), "{err}");
+    assert!(err.contains("not UTF-8"), "{err}");
+}
