@@ -24,7 +24,8 @@ impl Progress {
         if !io::stderr().is_terminal() {
             return Progress::hidden();
         }
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+        // Hidden at first: a read that ends within a second shows nothing.
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
         bar.set_style(
             ProgressStyle::with_template(
                 "{msg} {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})",
@@ -32,7 +33,14 @@ impl Progress {
             .expect("valid progress template"),
         );
         bar.set_message(label.to_string());
-        bar.enable_steady_tick(Duration::from_millis(1000));
+        let later = bar.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(1));
+            if !later.is_finished() {
+                later.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+                later.enable_steady_tick(Duration::from_millis(250));
+            }
+        });
         Progress { bar: Some(bar) }
     }
 

@@ -565,3 +565,34 @@ fn the_texts_table_can_have_another_name_and_schema() {
         .assert()
         .code(1);
 }
+
+/// On a terminal, a read that takes more than a second shows a progress bar
+/// on stderr. `script` (util-linux) gives textrescue a pseudo-terminal; the
+/// dump arrives slowly through a pipe so that the read lasts long enough.
+#[test]
+fn a_progress_bar_shows_on_a_terminal_for_a_long_read() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: no `script` command to make a pseudo-terminal");
+        return;
+    }
+    let bin = assert_cmd::cargo::cargo_bin("textrescue");
+    let inner = format!(
+        "(head -c 20000 {dump}; sleep 2; tail -c +20001 {dump}) | {bin} texts - -f json -o /dev/null",
+        dump = path(NIGHT2),
+        bin = bin.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qfec", &inner, "/dev/null"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("KiB") || shown.contains(" B/s"),
+        "no progress bar in: {shown:?}"
+    );
+}
