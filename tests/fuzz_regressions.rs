@@ -1,0 +1,111 @@
+//! Inputs found by the fuzz targets in `fuzz/` (see docs/hardening.md,
+//! "Fuzzing"): each must give an error or Ok, never a panic, a hang or a
+//! huge allocation. One test per crash found, and a replay of the committed
+//! seed corpora through the same entry points as the fuzz targets.
+
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+use anyhow::Result;
+use textrescue::dump::{self, ReadOptions};
+use textrescue::format::{
+    Interest, Meta, TableName, Visitor, copy_text, custom, inserts, plain, tar,
+};
+use textrescue::input::Source;
+
+/// The fuzz targets' visitor: wants every table's rows and decodes them.
+#[derive(Default)]
+struct WantAll {
+    skip: bool,
+}
+
+impl Visitor for WantAll {
+    fn meta(&mut self, _meta: Meta) {}
+
+    fn begin_data(&mut self, _table: &TableName, _columns: &[String]) -> Interest {
+        if self.skip {
+            Interest::Skip
+        } else {
+            Interest::Rows
+        }
+    }
+
+    fn copy_row(&mut self, line: &[u8]) -> Result<()> {
+        for field in copy_text::fields(line) {
+            copy_text::decode(field)?;
+        }
+        Ok(())
+    }
+
+    fn value_row(&mut self, _values: &[Option<Vec<u8>>]) -> Result<()> {
+        Ok(())
+    }
+
+    fn end_data(&mut self, _rows: u64) {}
+}
+
+fn reader(data: &[u8]) -> Box<dyn std::io::Read + Send> {
+    Box::new(Cursor::new(data.to_vec()))
+}
+
+fn tar_read(data: &[u8]) -> Result<()> {
+    tar::read(reader(data), &mut WantAll::default())
+}
+
+fn dump_read(data: &[u8], salvage: bool) -> Result<dump::Dump> {
+    let options = ReadOptions {
+        salvage,
+        count_rows: salvage,
+        ..ReadOptions::default()
+    };
+    dump::read(&Source::Memory(data.into()), &options)
+}
+
+/// What every fuzz target does with one input, minus the assertions on
+/// results that belong to particular inputs.
+fn every_entry_point(data: &[u8]) {
+    for field in copy_text::fields(data) {
+        let _ = copy_text::decode(field);
+    }
+    let mut escaped = Vec::new();
+    copy_text::escape(data, &mut escaped);
+    assert_eq!(copy_text::decode(&escaped).unwrap().as_deref(), Some(data));
+    if let Ok(s) = std::str::from_utf8(data) {
+        for std_strings in [true, false] {
+            if let Ok(insert) = inserts::parse(s, std_strings) {
+                assert_eq!(
+                    inserts::count_rows(s, std_strings).unwrap(),
+                    insert.rows.len() as u64
+                );
+            }
+        }
+    }
+    for skip in [false, true] {
+        let _ = plain::read(reader(data), &mut WantAll { skip });
+        let _ = custom::read(reader(data), None, &mut WantAll { skip });
+    }
+    let _ = tar_read(data);
+    let _ = dump_read(data, false);
+    let _ = dump_read(data, true);
+}
+
+#[test]
+fn seed_corpora_never_panic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let Ok(targets) = std::fs::read_dir(&root) else {
+        panic!("no fuzz corpus at {}", root.display());
+    };
+    let mut n = 0;
+    for target in targets {
+        let target = target.unwrap().path();
+        for input in std::fs::read_dir(&target).unwrap() {
+            let path = input.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            let outcome = catch_unwind(AssertUnwindSafe(|| every_entry_point(&data)));
+            assert!(outcome.is_ok(), "{} panics", path.display());
+            n += 1;
+        }
+    }
+    assert!(n > 0, "the fuzz corpora are empty");
+}
