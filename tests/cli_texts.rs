@@ -596,3 +596,45 @@ fn a_progress_bar_shows_on_a_terminal_for_a_long_read() {
         "no progress bar in: {shown:?}"
     );
 }
+
+/// `-o` on something that is not a regular file (a device, a named pipe) is
+/// written in place: renaming the finished export over it would replace
+/// the device itself (an early version turned /dev/null into a file).
+#[test]
+fn output_to_a_device_or_fifo_writes_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    run_ok(&[
+        "texts",
+        &path(NIGHT2),
+        "-u",
+        "alice",
+        "-f",
+        "json",
+        "-o",
+        fifo.to_str().unwrap(),
+    ]);
+    let got: Value = serde_json::from_slice(&reader.join().unwrap()).unwrap();
+    assert_eq!(got.as_array().unwrap().len(), 5);
+    assert!(
+        std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the FIFO is still a FIFO"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file beside it"
+    );
+}

@@ -83,6 +83,20 @@ impl Destination {
                 temp: None,
                 writer: BufWriter::with_capacity(64 * 1024, Box::new(io::stdout().lock())),
             }),
+            Some(path) if !is_regular_or_missing(path) => {
+                // A device, FIFO or socket (`-o /dev/null`, `-o /dev/stdout`,
+                // a named pipe) is written in place: renaming a file over it
+                // would replace it.
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                Ok(Destination {
+                    target: None,
+                    temp: None,
+                    writer: BufWriter::with_capacity(64 * 1024, Box::new(file)),
+                })
+            }
             Some(path) => {
                 let name = path
                     .file_name()
@@ -115,6 +129,14 @@ impl Destination {
                 .with_context(|| format!("cannot move the output to {}", target.display()))?;
         }
         Ok(())
+    }
+}
+
+/// True for a path that is a regular file, or nothing yet.
+fn is_regular_or_missing(path: &Path) -> bool {
+    match std::fs::metadata(path) {
+        Ok(meta) => meta.is_file(),
+        Err(_) => true,
     }
 }
 
