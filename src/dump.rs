@@ -370,10 +370,11 @@ impl<'o> Collector<'o> {
         dump
     }
 
-    fn text_row<'a>(&mut self, get: &dyn Fn(usize) -> Result<Option<Cow<'a, [u8]>>>) -> Result<()> {
-        let Current::Texts(c) = &self.current else {
-            unreachable!()
-        };
+    fn text_row<'a>(
+        &mut self,
+        c: &TextsColumns,
+        get: &dyn Fn(usize) -> Result<Option<Cow<'a, [u8]>>>,
+    ) -> Result<()> {
         let id = int_field(get(c.id)?, "id")?;
         let user_id = int_field(get(c.user_id)?, "user_id")?;
         let task_id = int_field(get(c.task_id)?, "task_id")?;
@@ -415,10 +416,11 @@ impl<'o> Collector<'o> {
         Ok(())
     }
 
-    fn user_row<'a>(&mut self, get: &dyn Fn(usize) -> Result<Option<Cow<'a, [u8]>>>) -> Result<()> {
-        let Current::Users(c) = &self.current else {
-            unreachable!()
-        };
+    fn user_row<'a>(
+        &mut self,
+        c: &UsersColumns,
+        get: &dyn Fn(usize) -> Result<Option<Cow<'a, [u8]>>>,
+    ) -> Result<()> {
         let id = int_field(get(c.id)?, "users.id")?;
         let username = match get(c.username)? {
             Some(u) => String::from_utf8(u.into_owned())
@@ -441,10 +443,11 @@ impl<'o> Collector<'o> {
         Ok(())
     }
 
-    fn task_row<'a>(&mut self, get: &dyn Fn(usize) -> Result<Option<Cow<'a, [u8]>>>) -> Result<()> {
-        let Current::Tasks(c) = &self.current else {
-            unreachable!()
-        };
+    fn task_row<'a>(
+        &mut self,
+        c: &TasksColumns,
+        get: &dyn Fn(usize) -> Result<Option<Cow<'a, [u8]>>>,
+    ) -> Result<()> {
         let id = int_field(get(c.id)?, "tasks.id")?;
         let phase = match get(c.phase)? {
             Some(p) => int_field(Some(p), "tasks.phase")?,
@@ -477,12 +480,16 @@ impl<'o> Collector<'o> {
     }
 
     fn row<'a>(&mut self, get: &dyn Fn(usize) -> Result<Option<Cow<'a, [u8]>>>) -> Result<()> {
-        match self.current {
+        // Taken out for the call, so that the row handlers can change `self`.
+        let current = std::mem::replace(&mut self.current, Current::None);
+        let result = match &current {
             Current::None => Ok(()),
-            Current::Texts(_) => self.text_row(get),
-            Current::Users(_) => self.user_row(get),
-            Current::Tasks(_) => self.task_row(get),
-        }
+            Current::Texts(c) => self.text_row(c, get),
+            Current::Users(c) => self.user_row(c, get),
+            Current::Tasks(c) => self.task_row(c, get),
+        };
+        self.current = current;
+        result
     }
 
     fn expected_fields(&self) -> usize {

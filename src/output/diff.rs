@@ -301,11 +301,7 @@ fn visible(line: &str) -> String {
     let line = line.strip_suffix('\n').unwrap_or(line);
     let mut shown = String::with_capacity(line.len());
     for c in line.chars() {
-        if c.is_control() && c != '\t' {
-            shown.extend(c.escape_default());
-        } else {
-            shown.push(c);
-        }
+        super::push_visible(&mut shown, c, true);
     }
     shown
 }

@@ -53,6 +53,16 @@ impl<'a> JsonRow<'a> {
     }
 }
 
+/// Appends `c`, or for a control character a visible escape (`\u{1b}`), so
+/// that no text can drive the terminal it is shown on.
+pub fn push_visible(out: &mut String, c: char, keep_tab: bool) {
+    if c.is_control() && !(keep_tab && c == '\t') {
+        out.extend(c.escape_default());
+    } else {
+        out.push(c);
+    }
+}
+
 /// The text as UTF-8, or an error naming it.
 pub fn utf8_text<'a>(record: &Record<'a>) -> Result<&'a str> {
     std::str::from_utf8(&record.text.text).map_err(|e| {

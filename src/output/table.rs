@@ -64,11 +64,7 @@ pub fn first_line(text: &[u8], max: usize) -> String {
             shown.push('…');
             break;
         }
-        if c.is_control() {
-            shown.extend(c.escape_default());
-        } else {
-            shown.push(c);
-        }
+        super::push_visible(&mut shown, c, false);
     }
     shown
 }
