@@ -10,9 +10,12 @@ use std::path::Path;
 use anyhow::Result;
 use textrescue::dump::{self, ReadOptions};
 use textrescue::format::{
-    Interest, Meta, TableName, Visitor, copy_text, custom, inserts, plain, tar,
+    Interest, Meta, TableName, Visitor, copy_text, custom, directory, inserts, plain, tar,
 };
 use textrescue::input::Source;
+
+#[path = "../fuzz/fuzz_targets/dir_layout.rs"]
+mod dir_layout;
 
 /// The fuzz targets' visitor: wants every table's rows and decodes them.
 #[derive(Default)]
@@ -63,8 +66,9 @@ fn dump_read(data: &[u8], salvage: bool) -> Result<dump::Dump> {
 }
 
 /// What every fuzz target does with one input, minus the assertions on
-/// results that belong to particular inputs.
-fn every_entry_point(data: &[u8]) {
+/// results that belong to particular inputs. `scratch` is an empty
+/// directory for the directory target's layout.
+fn every_entry_point(data: &[u8], scratch: &Path) {
     for field in copy_text::fields(data) {
         let _ = copy_text::decode(field);
     }
@@ -88,6 +92,10 @@ fn every_entry_point(data: &[u8]) {
     let _ = tar_read(data);
     let _ = dump_read(data, false);
     let _ = dump_read(data, true);
+    dir_layout::lay_out(data, scratch).unwrap();
+    for skip in [false, true] {
+        let _ = directory::read(scratch, &mut WantAll { skip });
+    }
 }
 
 #[test]
@@ -96,16 +104,44 @@ fn seed_corpora_never_panic() {
     let Ok(targets) = std::fs::read_dir(&root) else {
         panic!("no fuzz corpus at {}", root.display());
     };
+    let scratch = tempfile::tempdir().unwrap();
     let mut n = 0;
     for target in targets {
         let target = target.unwrap().path();
         for input in std::fs::read_dir(&target).unwrap() {
             let path = input.unwrap().path();
             let data = std::fs::read(&path).unwrap();
-            let outcome = catch_unwind(AssertUnwindSafe(|| every_entry_point(&data)));
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                every_entry_point(&data, scratch.path())
+            }));
             assert!(outcome.is_ok(), "{} panics", path.display());
             n += 1;
         }
     }
     assert!(n > 0, "the fuzz corpora are empty");
+}
+
+/// The directory target's seeds, laid out, are the real directory dumps: so
+/// the fuzzer starts from inputs that reach the data files, not from ones
+/// rejected at the first byte.
+#[test]
+fn directory_seeds_lay_out_as_the_real_dumps() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dump in ["dir", "dir-z0", "pg18-dir"] {
+        let seed = std::fs::read(root.join(format!("fuzz/corpus/directory/seed-{dump}"))).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        dir_layout::lay_out(&seed, scratch.path()).unwrap();
+        let read = |dir: &Path| {
+            let d = dump::read(&Source::Path(dir.to_path_buf()), &ReadOptions::default()).unwrap();
+            let (texts, _) = d.texts(None).unwrap();
+            texts.rows.clone()
+        };
+        let laid_out = read(scratch.path());
+        assert!(!laid_out.is_empty(), "{dump}: no texts");
+        assert_eq!(
+            laid_out,
+            read(&root.join("fixtures/formats").join(dump)),
+            "{dump}"
+        );
+    }
 }
