@@ -287,40 +287,17 @@ fn a_gzip_bomb_is_streamed_not_held() {
 
     // The same through the binary, whose peak memory is measured: a 256 MiB
     // row held whole would show as 256 MiB or more.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_textrescue"))
-        .arg("inspect")
-        .arg(&p)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (status, peak_kib) = wait_with_peak_rss(child.id());
-    let mut message = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut message)
-        .unwrap();
-    assert_eq!(
-        libc::WEXITSTATUS(status),
-        1,
-        "inspect of the bomb: {message}"
+    let out = common::output_with_peak_rss(
+        std::process::Command::new(env!("CARGO_BIN_EXE_textrescue"))
+            .arg("inspect")
+            .arg(&p),
     );
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.code, Some(1), "inspect of the bomb: {message}");
     assert!(message.contains("db_files"), "{message}");
     assert!(
-        peak_kib < 64 * 1024,
-        "inspect of a 256 MiB bomb peaked at {peak_kib} KiB"
+        out.peak_rss_kib < 64 * 1024,
+        "inspect of a 256 MiB bomb peaked at {} KiB",
+        out.peak_rss_kib
     );
-}
-
-/// Waits for the child `pid` and returns its wait status and peak resident
-/// memory in KiB (from wait4's rusage: this child only, not its siblings).
-fn wait_with_peak_rss(pid: u32) -> (i32, i64) {
-    let mut status = 0;
-    // SAFETY: rusage is plain old data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid as libc::pid_t, "wait4");
-    (status, usage.ru_maxrss)
 }

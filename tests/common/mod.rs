@@ -411,3 +411,38 @@ pub fn insert_text_sql(
         sql_text(text)
     )
 }
+
+/// What [`output_with_peak_rss`] returns.
+pub struct MeasuredOutput {
+    /// The exit code (128 + the signal's number if one ended the process).
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Peak resident memory of the command in KiB, as `tests/bin/peak-rss`
+    /// measures it (wait4's rusage, started from a small launcher: see
+    /// there why not from the test process).
+    pub peak_rss_kib: i64,
+}
+
+/// Runs `cmd` like `Command::output` (standard input closed), through
+/// `tests/bin/peak-rss`, and measures its peak memory.
+pub fn output_with_peak_rss(cmd: &Command) -> MeasuredOutput {
+    let peak_file = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bin/peak-rss"))
+        .arg(peak_file.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tests/bin/peak-rss (needs python3)");
+    let peak = std::fs::read_to_string(peak_file.path()).unwrap();
+    MeasuredOutput {
+        code: out.status.code(),
+        stdout: out.stdout,
+        stderr: out.stderr,
+        peak_rss_kib: peak
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("peak-rss wrote {peak:?}")),
+    }
+}
