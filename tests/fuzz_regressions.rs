@@ -9,44 +9,15 @@ use std::path::Path;
 
 use anyhow::Result;
 use textrescue::dump::{self, ReadOptions};
-use textrescue::format::{
-    Interest, Meta, TableName, Visitor, copy_text, custom, directory, inserts, plain, tar,
-};
+use textrescue::format::{copy_text, custom, directory, inserts, plain, tar};
 use textrescue::input::Source;
 
 #[path = "../fuzz/fuzz_targets/dir_layout.rs"]
 mod dir_layout;
-
 /// The fuzz targets' visitor: wants every table's rows and decodes them.
-#[derive(Default)]
-struct WantAll {
-    skip: bool,
-}
-
-impl Visitor for WantAll {
-    fn meta(&mut self, _meta: Meta) {}
-
-    fn begin_data(&mut self, _table: &TableName, _columns: &[String]) -> Interest {
-        if self.skip {
-            Interest::Skip
-        } else {
-            Interest::Rows
-        }
-    }
-
-    fn copy_row(&mut self, line: &[u8]) -> Result<()> {
-        for field in copy_text::fields(line) {
-            copy_text::decode(field)?;
-        }
-        Ok(())
-    }
-
-    fn value_row(&mut self, _values: &[Option<Vec<u8>>]) -> Result<()> {
-        Ok(())
-    }
-
-    fn end_data(&mut self, _rows: u64) {}
-}
+#[path = "../fuzz/fuzz_targets/common.rs"]
+mod want_all;
+use want_all::WantAll;
 
 fn reader(data: &[u8]) -> Box<dyn std::io::Read + Send> {
     Box::new(Cursor::new(data.to_vec()))
@@ -85,16 +56,18 @@ fn every_entry_point(data: &[u8], scratch: &Path) {
             }
         }
     }
-    for skip in [false, true] {
-        let _ = plain::read(reader(data), &mut WantAll { skip });
-        let _ = custom::read(reader(data), None, &mut WantAll { skip });
+    for mut v in WantAll::wanting_and_skipping() {
+        let _ = plain::read(reader(data), &mut v);
+    }
+    for mut v in WantAll::wanting_and_skipping() {
+        let _ = custom::read(reader(data), None, &mut v);
     }
     let _ = tar_read(data);
     let _ = dump_read(data, false);
     let _ = dump_read(data, true);
     dir_layout::lay_out(data, scratch).unwrap();
-    for skip in [false, true] {
-        let _ = directory::read(scratch, &mut WantAll { skip });
+    for mut v in WantAll::wanting_and_skipping() {
+        let _ = directory::read(scratch, &mut v);
     }
 }
 

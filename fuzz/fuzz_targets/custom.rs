@@ -7,11 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use textrescue::format::custom;
 
 fuzz_target!(|data: &[u8]| {
-    for skip in [false, true] {
-        let mut v = common::WantAll {
-            skip,
-            ..Default::default()
-        };
+    for mut v in common::WantAll::wanting_and_skipping() {
         let _ = custom::read(Box::new(std::io::Cursor::new(data.to_vec())), None, &mut v);
     }
 });

@@ -26,11 +26,7 @@ fn scratch() -> &'static PathBuf {
 fuzz_target!(|data: &[u8]| {
     let dir = scratch();
     dir_layout::lay_out(data, dir).expect("lay out the input");
-    for skip in [false, true] {
-        let mut v = common::WantAll {
-            skip,
-            ..Default::default()
-        };
+    for mut v in common::WantAll::wanting_and_skipping() {
         let _ = directory::read(dir, &mut v);
     }
 });
