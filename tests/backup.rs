@@ -154,8 +154,9 @@ fn assert_backup_name(path: &Path, prefix: &str, ext: &str) {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn plain_backup_reads_back_equal_to_the_live_rows() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = fixture_db(&pg);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("new").join("backups");
@@ -198,8 +199,9 @@ fn plain_backup_reads_back_equal_to_the_live_rows() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn custom_backup_reads_back_equal_to_the_live_rows() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = fixture_db(&pg);
     let tmp = tempfile::tempdir().unwrap();
     let mut c = backup(&db, tmp.path());
@@ -214,8 +216,9 @@ fn custom_backup_reads_back_equal_to_the_live_rows() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn a_database_without_texts_table_is_backed_up() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = pg.create_db("backup_notexts");
     db.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (1);");
     let tmp = tempfile::tempdir().unwrap();
@@ -226,8 +229,9 @@ fn a_database_without_texts_table_is_backed_up() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn wrong_database_fails_and_leaves_nothing() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = pg.create_db("backup_wrongdb");
     let tmp = tempfile::tempdir().unwrap();
     let mut c = backup(&db, tmp.path());
@@ -240,8 +244,9 @@ fn wrong_database_fails_and_leaves_nothing() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn unreachable_server_fails_and_leaves_nothing() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = pg.create_db("backup_unreachable");
     let tmp = tempfile::tempdir().unwrap();
     let mut c = backup(&db, tmp.path());
@@ -253,8 +258,9 @@ fn unreachable_server_fails_and_leaves_nothing() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn pg_dump_killed_midway_leaves_nothing() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = fixture_db(&pg);
     let tmp = tempfile::tempdir().unwrap();
     let mut c = backup(&db, tmp.path());
@@ -266,8 +272,9 @@ fn pg_dump_killed_midway_leaves_nothing() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn truncated_dump_with_exit_0_or_exit_1_without_message_fails() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = fixture_db(&pg);
     let tmp = tempfile::tempdir().unwrap();
     // Exit status 0, but the dump stops in the middle: caught by reading back.
@@ -287,8 +294,9 @@ fn truncated_dump_with_exit_0_or_exit_1_without_message_fails() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn password_in_database_url_is_in_no_argv_or_output() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = fixture_db(&pg);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("b");
@@ -354,12 +362,13 @@ fn password_in_database_url_is_in_no_argv_or_output() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn docker_mode_with_stand_in_docker() {
     // No Docker engine runs on these machines: tests/bin/docker stands in for
     // the docker client. It rejects -t, exec without -i, `-e NAME=VALUE` and
     // any container but DOCKER_STANDIN_CONTAINER, then runs pg_dump here with
     // only PATH and the `-e` variables in its environment, like a container.
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = fixture_db(&pg);
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("docker.log");
@@ -437,8 +446,9 @@ fn docker_mode_with_stand_in_docker() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn retention_keeps_exactly_what_it_should() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = fixture_db(&pg);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -554,8 +564,9 @@ fn retention_keeps_exactly_what_it_should() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn retention_runs_only_after_a_successful_backup() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = pg.create_db("backup_retention_fail");
     let tmp = tempfile::tempdir().unwrap();
     let old = tmp.path().join("buggy_race_bk_20240101.sql.gz");
@@ -568,8 +579,9 @@ fn retention_runs_only_after_a_successful_backup() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn lock_contention_fails_or_waits_clearly() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = pg.create_db("backup_lock");
     db.load_schema();
     let tmp = tempfile::tempdir().unwrap();
@@ -610,17 +622,19 @@ fn lock_contention_fails_or_waits_clearly() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn sigterm_during_a_slow_pg_dump_leaves_nothing() {
     signal_during_a_slow_pg_dump(libc::SIGTERM, "SIGTERM");
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn sigint_during_a_slow_pg_dump_leaves_nothing() {
     signal_during_a_slow_pg_dump(libc::SIGINT, "SIGINT");
 }
 
 fn signal_during_a_slow_pg_dump(signal: libc::c_int, name: &str) {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = pg.create_db("backup_signal");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("b");
@@ -668,8 +682,9 @@ fn signal_during_a_slow_pg_dump(signal: libc::c_int, name: &str) {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn stale_temporary_files_are_removed_by_the_next_run() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = pg.create_db("backup_stale");
     db.load_schema();
     let tmp = tempfile::tempdir().unwrap();
@@ -685,8 +700,9 @@ fn stale_temporary_files_are_removed_by_the_next_run() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn usage_errors_exit_2() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = pg.create_db("backup_usage");
     let tmp = tempfile::tempdir().unwrap();
     for args in [

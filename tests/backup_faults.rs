@@ -6,8 +6,8 @@
 //! temporary file, and leave the earlier backups byte-identical.
 //!
 //! Needs the real PostgreSQL (tests/common/mod.rs). Cases that need root (a
-//! tmpfs, a bind mount, `chattr +i`, running as `nobody`) print a `SKIPPED:`
-//! line when they cannot run.
+//! tmpfs, a bind mount, `chattr +i`) are ignored when the tests were not
+//! built as root (build.rs); as root, a step that cannot be taken fails.
 mod common;
 
 use std::collections::BTreeMap;
@@ -28,9 +28,10 @@ fn standin() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bin/pg_dump-standin")
 }
 
-fn skipped(why: &str) {
-    // The real stderr: the harness captures eprintln!.
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+/// A root-only step that failed although the test runs as root (build.rs
+/// decided `is_root`): a failure, never a silent pass.
+fn cannot(why: &str) -> ! {
+    panic!("{why}")
 }
 
 fn is_root() -> bool {
@@ -168,8 +169,9 @@ fn setup(pg: &Pg) -> (tempfile::TempDir, PathBuf, BTreeMap<String, Vec<u8>>) {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn pg_dump_killed_midway() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let (_tmp, dir, before) = setup(&pg);
     let db = big_db(&pg);
     let mut c = backup(&db, &dir);
@@ -183,8 +185,9 @@ fn pg_dump_killed_midway() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn file_size_limit() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let (_tmp, dir, before) = setup(&pg);
     let db = big_db(&pg);
     // 64 KiB; without SIGXFSZ ignored, textrescue would be killed (exit 153)
@@ -210,37 +213,31 @@ impl Drop for Mount {
     }
 }
 
-fn mount(args: &[&str], target: &Path) -> Option<Mount> {
-    if !is_root() {
-        skipped(&format!("mount {args:?} needs root"));
-        return None;
-    }
+fn mount(args: &[&str], target: &Path) -> Mount {
     let out = Command::new("mount")
         .args(args)
         .arg(target)
         .output()
         .unwrap();
     if !out.status.success() {
-        skipped(&format!(
+        cannot(&format!(
             "mount {args:?} is not permitted here: {}",
             text(&out.stderr).trim()
         ));
-        return None;
     }
-    Some(Mount(target.to_path_buf()))
+    Mount(target.to_path_buf())
 }
 
 #[test]
+#[cfg_attr(not(all(has_postgres, is_root)), ignore = "needs PostgreSQL and root")]
 fn filesystem_full() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let small = small_db(&pg);
     let db = big_db(&pg);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("tiny");
     fs::create_dir(&dir).unwrap();
-    let Some(_mount) = mount(&["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs"], &dir) else {
-        return;
-    };
+    let _mount = mount(&["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs"], &dir);
     earlier_backups(&small, &dir);
     let before = snapshot(&dir);
     let err = assert_failed(&backup(&db, &dir).output().unwrap());
@@ -253,15 +250,14 @@ fn filesystem_full() {
 }
 
 #[test]
+#[cfg_attr(not(all(has_postgres, is_root)), ignore = "needs PostgreSQL and root")]
 fn read_only_bind_mount() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let (tmp, dir, before) = setup(&pg);
     let db = small_db(&pg);
     let ro = tmp.path().join("ro");
     fs::create_dir(&ro).unwrap();
-    let Some(_bind) = mount(&["--bind", "-o", "ro", &dir.display().to_string()], &ro) else {
-        return;
-    };
+    let _bind = mount(&["--bind", "-o", "ro", &dir.display().to_string()], &ro);
     let err = assert_failed(&backup(&db, &ro).output().unwrap());
     assert!(err.contains("Read-only file system"), "{err}");
     assert!(err.contains("no backup written"), "{err}");
@@ -279,24 +275,15 @@ impl Drop for Immutable {
 }
 
 #[test]
+#[cfg_attr(not(all(has_postgres, is_root)), ignore = "needs PostgreSQL and root")]
 fn immutable_directory() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let (_tmp, dir, before) = setup(&pg);
     let db = small_db(&pg);
-    if !is_root() {
-        skipped("chattr +i needs root");
-        return;
-    }
     match Command::new("chattr").arg("+i").arg(&dir).output() {
         Ok(o) if o.status.success() => {}
-        Ok(o) => {
-            skipped(&format!("chattr +i failed: {}", text(&o.stderr).trim()));
-            return;
-        }
-        Err(e) => {
-            skipped(&format!("cannot run chattr: {e}"));
-            return;
-        }
+        Ok(o) => cannot(&format!("chattr +i failed: {}", text(&o.stderr).trim())),
+        Err(e) => cannot(&format!("cannot run chattr: {e}")),
     }
     let _guard = Immutable(dir.clone());
     // The lock file exists (and is not itself immutable): the temporary file
@@ -308,16 +295,16 @@ fn immutable_directory() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn directory_not_writable_for_the_user() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let (tmp, dir, before) = setup(&pg);
     let db = small_db(&pg);
     let mut c;
     if is_root() {
         // Root writes through any mode bits: run as nobody instead.
         if Command::new("setpriv").arg("--version").output().is_err() {
-            skipped("no setpriv to run textrescue as nobody");
-            return;
+            cannot("no setpriv to run textrescue as nobody");
         }
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
@@ -342,8 +329,9 @@ fn directory_not_writable_for_the_user() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn dir_is_a_file() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let db = small_db(&pg);
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("backups");
@@ -357,8 +345,9 @@ fn dir_is_a_file() {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn lock_file_cannot_be_created() {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let (_tmp, dir, before) = setup(&pg);
     let db = small_db(&pg);
     // A directory under the lock file's name.
@@ -452,7 +441,7 @@ fn interrupt(
 }
 
 fn signal_while_pg_dump_runs(signal: libc::c_int, name: &str) {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let (tmp, dir, before) = setup(&pg);
     let db = small_db(&pg);
     let log = tmp.path().join("standin.log");
@@ -473,11 +462,13 @@ fn signal_while_pg_dump_runs(signal: libc::c_int, name: &str) {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn sigint_while_pg_dump_runs() {
     signal_while_pg_dump_runs(libc::SIGINT, "SIGINT");
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn sigterm_while_pg_dump_runs() {
     signal_while_pg_dump_runs(libc::SIGTERM, "SIGTERM");
 }
@@ -511,7 +502,7 @@ fn inflated_dump(db: &TempDb, rows: usize) -> Vec<u8> {
 }
 
 fn signal_while_reading_back(signal: libc::c_int, name: &str) {
-    let Some(pg) = pg() else { return };
+    let pg = pg();
     let (tmp, dir, before) = setup(&pg);
     let db = small_db(&pg);
     let dump_file = tmp.path().join("inflated.sql");
@@ -539,11 +530,13 @@ fn signal_while_reading_back(signal: libc::c_int, name: &str) {
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn sigint_while_reading_back() {
     signal_while_reading_back(libc::SIGINT, "SIGINT");
 }
 
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn sigterm_while_reading_back() {
     signal_while_reading_back(libc::SIGTERM, "SIGTERM");
 }

@@ -571,14 +571,6 @@ fn the_texts_table_can_have_another_name_and_schema() {
 /// dump arrives slowly through a pipe so that the read lasts long enough.
 #[test]
 fn a_progress_bar_shows_on_a_terminal_for_a_long_read() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: no `script` command to make a pseudo-terminal");
-        return;
-    }
     let bin = assert_cmd::cargo::cargo_bin("textrescue");
     let inner = format!(
         "(head -c 20000 {dump}; sleep 2; tail -c +20001 {dump}) | {bin} texts - -f json -o /dev/null",

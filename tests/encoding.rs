@@ -191,8 +191,9 @@ impl Drop for DropDb {
 /// the bytes (csv exact, json refused), the INSERT form is refused with its
 /// line, as a statement that is not UTF-8 cannot be parsed exactly.
 #[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn custom_and_insert_dumps_of_a_sql_ascii_database() {
-    let Some(pg) = common::pg() else { return };
+    let pg = common::pg();
     let name = format!("enc_sql_ascii_{}", std::process::id());
     pg.admin_sql(&format!(
         "CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"

@@ -1,0 +1,104 @@
+//! Decides, once per build, which services the tests can reach, so that a test
+//! that cannot run is reported by the test runner as skipped ("ignored"),
+//! never as passed. Rust's test harness has no run-time skip, so the decision
+//! is a `cfg` the tests read:
+//!
+//! - `has_postgres`: a PostgreSQL answers at PGHOST:PGPORT (default
+//!   127.0.0.1:5432) and `psql` is on the PATH;
+//! - `has_docker`: `docker info` answers (a running Docker Engine);
+//! - `is_root`: the build runs as root (mounts, `chattr +i`, `setpriv`).
+//!
+//! With `CI` set every one is on: CI must run every test, and a missing
+//! service then fails the tests that need it instead of skipping them.
+//!
+//! The answer is cached with the build. It is looked at again when PG*, CI or
+//! DOCKER_HOST change, or when the PostgreSQL socket folder or the Docker
+//! socket changes (a server started or stopped); `touch build.rs` forces it.
+//! The library itself never reads these cfgs.
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn main() {
+    for cfg in ["has_postgres", "has_docker", "is_root"] {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+    }
+    for var in ["CI", "PGHOST", "PGPORT", "PGUSER", "DOCKER_HOST", "PATH"] {
+        println!("cargo::rerun-if-env-changed={var}");
+    }
+    for path in [
+        "/var/run/postgresql",
+        "/var/run/docker.sock",
+        "/run/docker.pid",
+    ] {
+        if Path::new(path).exists() {
+            println!("cargo::rerun-if-changed={path}");
+        }
+    }
+    println!("cargo::rerun-if-changed=build.rs");
+
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+    if ci || postgres_answers() {
+        println!("cargo::rustc-cfg=has_postgres");
+    }
+    if ci || docker_answers() {
+        println!("cargo::rustc-cfg=has_docker");
+    }
+    if ci || is_root() {
+        println!("cargo::rustc-cfg=is_root");
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// A TCP connection to PGHOST:PGPORT and a `psql` to talk to it. A socket
+/// path in PGHOST counts when the socket file exists.
+fn postgres_answers() -> bool {
+    let host = env_or("PGHOST", "127.0.0.1");
+    let port = env_or("PGPORT", "5432");
+    let psql = Command::new("psql")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !psql {
+        return false;
+    }
+    if host.starts_with('/') {
+        return Path::new(&host).join(format!(".s.PGSQL.{port}")).exists();
+    }
+    let Ok(port) = port.parse::<u16>() else {
+        return false;
+    };
+    let addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(_) => return false,
+    };
+    addrs
+        .iter()
+        .any(|a| TcpStream::connect_timeout(a, Duration::from_secs(2)).is_ok())
+}
+
+fn docker_answers() -> bool {
+    Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.trim_ascii() == b"0")
+}
