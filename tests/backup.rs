@@ -3,7 +3,7 @@
 //! fails in chosen ways) and `docker` (no Docker engine runs on the test
 //! machines, so Docker mode is tested with a stand-in docker client that
 //! checks the `docker exec` command line and runs the command here).
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -8,7 +8,7 @@
 //! Needs the real PostgreSQL (tests/common/mod.rs). Cases that need root (a
 //! tmpfs, a bind mount, `chattr +i`) are ignored when the tests were not
 //! built as root (build.rs); as root, a step that cannot be taken fails.
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

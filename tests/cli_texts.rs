@@ -2,7 +2,7 @@
 //! output; see fixtures/README.md). These need no PostgreSQL server: the
 //! expected values were made by PostgreSQL itself when the fixtures were built.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 use common::fixture;

@@ -2,7 +2,7 @@
 //! spreadsheet would run as formulas (starting with `=`, `+`, `-`, `@`, a tab
 //! or a CR) get a leading `'`, in the username, task and text columns only;
 //! without the flag the output is unchanged, byte for byte.
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

@@ -4,7 +4,7 @@
 //! never a success that returns texts other than the intact dump's. With
 //! --salvage, every row returned is one of the intact dump's, unchanged.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -1,6 +1,6 @@
 //! `textrescue diff` and `textrescue history` against the nightly fixtures,
 //! checked against what PostgreSQL held each night (fixtures/expected/).
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! real pg_dump): such a text is reported, never silently changed. JSON and
 //! restore SQL refuse it by id, csv keeps its bytes, the table shows it with
 //! a warning.
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

@@ -1,7 +1,7 @@
 //! Every format pg_dump writes gives the same texts as the plain dump of the
 //! same database state (fixtures/formats/, built by fixtures/build,
 //! fixtures/build-compressed and fixtures/build-pg18).
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

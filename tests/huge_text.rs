@@ -2,7 +2,7 @@
 //! text of about 40 MB, full of what COPY escapes (tabs, CR, LF, backslashes)
 //! and multi-byte UTF-8, read back byte-exact from plain, gzip and custom
 //! dumps (file and pipe), with textrescue's peak memory measured.
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,5 +1,5 @@
 //! Tests of the PostgreSQL test support in tests/common/mod.rs.
-mod common;
+use crate::common;
 
 use common::{fixture, insert_text_sql, pg};
 

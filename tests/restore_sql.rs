@@ -5,7 +5,7 @@
 //!
 //! Without a server at build time each test is ignored (build.rs); CI runs them all.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

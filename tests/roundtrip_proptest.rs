@@ -3,7 +3,7 @@
 //! back through textrescue: every text must come back byte for byte.
 //! Needs a PostgreSQL server (ignored when none answered at build time, see build.rs).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

@@ -1,0 +1,38 @@
+//! Every integration test, in one test binary: one link instead of one per
+//! file, so the test build after `cargo build --release` takes seconds, not
+//! minutes. Each file below is a module; `common` is their shared support.
+//! A new file in tests/ must be named here (`every_test_file_is_a_module`
+//! fails otherwise, as Cargo no longer finds test files by itself: see
+//! `autotests = false` in Cargo.toml).
+mod common;
+
+mod backup;
+mod backup_faults;
+mod cli_texts;
+mod csv_safe;
+mod damaged;
+mod diff_history;
+mod encoding;
+mod formats;
+mod fuzz_regressions;
+mod huge_text;
+mod pg_support;
+mod restore_sql;
+mod roundtrip_proptest;
+
+#[test]
+fn every_test_file_is_a_module() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let main = std::fs::read_to_string(dir.join("main.rs")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if let Some(module) = name.strip_suffix(".rs")
+            && module != "main"
+            && !main.contains(&format!("\nmod {module};\n"))
+        {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "not in tests/main.rs: {missing:?}");
+}
