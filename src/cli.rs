@@ -15,7 +15,8 @@ use crate::commands::{backup, completions, diff, history, inspect, texts};
   textrescue texts buggy_race_bk_20240305.sql.gz --user alice
   textrescue diff buggy_race_bk_20240304.sql.gz buggy_race_bk_20240305.sql.gz
   textrescue history /buggy/server/db/backups --user alice --task 3-MULTI
-  textrescue backup --container server-db-1 --dbname buggy_race --username buggy --dir /buggy/backups
+  textrescue backup --container server-db-1 --dbname buggy_race \\
+      --username buggy --dir /buggy/backups
 
 Exit status: 0 success, 1 failure, 2 usage error."
 )]
@@ -38,6 +39,6 @@ pub enum Command {
     Backup(backup::Args),
     /// Print shell completions.
     Completions(completions::CompletionsArgs),
-    /// Print the man page (roff).
+    /// Print the manual pages (roff), or write them all into a folder.
     Man(completions::ManArgs),
 }

@@ -14,10 +14,12 @@ use crate::commands::UsageError;
 #[command(after_help = "\
 Examples (the race server's usual values: container server-db-1 or buggy-race-db,
 database buggy_race, user buggy):
-  textrescue backup --container server-db-1 --username buggy --dbname buggy_race \\
+  textrescue backup --container server-db-1 --username buggy \\
+      --dbname buggy_race \\
       --dir /buggy/server/db/backups --prefix buggy_race_bk_ \\
       --keep-daily 14 --keep-weekly 8 --keep-monthly 12 --quiet
-  textrescue backup --host localhost --username buggy --dbname buggy_race --dir ~/backups
+  textrescue backup --host localhost --username buggy --dbname buggy_race \\
+      --dir ~/backups
   TEXTRESCUE_DATABASE_URL=postgres://buggy:PASSWORD@db.example:5432/buggy_race \\
       textrescue backup --dir ~/backups --format custom
 

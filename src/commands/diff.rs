@@ -29,7 +29,8 @@ Examples:
   textrescue diff old.sql.gz new.sql.gz --user alice --text
   textrescue diff old.sql.gz new.sql.gz --format json -o changes.json
   textrescue diff old.sql.gz new.sql.gz --format sql > restore-removed.sql
-  textrescue diff old.sql.gz new.sql.gz --format sql --on-conflict overwrite > restore-all.sql"
+  textrescue diff old.sql.gz new.sql.gz --format sql \\
+      --on-conflict overwrite > restore-all.sql"
 )]
 pub struct Args {
     /// The older dump: a file, a pg_dump -Fd directory, or - for stdin.
