@@ -108,14 +108,11 @@ pub fn pages() -> Vec<(String, Vec<u8>)> {
 fn page(command: &clap::Command, main: bool) -> (String, Vec<u8>) {
     let man = clap_mangen::Man::new(command.clone());
     let mut out = Vec::new();
-    let sections: [fn(&clap_mangen::Man, &mut dyn Write) -> std::io::Result<()>; 3] = [
-        clap_mangen::Man::render_title,
-        clap_mangen::Man::render_name_section,
-        clap_mangen::Man::render_synopsis_section,
-    ];
-    for render in sections {
-        render(&man, &mut out).expect("writing to memory");
-    }
+    man.render_title(&mut out).expect("writing to memory");
+    man.render_name_section(&mut out)
+        .expect("writing to memory");
+    man.render_synopsis_section(&mut out)
+        .expect("writing to memory");
     if command.get_long_about().is_some() {
         man.render_description_section(&mut out)
             .expect("writing to memory");
