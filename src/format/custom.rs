@@ -1127,6 +1127,18 @@ mod tests {
     }
 
     fn entry(out: &mut Vec<u8>, minor: u8, id: i64, desc: &str, copy: &str, flag: u8) {
+        entry_at(out, minor, id, desc, copy, flag, 0);
+    }
+
+    fn entry_at(
+        out: &mut Vec<u8>,
+        minor: u8,
+        id: i64,
+        desc: &str,
+        copy: &str,
+        flag: u8,
+        offset: u64,
+    ) {
         int(out, id);
         int(out, 1);
         string(out, Some("0"));
@@ -1150,7 +1162,7 @@ mod tests {
         string(out, Some("12"));
         string(out, None);
         out.push(flag);
-        out.extend_from_slice(&0u64.to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
     }
 
     fn archive(minor: u8, data: &[u8]) -> Vec<u8> {
@@ -1228,6 +1240,42 @@ mod tests {
                         .contains(&Meta::ArchiveVersion(format!("1.{minor}")))
                 );
             }
+        }
+    }
+
+    /// What pg_dump 16+ writes to standard output redirected to a file:
+    /// the archive as through a pipe, then the TOC again with the offsets.
+    fn archive_with_toc_copy(offset: u64, count: i64) -> Vec<u8> {
+        let mut a = archive(16, b"1\ta\n");
+        int(&mut a, count);
+        entry_at(
+            &mut a,
+            16,
+            7,
+            "TABLE DATA",
+            "COPY public.tasktexts (id, text) FROM stdin;\n",
+            OFFSET_SET,
+            offset,
+        );
+        a
+    }
+
+    #[test]
+    fn a_toc_copy_after_the_data_is_read_and_checked() {
+        // The block (type, id, end mark: 11 bytes) starts after header and TOC.
+        let block = archive(16, b"").len() as u64 - 11;
+        let good = archive_with_toc_copy(block, 1);
+        let seen = run(good.clone()).unwrap();
+        assert_eq!(seen.rows, vec![b"1\ta".to_vec()]);
+        assert!(seen.meta.contains(&Meta::Complete));
+        for (bad, what) in [
+            (archive_with_toc_copy(block + 1, 1), "where no block"),
+            (archive_with_toc_copy(block, 2), "TOC of 2 entries"),
+            ([good.clone(), vec![0]].concat(), "more bytes after"),
+            (good[..good.len() - 1].to_vec(), "truncated"),
+        ] {
+            let e = format!("{:#}", run(bad).unwrap_err());
+            assert!(e.contains(what), "{what}: {e}");
         }
     }
 
