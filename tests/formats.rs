@@ -80,6 +80,7 @@ const SAME_STATE: &[Fixture] = &[
     // pg_dump 18 (fixtures/build-pg18; that build has no lz4 or zstd)
     f("formats/pg18-custom.dump", "custom", GZ, V16, "18."),
     f("formats/pg18-custom-z0.dump", "custom", "none", V16, "18."),
+    f("formats/pg18-custom-stdout.dump", "custom", GZ, V16, "18."),
     f("formats/pg18-dir", "directory", GZ, V16, "18."),
     f("formats/pg18-tar.tar", "tar", "none", V16, "18."),
     // pg_dump 17 (fixtures/build-pg17)
@@ -381,6 +382,7 @@ fn damaged_archives_are_errors_not_panics() {
         "pg17/custom-lz4.dump",
         "pg17/custom-zstd-stdout.dump",
         "pg17/custom-none-stdout.dump",
+        "formats/pg18-custom-stdout.dump",
         "pg17/plain.sql.zst",
         "pg17/plain.sql.lz4",
         "pg17/plain-2frames.sql.zst",
