@@ -93,12 +93,29 @@ impl OuterCompression {
     /// The compression whose stream `head` (the input's first bytes) starts.
     fn sniff(head: &[u8]) -> OuterCompression {
         if head.starts_with(&GZIP_MAGIC) {
-            OuterCompression::Gzip
-        } else if head.starts_with(&frames::ZSTD_MAGIC) || frames::is_skippable(head) {
-            // A skippable frame first: `pzstd` output (the lz4 tool writes none).
+            return OuterCompression::Gzip;
+        }
+        // zstd and LZ4 share their skippable frames (`pzstd` starts with
+        // one): the first real frame says which.
+        let mut at = 0usize;
+        while frames::is_skippable(&head[at..]) {
+            let Some(len) = head.get(at + 4..at + 8) else {
+                return OuterCompression::Zstd;
+            };
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            at = at.saturating_add(8).saturating_add(len);
+            if at >= head.len() {
+                // Past what was read: pzstd's, most likely.
+                return OuterCompression::Zstd;
+            }
+        }
+        if head[at..].starts_with(&frames::ZSTD_MAGIC) {
             OuterCompression::Zstd
-        } else if head.starts_with(&frames::LZ4_MAGIC) {
+        } else if head[at..].starts_with(&frames::LZ4_MAGIC) {
             OuterCompression::Lz4
+        } else if at > 0 {
+            // Skippable frames then something else: the zstd reader says what.
+            OuterCompression::Zstd
         } else {
             OuterCompression::None
         }
@@ -171,7 +188,7 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
     };
     // Inflating runs on its own thread; the reader gets finished chunks.
     let mut content = read_ahead(content);
-    let head = read_up_to(&mut content, SNIFF_LEN)?;
+    let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
     let format = sniff(&head, source)?;
     let seekable = match (compression, path) {
         (OuterCompression::None, Some(p)) => Some(p.to_path_buf()),
@@ -192,6 +209,12 @@ fn sniff(head: &[u8], source: &Source) -> Result<Format> {
     if head.is_empty() {
         bail!(
             "{name} is empty: no dump inside (this is what a failed `pg_dump | gzip` leaves behind)"
+        );
+    }
+    if head.starts_with(&frames::LZ4_LEGACY_MAGIC) {
+        bail!(
+            "{name} is LZ4 in the legacy format (`lz4 -l`), which textrescue does not read: \
+             decompress it with `lz4 -d` first"
         );
     }
     if head.starts_with(b"PGDMP") {

@@ -505,3 +505,41 @@ fn a_custom_archive_file_is_read_by_seeking_to_the_needed_tables() {
     assert_eq!(buggies.map(|t| t.rows), Some(None));
     assert_eq!(summary(&piped), summary(&d));
 }
+
+/// A zstd or LZ4 dump cut short says "truncated"; bytes after its last
+/// frame are damage; a skippable frame (as `pzstd` writes first) is
+/// passed over; LZ4's legacy format is refused by name.
+#[test]
+fn zstd_and_lz4_dumps_cut_appended_or_odd() {
+    let expected = plain();
+    for name in [
+        "pg17/plain.sql.zst",
+        "pg17/plain.sql.lz4",
+        "pg17/plain-2frames.sql.zst",
+        "pg17/plain-piped.sql.lz4",
+    ] {
+        let full = std::fs::read(fixture(name)).unwrap();
+        for cut in [6, full.len() / 3, full.len() / 2, full.len() - 1] {
+            let e = read(temp_file(&full[..cut]).path()).unwrap_err();
+            let msg = format!("{e:#}");
+            assert!(msg.contains("truncated"), "{name} cut at {cut}: {msg}");
+        }
+        let e = read(temp_file(&[&full[..], b"\n-- more\n"].concat()).path()).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("bytes that are not one"), "{name}: {msg}");
+        // A skippable frame first and one between.
+        let skippable = |len: u8| {
+            [
+                &[0x50, 0x2a, 0x4d, 0x18, len, 0, 0, 0][..],
+                &vec![7; len as usize],
+            ]
+            .concat()
+        };
+        let odd = [skippable(5), full.clone(), skippable(0)].concat();
+        let dump = read(temp_file(&odd).path()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        assert_eq!(summary(&dump), expected, "{name} with skippable frames");
+    }
+    let legacy = [&[0x02, 0x21, 0x4c, 0x18][..], &[0; 16]].concat();
+    let e = read(temp_file(&legacy).path()).unwrap_err();
+    assert!(format!("{e:#}").contains("legacy format"), "{e:#}");
+}

@@ -12,6 +12,8 @@ use std::io::{self, BufRead, Read};
 
 /// The first bytes of an LZ4 frame (0x184D2204, least significant first).
 pub const LZ4_MAGIC: [u8; 4] = [0x04, 0x22, 0x4d, 0x18];
+/// The first bytes of LZ4's legacy format (`lz4 -l`), which is not read.
+pub const LZ4_LEGACY_MAGIC: [u8; 4] = [0x02, 0x21, 0x4c, 0x18];
 /// The first bytes of a zstd frame (0xFD2FB528).
 pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
@@ -23,25 +25,24 @@ pub fn is_skippable(head: &[u8]) -> bool {
 /// Decodes the LZ4 frames of `source`, one after another.
 pub fn lz4<R: BufRead>(source: R) -> Lz4Frames<R> {
     Lz4Frames {
-        decoder: lz4_flex::frame::FrameDecoder::new(EofFlag {
-            inner: Peeked::new(source),
-            hit: false,
-        }),
+        decoder: lz4_flex::frame::FrameDecoder::new(EofFlag::new(Peeked::new(source))),
         between: true,
+        frames: 0,
     }
 }
 
 /// Decodes the zstd frames of `source`, one after another.
 pub fn zstd<R: BufRead>(source: R) -> ZstdFrames<R> {
     ZstdFrames {
-        state: ZstdState::Between(Some(Peeked::new(source)), None),
+        state: ZstdState::Between(Some(EofFlag::new(Peeked::new(source))), None),
+        frames: 0,
     }
 }
 
 /// A reader that can be given back the few bytes read from it to look at a
 /// frame's magic number.
 pub struct Peeked<R> {
-    head: [u8; 8],
+    head: [u8; ZSTD_MAX_HEADER],
     start: usize,
     end: usize,
     inner: R,
@@ -50,14 +51,14 @@ pub struct Peeked<R> {
 impl<R: Read> Peeked<R> {
     fn new(inner: R) -> Self {
         Peeked {
-            head: [0; 8],
+            head: [0; ZSTD_MAX_HEADER],
             start: 0,
             end: 0,
             inner,
         }
     }
 
-    /// Up to `n` (at most 8) next bytes, fewer only at the end of the input;
+    /// Up to `n` (at most [`ZSTD_MAX_HEADER`]) next bytes, fewer only at the end of the input;
     /// they are read again after.
     fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
         if self.start > 0 {
@@ -129,6 +130,12 @@ pub struct EofFlag<R> {
     hit: bool,
 }
 
+impl<R> EofFlag<R> {
+    fn new(inner: R) -> Self {
+        EofFlag { inner, hit: false }
+    }
+}
+
 impl<R: Read> Read for EofFlag<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -139,6 +146,64 @@ impl<R: Read> Read for EofFlag<R> {
     }
 }
 
+/// Passes over skippable frames and checks that a frame of `name` (with
+/// `magic`) starts here; false at the end of the input. `frames` is how
+/// many frames came before.
+fn next_frame<R: Read>(
+    source: &mut Peeked<R>,
+    magic: [u8; 4],
+    name: &str,
+    frames: u64,
+) -> io::Result<bool> {
+    if !source.skip_skippable_frames()? {
+        return Ok(false);
+    }
+    if source.peek(4)? != magic {
+        let msg = if frames == 0 {
+            format!("it does not start with a {name} frame")
+        } else {
+            format!(
+                "after {frames} {name} frame(s) come bytes that are not one (something appended to the file?)"
+            )
+        };
+        return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
+    }
+    Ok(true)
+}
+
+/// The longest zstd frame header: magic, descriptor, window, dictionary id
+/// (4 bytes), content size (8 bytes).
+const ZSTD_MAX_HEADER: usize = 18;
+
+/// The length of the zstd frame header `head` starts (its magic checked),
+/// from its descriptor byte (RFC 8878, 3.1.1.1).
+fn zstd_header_len(head: &[u8]) -> usize {
+    let Some(&d) = head.get(4) else {
+        return 5;
+    };
+    let single_segment = d & 0x20 != 0;
+    let dict_id = [0, 1, 2, 4][usize::from(d & 0x03)];
+    let content_size = match d >> 6 {
+        0 => usize::from(single_segment),
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    5 + usize::from(!single_segment) + dict_id + content_size
+}
+
+/// A decoder's error, saying "truncated" when the input had ended.
+fn frame_error(name: &str, e: &io::Error, at_eof: bool) -> io::Error {
+    if at_eof || e.kind() == io::ErrorKind::UnexpectedEof {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the {name} data ends inside a frame: it is truncated"),
+        )
+    } else {
+        io::Error::new(e.kind(), format!("the {name} data is damaged: {e}"))
+    }
+}
+
 /// LZ4 frames one after another (lz4_flex's decoder stops after each).
 /// The decoder takes the input's end where a block should begin for the
 /// frame's end; that is a truncation here.
@@ -146,6 +211,7 @@ pub struct Lz4Frames<R: Read> {
     decoder: lz4_flex::frame::FrameDecoder<EofFlag<Peeked<R>>>,
     /// No frame begun yet, or the last one ended.
     between: bool,
+    frames: u64,
 }
 
 impl<R: BufRead> Read for Lz4Frames<R> {
@@ -155,24 +221,25 @@ impl<R: BufRead> Read for Lz4Frames<R> {
         }
         loop {
             if self.between {
-                if !self.decoder.get_mut().inner.skip_skippable_frames()? {
+                let source = &mut self.decoder.get_mut().inner;
+                if !next_frame(source, LZ4_MAGIC, "LZ4", self.frames)? {
                     return Ok(0);
                 }
                 self.between = false;
+                self.frames += 1;
             }
-            let n = self.decoder.read(buf).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("the LZ4 data is damaged or truncated: {e}"),
-                )
-            })?;
+            let n = self
+                .decoder
+                .read(buf)
+                .map_err(|e| frame_error("LZ4", &e, self.decoder.get_ref().hit))?;
             if n > 0 {
                 return Ok(n);
             }
             if self.decoder.get_ref().hit {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the LZ4 data ends before its frame's end mark: it is truncated",
+                return Err(frame_error(
+                    "LZ4",
+                    &io::ErrorKind::UnexpectedEof.into(),
+                    true,
                 ));
             }
             // The end of a frame: another one may follow.
@@ -184,11 +251,17 @@ impl<R: BufRead> Read for Lz4Frames<R> {
 /// zstd frames one after another.
 pub struct ZstdFrames<R: Read> {
     state: ZstdState<R>,
+    frames: u64,
 }
 
+type ZstdSource<R> = EofFlag<Peeked<R>>;
+
 enum ZstdState<R: Read> {
-    Between(Option<Peeked<R>>, Option<ruzstd::decoding::FrameDecoder>),
-    In(ruzstd::decoding::StreamingDecoder<Peeked<R>, ruzstd::decoding::FrameDecoder>),
+    Between(
+        Option<ZstdSource<R>>,
+        Option<ruzstd::decoding::FrameDecoder>,
+    ),
+    In(ruzstd::decoding::StreamingDecoder<ZstdSource<R>, ruzstd::decoding::FrameDecoder>),
 }
 
 impl<R: BufRead> Read for ZstdFrames<R> {
@@ -199,19 +272,17 @@ impl<R: BufRead> Read for ZstdFrames<R> {
         loop {
             match &mut self.state {
                 ZstdState::In(d) => {
-                    let n = d.read(buf).map_err(|e| {
-                        io::Error::new(
-                            e.kind(),
-                            format!("the zstd data is damaged or truncated: {e}"),
-                        )
-                    })?;
+                    let n = d
+                        .read(buf)
+                        .map_err(|e| frame_error("zstd", &e, d.get_ref().hit))?;
                     if n > 0 {
                         return Ok(n);
                     }
                     if !d.decoder.is_finished() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the zstd data ends inside a frame: it is truncated",
+                        return Err(frame_error(
+                            "zstd",
+                            &io::ErrorKind::UnexpectedEof.into(),
+                            true,
                         ));
                     }
                     let ZstdState::In(d) =
@@ -226,16 +297,24 @@ impl<R: BufRead> Read for ZstdFrames<R> {
                     let Some(mut source) = source.take() else {
                         return Ok(0);
                     };
-                    if !source.skip_skippable_frames()? {
+                    if !next_frame(&mut source.inner, ZSTD_MAGIC, "zstd", self.frames)? {
                         return Ok(0);
+                    }
+                    self.frames += 1;
+                    // The decoder takes the source even when it fails: a
+                    // header cut short is noticed before.
+                    let head = source.inner.peek(ZSTD_MAX_HEADER)?;
+                    if head.len() < zstd_header_len(head) {
+                        return Err(frame_error(
+                            "zstd",
+                            &io::ErrorKind::UnexpectedEof.into(),
+                            true,
+                        ));
                     }
                     let decoder = decoder.take().unwrap_or_default();
                     let d = ruzstd::decoding::StreamingDecoder::new_with_decoder(source, decoder)
                         .map_err(|e| {
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("the zstd data is damaged: {e}"),
-                        )
+                        frame_error("zstd", &io::Error::other(e.to_string()), false)
                     })?;
                     self.state = ZstdState::In(d);
                 }
