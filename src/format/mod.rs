@@ -9,12 +9,13 @@
 //! One file per format: `plain` (SQL scripts from pg_dump and pg_dumpall,
 //! COPY or INSERT data), `custom` (`-Fc`), `tar` (`-Ft`) and `directory`
 //! (`-Fd`). `copy_text` decodes COPY's text format, `inserts` the values of
-//! INSERT statements.
+//! INSERT statements, `frames` LZ4 and zstd streams.
 
 pub mod copy_text;
 pub mod custom;
 pub mod ddl;
 pub mod directory;
+pub mod frames;
 pub mod inserts;
 pub mod lines;
 pub mod plain;
