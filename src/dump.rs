@@ -174,9 +174,19 @@ impl Dump {
             )
         })?;
         let mut warnings = db.problems.clone();
-        if db.texts.usernames.is_empty() {
+        if db.texts.usernames.is_empty() && self.damage.is_some() {
+            // pg_dump writes `users` after the texts table, so a dump cut
+            // inside the texts never reaches it.
             warnings.push(format!(
-                "{} has no users table (a dump of {texts_table} alone?): usernames are unknown",
+                "{} is damaged before its users table (pg_dump writes it after {texts_table}, \
+                 past the damage): usernames are unknown, so --user matches nothing here; \
+                 the texts show their student as \"user #ID\", and --user-id ID filters by it",
+                self.source.display()
+            ));
+        } else if db.texts.usernames.is_empty() {
+            warnings.push(format!(
+                "{} has no users table (a dump of {texts_table} alone?): usernames are unknown; \
+                 --user-id ID filters by the id shown as \"user #ID\"",
                 self.source.display()
             ));
         }
