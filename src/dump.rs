@@ -61,6 +61,9 @@ pub struct Database {
     /// What was odd about the needed tables (a missing column, a second
     /// texts table), for the error or warning that explains it.
     pub problems: Vec<String>,
+    /// A table with the texts table's name (or `--table`'s) that lacks its
+    /// columns: why there is no texts table.
+    pub texts_problem: Option<String>,
     pub texts: Texts,
 }
 
@@ -92,6 +95,8 @@ pub struct Dump {
     pub databases: Vec<Database>,
     /// Set with `--salvage` when reading stopped early: what went wrong.
     pub damage: Option<String>,
+    /// `--table`, as given.
+    pub wanted_table: Option<String>,
 }
 
 impl Dump {
@@ -100,16 +105,7 @@ impl Dump {
     pub fn texts_database(&self, wanted: Option<&str>) -> Result<&Database> {
         let name = self.source.display();
         if let Some(wanted) = wanted {
-            return self
-                .databases
-                .iter()
-                .find(|d| d.name.as_deref() == Some(wanted))
-                .ok_or_else(|| {
-                    anyhow!(
-                        "{name} has no database {wanted:?}; it has: {}",
-                        self.database_names()
-                    )
-                });
+            return self.database(wanted);
         }
         let with_texts: Vec<&Database> = self
             .databases
@@ -119,19 +115,28 @@ impl Dump {
         match with_texts.as_slice() {
             [one] => Ok(one),
             [] => {
+                if let Some(problem) = self.databases.iter().find_map(|d| d.texts_problem.as_ref())
+                {
+                    bail!("{name}: {problem}");
+                }
                 let tables: Vec<String> = self
                     .databases
                     .iter()
                     .flat_map(|d| d.tables.iter().map(|t| t.name.to_string()))
                     .collect();
+                let tables = if tables.is_empty() {
+                    "none".to_string()
+                } else {
+                    tables.join(", ")
+                };
+                if let Some(wanted) = &self.wanted_table {
+                    bail!(
+                        "{name} has no table {wanted:?} (named by --table); tables in the dump: {tables}"
+                    );
+                }
                 bail!(
                     "{name} has no texts table (tasktexts or task_texts; --table names another): \
-                     was the server's IS_STORING_STUDENT_TASK_TEXTS setting off? Tables in the dump: {}",
-                    if tables.is_empty() {
-                        "none".to_string()
-                    } else {
-                        tables.join(", ")
-                    }
+                     was the server's IS_STORING_STUDENT_TASK_TEXTS setting off? Tables in the dump: {tables}"
                 )
             }
             several => bail!(
@@ -143,6 +148,21 @@ impl Dump {
                     .join(", ")
             ),
         }
+    }
+
+    /// The database named `wanted` (`--database`); an error listing the
+    /// dump's databases when there is none of that name.
+    pub fn database(&self, wanted: &str) -> Result<&Database> {
+        self.databases
+            .iter()
+            .find(|d| d.name.as_deref() == Some(wanted))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{} has no database {wanted:?}; it has: {}",
+                    self.source.display(),
+                    self.database_names()
+                )
+            })
     }
 
     fn database_names(&self) -> String {
@@ -330,6 +350,7 @@ impl<'o> Collector<'o> {
             complete: false,
             databases: Vec::new(),
             damage: None,
+            wanted_table: self.options.table.clone(),
         };
         for meta in self.meta {
             match meta {
@@ -545,6 +566,22 @@ fn timestamp_field(value: Option<Cow<'_, [u8]>>, what: &str, id: i64) -> Result<
         .with_context(|| format!("text {id}: {what}"))
 }
 
+/// The columns a texts table must have (`modified_at` is optional).
+const TEXTS_COLUMNS: [&str; 5] = ["id", "user_id", "task_id", "created_at", "text"];
+
+/// Where the texts table's columns are; an error naming the first missing.
+fn texts_columns(columns: &[String], table: &TableName) -> Result<TextsColumns> {
+    Ok(TextsColumns {
+        count: columns.len(),
+        id: position(columns, "id", table)?,
+        user_id: position(columns, "user_id", table)?,
+        task_id: position(columns, "task_id", table)?,
+        created_at: position(columns, "created_at", table)?,
+        modified_at: columns.iter().position(|c| c == "modified_at"),
+        text: position(columns, "text", table)?,
+    })
+}
+
 fn position(columns: &[String], name: &str, table: &TableName) -> Result<usize> {
     columns.iter().position(|c| c == name).ok_or_else(|| {
         anyhow!(
@@ -668,17 +705,33 @@ impl Collector<'_> {
                     "a second texts table {table} was ignored; {first} is read (--table chooses)"
                 ));
             } else {
-                let c = TextsColumns {
-                    count: columns.len(),
-                    id: position(columns, "id", table)?,
-                    user_id: position(columns, "user_id", table)?,
-                    task_id: position(columns, "task_id", table)?,
-                    created_at: position(columns, "created_at", table)?,
-                    modified_at: columns.iter().position(|c| c == "modified_at"),
-                    text: position(columns, "text", table)?,
-                };
-                db.texts_table = Some(table.clone());
-                return Ok(Current::Texts(c));
+                match texts_columns(columns, table) {
+                    Ok(c) => {
+                        db.texts_table = Some(table.clone());
+                        db.texts_problem = None;
+                        return Ok(Current::Texts(c));
+                    }
+                    Err(_) => {
+                        let named_by = match &self.options.table {
+                            Some(wanted) => format!("--table {wanted}: "),
+                            None => String::new(),
+                        };
+                        let missing: Vec<&str> = TEXTS_COLUMNS
+                            .into_iter()
+                            .filter(|c| !columns.iter().any(|have| have == c))
+                            .collect();
+                        db.texts_problem.get_or_insert(format!(
+                            "{named_by}{table} lacks the texts table's columns ({}): it has no {}; its columns: {}",
+                            TEXTS_COLUMNS.join(", "),
+                            missing.join(", "),
+                            if columns.is_empty() {
+                                "not named in the dump".to_string()
+                            } else {
+                                columns.join(", ")
+                            }
+                        ));
+                    }
+                }
             }
         }
         match table.name.as_str() {
