@@ -38,6 +38,9 @@ pub struct ReadOptions {
     pub salvage: bool,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
+    /// Count the read on this bar over several dumps instead
+    /// ([`Progress::for_dumps`]).
+    pub shared_progress: Option<Progress>,
     pub prefilter: Option<Prefilter>,
 }
 
@@ -223,20 +226,30 @@ impl Dump {
 /// Reads `source` to the end. With `salvage`, damage after some rows is
 /// reported in [`Dump::damage`] instead of failing.
 pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
-    let progress = if options.progress {
-        Progress::for_stderr(&source.display())
-    } else {
-        Progress::hidden()
+    let progress = match &options.shared_progress {
+        Some(shared) => shared.part(),
+        None if options.progress => Progress::for_stderr(&source.display()),
+        None => Progress::hidden(),
     };
-    let opened = input::open(source, &progress)?;
+    let opened = match input::open(source, &progress) {
+        Ok(o) => o,
+        Err(e) => {
+            progress.finish();
+            bail!("{e:#}{}", crlf_hint(&progress.raw_head()));
+        }
+    };
     let mut collector = Collector::new(options);
     let format_kind = opened.format;
     let outer = opened.compression;
-    let result = format::read(opened, &mut collector);
+    let result = format::read_with_progress(opened, &mut collector, &progress);
     progress.finish();
     let mut dump = collector.finish(source.clone(), format_kind, outer);
     if let Err(e) = result {
-        let message = format!("{}: {e:#}", source.display());
+        let message = format!(
+            "{}: {e:#}{}",
+            source.display(),
+            crlf_hint(&progress.raw_head())
+        );
         if !options.salvage {
             return Err(anyhow!(message));
         }
@@ -253,6 +266,26 @@ pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
         dump.damage = Some(message);
     }
     Ok(dump)
+}
+
+/// What to add to the message of a failed read whose file looks like a
+/// binary file (an archive, gzip) put through a terminal that turned every
+/// LF into CRLF, as `docker exec -t` does: empty for anything else (a plain
+/// dump with CRLF line ends is no binary file, and reads).
+fn crlf_hint(raw_head: &[u8]) -> &'static str {
+    let binary = raw_head.starts_with(b"PGDMP")
+        || raw_head.starts_with(&[0x1f, 0x8b])
+        || raw_head.contains(&0);
+    let mut lfs = memchr::memchr_iter(b'\n', raw_head).peekable();
+    let converted = lfs.peek().is_some() && lfs.all(|at| at > 0 && raw_head[at - 1] == b'\r');
+    if binary && converted {
+        ". The file looks like a CRLF conversion of a binary file: every LF in it follows a CR, \
+         as when pg_dump's output passes through `docker exec -t` (a terminal); take backups \
+         with `docker exec -i`. Turning every CRLF back into LF restores this one exactly: \
+         perl -pe 's/\\r\\n\\z/\\n/' < FILE > FIXED"
+    } else {
+        ""
+    }
 }
 
 /// Which of the needed tables is being read, with its columns' positions.

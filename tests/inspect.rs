@@ -357,6 +357,29 @@ fn a_crlf_converted_binary_dump_is_named_as_such() {
             "{name} from stdin: {stderr}"
         );
     }
+    // The repair the message gives restores an archive byte for byte.
+    let original = std::fs::read(fixture("formats/custom.dump")).unwrap();
+    let converted = dir.path().join("converted.dump");
+    std::fs::write(&converted, crlf(&original)).unwrap();
+    let r = run(&["texts", s(&converted)]);
+    let repair = r
+        .stderr
+        .split("restores this one exactly: ")
+        .nth(1)
+        .and_then(|rest| rest.split(" < FILE > FIXED").next())
+        .unwrap_or_else(|| panic!("no repair command in: {}", r.stderr));
+    let fixed = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{repair} < \"$0\"",))
+        .arg(&converted)
+        .output()
+        .unwrap();
+    assert!(fixed.status.success(), "{repair}");
+    assert!(
+        fixed.stdout == original,
+        "{repair} does not restore the archive"
+    );
+
     // A plain dump with CRLF line ends is no binary file: it reads.
     let r = run(&["texts", &path("formats/crlf.sql.gz"), "-f", "json"]);
     assert_eq!(r.code, Some(0), "{}", r.stderr);

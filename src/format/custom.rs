@@ -614,6 +614,22 @@ fn read_header<R: Read>(r: &mut ArchiveReader<R>, expected_format: u8) -> Result
     let dbname = r.read_string("the database name")?;
     let server_version = r.read_str("the server version")?;
     let pg_dump_version = r.read_str("the pg_dump version")?;
+    // The header's facts are reported even when the TOC after it is
+    // damaged: strings that cannot be what pg_dump wrote mean the header
+    // itself is.
+    for (what, value) in [
+        ("database name", Some(&dbname)),
+        ("server version", server_version.as_ref()),
+        ("pg_dump version", pg_dump_version.as_ref()),
+    ] {
+        if let Some(v) = value.filter(|v| v.len() > 255 || v.chars().any(char::is_control)) {
+            bail!(
+                "the archive header's {what} ({} bytes: {:?}) is not one pg_dump writes: the header is damaged",
+                v.len(),
+                crate::input::truncate_chars(v, 40)
+            );
+        }
+    }
     Ok(Header {
         major,
         minor,

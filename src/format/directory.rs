@@ -12,12 +12,19 @@ use anyhow::{Context, Result, bail};
 use super::Visitor;
 use super::custom::{self, ArchiveReader, Codec, DataPlace, FORMAT_DIRECTORY};
 use super::{Meta, TableName};
+use crate::progress::Progress;
 
 pub fn read(dir: &Path, visitor: &mut dyn Visitor) -> Result<()> {
+    read_counted(dir, visitor, &Progress::hidden())
+}
+
+/// [`read`], counting the bytes of every file on `progress`.
+pub fn read_counted(dir: &Path, visitor: &mut dyn Visitor, progress: &Progress) -> Result<()> {
+    progress.expect(crate::progress::size_on_disk(dir));
     let toc_path = dir.join("toc.dat");
     let file =
         File::open(&toc_path).with_context(|| format!("cannot open {}", toc_path.display()))?;
-    let mut r = ArchiveReader::new(BufReader::new(file));
+    let mut r = ArchiveReader::new(BufReader::new(progress.count_read(file)));
     let toc = custom::read_toc(&mut r, FORMAT_DIRECTORY, visitor)
         .with_context(|| toc_path.display().to_string())?;
     let mut missing = Vec::new();
@@ -56,7 +63,7 @@ pub fn read(dir: &Path, visitor: &mut dyn Visitor) -> Result<()> {
             continue;
         };
         let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut data = BufReader::with_capacity(256 * 1024, file);
+        let mut data = BufReader::with_capacity(256 * 1024, progress.count_read(file));
         custom::visit_table_data(&toc, entry, &mut data, codec, visitor)
             .with_context(|| path.display().to_string())?;
     }
