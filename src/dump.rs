@@ -228,7 +228,10 @@ impl Dump {
 pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
     let progress = match &options.shared_progress {
         Some(shared) => shared.part(),
-        None if options.progress => Progress::for_stderr(&source.display()),
+        None if options.progress => Progress::for_stderr(&match source {
+            Source::Stdin => "standard input".to_string(),
+            other => other.display(),
+        }),
         None => Progress::hidden(),
     };
     let opened = match input::open(source, &progress) {
