@@ -1,5 +1,5 @@
 //! Which texts a command works on: `--user`, `--task`, `--since`, `--until`,
-//! `--date-field` and `--id`, shared by `texts`, `diff` and `history`.
+//! `--date-field`, `--id` and `--user-id`, shared by `texts`, `diff` and `history`.
 //! Filters combine with AND; a repeated option is OR.
 
 use std::sync::Arc;
@@ -31,6 +31,10 @@ pub struct FilterArgs {
     /// Only the text with this id; repeatable.
     #[arg(long = "id", value_name = "N")]
     pub ids: Vec<i64>,
+    /// Only texts of the student with this user id (shown as `user #N` where
+    /// the dump has no usernames, as in one cut before its users table); repeatable.
+    #[arg(long = "user-id", value_name = "N")]
+    pub user_ids: Vec<i64>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,6 +62,7 @@ pub struct Filter {
     until: Option<DateTime<FixedOffset>>,
     date_field: DateField,
     ids: Vec<i64>,
+    user_ids: Vec<i64>,
 }
 
 impl Filter {
@@ -79,6 +84,7 @@ impl Filter {
                 .context("--until")?,
             date_field: args.date_field,
             ids: args.ids.clone(),
+            user_ids: args.user_ids.clone(),
         })
     }
 
@@ -88,6 +94,7 @@ impl Filter {
             || self.since.is_some()
             || self.until.is_some()
             || !self.ids.is_empty()
+            || !self.user_ids.is_empty()
     }
 
     pub fn users(&self) -> &[String] {
@@ -96,7 +103,11 @@ impl Filter {
 
     /// The tests that need no lookup (id and dates), to apply while reading.
     pub fn prefilter(&self) -> Option<Prefilter> {
-        if self.ids.is_empty() && self.since.is_none() && self.until.is_none() {
+        if self.ids.is_empty()
+            && self.user_ids.is_empty()
+            && self.since.is_none()
+            && self.until.is_none()
+        {
             return None;
         }
         let me = self.clone();
@@ -105,6 +116,9 @@ impl Filter {
 
     fn matches_row(&self, text: &TaskText) -> bool {
         if !self.ids.is_empty() && !self.ids.contains(&text.id) {
+            return false;
+        }
+        if !self.user_ids.is_empty() && !self.user_ids.contains(&text.user_id) {
             return false;
         }
         if self.since.is_none() && self.until.is_none() {

@@ -7,10 +7,8 @@
 //! all the dumps' content.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, Result, anyhow};
 use chrono::NaiveDate;
@@ -23,7 +21,7 @@ use crate::filter::{Filter, FilterArgs};
 use crate::input::{self, Source};
 use crate::output::history::{TextHistory, Version};
 use crate::output::{self, Destination};
-use crate::progress::Progress;
+use crate::progress::{Progress, size_on_disk};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
@@ -118,28 +116,25 @@ pub fn run(args: &Args) -> Result<()> {
                 .join(", ")
         ));
     }
+    // One bar (on a terminal) for the bytes of all the dumps together.
+    let total = candidates.iter().map(|c| size_on_disk(&c.path)).sum();
+    let bar = Progress::for_dumps(candidates.len(), total);
     let options = ReadOptions {
         progress: false,
+        shared_progress: Some(bar.clone()),
         ..args.dump_args.options()
     };
     let database = args.dump_args.database.as_deref();
 
-    let bar = progress_bar(candidates.len());
-    let done = AtomicUsize::new(0);
     let outcomes: Vec<Outcome> = candidates
         .par_iter()
         .map(|c| {
             let outcome = summarize(c, &options, database, &filter);
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Some(bar) = &bar {
-                bar.set_position(n as u64);
-            }
+            bar.dump_done();
             outcome
         })
         .collect();
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    bar.finish();
 
     let mut dumps: Vec<String> = Vec::new();
     let mut summaries: Vec<HashMap<Key, Summary>> = Vec::new();
@@ -188,23 +183,6 @@ pub fn run(args: &Args) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// "Reading dumps 3/30" on stderr, only when it is a terminal.
-fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total as u64),
-        indicatif::ProgressDrawTarget::stderr_with_hz(4),
-    );
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("reading dumps {pos}/{len} {wide_bar} {elapsed}")
-            .expect("valid progress template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(500));
-    Some(bar)
 }
 
 /// The dumps named and found in the named directories, oldest first.

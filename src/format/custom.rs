@@ -59,8 +59,7 @@ pub fn read(
     visitor: &mut dyn Visitor,
 ) -> Result<()> {
     let mut r = ArchiveReader::new(BufReader::with_capacity(256 * 1024, input));
-    let toc = read_toc(&mut r, FORMAT_CUSTOM)?;
-    toc.report(visitor);
+    let toc = read_toc(&mut r, FORMAT_CUSTOM, visitor)?;
     let pass_over = !visitor.counts_skipped_rows();
     let Some(path) = seekable.filter(|_| pass_over) else {
         // A stream: read on; the chunks of tables nobody needs are still
@@ -374,10 +373,10 @@ pub(crate) struct Toc {
     pub std_strings: bool,
 }
 
-impl Toc {
+impl Header {
     /// Reports the header's facts.
-    pub(crate) fn report(&self, visitor: &mut dyn Visitor) {
-        let h = &self.header;
+    fn report(&self, visitor: &mut dyn Visitor) {
+        let h = self;
         if let Some(v) = &h.pg_dump_version {
             visitor.meta(Meta::PgDumpVersion(v.clone()));
         }
@@ -395,7 +394,9 @@ impl Toc {
             visitor.meta(Meta::Database(h.dbname.clone()));
         }
     }
+}
 
+impl Toc {
     /// Whether the TOC says where every entry's data starts (an archive
     /// written to a file; one written to a pipe has no offsets).
     fn every_data_offset_known(&self) -> bool {
@@ -596,9 +597,16 @@ impl<R: Read + Seek> ArchiveReader<BufReader<R>> {
 
 /// Reads the header and TOC of an archive whose format code must be
 /// `expected_format`. (A directory dump's toc.dat says "tar", as the tar
-/// format's does: both name their data files the same way.)
-pub(crate) fn read_toc<R: Read>(r: &mut ArchiveReader<R>, expected_format: u8) -> Result<Toc> {
+/// format's does: both name their data files the same way.) The header's
+/// facts go to `visitor` as soon as it is read, so that an archive damaged
+/// in its TOC still says what it is.
+pub(crate) fn read_toc<R: Read>(
+    r: &mut ArchiveReader<R>,
+    expected_format: u8,
+    visitor: &mut dyn Visitor,
+) -> Result<Toc> {
     let header = read_header(r, expected_format)?;
+    header.report(visitor);
     let count = r.read_int("the number of TOC entries")?;
     if count < 0 {
         bail!("the archive's TOC claims {count} entries: the archive is damaged");
@@ -689,6 +697,22 @@ fn read_header<R: Read>(r: &mut ArchiveReader<R>, expected_format: u8) -> Result
     let dbname = r.read_string("the database name")?;
     let server_version = r.read_str("the server version")?;
     let pg_dump_version = r.read_str("the pg_dump version")?;
+    // The header's facts are reported even when the TOC after it is
+    // damaged: strings that cannot be what pg_dump wrote mean the header
+    // itself is.
+    for (what, value) in [
+        ("database name", Some(&dbname)),
+        ("server version", server_version.as_ref()),
+        ("pg_dump version", pg_dump_version.as_ref()),
+    ] {
+        if let Some(v) = value.filter(|v| v.len() > 255 || v.chars().any(char::is_control)) {
+            bail!(
+                "the archive header's {what} ({} bytes: {:?}) is not one pg_dump writes: the header is damaged",
+                v.len(),
+                crate::input::truncate_chars(v, 40)
+            );
+        }
+    }
     Ok(Header {
         major,
         minor,
