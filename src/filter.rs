@@ -165,7 +165,7 @@ impl Filter {
             for user in &self.users {
                 if !names.iter().any(|n| same_user(user, n)) {
                     warnings.push(format!(
-                        "no student is named {user:?}{}",
+                        "no student named {user:?}{}",
                         nearest(
                             user,
                             names.iter().map(|n| (n.to_lowercase(), n.to_string()))
@@ -191,7 +191,7 @@ impl Filter {
                         Some(_) => asked.to_lowercase(),
                         None => p.name.to_lowercase(),
                     };
-                    warnings.push(format!("no task is {asked:?}{}", nearest(&key, candidates)));
+                    warnings.push(format!("no task {asked:?}{}", nearest(&key, candidates)));
                 }
             }
         }
@@ -439,7 +439,7 @@ mod tests {
         let w = f.unknown_names(["alice", "bob", "zed"], &tasks);
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(
-            w[0].contains("\"alise\"") && w[0].ends_with("alice, bob, zed"),
+            w[0].contains("no student named \"alise\"") && w[0].ends_with("alice, bob, zed"),
             "{w:?}"
         );
         assert!(

@@ -117,7 +117,7 @@ pub fn run(args: &Args) -> Result<()> {
         old_texts.tasks.values().chain(new_texts.tasks.values()),
     );
     for w in &unknown {
-        warn(&format!("{} and {}: {w}", args.old, args.new));
+        warn(&format!("neither {} nor {} has {w}", args.old, args.new));
     }
     let comparison = compare(old_texts, new_texts, &filter);
 

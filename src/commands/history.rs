@@ -196,7 +196,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
 
     for w in filter.unknown_names(usernames.iter().map(String::as_str), &tasks) {
-        warn(&format!("{w} in any of the dumps"));
+        warn(&format!("no dump has {w}"));
     }
     let rows = histories(&dumps, &summaries, &args.dump_args);
     if rows.is_empty() {

@@ -77,7 +77,7 @@ pub fn run(args: &Args) -> Result<()> {
         texts.tasks.values(),
     );
     for w in &unknown {
-        warn(&format!("{}: {w}", args.dump));
+        warn(&format!("{} has {w}", args.dump));
     }
     let records: Vec<_> = texts
         .records()
