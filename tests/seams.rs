@@ -592,3 +592,51 @@ fn server_json_is_pure_ascii_and_means_the_same() {
     assert_eq!(got, want);
     assert!(want.iter().any(|t| !t.is_ascii()));
 }
+
+// ---- 1 again, end to end: the folder `backup` writes -----------------------
+
+/// `backup --dir B` twice (the second within the same second gets a `-N`
+/// name), then `history B`: no warning about the lock or anything else, and
+/// both backups in the timeline.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn history_reads_the_folder_backup_writes_without_a_warning() {
+    let pg = common::pg();
+    let db = pg.create_db("seams");
+    db.load_schema_with_people();
+    db.psql(&common::insert_text_sql(
+        None,
+        2,
+        1,
+        "2024-03-01 14:22:11.123456+00",
+        None,
+        "alice's text",
+    ));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    for _ in 0..2 {
+        let out = db
+            .command(assert_cmd::cargo::cargo_bin("textrescue").to_str().unwrap())
+            .env_remove("PGPASSWORD")
+            .args(["backup", "--quiet", "--dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert!(dir.join(".textrescue-backup.lock").exists());
+    let out = textrescue()
+        .args(["history", "-f", "json"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let rows = history_json(&out);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(rows.len(), 1);
+    let dumps = dumps_of(&rows);
+    assert_eq!(dumps.len(), 2, "{dumps:?}");
+    assert!(
+        dumps.iter().all(|d| d.starts_with(&format!("{}_bk_", db.name()))),
+        "{dumps:?}"
+    );
+}
