@@ -636,7 +636,9 @@ fn history_reads_the_folder_backup_writes_without_a_warning() {
     let dumps = dumps_of(&rows);
     assert_eq!(dumps.len(), 2, "{dumps:?}");
     assert!(
-        dumps.iter().all(|d| d.starts_with(&format!("{}_bk_", db.name()))),
+        dumps
+            .iter()
+            .all(|d| d.starts_with(&format!("{}_bk_", db.name()))),
         "{dumps:?}"
     );
 }

@@ -31,7 +31,10 @@ use crate::texts::Task;
     after_help = "Dumps are ordered by the date in their file names (NAME_YYYYMMDD.sql.gz, \
 NAME_YYYYMMDD-HHMMSS.dump, any extension; read as UTC), otherwise by modification time. \
 A directory is read for dumps (not recursively; pg_dump -Fd directories in it count): a file in \
-it that is no dump is skipped with a warning. A damaged dump is reported and left out, the others \
+it that is no dump is skipped with a warning; textrescue's own files (.textrescue-*: the backup \
+lock, partial backups) are never read. Backups of several databases in one folder (different \
+names before the date) are shown one database at a time: the one with the newest backup, or \
+--prefix. A damaged dump is reported and left out, the others \
 are still shown, and the exit status is then 1 (with --salvage, what was read before the damage \
 is used instead).
 
