@@ -17,6 +17,7 @@
 //! terminated and the run fails and cleans up (a second signal exits at once).
 
 pub mod conn;
+pub mod names;
 pub mod retention;
 
 use std::fs::{self, File, OpenOptions};
@@ -41,11 +42,8 @@ use crate::input::{Format, Source};
 use conn::{Conn, DumpFormat, Launch};
 use retention::Keep;
 
-/// The lock file in DIR (never removed: removing lock files races).
-pub const LOCK_FILE: &str = ".textrescue-backup.lock";
-/// Temporary files start with this; a run holding the lock removes any left
-/// by a run that was killed outright (SIGKILL, power loss).
-pub const PARTIAL_PREFIX: &str = ".textrescue-partial-";
+/// The lock file and partial backups: see [`names`].
+pub use names::{LOCK_FILE, PARTIAL_PREFIX};
 
 /// Everything `backup` needs, from the command line.
 #[derive(Debug, Clone)]
