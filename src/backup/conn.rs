@@ -355,6 +355,40 @@ mod tests {
     }
 
     #[test]
+    fn container_command_reports_pg_dumps_pid_first() {
+        let launch = Launch {
+            pg_dump: "pg_dump".into(),
+            container: Some(("docker".into(), "server-db-1".into())),
+            format: DumpFormat::Plain,
+        };
+        let conn = Conn {
+            dbname: Some("buggy_race".into()),
+            ..Conn::default()
+        };
+        let cmd = command(&launch, &conn);
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args[..6],
+            ["exec", "-i", "server-db-1", "sh", "-c", IN_CONTAINER_SCRIPT]
+        );
+        assert_eq!(
+            args[6..],
+            [
+                "sh",
+                "pg_dump",
+                "--no-password",
+                "--format=plain",
+                "--dbname",
+                "buggy_race"
+            ]
+        );
+        assert!(IN_CONTAINER_SCRIPT.starts_with(&format!("echo \"{PID_MARKER}$$\" >&2;")));
+    }
+
+    #[test]
     fn redaction() {
         assert_eq!(
             redact_url("postgres://u:pw@h:1/db?password=pw&a=b"),

@@ -779,7 +779,7 @@ fn docker_failure(
     };
     let why = first_error.map(|l| format!(": {l}")).unwrap_or_default();
     Some(format!(
-        "container {container} {stopped} while pg_dump was running ({what} {how}{why})"
+        "container {container} {stopped} while pg_dump was running: {what} {how}{why}"
     ))
 }
 
