@@ -318,7 +318,7 @@ fn container_stopped_in_the_middle_of_a_dump_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("b");
     let child = spawn_backup(&c.name, &db, &dir);
-    c.wait_for_process("pg_dump");
+    c.wait_for_lock_waiter(&db, "public.tasktexts");
     docker_ok(&["stop", "--time", "1", &c.name]);
     let out = child.wait_with_output().unwrap();
     drop(lock);
@@ -393,8 +393,10 @@ fn signal_during_a_docker_backup(signal: libc::c_int, name: &str, large: bool) {
     let child = spawn_backup(&c.name, &db, &dir);
     if large {
         wait_for_partial(&dir, 1 << 20);
+    } else {
+        c.wait_for_lock_waiter(&db, "public.tasktexts");
     }
-    c.wait_for_process("pg_dump");
+    assert!(c.runs("pg_dump"), "{}", c.ps());
     let started = Instant::now();
     // SAFETY: kill(2) on the process group of our own child.
     assert_eq!(

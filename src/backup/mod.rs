@@ -480,13 +480,30 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
         DumpFormat::Plain => Sink::Gzip(Box::new(GzEncoder::new(buffered, Compression::default()))),
         DumpFormat::Custom => Sink::Raw(buffered),
     };
+    // Ends the docker client or local pg_dump early. In a container,
+    // pg_dump's id there must be known first, to stop it there afterwards:
+    // the wrapper says it before pg_dump starts, so it is at most a moment
+    // away.
+    let in_container = settings.launch.container.is_some();
+    let stop_child = |child: &mut Child| {
+        if in_container {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while pid_in_container.load(Ordering::SeqCst) == 0
+                && Instant::now() < deadline
+                && matches!(child.try_wait(), Ok(None))
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        terminate(child);
+    };
     let mut buf = vec![0u8; 256 * 1024];
     let mut total: u64 = 0;
     let mut failure: Option<anyhow::Error> = None;
     let fd = stdout.as_raw_fd();
     loop {
         if signals.raised() {
-            terminate(&mut child);
+            stop_child(&mut child);
             break;
         }
         let mut pfd = libc::pollfd {
@@ -505,7 +522,7 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
                 continue;
             }
             failure = Some(anyhow!("cannot read pg_dump's output: {e}"));
-            terminate(&mut child);
+            stop_child(&mut child);
             break;
         }
         match stdout.read(&mut buf) {
@@ -514,14 +531,14 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
                 total += n as u64;
                 if let Err(e) = sink.write_all(&buf[..n]) {
                     failure = Some(write_failure("write", &settings.dir, &e));
-                    terminate(&mut child);
+                    stop_child(&mut child);
                     break;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 failure = Some(anyhow!("cannot read pg_dump's output: {e}"));
-                terminate(&mut child);
+                stop_child(&mut child);
                 break;
             }
         }

@@ -298,6 +298,31 @@ impl Container {
         }
     }
 
+    /// Waits until a session in `db` waits for a lock on `table` (the
+    /// pg_dump that [`Container::hold_lock`] holds up: connected, its dump
+    /// begun, nothing written yet).
+    pub fn wait_for_lock_waiter(&self, db: &str, table: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let waiting = self.psql(
+                db,
+                &format!(
+                    "SELECT count(*) FROM pg_locks WHERE relation = '{table}'::regclass \
+                     AND NOT granted"
+                ),
+            );
+            if waiting != "0" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing waits for the lock on {table}:\n{}",
+                self.ps()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Holds an ACCESS EXCLUSIVE lock on `table` in `db` from a psql session
     /// in the container, until the returned guard is dropped: a pg_dump
     /// started meanwhile waits for it, connected and running, its output
