@@ -12,6 +12,8 @@ mod cli_texts;
 mod csv_safe;
 mod damaged;
 mod diff_history;
+mod docker;
+mod dockerdb;
 mod encoding;
 mod formats;
 mod fuzz_regressions;
@@ -19,6 +21,7 @@ mod huge_text;
 mod pg_support;
 mod restore_sql;
 mod roundtrip_proptest;
+mod week;
 
 #[test]
 fn every_test_file_is_a_module() {

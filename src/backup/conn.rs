@@ -298,11 +298,25 @@ pub fn command(launch: &Launch, conn: &Conn) -> Command {
                 cmd.args(["-e", "PGPASSWORD"]);
             }
             cmd.arg(container);
+            // Through sh, which says pg_dump's process id inside the
+            // container before it becomes pg_dump: stopping the docker
+            // client does not stop the process in the container, so a
+            // failed or interrupted run ends it by that id (see
+            // `super::stop_in_container`).
+            cmd.args(["sh", "-c", IN_CONTAINER_SCRIPT, "sh"]);
             cmd.args(&pg_args);
             cmd
         }
     }
 }
+
+/// The first line pg_dump's wrapper writes on stderr in a container:
+/// this marker and the process id that `exec` hands to pg_dump.
+pub const PID_MARKER: &str = "textrescue-pg_dump-pid=";
+
+/// `sh -c` script run in the container: prints [`PID_MARKER`] and its own
+/// process id, then replaces itself with pg_dump (same id).
+const IN_CONTAINER_SCRIPT: &str = "echo \"textrescue-pg_dump-pid=$$\" >&2; exec \"$@\"";
 
 #[cfg(test)]
 mod tests {
@@ -338,6 +352,40 @@ mod tests {
         assert_eq!(c.dbname, None);
         assert!(Conn::from_url("mysql://x").is_err());
         assert!(Conn::from_url("postgres://h:port/db").is_err());
+    }
+
+    #[test]
+    fn container_command_reports_pg_dumps_pid_first() {
+        let launch = Launch {
+            pg_dump: "pg_dump".into(),
+            container: Some(("docker".into(), "server-db-1".into())),
+            format: DumpFormat::Plain,
+        };
+        let conn = Conn {
+            dbname: Some("buggy_race".into()),
+            ..Conn::default()
+        };
+        let cmd = command(&launch, &conn);
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args[..6],
+            ["exec", "-i", "server-db-1", "sh", "-c", IN_CONTAINER_SCRIPT]
+        );
+        assert_eq!(
+            args[6..],
+            [
+                "sh",
+                "pg_dump",
+                "--no-password",
+                "--format=plain",
+                "--dbname",
+                "buggy_race"
+            ]
+        );
+        assert!(IN_CONTAINER_SCRIPT.starts_with(&format!("echo \"{PID_MARKER}$$\" >&2;")));
     }
 
     #[test]

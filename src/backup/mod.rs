@@ -15,6 +15,9 @@
 //!
 //! SIGINT, SIGTERM and SIGHUP set a flag; pg_dump's process group is then
 //! terminated and the run fails and cleans up (a second signal exits at once).
+//! With `--container`, ending the `docker exec` client does not end pg_dump
+//! inside the container: a run that fails or is interrupted also stops that
+//! pg_dump, by the process id its wrapper reported (`conn::PID_MARKER`).
 
 pub mod conn;
 pub mod names;
@@ -28,7 +31,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -460,12 +463,37 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
     let mut child = cmd.spawn().map_err(|e| anyhow!("cannot run {what}: {e}"))?;
     let mut stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
-    let stderr_thread = std::thread::spawn(move || collect_bounded(stderr, 64 * 1024));
+    let pid_in_container = Arc::new(AtomicU32::new(0));
+    let stderr_thread = {
+        let pid = settings
+            .launch
+            .container
+            .is_some()
+            .then(|| Arc::clone(&pid_in_container));
+        std::thread::spawn(move || collect_stderr(stderr, 64 * 1024, pid.as_deref()))
+    };
 
     let buffered = BufWriter::with_capacity(256 * 1024, file);
     let mut sink = match settings.launch.format {
         DumpFormat::Plain => Sink::Gzip(Box::new(GzEncoder::new(buffered, Compression::default()))),
         DumpFormat::Custom => Sink::Raw(buffered),
+    };
+    // Ends the docker client or local pg_dump early. In a container,
+    // pg_dump's id there must be known first, to stop it there afterwards:
+    // the wrapper says it before pg_dump starts, so it is at most a moment
+    // away.
+    let in_container = settings.launch.container.is_some();
+    let stop_child = |child: &mut Child| {
+        if in_container {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while pid_in_container.load(Ordering::SeqCst) == 0
+                && Instant::now() < deadline
+                && matches!(child.try_wait(), Ok(None))
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        terminate(child);
     };
     let mut buf = vec![0u8; 256 * 1024];
     let mut total: u64 = 0;
@@ -473,7 +501,7 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
     let fd = stdout.as_raw_fd();
     loop {
         if signals.raised() {
-            terminate(&mut child);
+            stop_child(&mut child);
             break;
         }
         let mut pfd = libc::pollfd {
@@ -492,7 +520,7 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
                 continue;
             }
             failure = Some(anyhow!("cannot read pg_dump's output: {e}"));
-            terminate(&mut child);
+            stop_child(&mut child);
             break;
         }
         match stdout.read(&mut buf) {
@@ -501,14 +529,14 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
                 total += n as u64;
                 if let Err(e) = sink.write_all(&buf[..n]) {
                     failure = Some(write_failure("write", &settings.dir, &e));
-                    terminate(&mut child);
+                    stop_child(&mut child);
                     break;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 failure = Some(anyhow!("cannot read pg_dump's output: {e}"));
-                terminate(&mut child);
+                stop_child(&mut child);
                 break;
             }
         }
@@ -516,6 +544,14 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
     drop(stdout);
     let status = wait(&mut child, signals);
     let stderr = stderr_thread.join().unwrap_or_default();
+    if let Some((docker, container)) = &settings.launch.container
+        && (signals.raised() || failure.is_some() || !status.success())
+    {
+        let pid = pid_in_container.load(Ordering::SeqCst);
+        if pid != 0 {
+            stop_in_container(docker, container, pid, &settings.launch.pg_dump);
+        }
+    }
     signals.check()?;
     if let Some(e) = failure {
         return Err(e);
@@ -528,6 +564,12 @@ fn dump_into(settings: &Settings, file: File, signals: &Signals) -> Result<u64> 
             (None, Some(sig)) => format!("was killed by {}", signal_name(sig)),
             _ => "failed".to_string(),
         };
+        if let Some((docker, container)) = &settings.launch.container
+            && let Some(message) =
+                docker_failure(docker, container, &what, &how, first_error.as_deref())
+        {
+            bail!("{message}; no backup written");
+        }
         let why = first_error
             .map(|l| format!(": {l}"))
             .unwrap_or_else(|| ", with no message".to_string());
@@ -615,10 +657,13 @@ fn wait(child: &mut Child, signals: &Signals) -> ExitStatus {
     }
 }
 
-/// Reads `r` to its end, keeping at most `limit` bytes.
-fn collect_bounded(mut r: impl Read, limit: usize) -> Vec<u8> {
+/// Reads pg_dump's stderr to its end, keeping at most `limit` bytes. With
+/// `pid` (a run in a container), a first line `conn::PID_MARKER` + id is
+/// taken out of what is kept, and the id stored in `pid` as soon as it comes.
+fn collect_stderr(mut r: impl Read, limit: usize, pid: Option<&AtomicU32>) -> Vec<u8> {
     let mut kept = Vec::new();
     let mut buf = [0u8; 8192];
+    let mut first_line_seen = pid.is_none();
     loop {
         match r.read(&mut buf) {
             Ok(0) => break,
@@ -629,8 +674,128 @@ fn collect_bounded(mut r: impl Read, limit: usize) -> Vec<u8> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
+        if !first_line_seen && let Some(end) = kept.iter().position(|&b| b == b'\n') {
+            first_line_seen = true;
+            let id = std::str::from_utf8(&kept[..end])
+                .ok()
+                .and_then(|l| l.trim_end().strip_prefix(conn::PID_MARKER))
+                .and_then(|n| n.parse::<u32>().ok());
+            if let (Some(id), Some(pid)) = (id, pid) {
+                pid.store(id, Ordering::SeqCst);
+                kept.drain(..=end);
+            }
+        }
     }
     kept
+}
+
+/// Runs a short docker command (stdin closed, output collected), giving up
+/// after `timeout`: a hung engine must not hang a failing backup.
+fn docker_output(docker: &str, args: &[&str], timeout: Duration) -> Option<std::process::Output> {
+    let mut child = std::process::Command::new(docker)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().ok(),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+/// Ends the pg_dump that runs as `pid` inside `container`, if it still does:
+/// SIGTERM, then SIGKILL after 3 s. The process is first checked to be a
+/// pg_dump (its name, from /proc), so that an id taken by another process
+/// since is left alone. Uses only sh built-ins and /proc, which every
+/// PostgreSQL image has. Best effort: a stopped container or engine has
+/// already ended it.
+fn stop_in_container(docker: &str, container: &str, pid: u32, pg_dump: &str) {
+    // The kernel keeps the first 15 bytes of the program's name.
+    let name: String = Path::new(pg_dump)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("pg_dump")
+        .chars()
+        .take(15)
+        .collect();
+    let script = r#"p=$1; is_it() { [ "$(cat /proc/$p/comm 2>/dev/null)" = "$2" ]; }
+is_it "$@" || exit 0
+kill -TERM "$p" 2>/dev/null
+i=0; while [ $i -lt 30 ] && is_it "$@"; do sleep 0.1; i=$((i+1)); done
+if is_it "$@"; then kill -KILL "$p" 2>/dev/null; fi
+exit 0"#;
+    let pid = pid.to_string();
+    let _ = docker_output(
+        docker,
+        &[
+            "exec", "-i", container, "sh", "-c", script, "sh", &pid, &name,
+        ],
+        Duration::from_secs(10),
+    );
+}
+
+/// The one line for a `docker exec` that failed because of the container
+/// rather than pg_dump: no such container, a stopped one, one that stopped
+/// (or was removed) while pg_dump ran. `None` when the container is fine.
+fn docker_failure(
+    docker: &str,
+    container: &str,
+    what: &str,
+    how: &str,
+    first_error: Option<&str>,
+) -> Option<String> {
+    let said = first_error.unwrap_or_default();
+    if said.contains("No such container") {
+        return Some(format!(
+            "{what} failed: there is no container named {container} (`{docker} ps -a` lists them)"
+        ));
+    }
+    if said.contains("is not running") || said.contains("is paused") {
+        let state = if said.contains("is paused") {
+            "paused"
+        } else {
+            "not running"
+        };
+        return Some(format!(
+            "{what} failed: container {container} is {state} (`{docker} ps -a` shows its state)"
+        ));
+    }
+    let out = docker_output(
+        docker,
+        &[
+            "inspect",
+            "--type",
+            "container",
+            "--format",
+            "{{.State.Running}}",
+            container,
+        ],
+        Duration::from_secs(10),
+    )?;
+    let stopped = if out.status.success() {
+        if String::from_utf8_lossy(&out.stdout).trim() != "false" {
+            return None;
+        }
+        "stopped"
+    } else if String::from_utf8_lossy(&out.stderr).contains("No such") {
+        "was removed"
+    } else {
+        return None;
+    };
+    let why = first_error.map(|l| format!(": {l}")).unwrap_or_default();
+    Some(format!(
+        "container {container} {stopped} while pg_dump was running: {what} {how}{why}"
+    ))
 }
 
 /// The password, should a message ever echo it, replaced by `***`.
