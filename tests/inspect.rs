@@ -3,7 +3,7 @@
 //! TOC, a CRLF conversion as `docker exec -t` makes): every path gets an
 //! entry, what could be read is reported, what is wrong is named.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

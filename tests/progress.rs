@@ -2,7 +2,7 @@
 //! textrescue a pseudo-terminal for stderr, and the test reads what was
 //! drawn there.
 
-mod common;
+use crate::common;
 
 use common::fixture;
 

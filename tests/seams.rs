@@ -4,7 +4,7 @@
 //! and server JSON in ASCII. On the committed fixtures (real pg_dump
 //! output); no server needed.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
