@@ -546,6 +546,37 @@ fn terminal_output_escapes_bidi_separators_and_zero_width_characters() {
     ] {
         assert!(!shown.contains(c), "{c:?} in {shown}");
     }
+
+    // A username that reorders what follows it, in the table, history and diff.
+    let plain = std::fs::read_to_string(&dump).unwrap();
+    let renamed = dir.path().join("renamed.sql");
+    std::fs::write(
+        &renamed,
+        plain.replacen("\nalice\t", "\nal\u{202e}ice\u{200b}\t", 1),
+    )
+    .unwrap();
+    for args in [
+        vec!["texts", "--id", "101"],
+        vec!["history", "--id", "101"],
+        vec!["diff", "--id", "101", "--text"],
+    ] {
+        let mut c = textrescue();
+        c.args(&args);
+        if args[0] == "diff" {
+            c.arg(&clean);
+        }
+        let out = c.arg(&renamed).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let shown = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            shown.contains("al\\u{202e}ice\\u{200b}"),
+            "{args:?}: {shown}"
+        );
+        assert!(
+            !shown.contains('\u{202e}') && !shown.contains('\u{200b}'),
+            "{args:?}: {shown}"
+        );
+    }
 }
 
 // ---- Part 5. server-json in ASCII ------------------------------------------

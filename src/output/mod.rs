@@ -63,8 +63,8 @@ pub fn utf8_text<'a>(record: &Record<'a>) -> Result<&'a str> {
             "text {} ({}, {}) is not valid UTF-8 at byte {} (a SQL_ASCII database?); \
              it cannot be written as JSON without changing it: --format csv keeps its bytes",
             record.text.id,
-            record.username_or_id(),
-            record.task_label(),
+            escape::visible(&record.username_or_id()),
+            escape::visible(&record.task_label()),
             e.valid_up_to()
         )
     })
