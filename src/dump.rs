@@ -189,10 +189,11 @@ impl Dump {
                 "database {} in {} has no readable texts table{}",
                 db.name.as_deref().unwrap_or("?"),
                 self.source.display(),
-                if db.problems.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", db.problems.join("; "))
+                match (&db.texts_problem, &self.wanted_table) {
+                    (Some(problem), _) => format!(": {problem}"),
+                    (None, Some(wanted)) => format!(" (no table {wanted:?}, named by --table)"),
+                    (None, None) if db.problems.is_empty() => String::new(),
+                    (None, None) => format!(": {}", db.problems.join("; ")),
                 }
             )
         })?;

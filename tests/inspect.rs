@@ -411,6 +411,21 @@ fn table_naming_a_table_without_the_texts_columns_says_so() {
             r.stderr
         );
     }
+    // So does texts with --database choosing the database.
+    let r = run(&[
+        "texts",
+        &path("formats/dumpall.sql"),
+        "--database",
+        "trfx_buggy_race",
+        "--table",
+        "users",
+    ]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("lacks the texts table's columns"),
+        "{}",
+        r.stderr
+    );
     // A --table that names no table at all says that instead.
     let r = run(&["inspect", &path("formats/plain.sql"), "--table", "notes"]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
