@@ -6,7 +6,7 @@
 //!     cargo run --release --example gen_dump -- --size 20M -o - | less
 //!
 //! Schema and column order follow the race server's migrations (see
-//! RACE-SERVER.md); tables are written in name order, as pg_dump does, with
+//! docs/race-server.md); tables are written in name order, as pg_dump does, with
 //! COPY text escaping byte-for-byte as PostgreSQL writes it. Data mix for a
 //! target size S: tasktexts ~1%, buggies ~15%, racetracks (bytea images) ~20%,
 //! results ~10%, users/tasks/settings/... as they come, db_files (race JSON

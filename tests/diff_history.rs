@@ -23,7 +23,7 @@ fn night(i: usize) -> String {
         .to_string()
 }
 
-/// What PostgreSQL held at night `i`: SPEC ROWs.
+/// What PostgreSQL held at night `i`: ROWs as `texts --format json` gives them.
 fn expected(i: usize) -> Vec<Value> {
     let text = std::fs::read_to_string(fixture(&format!("expected/{}.json", NIGHTS[i]))).unwrap();
     serde_json::from_str::<Value>(&text)
@@ -429,7 +429,7 @@ fn history_by_key(stdout: &[u8]) -> BTreeMap<Key, Value> {
     for r in rows {
         assert_eq!(r.as_object().unwrap().len(), HISTORY_KEYS.len());
     }
-    // Exactly SPEC's keys, in its order (serde_json's Map sorts them).
+    // Exactly the documented keys, in their order (serde_json's Map sorts them).
     let text = String::from_utf8_lossy(stdout);
     if let Some(first) = text.find('{') {
         let at: Vec<usize> = HISTORY_KEYS

@@ -1,5 +1,5 @@
 //! What `textrescue diff` prints: a [`Comparison`] of two dumps' texts as a
-//! table (with `--text`, unified diffs of the changed texts), as SPEC.md's
+//! table (with `--text`, unified diffs of the changed texts), as docs/diff-and-history.md's
 //! json, or as csv. (`--format sql` goes through [`super::sql`].)
 
 use std::io::Write;
@@ -29,7 +29,7 @@ pub struct Comparison<'a> {
     pub renamed: Vec<(String, String, String)>,
 }
 
-/// SPEC.md's diff json: exactly these keys, in this order.
+/// The diff json of docs/diff-and-history.md: exactly these keys, in this order.
 #[derive(Serialize)]
 struct JsonDiff<'a> {
     old: &'a str,

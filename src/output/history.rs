@@ -1,5 +1,5 @@
 //! What `textrescue history` prints: per text, its version in every dump,
-//! as SPEC.md's json or as a timeline table.
+//! as the JSON of docs/diff-and-history.md or as a timeline table.
 
 use std::io::Write;
 
@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::table::first_line;
 
-/// One text (a student's text for a task) across the dumps: SPEC.md's json
+/// One text (a student's text for a task) across the dumps: one object of `history --format json`
 /// object, exactly these keys in this order.
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
 pub struct TextHistory {

@@ -1,4 +1,4 @@
-//! `--format json`: an array of SPEC.md's ROW objects.
+//! `--format json`: an array of the ROW objects of docs/texts.md.
 
 use std::io::Write;
 

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::texts::Record;
 
-/// One text as SPEC.md's json ROW: exactly these keys, in this order.
+/// One text as a json ROW (docs/texts.md): exactly these keys, in this order.
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
 pub struct JsonRow<'a> {
     pub id: i64,

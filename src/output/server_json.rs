@@ -1,5 +1,5 @@
 //! `--format server-json`: the race server's own texts JSON, as its admin
-//! page "Load texts as JSON" downloads and uploads it (RACE-SERVER.md).
+//! page "Load texts as JSON" downloads and uploads it (docs/race-server.md).
 //! Times are `%Y-%m-%d %H:%M` in the dump's offset, as the server formats
 //! them; the upload matches tasks by `task_name` and ignores ids.
 

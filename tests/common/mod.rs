@@ -320,7 +320,7 @@ impl TempDb {
         ))
     }
 
-    /// The database's texts exactly as SPEC.md's `texts --format json`, ordered by
+    /// The database's texts exactly as `texts --format json` gives them, ordered by
     /// id (timestamps in the session zone, UTC unless PGTZ was changed).
     /// `table` is `public.tasktexts` for the race server.
     pub fn texts_json(&self, table: &str) -> serde_json::Value {
@@ -328,13 +328,13 @@ impl TempDb {
     }
 
     /// As [`TempDb::texts_json`], the JSON text as PostgreSQL writes it (keys in
-    /// SPEC order, like the files in fixtures/expected/ without their final newline).
+    /// the documented key order, like the files in fixtures/expected/ without their final newline).
     pub fn texts_json_string(&self, table: &str) -> String {
         self.cell_exact(&texts_json_sql(table))
     }
 }
 
-/// SQL giving one json cell: the texts of `table` as SPEC.md's `texts --format
+/// SQL giving one json cell: the texts of `table` as textrescue's `texts --format
 /// json` (keys id, username, user_id, task, task_id, created_at, modified_at, text).
 #[allow(dead_code)]
 pub fn texts_json_sql(table: &str) -> String {
