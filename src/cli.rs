@@ -1,7 +1,8 @@
 //! The command line: subcommands and their arguments (each command's own
 //! arguments live in its module under `commands`).
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Parser, Subcommand};
 
 use crate::commands::{backup, completions, diff, history, inspect, texts};
 
@@ -41,4 +42,28 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the manual pages (roff), or write them all into a folder.
     Man(completions::ManArgs),
+}
+
+/// Options that do nothing with the chosen format, which only the parsed
+/// command line can tell (an option with a default is always set): a usage
+/// error, exit status 2.
+pub fn unused_options(cli: &Cli, matches: &ArgMatches) -> Result<(), crate::commands::UsageError> {
+    let sql = match &cli.command {
+        Command::Texts(a) => a.format == texts::TextsFormat::Sql,
+        Command::Diff(a) => a.format == diff::DiffFormat::Sql,
+        _ => return Ok(()),
+    };
+    let given = matches.subcommand().is_some_and(|(_, sub)| {
+        sub.try_get_raw("on_conflict").is_ok()
+            && matches!(
+                sub.value_source("on_conflict"),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+    });
+    if given && !sql {
+        return Err(crate::commands::UsageError(
+            "--on-conflict goes with --format sql".into(),
+        ));
+    }
+    Ok(())
 }

@@ -38,6 +38,9 @@ pub struct ReadOptions {
     pub salvage: bool,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
+    /// Count the read on this bar over several dumps instead
+    /// ([`Progress::for_dumps`]).
+    pub shared_progress: Option<Progress>,
     pub prefilter: Option<Prefilter>,
 }
 
@@ -61,6 +64,9 @@ pub struct Database {
     /// What was odd about the needed tables (a missing column, a second
     /// texts table), for the error or warning that explains it.
     pub problems: Vec<String>,
+    /// A table with the texts table's name (or `--table`'s) that lacks its
+    /// columns: why there is no texts table.
+    pub texts_problem: Option<String>,
     pub texts: Texts,
 }
 
@@ -92,6 +98,8 @@ pub struct Dump {
     pub databases: Vec<Database>,
     /// Set with `--salvage` when reading stopped early: what went wrong.
     pub damage: Option<String>,
+    /// `--table`, as given.
+    pub wanted_table: Option<String>,
 }
 
 impl Dump {
@@ -100,16 +108,7 @@ impl Dump {
     pub fn texts_database(&self, wanted: Option<&str>) -> Result<&Database> {
         let name = self.source.display();
         if let Some(wanted) = wanted {
-            return self
-                .databases
-                .iter()
-                .find(|d| d.name.as_deref() == Some(wanted))
-                .ok_or_else(|| {
-                    anyhow!(
-                        "{name} has no database {wanted:?}; it has: {}",
-                        self.database_names()
-                    )
-                });
+            return self.database(wanted);
         }
         let with_texts: Vec<&Database> = self
             .databases
@@ -119,19 +118,28 @@ impl Dump {
         match with_texts.as_slice() {
             [one] => Ok(one),
             [] => {
+                if let Some(problem) = self.databases.iter().find_map(|d| d.texts_problem.as_ref())
+                {
+                    bail!("{name}: {problem}");
+                }
                 let tables: Vec<String> = self
                     .databases
                     .iter()
                     .flat_map(|d| d.tables.iter().map(|t| t.name.to_string()))
                     .collect();
+                let tables = if tables.is_empty() {
+                    "none".to_string()
+                } else {
+                    tables.join(", ")
+                };
+                if let Some(wanted) = &self.wanted_table {
+                    bail!(
+                        "{name} has no table {wanted:?} (named by --table); tables in the dump: {tables}"
+                    );
+                }
                 bail!(
                     "{name} has no texts table (tasktexts or task_texts; --table names another): \
-                     was the server's IS_STORING_STUDENT_TASK_TEXTS setting off? Tables in the dump: {}",
-                    if tables.is_empty() {
-                        "none".to_string()
-                    } else {
-                        tables.join(", ")
-                    }
+                     was the server's IS_STORING_STUDENT_TASK_TEXTS setting off? Tables in the dump: {tables}"
                 )
             }
             several => bail!(
@@ -143,6 +151,21 @@ impl Dump {
                     .join(", ")
             ),
         }
+    }
+
+    /// The database named `wanted` (`--database`); an error listing the
+    /// dump's databases when there is none of that name.
+    pub fn database(&self, wanted: &str) -> Result<&Database> {
+        self.databases
+            .iter()
+            .find(|d| d.name.as_deref() == Some(wanted))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{} has no database {wanted:?}; it has: {}",
+                    self.source.display(),
+                    self.database_names()
+                )
+            })
     }
 
     fn database_names(&self) -> String {
@@ -166,17 +189,28 @@ impl Dump {
                 "database {} in {} has no readable texts table{}",
                 db.name.as_deref().unwrap_or("?"),
                 self.source.display(),
-                if db.problems.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", db.problems.join("; "))
+                match (&db.texts_problem, &self.wanted_table) {
+                    (Some(problem), _) => format!(": {problem}"),
+                    (None, Some(wanted)) => format!(" (no table {wanted:?}, named by --table)"),
+                    (None, None) if db.problems.is_empty() => String::new(),
+                    (None, None) => format!(": {}", db.problems.join("; ")),
                 }
             )
         })?;
         let mut warnings = db.problems.clone();
-        if db.texts.usernames.is_empty() {
+        if db.texts.usernames.is_empty() && self.damage.is_some() {
+            // pg_dump writes `users` after the texts table, so a dump cut
+            // inside the texts never reaches it.
             warnings.push(format!(
-                "{} has no users table (a dump of {texts_table} alone?): usernames are unknown",
+                "{} is damaged before its users table (pg_dump writes it after {texts_table}, \
+                 past the damage): usernames are unknown, so --user matches nothing here; \
+                 the texts show their student as \"user #ID\", and --user-id ID filters by it",
+                self.source.display()
+            ));
+        } else if db.texts.usernames.is_empty() {
+            warnings.push(format!(
+                "{} has no users table (a dump of {texts_table} alone?): usernames are unknown; \
+                 --user-id ID filters by the id shown as \"user #ID\"",
                 self.source.display()
             ));
         }
@@ -193,20 +227,33 @@ impl Dump {
 /// Reads `source` to the end. With `salvage`, damage after some rows is
 /// reported in [`Dump::damage`] instead of failing.
 pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
-    let progress = if options.progress {
-        Progress::for_stderr(&source.display())
-    } else {
-        Progress::hidden()
+    let progress = match &options.shared_progress {
+        Some(shared) => shared.part(),
+        None if options.progress => Progress::for_stderr(&match source {
+            Source::Stdin => "standard input".to_string(),
+            other => other.display(),
+        }),
+        None => Progress::hidden(),
     };
-    let opened = input::open(source, &progress)?;
+    let opened = match input::open(source, &progress) {
+        Ok(o) => o,
+        Err(e) => {
+            progress.finish();
+            bail!("{e:#}{}", crlf_hint(&progress.raw_head()));
+        }
+    };
     let mut collector = Collector::new(options);
     let format_kind = opened.format;
     let outer = opened.compression;
-    let result = format::read(opened, &mut collector);
+    let result = format::read_with_progress(opened, &mut collector, &progress);
     progress.finish();
     let mut dump = collector.finish(source.clone(), format_kind, outer);
     if let Err(e) = result {
-        let message = format!("{}: {e:#}", source.display());
+        let message = format!(
+            "{}: {e:#}{}",
+            source.display(),
+            crlf_hint(&progress.raw_head())
+        );
         if !options.salvage {
             return Err(anyhow!(message));
         }
@@ -223,6 +270,26 @@ pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
         dump.damage = Some(message);
     }
     Ok(dump)
+}
+
+/// What to add to the message of a failed read whose file looks like a
+/// binary file (an archive, gzip) put through a terminal that turned every
+/// LF into CRLF, as `docker exec -t` does: empty for anything else (a plain
+/// dump with CRLF line ends is no binary file, and reads).
+fn crlf_hint(raw_head: &[u8]) -> &'static str {
+    let binary = raw_head.starts_with(b"PGDMP")
+        || raw_head.starts_with(&[0x1f, 0x8b])
+        || raw_head.contains(&0);
+    let mut lfs = memchr::memchr_iter(b'\n', raw_head).peekable();
+    let converted = lfs.peek().is_some() && lfs.all(|at| at > 0 && raw_head[at - 1] == b'\r');
+    if binary && converted {
+        ". The file looks like a CRLF conversion of a binary file: every LF in it follows a CR, \
+         as when pg_dump's output passes through `docker exec -t` (a terminal); take backups \
+         with `docker exec -i`. Turning every CRLF back into LF restores this one exactly: \
+         perl -pe 's/\\r\\n\\z/\\n/' < FILE > FIXED"
+    } else {
+        ""
+    }
 }
 
 /// Which of the needed tables is being read, with its columns' positions.
@@ -320,6 +387,7 @@ impl<'o> Collector<'o> {
             complete: false,
             databases: Vec::new(),
             damage: None,
+            wanted_table: self.options.table.clone(),
         };
         for meta in self.meta {
             match meta {
@@ -535,6 +603,22 @@ fn timestamp_field(value: Option<Cow<'_, [u8]>>, what: &str, id: i64) -> Result<
         .with_context(|| format!("text {id}: {what}"))
 }
 
+/// The columns a texts table must have (`modified_at` is optional).
+const TEXTS_COLUMNS: [&str; 5] = ["id", "user_id", "task_id", "created_at", "text"];
+
+/// Where the texts table's columns are; an error naming the first missing.
+fn texts_columns(columns: &[String], table: &TableName) -> Result<TextsColumns> {
+    Ok(TextsColumns {
+        count: columns.len(),
+        id: position(columns, "id", table)?,
+        user_id: position(columns, "user_id", table)?,
+        task_id: position(columns, "task_id", table)?,
+        created_at: position(columns, "created_at", table)?,
+        modified_at: columns.iter().position(|c| c == "modified_at"),
+        text: position(columns, "text", table)?,
+    })
+}
+
 fn position(columns: &[String], name: &str, table: &TableName) -> Result<usize> {
     columns.iter().position(|c| c == name).ok_or_else(|| {
         anyhow!(
@@ -658,17 +742,33 @@ impl Collector<'_> {
                     "a second texts table {table} was ignored; {first} is read (--table chooses)"
                 ));
             } else {
-                let c = TextsColumns {
-                    count: columns.len(),
-                    id: position(columns, "id", table)?,
-                    user_id: position(columns, "user_id", table)?,
-                    task_id: position(columns, "task_id", table)?,
-                    created_at: position(columns, "created_at", table)?,
-                    modified_at: columns.iter().position(|c| c == "modified_at"),
-                    text: position(columns, "text", table)?,
-                };
-                db.texts_table = Some(table.clone());
-                return Ok(Current::Texts(c));
+                match texts_columns(columns, table) {
+                    Ok(c) => {
+                        db.texts_table = Some(table.clone());
+                        db.texts_problem = None;
+                        return Ok(Current::Texts(c));
+                    }
+                    Err(_) => {
+                        let named_by = match &self.options.table {
+                            Some(wanted) => format!("--table {wanted}: "),
+                            None => String::new(),
+                        };
+                        let missing: Vec<&str> = TEXTS_COLUMNS
+                            .into_iter()
+                            .filter(|c| !columns.iter().any(|have| have == c))
+                            .collect();
+                        db.texts_problem.get_or_insert(format!(
+                            "{named_by}{table} lacks the texts table's columns ({}): it has no {}; its columns: {}",
+                            TEXTS_COLUMNS.join(", "),
+                            missing.join(", "),
+                            if columns.is_empty() {
+                                "not named in the dump".to_string()
+                            } else {
+                                columns.join(", ")
+                            }
+                        ));
+                    }
+                }
             }
         }
         match table.name.as_str() {

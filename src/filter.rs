@@ -1,5 +1,5 @@
 //! Which texts a command works on: `--user`, `--task`, `--since`, `--until`,
-//! `--date-field` and `--id`, shared by `texts`, `diff` and `history`.
+//! `--date-field`, `--id` and `--user-id`, shared by `texts`, `diff` and `history`.
 //! Filters combine with AND; a repeated option is OR.
 
 use std::sync::Arc;
@@ -7,8 +7,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone};
 
+use crate::commands::UsageError;
 use crate::dump::Prefilter;
-use crate::texts::{Record, TaskText, Timestamp};
+use crate::texts::{Record, Task, TaskText, Timestamp};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct FilterArgs {
@@ -31,6 +32,10 @@ pub struct FilterArgs {
     /// Only the text with this id; repeatable.
     #[arg(long = "id", value_name = "N")]
     pub ids: Vec<i64>,
+    /// Only texts of the student with this user id (shown as `user #N` where
+    /// the dump has no usernames, as in one cut before its users table); repeatable.
+    #[arg(long = "user-id", value_name = "N")]
+    pub user_ids: Vec<i64>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,6 +63,7 @@ pub struct Filter {
     until: Option<DateTime<FixedOffset>>,
     date_field: DateField,
     ids: Vec<i64>,
+    user_ids: Vec<i64>,
 }
 
 impl Filter {
@@ -70,15 +76,16 @@ impl Filter {
                 .as_deref()
                 .map(|w| parse_when(w, Bound::Since))
                 .transpose()
-                .context("--since")?,
+                .map_err(|e| UsageError(format!("--since: {e:#}")))?,
             until: args
                 .until
                 .as_deref()
                 .map(|w| parse_when(w, Bound::Until))
                 .transpose()
-                .context("--until")?,
+                .map_err(|e| UsageError(format!("--until: {e:#}")))?,
             date_field: args.date_field,
             ids: args.ids.clone(),
+            user_ids: args.user_ids.clone(),
         })
     }
 
@@ -88,6 +95,7 @@ impl Filter {
             || self.since.is_some()
             || self.until.is_some()
             || !self.ids.is_empty()
+            || !self.user_ids.is_empty()
     }
 
     pub fn users(&self) -> &[String] {
@@ -96,7 +104,11 @@ impl Filter {
 
     /// The tests that need no lookup (id and dates), to apply while reading.
     pub fn prefilter(&self) -> Option<Prefilter> {
-        if self.ids.is_empty() && self.since.is_none() && self.until.is_none() {
+        if self.ids.is_empty()
+            && self.user_ids.is_empty()
+            && self.since.is_none()
+            && self.until.is_none()
+        {
             return None;
         }
         let me = self.clone();
@@ -105,6 +117,9 @@ impl Filter {
 
     fn matches_row(&self, text: &TaskText) -> bool {
         if !self.ids.is_empty() && !self.ids.contains(&text.id) {
+            return false;
+        }
+        if !self.user_ids.is_empty() && !self.user_ids.contains(&text.user_id) {
             return false;
         }
         if self.since.is_none() && self.until.is_none() {
@@ -130,11 +145,7 @@ impl Filter {
             let Some(name) = record.username else {
                 return false;
             };
-            if !self
-                .users
-                .iter()
-                .any(|u| u.eq_ignore_ascii_case(name) || *u == name.to_lowercase())
-            {
+            if !self.users.iter().any(|u| same_user(u, name)) {
                 return false;
             }
         }
@@ -142,15 +153,137 @@ impl Filter {
             let Some(task) = record.task else {
                 return false;
             };
-            let hit = self.tasks.iter().any(|p| {
-                p.phase.is_none_or(|ph| ph == task.phase) && p.name.eq_ignore_ascii_case(&task.name)
-            });
+            let hit = self.tasks.iter().any(|p| p.matches(task));
             if !hit {
                 return false;
             }
         }
         true
     }
+}
+
+impl Filter {
+    /// Warnings for each `--user` and `--task` that names nothing among
+    /// these students and tasks, each with the nearest names there are.
+    /// An empty list of names (a dump without that table) is not checked.
+    pub fn unknown_names<'a>(
+        &self,
+        usernames: impl IntoIterator<Item = &'a str>,
+        tasks: impl IntoIterator<Item = &'a Task>,
+    ) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let mut names: Vec<&str> = usernames.into_iter().collect();
+        names.sort_unstable();
+        names.dedup();
+        if !names.is_empty() {
+            for user in &self.users {
+                if !names.iter().any(|n| same_user(user, n)) {
+                    warnings.push(format!(
+                        "no student named {user:?}{}",
+                        nearest(
+                            user,
+                            names.iter().map(|n| (n.to_lowercase(), n.to_string()))
+                        )
+                    ));
+                }
+            }
+        }
+        let mut tasks: Vec<&Task> = tasks.into_iter().collect();
+        tasks.sort_by_key(|t| (t.phase, t.name.to_lowercase()));
+        if !tasks.is_empty() {
+            for p in &self.tasks {
+                if !tasks.iter().any(|t| p.matches(t)) {
+                    let asked = p.to_string();
+                    let candidates = tasks.iter().map(|t| {
+                        let key = match p.phase {
+                            Some(_) => t.label().to_lowercase(),
+                            None => t.name.to_lowercase(),
+                        };
+                        (key, t.label())
+                    });
+                    let key = match p.phase {
+                        Some(_) => asked.to_lowercase(),
+                        None => p.name.to_lowercase(),
+                    };
+                    warnings.push(format!("no task {asked:?}{}", nearest(&key, candidates)));
+                }
+            }
+        }
+        warnings
+    }
+
+    /// When `--user` and exactly one `--task` name a student and a task
+    /// that exist but no text matched: the hint that older backups may
+    /// have it (`history` finds them).
+    pub fn older_backups_hint(&self, matched: usize) -> Option<String> {
+        if matched > 0 || self.tasks.len() != 1 || self.users.is_empty() {
+            return None;
+        }
+        let users: String = self.users.iter().map(|u| format!(" --user {u}")).collect();
+        let task = self.tasks[0].to_string();
+        Some(format!(
+            "no text of {} for task {task} in this dump; `textrescue history BACKUPS_FOLDER{users} --task {task}` \
+             finds the older backups that have it",
+            self.users.join(" or ")
+        ))
+    }
+}
+
+fn same_user(filter: &str, name: &str) -> bool {
+    filter.eq_ignore_ascii_case(name) || *filter == name.to_lowercase()
+}
+
+impl TaskPattern {
+    fn matches(&self, task: &Task) -> bool {
+        self.phase.is_none_or(|ph| ph == task.phase) && self.name.eq_ignore_ascii_case(&task.name)
+    }
+}
+
+impl std::fmt::Display for TaskPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.phase {
+            Some(phase) => write!(f, "{phase}-{}", self.name.to_uppercase()),
+            None => write!(f, "{}", self.name.to_uppercase()),
+        }
+    }
+}
+
+/// `; nearest: a, b, c`: the (at most three) candidates closest to `asked`
+/// by edit distance; `candidates` are (comparison key, name shown).
+fn nearest(asked: &str, candidates: impl Iterator<Item = (String, String)>) -> String {
+    let mut scored: Vec<(usize, String)> = candidates
+        .map(|(key, shown)| (levenshtein(asked, &key), shown))
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    let best: Vec<String> = scored
+        .into_iter()
+        .take(3)
+        .map(|(_, s)| crate::output::escape::visible(&s))
+        .collect();
+    if best.is_empty() {
+        String::new()
+    } else {
+        format!("; the nearest: {}", best.join(", "))
+    }
+}
+
+/// Edit distance (insertions, deletions, substitutions) in characters.
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn parse_task(arg: &str) -> TaskPattern {
@@ -289,6 +422,45 @@ mod tests {
             })
             .matches(&r)
         );
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(levenshtein("alise", "alice"), 1);
+        assert_eq!(levenshtein("", "bob"), 3);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("é", "e"), 1);
+    }
+
+    #[test]
+    fn unknown_names_get_the_nearest() {
+        let tasks = [
+            Task {
+                phase: 3,
+                name: "MULTI".into(),
+                is_enabled: true,
+            },
+            Task {
+                phase: 4,
+                name: "COST".into(),
+                is_enabled: true,
+            },
+        ];
+        let f = filter(|a| {
+            a.users = vec!["alise".into(), "Bob".into()];
+            a.tasks = vec!["3-multy".into(), "cost".into()];
+        });
+        let w = f.unknown_names(["alice", "bob", "zed"], &tasks);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("no student named \"alise\"") && w[0].ends_with("alice, bob, zed"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("\"3-MULTY\"") && w[1].contains(": 3-MULTI, 4-COST"),
+            "{w:?}"
+        );
+        assert!(f.unknown_names([], []).is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Opening a dump: a file, a `pg_dump -Fd` directory or standard input.
 //!
 //! This module owns the bytes before any format is known: it undoes gzip
-//! (any number of members), decompresses on a second thread so that parsing
+//! (any number of members), zstd and LZ4 (any number of frames: `pg_dump
+//! -Z zstd|lz4` of a plain dump, or a dump piped through the tools), decompresses on a second thread so that parsing
 //! overlaps inflating, counts compressed bytes for the progress bar, and
 //! sniffs the first bytes to say which pg_dump format the content is.
 //! It never looks at file names: `backup.sql.gz` may hold a custom archive.
@@ -15,6 +16,7 @@ use std::thread;
 use anyhow::{Context, Result, bail};
 use flate2::bufread::MultiGzDecoder;
 
+use crate::format::frames;
 use crate::progress::Progress;
 
 /// Where a dump comes from, as the user named it.
@@ -74,6 +76,8 @@ impl Format {
 pub enum OuterCompression {
     None,
     Gzip,
+    Zstd,
+    Lz4,
 }
 
 impl OuterCompression {
@@ -81,6 +85,39 @@ impl OuterCompression {
         match self {
             OuterCompression::None => "none",
             OuterCompression::Gzip => "gzip",
+            OuterCompression::Zstd => "zstd",
+            OuterCompression::Lz4 => "lz4",
+        }
+    }
+
+    /// The compression whose stream `head` (the input's first bytes) starts.
+    fn sniff(head: &[u8]) -> OuterCompression {
+        if head.starts_with(&GZIP_MAGIC) {
+            return OuterCompression::Gzip;
+        }
+        // zstd and LZ4 share their skippable frames (`pzstd` starts with
+        // one): the first real frame says which.
+        let mut at = 0usize;
+        while frames::is_skippable(&head[at..]) {
+            let Some(len) = head.get(at + 4..at + 8) else {
+                return OuterCompression::Zstd;
+            };
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            at = at.saturating_add(8).saturating_add(len);
+            if at >= head.len() {
+                // Past what was read: pzstd's, most likely.
+                return OuterCompression::Zstd;
+            }
+        }
+        if head[at..].starts_with(&frames::ZSTD_MAGIC) {
+            OuterCompression::Zstd
+        } else if head[at..].starts_with(&frames::LZ4_MAGIC) {
+            OuterCompression::Lz4
+        } else if at > 0 {
+            // Skippable frames then something else: the zstd reader says what.
+            OuterCompression::Zstd
+        } else {
+            OuterCompression::None
         }
     }
 }
@@ -102,7 +139,7 @@ pub struct Opened {
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const SNIFF_LEN: usize = 8192;
 
-/// Opens `source`, undoes outer gzip and sniffs the format.
+/// Opens `source`, undoes outer gzip, zstd or LZ4 and sniffs the format.
 pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
     let (raw, len, path): (Box<dyn Read + Send>, Option<u64>, Option<&Path>) = match source {
         Source::Stdin => (Box::new(io::stdin()), None, None),
@@ -136,18 +173,22 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
     };
     let counted = progress.wrap_read(raw, len);
     let mut buffered = BufReader::with_capacity(256 * 1024, counted);
-    let is_gzip = buffered
-        .fill_buf()
-        .with_context(|| format!("cannot read {}", source.display()))?
-        .starts_with(&GZIP_MAGIC);
-    let (compression, content): (OuterCompression, Box<dyn Read + Send>) = if is_gzip {
-        (OuterCompression::Gzip, Box::new(GzipInput::new(buffered)))
-    } else {
-        (OuterCompression::None, Box::new(buffered))
+    let compression = OuterCompression::sniff(
+        buffered
+            .fill_buf()
+            .with_context(|| format!("cannot read {}", source.display()))?,
+    );
+    let content: Box<dyn Read + Send> = match compression {
+        OuterCompression::None => Box::new(buffered),
+        OuterCompression::Gzip => {
+            Box::new(Decompressing::new("gzip", MultiGzDecoder::new(buffered)))
+        }
+        OuterCompression::Zstd => Box::new(Decompressing::new("zstd", frames::zstd(buffered))),
+        OuterCompression::Lz4 => Box::new(Decompressing::new("LZ4", frames::lz4(buffered))),
     };
     // Inflating runs on its own thread; the reader gets finished chunks.
     let mut content = read_ahead(content);
-    let head = read_up_to(&mut content, SNIFF_LEN)?;
+    let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
     let format = sniff(&head, source)?;
     let seekable = match (compression, path) {
         (OuterCompression::None, Some(p)) => Some(p.to_path_buf()),
@@ -168,6 +209,12 @@ fn sniff(head: &[u8], source: &Source) -> Result<Format> {
     if head.is_empty() {
         bail!(
             "{name} is empty: no dump inside (this is what a failed `pg_dump | gzip` leaves behind)"
+        );
+    }
+    if head.starts_with(&frames::LZ4_LEGACY_MAGIC) {
+        bail!(
+            "{name} is LZ4 in the legacy format (`lz4 -l`), which textrescue does not read: \
+             decompress it with `lz4 -d` first"
         );
     }
     if head.starts_with(b"PGDMP") {
@@ -259,23 +306,27 @@ impl<R: Read> Read for Prefixed<R> {
     }
 }
 
-/// A gzip stream of any number of members, whose errors say where they are.
-struct GzipInput<R: io::BufRead> {
-    decoder: MultiGzDecoder<R>,
+/// A decompressing reader (gzip of any number of members, zstd or LZ4 of
+/// any number of frames) whose errors say where they are.
+struct Decompressing<D> {
+    name: &'static str,
+    decoder: D,
     produced: u64,
 }
 
-impl<R: io::BufRead> GzipInput<R> {
-    fn new(reader: R) -> Self {
-        GzipInput {
-            decoder: MultiGzDecoder::new(reader),
+impl<D: Read> Decompressing<D> {
+    fn new(name: &'static str, decoder: D) -> Self {
+        Decompressing {
+            name,
+            decoder,
             produced: 0,
         }
     }
 }
 
-impl<R: io::BufRead> Read for GzipInput<R> {
+impl<D: Read> Read for Decompressing<D> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let name = self.name;
         match self.decoder.read(buf) {
             Ok(n) => {
                 self.produced += n as u64;
@@ -284,14 +335,14 @@ impl<R: io::BufRead> Read for GzipInput<R> {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!(
-                    "the gzip data is truncated: it ends after {} decompressed bytes (the file was cut short)",
+                    "the {name} data is truncated: it ends after {} decompressed bytes (the file was cut short)",
                     self.produced
                 ),
             )),
             Err(e) => Err(io::Error::new(
                 e.kind(),
                 format!(
-                    "the gzip data is damaged after {} decompressed bytes: {e}",
+                    "the {name} data is damaged after {} decompressed bytes: {e}",
                     self.produced
                 ),
             )),

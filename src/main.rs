@@ -4,12 +4,17 @@
 use std::io;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use textrescue::cli::{Cli, Command};
 use textrescue::commands::{self, UsageError};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(e) = textrescue::cli::unused_options(&cli, &matches) {
+        eprintln!("textrescue: {e}");
+        return ExitCode::from(2);
+    }
     let result = match &cli.command {
         Command::Texts(a) => commands::texts::run(a),
         Command::Diff(a) => commands::diff::run(a),
@@ -33,10 +38,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// `textrescue texts ... | head` is not an error.
+/// `textrescue texts ... | head` is not an error. (The csv and JSON
+/// writers wrap the I/O error in their own, which does not always give it
+/// as its source.)
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<csv::Error>().is_some_and(|e| {
+                matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
+            })
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
     })
 }

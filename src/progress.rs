@@ -1,21 +1,62 @@
 //! The progress bar on stderr: shown for long reads only when stderr is a
 //! terminal, never when it is not (cron mails, pipes, tests).
+//!
+//! A read of known size (a file, a `-Fd` directory) shows a bar with its
+//! total; a read of unknown size (standard input) shows only the bytes read
+//! so far and the rate, never a bar with a made-up total. `history` shows
+//! one bar for the bytes of all its dumps together.
+//!
+//! Every read through [`Progress::wrap_read`] also keeps the source's first
+//! bytes as they are on disk ([`Progress::raw_head`]), so that a failed read
+//! can say what the file looks like (a CRLF-converted binary, say).
 
 use std::io::{self, IsTerminal, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How many of the source's first bytes [`Progress::raw_head`] keeps.
+const HEAD_LEN: usize = 64 * 1024;
+
+const KNOWN_TOTAL: &str =
+    "{msg} {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})";
+const UNKNOWN_TOTAL: &str = "{msg} {spinner} {binary_bytes} read ({binary_bytes_per_sec})";
 
 /// A handle that is either a live bar or nothing at all.
 #[derive(Clone)]
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// Part of a bar over several dumps: finishing this read leaves it.
+    shared: Option<Arc<Dumps>>,
+    read: Arc<ThisRead>,
+}
+
+/// What one read has seen.
+#[derive(Default)]
+struct ThisRead {
+    head: Mutex<Vec<u8>>,
+    bytes: AtomicU64,
+    /// The read's size where known, 0 where not.
+    expected: AtomicU64,
+}
+
+/// The state of a bar over several dumps.
+struct Dumps {
+    count: usize,
+    done: AtomicUsize,
 }
 
 impl Progress {
     /// No bar: for tests, library use and non-terminal stderr.
     pub fn hidden() -> Progress {
-        Progress { bar: None }
+        Progress {
+            bar: None,
+            shared: None,
+            read: Arc::default(),
+        }
     }
 
     /// A bar when stderr is a terminal; it appears only after a second, so
@@ -26,12 +67,7 @@ impl Progress {
         }
         // Hidden at first: a read that ends within a second shows nothing.
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg} {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})",
-            )
-            .expect("valid progress template"),
-        );
+        bar.set_style(style(UNKNOWN_TOTAL));
         bar.set_message(label.to_string());
         let later = bar.clone();
         std::thread::spawn(move || {
@@ -41,25 +77,159 @@ impl Progress {
                 later.enable_steady_tick(Duration::from_millis(250));
             }
         });
-        Progress { bar: Some(bar) }
+        Progress {
+            bar: Some(bar),
+            shared: None,
+            read: Arc::default(),
+        }
     }
 
-    /// Counts the bytes read through `inner` on the bar.
-    pub fn wrap_read(&self, inner: Box<dyn Read + Send>, len: Option<u64>) -> Box<dyn Read + Send> {
-        match &self.bar {
-            None => inner,
-            Some(bar) => {
-                if let Some(len) = len {
-                    bar.set_length(len);
-                }
-                Box::new(bar.wrap_read(inner))
-            }
+    /// One bar for reading `count` dumps of `total` bytes together, when
+    /// stderr is a terminal: "reading dumps 2/30", the bytes of all of them
+    /// read so far, the total, rate and time left. Each read takes a
+    /// [`Progress::part`] of it.
+    pub fn for_dumps(count: usize, total: u64) -> Progress {
+        if !io::stderr().is_terminal() {
+            return Progress::hidden();
         }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
+        bar.set_style(style(KNOWN_TOTAL));
+        bar.set_message(format!("reading dumps 0/{count}"));
+        bar.enable_steady_tick(Duration::from_millis(500));
+        Progress {
+            bar: Some(bar),
+            shared: Some(Arc::new(Dumps {
+                count,
+                done: AtomicUsize::new(0),
+            })),
+            read: Arc::default(),
+        }
+    }
+
+    /// The progress of one read on a bar of [`Progress::for_dumps`] (or a
+    /// read of its own, with no bar, for any other).
+    pub fn part(&self) -> Progress {
+        match &self.shared {
+            Some(_) => Progress {
+                bar: self.bar.clone(),
+                shared: self.shared.clone(),
+                read: Arc::default(),
+            },
+            None => Progress::hidden(),
+        }
+    }
+
+    /// On a bar over several dumps: one more dump is read.
+    pub fn dump_done(&self) {
+        if let (Some(bar), Some(dumps)) = (&self.bar, &self.shared) {
+            let done = dumps.done.fetch_add(1, Ordering::Relaxed) + 1;
+            bar.set_message(format!("reading dumps {done}/{}", dumps.count));
+        }
+    }
+
+    /// Counts the bytes read through `inner`, whose size is `len` where
+    /// known, and keeps its first bytes (see [`Progress::raw_head`]).
+    pub fn wrap_read(&self, inner: Box<dyn Read + Send>, len: Option<u64>) -> Box<dyn Read + Send> {
+        if let Some(len) = len {
+            self.expect(len);
+        }
+        Box::new(Counted {
+            inner,
+            bar: self.bar.clone(),
+            read: self.read.clone(),
+            keep_head: true,
+        })
+    }
+
+    /// Counts the bytes read through `inner`, one of several files of a
+    /// read whose whole size was given to [`Progress::expect`].
+    pub fn count_read<R: Read + Send + 'static>(&self, inner: R) -> Box<dyn Read + Send> {
+        Box::new(Counted {
+            inner,
+            bar: self.bar.clone(),
+            read: self.read.clone(),
+            keep_head: false,
+        })
+    }
+
+    /// This read's size (a file's, the files of a directory together).
+    pub fn expect(&self, len: u64) {
+        self.read.expected.store(len, Ordering::Relaxed);
+        if let (Some(bar), None) = (&self.bar, &self.shared) {
+            bar.set_length(len);
+            bar.set_style(style(KNOWN_TOTAL));
+        }
+    }
+
+    /// The first bytes read through [`Progress::wrap_read`] (up to 64 KiB),
+    /// as they are in the file, before any decompression.
+    pub fn raw_head(&self) -> Vec<u8> {
+        self.read.head.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+        let Some(bar) = &self.bar else {
+            return;
+        };
+        if self.shared.is_some() {
+            // What was not read through the counter (a custom archive
+            // seeks past tables it does not need) still counts as done.
+            let expected = self.read.expected.load(Ordering::Relaxed);
+            let read = self.read.bytes.load(Ordering::Relaxed);
+            if expected > read {
+                bar.inc(expected - read);
+            }
+            return;
         }
+        bar.finish_and_clear();
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).expect("valid progress template")
+}
+
+/// The bytes of a dump on disk: a file's size, or the files of a `-Fd`
+/// directory together.
+pub fn size_on_disk(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+struct Counted<R> {
+    inner: R,
+    bar: Option<ProgressBar>,
+    read: Arc<ThisRead>,
+    keep_head: bool,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.keep_head
+            && let Ok(mut head) = self.read.head.lock()
+        {
+            let room = HEAD_LEN - head.len();
+            head.extend_from_slice(&buf[..n.min(room)]);
+            self.keep_head = head.len() < HEAD_LEN;
+        }
+        self.read.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(n as u64);
+        }
+        Ok(n)
     }
 }

@@ -323,7 +323,7 @@ fn date_filters_use_whole_days_and_the_chosen_field() {
     textrescue()
         .args(["texts", &n2, "--since", "last week"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicates::str::contains("--since"));
 }
 

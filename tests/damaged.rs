@@ -301,3 +301,101 @@ fn a_gzip_bomb_is_streamed_not_held() {
         out.peak_rss_kib
     );
 }
+
+fn textrescue() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("textrescue").unwrap();
+    c.env("TZ", "UTC");
+    c
+}
+
+fn ids_of(stdout: &[u8]) -> Vec<(i64, i64)> {
+    let rows: serde_json::Value = serde_json::from_slice(stdout).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_i64().unwrap(), r["user_id"].as_i64().unwrap()))
+        .collect()
+}
+
+/// A dump cut inside the texts table never reaches the users table, which
+/// pg_dump writes after it: `--salvage --user NAME` says so (rather than a
+/// bare "no texts match"), and `--user-id N` picks a student's texts by the
+/// id the salvaged rows do carry.
+#[test]
+fn salvage_says_the_users_table_is_past_the_cut_and_user_id_filters() {
+    let cut = fixture("damaged/cut-in-copy.sql");
+    let out = textrescue()
+        .args(["texts", cut.to_str().unwrap(), "--salvage", "-u", "alice"])
+        .args(["-f", "json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("damaged before its users table") && stderr.contains("--user-id"),
+        "{stderr}"
+    );
+    assert_eq!(ids_of(&out.stdout), []);
+
+    let out = textrescue()
+        .args([
+            "texts",
+            cut.to_str().unwrap(),
+            "--salvage",
+            "--user-id",
+            "2",
+        ])
+        .args(["-f", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(ids_of(&out.stdout), [(101, 2), (103, 2), (105, 2)]);
+    let out = textrescue()
+        .args(["texts", cut.to_str().unwrap(), "--salvage"])
+        .args(["--user-id", "3", "--user-id", "2", "-f", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ids_of(&out.stdout),
+        [(101, 2), (103, 2), (105, 2), (106, 3), (108, 3)]
+    );
+
+    // On a whole dump --user-id N is --user NAME, and combines with it (AND).
+    let night = fixture("nights/buggy_race_bk_20240305.sql.gz");
+    let by_name = textrescue()
+        .args([
+            "texts",
+            night.to_str().unwrap(),
+            "-u",
+            "alice",
+            "-f",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let by_id = textrescue()
+        .args([
+            "texts",
+            night.to_str().unwrap(),
+            "--user-id",
+            "2",
+            "-f",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(!ids_of(&by_id.stdout).is_empty());
+    assert_eq!(ids_of(&by_id.stdout), ids_of(&by_name.stdout));
+    let neither = textrescue()
+        .args([
+            "texts",
+            night.to_str().unwrap(),
+            "-u",
+            "bob",
+            "--user-id",
+            "2",
+        ])
+        .args(["-f", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(ids_of(&neither.stdout), []);
+}

@@ -610,7 +610,7 @@ fn history_table_shows_timelines_and_how_to_restore() {
     assert!(line("1-EDIT").contains("● ◆ ●"), "{table}");
     assert!(line("0-GET").contains("● ● ●"), "{table}");
     let restore = format!(
-        "textrescue texts {} --user alice --task 0-ENV --format sql > restore.sql",
+        "textrescue texts {} --user alice --task 0-ENV --format sql -o restore-alice-0-ENV.sql",
         nights[0].1
     );
     assert!(table.contains(&restore), "{table}");

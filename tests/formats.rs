@@ -1,13 +1,16 @@
 //! Every format pg_dump writes gives the same texts as the plain dump of the
-//! same database state (fixtures/formats/, built by fixtures/build,
-//! fixtures/build-compressed and fixtures/build-pg18).
+//! same database state, and the same texts as PostgreSQL itself held
+//! (fixtures/expected/). The dumps come from real pg_dump 13, 15, 17 and 18
+//! (fixtures/build, build-pg13, build-pg17 and build-pg18); every one is
+//! named here and must exist.
 use crate::common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::fixture;
+use serde_json::Value;
 use textrescue::dump::{self, Dump, ReadOptions};
 use textrescue::input::Source;
 
@@ -33,45 +36,184 @@ fn plain() -> String {
     summary(&read(&fixture("formats/plain.sql")).expect("plain.sql reads"))
 }
 
-/// Every dump of the fixture database in fixtures/formats/ that exists.
-fn same_state_dumps() -> Vec<PathBuf> {
-    [
-        "plain.sql.gz",
-        "custom.dump",
-        "custom-pipe.dump",
-        "custom-z0.dump",
-        "custom-lz4.dump",
-        "custom-zstd.dump",
-        "tar.tar",
-        "dir",
-        "dir-z0",
-        "pg18-custom.dump",
-        "pg18-custom-z0.dump",
-        "pg18-custom-lz4.dump",
-        "pg18-custom-zstd.dump",
-        "pg18-dir",
-        "pg18-dir-lz4",
-        "pg18-dir-zstd",
-        "pg18-tar.tar",
-    ]
-    .iter()
-    .map(|n| fixture(&format!("formats/{n}")))
-    .filter(|p| p.exists())
-    .collect()
+/// A dump of the fixture database at night 2 and what `inspect` must say
+/// of it: format, compression, archive version, pg_dump's major version.
+struct Fixture {
+    path: &'static str,
+    format: &'static str,
+    compression: &'static str,
+    archive: Option<&'static str>,
+    pg_dump: &'static str,
+}
+
+const fn f(
+    path: &'static str,
+    format: &'static str,
+    compression: &'static str,
+    archive: Option<&'static str>,
+    pg_dump: &'static str,
+) -> Fixture {
+    Fixture {
+        path,
+        format,
+        compression,
+        archive,
+        pg_dump,
+    }
+}
+
+const V14: Option<&str> = Some("1.14");
+const V16: Option<&str> = Some("1.16");
+const GZ: &str = "gzip (data)";
+
+/// Every dump of the night-2 state. `-stdout` is `pg_dump ... > file`,
+/// `-pipe` `pg_dump ... | cat > file`, the others `pg_dump -f`.
+const SAME_STATE: &[Fixture] = &[
+    // pg_dump 15 (fixtures/build)
+    f("formats/plain.sql.gz", "plain", "gzip", None, "15."),
+    f("formats/custom.dump", "custom", GZ, V14, "15."),
+    f("formats/custom-pipe.dump", "custom", GZ, V14, "15."),
+    f("formats/custom-z0.dump", "custom", "none", V14, "15."),
+    f("formats/tar.tar", "tar", "none", V14, "15."),
+    f("formats/dir", "directory", GZ, V14, "15."),
+    f("formats/dir-z0", "directory", "none", V14, "15."),
+    // pg_dump 18 (fixtures/build-pg18; that build has no lz4 or zstd)
+    f("formats/pg18-custom.dump", "custom", GZ, V16, "18."),
+    f("formats/pg18-custom-z0.dump", "custom", "none", V16, "18."),
+    f("formats/pg18-custom-stdout.dump", "custom", GZ, V16, "18."),
+    f("formats/pg18-dir", "directory", GZ, V16, "18."),
+    f("formats/pg18-tar.tar", "tar", "none", V16, "18."),
+    // pg_dump 17 (fixtures/build-pg17)
+    f("pg17/plain.sql", "plain", "none", None, "17."),
+    f("pg17/plain.sql.gz", "plain", "gzip", None, "17."),
+    f("pg17/plain.sql.lz4", "plain", "lz4", None, "17."),
+    f("pg17/plain.sql.zst", "plain", "zstd", None, "17."),
+    f("pg17/plain-piped.sql.lz4", "plain", "lz4", None, "17."),
+    f("pg17/plain-piped.sql.zst", "plain", "zstd", None, "17."),
+    f("pg17/plain-2frames.sql.lz4", "plain", "lz4", None, "17."),
+    f("pg17/plain-2frames.sql.zst", "plain", "zstd", None, "17."),
+    f("pg17/custom-none.dump", "custom", "none", V16, "17."),
+    f("pg17/custom-gzip.dump", "custom", GZ, V16, "17."),
+    f("pg17/custom-lz4.dump", "custom", "lz4 (data)", V16, "17."),
+    f("pg17/custom-zstd.dump", "custom", "zstd (data)", V16, "17."),
+    f("pg17/custom-none-stdout.dump", "custom", "none", V16, "17."),
+    f("pg17/custom-gzip-stdout.dump", "custom", GZ, V16, "17."),
+    f(
+        "pg17/custom-lz4-stdout.dump",
+        "custom",
+        "lz4 (data)",
+        V16,
+        "17.",
+    ),
+    f(
+        "pg17/custom-zstd-stdout.dump",
+        "custom",
+        "zstd (data)",
+        V16,
+        "17.",
+    ),
+    f("pg17/custom-gzip-pipe.dump", "custom", GZ, V16, "17."),
+    f("pg17/dir-none", "directory", "none", V16, "17."),
+    f("pg17/dir-gzip", "directory", GZ, V16, "17."),
+    f("pg17/dir-lz4", "directory", "lz4 (data)", V16, "17."),
+    f("pg17/dir-zstd", "directory", "zstd (data)", V16, "17."),
+    f("pg17/tar.tar", "tar", "none", V16, "17."),
+    // pg_dump 13 (fixtures/build-pg13; 13 has no lz4 or zstd)
+    f("pg13/plain.sql", "plain", "none", None, "13."),
+    f("pg13/plain.sql.gz", "plain", "gzip", None, "13."),
+    f("pg13/custom-none.dump", "custom", "none", V14, "13."),
+    f("pg13/custom-gzip.dump", "custom", GZ, V14, "13."),
+    f("pg13/custom-none-stdout.dump", "custom", "none", V14, "13."),
+    f("pg13/custom-gzip-stdout.dump", "custom", GZ, V14, "13."),
+    f("pg13/custom-gzip-pipe.dump", "custom", GZ, V14, "13."),
+    f("pg13/dir-none", "directory", "none", V14, "13."),
+    f("pg13/dir-gzip", "directory", GZ, V14, "13."),
+    f("pg13/tar.tar", "tar", "none", V14, "13."),
+];
+
+/// The texts PostgreSQL held when these dumps were made (its own json_agg;
+/// fixtures/build-pg13 checks that PostgreSQL 13 gives the same bytes).
+const TRUTH: &str = "expected/buggy_race_bk_20240305.json";
+
+#[test]
+fn every_fixture_named_here_exists() {
+    let mut missing = Vec::new();
+    for d in SAME_STATE {
+        if !fixture(d.path).exists() {
+            missing.push(d.path);
+        }
+    }
+    for name in INSERT_DUMPS {
+        if !fixture(&format!("formats/{name}")).exists() {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "missing fixtures: {missing:?}");
+    // And no dump in the pg13/pg17 folders goes untested.
+    for dir in ["pg13", "pg17"] {
+        for entry in std::fs::read_dir(fixture(dir)).unwrap() {
+            let name = format!("{dir}/{}", entry.unwrap().file_name().to_string_lossy());
+            assert!(
+                SAME_STATE.iter().any(|d| d.path == name),
+                "{name} is not listed in tests/formats.rs"
+            );
+        }
+    }
 }
 
 #[test]
 fn every_format_reads_the_same_texts_as_the_plain_dump() {
     let expected = plain();
-    let dumps = same_state_dumps();
-    assert!(
-        dumps.len() >= 9,
-        "fixtures/formats is incomplete: {dumps:?}"
-    );
-    for path in dumps {
-        let dump = read(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-        assert!(dump.complete, "{} is not complete", path.display());
-        assert_eq!(summary(&dump), expected, "{}", path.display());
+    for d in SAME_STATE {
+        let path = fixture(d.path);
+        let dump = read(&path).unwrap_or_else(|e| panic!("{}: {e:#}", d.path));
+        assert!(dump.complete, "{} is not complete", d.path);
+        assert_eq!(summary(&dump), expected, "{}", d.path);
+    }
+}
+
+/// `textrescue texts --format json` gives what PostgreSQL held, every text
+/// byte for byte, whichever pg_dump wrote the dump and however.
+#[test]
+fn every_format_gives_postgresqls_texts() {
+    let truth: Value = serde_json::from_slice(&std::fs::read(fixture(TRUTH)).unwrap()).unwrap();
+    assert_eq!(truth.as_array().map(Vec::len), Some(33));
+    for d in SAME_STATE {
+        let out = cli_json(fixture(d.path).to_str().unwrap(), None);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            d.path,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(got == truth, "{}: the texts differ from {TRUTH}", d.path);
+    }
+}
+
+#[test]
+fn inspect_reports_format_compression_and_versions() {
+    for d in SAME_STATE {
+        let out = bin()
+            .args(["inspect", "--format", "json"])
+            .arg(fixture(d.path))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            d.path,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let r = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
+        assert_eq!(r["format"], d.format, "{}", d.path);
+        assert_eq!(r["compression"], d.compression, "{}", d.path);
+        assert_eq!(r["archive_version"].as_str(), d.archive, "{}", d.path);
+        let version = r["pg_dump_version"].as_str().unwrap_or("");
+        assert!(version.starts_with(d.pg_dump), "{}: {version}", d.path);
+        assert_eq!(r["complete"], true, "{}", d.path);
+        assert_eq!(r["texts"], 33, "{}", d.path);
     }
 }
 
@@ -85,31 +227,13 @@ const INSERT_DUMPS: [&str; 4] = [
 ];
 
 #[test]
-
 fn insert_dumps_read_the_same_texts_as_the_plain_dump() {
     let expected = plain();
     for name in INSERT_DUMPS {
         let path = fixture(&format!("formats/{name}"));
-        if !path.exists() {
-            continue; // custom-inserts.dump comes from fixtures/build-pg18
-        }
-        let dump = read(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-        assert_eq!(summary(&dump), expected, "{}", path.display());
-    }
-}
-
-#[test]
-fn insert_dumps_read_the_same_rows_apart_from_carriage_returns() {
-    let strip = |s: String| s.replace("13, 10", "10");
-    let expected = strip(plain());
-    for name in INSERT_DUMPS {
-        let path = fixture(&format!("formats/{name}"));
-        if !path.exists() {
-            continue; // custom-inserts.dump comes from fixtures/build-pg18
-        }
         let dump = read(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
         assert!(dump.complete, "{name}");
-        assert_eq!(strip(summary(&dump)), expected, "{}", path.display());
+        assert_eq!(summary(&dump), expected, "{}", path.display());
     }
 }
 
@@ -125,25 +249,15 @@ fn archives_report_their_facts() {
             .starts_with("15.")
     );
     assert!(dump.server_version.is_some());
-    let dump = read(&fixture("formats/custom-z0.dump")).unwrap();
-    assert_eq!(dump.compression, "none");
-    let dump = read(&fixture("formats/dir")).unwrap();
-    assert!(dump.compression.contains("gzip"), "{}", dump.compression);
-    for (name, algorithm) in [("custom-lz4.dump", "lz4"), ("custom-zstd.dump", "zstd")] {
-        let path = fixture(&format!("formats/{name}"));
-        if path.exists() {
-            let dump = read(&path).unwrap();
-            assert_eq!(dump.archive_version.as_deref(), Some("1.15"));
-            assert!(dump.compression.contains(algorithm), "{}", dump.compression);
-        }
-    }
-    let pg18 = fixture("formats/pg18-custom.dump");
-    if pg18.exists() {
-        assert_eq!(
-            read(&pg18).unwrap().archive_version.as_deref(),
-            Some("1.16")
-        );
-    }
+    // pg_dump 13 dumped its own server; pg_dump 17 the host's PostgreSQL 15.
+    let d13 = read(&fixture("pg13/custom-gzip.dump")).unwrap();
+    assert!(d13.server_version.unwrap().starts_with("13."));
+    let d17 = read(&fixture("pg17/custom-zstd-stdout.dump")).unwrap();
+    assert!(d17.server_version.unwrap().starts_with("15."));
+    assert_eq!(
+        d17.databases[0].name.as_deref(),
+        Some("trfx_pg17_buggy_race")
+    );
 }
 
 /// Row counts, as `inspect` asks for them (every table counted).
@@ -167,13 +281,9 @@ fn table_row_counts_match_across_formats() {
         t
     };
     let expected = counts(&read_counting(&fixture("formats/plain.sql")).unwrap());
-    for path in same_state_dumps() {
-        assert_eq!(
-            counts(&read_counting(&path).unwrap()),
-            expected,
-            "{}",
-            path.display()
-        );
+    for d in SAME_STATE {
+        let dump = read_counting(&fixture(d.path)).unwrap_or_else(|e| panic!("{}: {e:#}", d.path));
+        assert_eq!(counts(&dump), expected, "{}", d.path);
     }
 }
 
@@ -201,39 +311,48 @@ fn cli_json(arg: &str, stdin: Option<&[u8]>) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-/// The CLI's JSON for the plain dump, or None while `texts` is not there.
-fn cli_plain() -> Option<Vec<u8>> {
+/// The CLI's JSON for the plain dump.
+fn cli_plain() -> Vec<u8> {
     let out = cli_json(fixture("formats/plain.sql").to_str().unwrap(), None);
-    if !out.status.success() {
-        eprintln!(
-            "textrescue texts --format json does not work yet; skipping: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return None;
-    }
-    Some(out.stdout)
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 #[test]
 fn the_cli_gives_byte_identical_json_for_every_format() {
-    let Some(expected) = cli_plain() else { return };
-    for path in same_state_dumps() {
-        let out = cli_json(path.to_str().unwrap(), None);
+    let expected = cli_plain();
+    for d in SAME_STATE {
+        let out = cli_json(fixture(d.path).to_str().unwrap(), None);
         assert!(
             out.status.success(),
             "{}: {}",
-            path.display(),
+            d.path,
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(out.stdout == expected, "{}: different JSON", path.display());
+        assert!(out.stdout == expected, "{}: different JSON", d.path);
     }
 }
 
+/// On standard input nothing can seek: custom archives are read in order,
+/// compression is found by its magic bytes.
 #[test]
-fn a_custom_archive_on_standard_input() {
-    let Some(expected) = cli_plain() else { return };
-    for name in ["custom.dump", "custom-pipe.dump"] {
-        let bytes = std::fs::read(fixture(&format!("formats/{name}"))).unwrap();
+fn dumps_on_standard_input() {
+    let expected = cli_plain();
+    for name in [
+        "formats/custom.dump",
+        "formats/custom-pipe.dump",
+        "pg17/custom-zstd-stdout.dump",
+        "pg17/custom-lz4-stdout.dump",
+        "pg17/custom-none-stdout.dump",
+        "pg17/plain.sql.zst",
+        "pg17/plain-2frames.sql.lz4",
+        "pg13/custom-gzip-stdout.dump",
+    ] {
+        let bytes = std::fs::read(fixture(name)).unwrap();
         let out = cli_json("-", Some(&bytes));
         assert!(
             out.status.success(),
@@ -253,13 +372,23 @@ fn temp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
 
 #[test]
 fn damaged_archives_are_errors_not_panics() {
+    let expected = plain();
     for name in [
-        "custom.dump",
-        "custom-z0.dump",
-        "custom-pipe.dump",
-        "tar.tar",
+        "formats/custom.dump",
+        "formats/custom-z0.dump",
+        "formats/custom-pipe.dump",
+        "formats/tar.tar",
+        "pg13/custom-gzip.dump",
+        "pg17/custom-lz4.dump",
+        "pg17/custom-zstd-stdout.dump",
+        "pg17/custom-none-stdout.dump",
+        "formats/pg18-custom-stdout.dump",
+        "pg17/plain.sql.zst",
+        "pg17/plain.sql.lz4",
+        "pg17/plain-2frames.sql.zst",
+        "pg17/plain-piped.sql.lz4",
     ] {
-        let full = std::fs::read(fixture(&format!("formats/{name}"))).unwrap();
+        let full = std::fs::read(fixture(name)).unwrap();
         // Cuts everywhere near the start (header, TOC) and spread over the rest.
         let mut cuts: Vec<usize> = (1..400.min(full.len())).collect();
         cuts.extend((0..200).map(|i| full.len() * i / 200));
@@ -279,6 +408,14 @@ fn damaged_archives_are_errors_not_panics() {
                 Err(e) => {
                     let msg = format!("{e:#}");
                     assert!(!msg.contains("panicked"), "{name} cut at {cut}: {msg}");
+                }
+                // Written to standard output, pg_dump 17 appends a copy of
+                // the TOC to the data: cut just before it, what is left is
+                // a whole archive as a pipe gives it (the next byte is the
+                // copy's first, 0; every block starts with 1 or 3).
+                Ok(d) if name.ends_with("-stdout.dump") && full[cut] == 0 => {
+                    assert!(d.complete, "{name} cut at {cut}");
+                    assert_eq!(summary(&d), expected, "{name} cut at {cut}");
                 }
                 Ok(d) => panic!(
                     "{name} cut at {cut} of {} was read as complete={}",
@@ -367,4 +504,42 @@ fn a_custom_archive_file_is_read_by_seeking_to_the_needed_tables() {
         .find(|t| t.name.name == "buggies");
     assert_eq!(buggies.map(|t| t.rows), Some(None));
     assert_eq!(summary(&piped), summary(&d));
+}
+
+/// A zstd or LZ4 dump cut short says "truncated"; bytes after its last
+/// frame are damage; a skippable frame (as `pzstd` writes first) is
+/// passed over; LZ4's legacy format is refused by name.
+#[test]
+fn zstd_and_lz4_dumps_cut_appended_or_odd() {
+    let expected = plain();
+    for name in [
+        "pg17/plain.sql.zst",
+        "pg17/plain.sql.lz4",
+        "pg17/plain-2frames.sql.zst",
+        "pg17/plain-piped.sql.lz4",
+    ] {
+        let full = std::fs::read(fixture(name)).unwrap();
+        for cut in [6, full.len() / 3, full.len() / 2, full.len() - 1] {
+            let e = read(temp_file(&full[..cut]).path()).unwrap_err();
+            let msg = format!("{e:#}");
+            assert!(msg.contains("truncated"), "{name} cut at {cut}: {msg}");
+        }
+        let e = read(temp_file(&[&full[..], b"\n-- more\n"].concat()).path()).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("bytes that are not one"), "{name}: {msg}");
+        // A skippable frame first and one between.
+        let skippable = |len: u8| {
+            [
+                &[0x50, 0x2a, 0x4d, 0x18, len, 0, 0, 0][..],
+                &vec![7; len as usize],
+            ]
+            .concat()
+        };
+        let odd = [skippable(5), full.clone(), skippable(0)].concat();
+        let dump = read(temp_file(&odd).path()).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        assert_eq!(summary(&dump), expected, "{name} with skippable frames");
+    }
+    let legacy = [&[0x02, 0x21, 0x4c, 0x18][..], &[0; 16]].concat();
+    let e = read(temp_file(&legacy).path()).unwrap_err();
+    assert!(format!("{e:#}").contains("legacy format"), "{e:#}");
 }

@@ -81,6 +81,14 @@ fn replay(target: &str, data: &[u8], scratch: &Path) {
             let _ = dump_read(data, false);
             let _ = dump_read(data, true);
         }
+        "dump_file" => {
+            let file = scratch.join("dump_file");
+            std::fs::write(&file, data).unwrap();
+            if let Ok(d) = dump::read(&Source::Path(file.clone()), &ReadOptions::default()) {
+                let _ = d.texts(None);
+            }
+            std::fs::remove_file(&file).unwrap();
+        }
         "directory" => {
             dir_layout::lay_out(data, scratch).unwrap();
             for mut v in WantAll::wanting_and_skipping() {

@@ -18,9 +18,12 @@ mod encoding;
 mod formats;
 mod fuzz_regressions;
 mod huge_text;
+mod inspect;
 mod pg_support;
+mod progress;
 mod restore_sql;
 mod roundtrip_proptest;
+mod seams;
 mod week;
 
 #[test]

@@ -20,6 +20,7 @@
 //! pg_dump, by the process id its wrapper reported (`conn::PID_MARKER`).
 
 pub mod conn;
+pub mod names;
 pub mod retention;
 
 use std::fs::{self, File, OpenOptions};
@@ -44,11 +45,8 @@ use crate::input::{Format, Source};
 use conn::{Conn, DumpFormat, Launch};
 use retention::Keep;
 
-/// The lock file in DIR (never removed: removing lock files races).
-pub const LOCK_FILE: &str = ".textrescue-backup.lock";
-/// Temporary files start with this; a run holding the lock removes any left
-/// by a run that was killed outright (SIGKILL, power loss).
-pub const PARTIAL_PREFIX: &str = ".textrescue-partial-";
+/// The lock file and partial backups: see [`names`].
+pub use names::{LOCK_FILE, PARTIAL_PREFIX};
 
 /// Everything `backup` needs, from the command line.
 #[derive(Debug, Clone)]

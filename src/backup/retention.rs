@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{Datelike, NaiveDateTime};
 
 /// One file that is a backup by its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,37 +38,9 @@ impl Keep {
     }
 }
 
-fn digits(s: &str, n: usize) -> Option<&str> {
-    (s.len() >= n && s.as_bytes()[..n].iter().all(u8::is_ascii_digit)).then(|| &s[..n])
-}
-
-/// The time and sequence number in `name` when it is a backup with this prefix.
-pub fn parse_name(name: &str, prefix: &str) -> Option<(NaiveDateTime, u32)> {
-    let rest = name.strip_prefix(prefix)?;
-    let stem = rest
-        .strip_suffix(".sql.gz")
-        .or_else(|| rest.strip_suffix(".dump"))?;
-    let date = digits(stem, 8)?;
-    let date = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
-    let rest = &stem[8..];
-    if rest.is_empty() {
-        return Some((date.and_time(NaiveTime::MIN), 0));
-    }
-    let rest = rest.strip_prefix('-')?;
-    let time = digits(rest, 6)?;
-    let time = NaiveTime::parse_from_str(time, "%H%M%S").ok()?;
-    let rest = &rest[6..];
-    let seq = if rest.is_empty() {
-        0
-    } else {
-        let n = rest.strip_prefix('-')?;
-        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0') {
-            return None;
-        }
-        n.parse().ok()?
-    };
-    Some((date.and_time(time), seq))
-}
+/// The time and sequence number in a name when it is a backup with this
+/// prefix: see [`super::names`].
+pub use super::names::parse_name;
 
 /// The regular files in `dir` that are backups with this prefix.
 pub fn scan(dir: &Path, prefix: &str) -> Result<Vec<Backup>> {

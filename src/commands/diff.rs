@@ -84,7 +84,11 @@ pub fn run(args: &Args) -> Result<()> {
     if args.csv_safe && args.format != DiffFormat::Csv {
         return Err(UsageError("--csv-safe goes with --format csv".into()).into());
     }
+    if args.sql.check && args.format != DiffFormat::Sql {
+        return Err(UsageError("--check goes with --format sql".into()).into());
+    }
     let filter = Filter::from_args(&args.filter)?;
+    output::check_not_an_input(args.output.as_deref(), &[&args.old, &args.new])?;
     // No prefilter while reading: a text is kept when either version passes
     // the filters, so a version that fails them is still needed.
     let options = args.dump_args.options();
@@ -103,6 +107,18 @@ pub fn run(args: &Args) -> Result<()> {
     let (new_texts, new_warnings) = new_dump.texts(database)?;
     for w in old_warnings.iter().chain(&new_warnings) {
         warn(w);
+    }
+    // A name is unknown when neither dump has it.
+    let unknown = filter.unknown_names(
+        old_texts
+            .usernames
+            .values()
+            .chain(new_texts.usernames.values())
+            .map(String::as_str),
+        old_texts.tasks.values().chain(new_texts.tasks.values()),
+    );
+    for w in &unknown {
+        warn(&format!("neither {} nor {} has {w}", args.old, args.new));
     }
     let comparison = compare(old_texts, new_texts, &filter);
 

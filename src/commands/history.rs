@@ -7,30 +7,32 @@
 //! all the dumps' content.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, Result, anyhow};
-use chrono::NaiveDate;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::{DumpArgs, UsageError, warn};
+use crate::backup::names;
 use crate::dump::{self, ReadOptions};
 use crate::filter::{Filter, FilterArgs};
 use crate::input::{self, Source};
 use crate::output::history::{TextHistory, Version};
-use crate::output::{self, Destination};
-use crate::progress::Progress;
+use crate::output::{self, Destination, escape};
+use crate::progress::{Progress, size_on_disk};
+use crate::texts::Task;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
     after_help = "Dumps are ordered by the date in their file names (NAME_YYYYMMDD.sql.gz, \
 NAME_YYYYMMDD-HHMMSS.dump, any extension; read as UTC), otherwise by modification time. \
 A directory is read for dumps (not recursively; pg_dump -Fd directories in it count): a file in \
-it that is no dump is skipped with a warning. A damaged dump is reported and left out, the others \
+it that is no dump is skipped with a warning; textrescue's own files (.textrescue-*: the backup \
+lock, partial backups) are never read. Backups of several databases in one folder (different \
+names before the date) are shown one database at a time: the one with the newest backup, or \
+--prefix. A damaged dump is reported and left out, the others \
 are still shown, and the exit status is then 1 (with --salvage, what was read before the damage \
 is used instead).
 
@@ -51,6 +53,10 @@ pub struct Args {
     /// Write to FILE instead of stdout (it appears only when complete).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// In a folder with backups of several databases: the backups named
+    /// PREFIX + date (e.g. buggy_race_bk_); default: the prefix of the newest backup.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
     #[command(flatten)]
     pub dump_args: DumpArgs,
 }
@@ -70,6 +76,8 @@ struct Candidate {
     explicit: bool,
     /// Nanoseconds since 1970 (UTC): the date in the name, else the mtime.
     when: i128,
+    /// The prefix before the date in its name (which database it is of).
+    prefix: Option<String>,
 }
 
 /// (user_id, task_id): the server's one text per student and task.
@@ -92,6 +100,10 @@ enum Outcome {
     Read {
         texts: HashMap<Key, Summary>,
         warnings: Vec<String>,
+        /// Every student's and task's name in the dump (for the warning
+        /// about a `--user` or `--task` that names nothing).
+        usernames: Vec<String>,
+        tasks: Vec<Task>,
     },
     /// In a directory, and the reader says it is no dump.
     Skipped(String),
@@ -107,7 +119,14 @@ pub fn run(args: &Args) -> Result<()> {
         .into());
     }
     let filter = Filter::from_args(&args.filter)?;
-    let candidates = candidates(&args.paths)?;
+    let candidates = one_prefix(candidates(&args.paths)?, args.prefix.as_deref())?;
+    let inputs: Vec<&std::path::Path> = args
+        .paths
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(candidates.iter().map(|c| c.path.as_path()))
+        .collect();
+    output::check_not_an_input(args.output.as_deref(), &inputs)?;
     if candidates.is_empty() {
         return Err(anyhow!(
             "no dumps found in {}",
@@ -118,39 +137,45 @@ pub fn run(args: &Args) -> Result<()> {
                 .join(", ")
         ));
     }
+    // One bar (on a terminal) for the bytes of all the dumps together.
+    let total = candidates.iter().map(|c| size_on_disk(&c.path)).sum();
+    let bar = Progress::for_dumps(candidates.len(), total);
     let options = ReadOptions {
         progress: false,
+        shared_progress: Some(bar.clone()),
         ..args.dump_args.options()
     };
     let database = args.dump_args.database.as_deref();
 
-    let bar = progress_bar(candidates.len());
-    let done = AtomicUsize::new(0);
     let outcomes: Vec<Outcome> = candidates
         .par_iter()
         .map(|c| {
             let outcome = summarize(c, &options, database, &filter);
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Some(bar) = &bar {
-                bar.set_position(n as u64);
-            }
+            bar.dump_done();
             outcome
         })
         .collect();
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    bar.finish();
 
     let mut dumps: Vec<String> = Vec::new();
     let mut summaries: Vec<HashMap<Key, Summary>> = Vec::new();
     let mut failed = Vec::new();
+    let mut usernames = HashSet::new();
+    let mut tasks = Vec::new();
     for (c, outcome) in candidates.iter().zip(outcomes) {
         let path = c.path.display().to_string();
         match outcome {
-            Outcome::Read { texts, warnings } => {
+            Outcome::Read {
+                texts,
+                warnings,
+                usernames: names,
+                tasks: more_tasks,
+            } => {
                 for w in warnings {
                     warn(&w);
                 }
+                usernames.extend(names);
+                tasks.extend(more_tasks);
                 dumps.push(path);
                 summaries.push(texts);
             }
@@ -168,6 +193,9 @@ pub fn run(args: &Args) -> Result<()> {
         ));
     }
 
+    for w in filter.unknown_names(usernames.iter().map(String::as_str), &tasks) {
+        warn(&format!("no dump has {w}"));
+    }
     let rows = histories(&dumps, &summaries, &args.dump_args);
     if rows.is_empty() {
         warn("no texts match the filters in any dump");
@@ -190,23 +218,6 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// "Reading dumps 3/30" on stderr, only when it is a terminal.
-fn progress_bar(total: usize) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(total as u64),
-        indicatif::ProgressDrawTarget::stderr_with_hz(4),
-    );
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("reading dumps {pos}/{len} {wide_bar} {elapsed}")
-            .expect("valid progress template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(500));
-    Some(bar)
-}
-
 /// The dumps named and found in the named directories, oldest first.
 fn candidates(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
     let mut found = Vec::new();
@@ -220,6 +231,11 @@ fn candidates(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
                 let entry = entry
                     .with_context(|| format!("cannot read the directory {}", path.display()))?;
                 let p = entry.path();
+                // The lock, partial backups, temporary outputs, indexes:
+                // the tool's own files are never dumps.
+                if entry.file_name().to_str().is_some_and(names::is_own_file) {
+                    continue;
+                }
                 let Ok(m) = std::fs::metadata(&p) else {
                     warn(&format!("skipped {}: cannot read it", p.display()));
                     continue;
@@ -240,12 +256,15 @@ fn candidates(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
         if !seen.insert(canonical) {
             continue;
         }
-        let when = match path
+        let dated = path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(date_in_name)
+            .and_then(names::dated_name);
+        let when = match dated
+            .as_ref()
+            .and_then(|d| d.when.and_utc().timestamp_nanos_opt())
         {
-            Some(t) => t,
+            Some(t) => i128::from(t),
             None => meta
                 .modified()
                 .ok()
@@ -253,50 +272,84 @@ fn candidates(paths: &[PathBuf]) -> Result<Vec<Candidate>> {
                 .map(|d| d.as_nanos() as i128)
                 .unwrap_or(0),
         };
+        let prefix = dated.map(|d| d.prefix.to_string());
         candidates.push(Candidate {
             path,
             explicit,
             when,
+            prefix,
         });
     }
     candidates.sort_by(|a, b| a.when.cmp(&b.when).then_with(|| a.path.cmp(&b.path)));
     Ok(candidates)
 }
 
-/// The date in a backup's name, `..._YYYYMMDD` or `..._YYYYMMDD-HHMMSS`,
-/// then the end or a `.` (any extension), as nanoseconds since 1970 (UTC).
-/// The last such date in the name counts.
-fn date_in_name(name: &str) -> Option<i128> {
-    let b = name.as_bytes();
-    let digits = |from: usize, n: usize| {
-        b.get(from..from + n)
-            .filter(|s| s.iter().all(u8::is_ascii_digit))
-            .and_then(|s| std::str::from_utf8(s).ok())
-    };
-    let ends = |at: usize| at == b.len() || b[at] == b'.';
-    let mut best = None;
-    for (i, _) in name.match_indices('_') {
-        let Some(day) = digits(i + 1, 8) else {
-            continue;
-        };
-        let Ok(day) = NaiveDate::parse_from_str(day, "%Y%m%d") else {
-            continue;
-        };
-        let after = i + 9;
-        let time = if ends(after) {
-            day.and_hms_opt(0, 0, 0)
-        } else if b[after] == b'-' && digits(after + 1, 6).is_some() && ends(after + 7) {
-            let t = digits(after + 1, 6)?;
-            let (h, m, s) = (&t[0..2], &t[2..4], &t[4..6]);
-            day.and_hms_opt(h.parse().ok()?, m.parse().ok()?, s.parse().ok()?)
-        } else {
-            None
-        };
-        if let Some(t) = time {
-            best = t.and_utc().timestamp_nanos_opt().map(i128::from);
+/// Backups of one database at a time: where the dated names have several
+/// prefixes (or `--prefix` is given), only the backups with the chosen
+/// prefix (by default the one with the newest backup); files without a
+/// dated name are then left out too, as they cannot be told apart.
+fn one_prefix(candidates: Vec<Candidate>, chosen: Option<&str>) -> Result<Vec<Candidate>> {
+    // Prefix -> (backups, newest).
+    let mut prefixes: BTreeMap<&str, (usize, i128)> = BTreeMap::new();
+    for c in &candidates {
+        if let Some(p) = &c.prefix {
+            let e = prefixes.entry(p.as_str()).or_insert((0, i128::MIN));
+            e.0 += 1;
+            e.1 = e.1.max(c.when);
         }
     }
-    best
+    let list = || {
+        prefixes
+            .iter()
+            .map(|(p, (n, _))| format!("{p} ({n} backup{})", if *n == 1 { "" } else { "s" }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let prefix = match chosen {
+        Some(p) if prefixes.contains_key(p) => p.to_string(),
+        Some(p) => {
+            return Err(anyhow!(
+                "no backups named {p}YYYYMMDD...; the backups found are named {}",
+                if prefixes.is_empty() {
+                    "with no date".to_string()
+                } else {
+                    list()
+                }
+            ));
+        }
+        None if prefixes.len() < 2 => return Ok(candidates),
+        None => {
+            let newest = prefixes
+                .iter()
+                .max_by_key(|(p, (_, when))| (*when, std::cmp::Reverse(**p)))
+                .map(|(p, _)| p.to_string())
+                .expect("two prefixes");
+            warn(&format!(
+                "backups of {} databases, told apart by the start of their names: {}; \
+                 showing {newest} (it has the newest backup); --prefix chooses another",
+                prefixes.len(),
+                list()
+            ));
+            newest
+        }
+    };
+    let (kept, left): (Vec<Candidate>, Vec<Candidate>) = candidates
+        .into_iter()
+        .partition(|c| c.prefix.as_deref() == Some(prefix.as_str()));
+    let undated = left.iter().filter(|c| c.prefix.is_none()).count();
+    if undated > 0 {
+        warn(&format!(
+            "left out {undated} file{} without a date in {} name: {}",
+            if undated == 1 { "" } else { "s" },
+            if undated == 1 { "its" } else { "their" },
+            left.iter()
+                .filter(|c| c.prefix.is_none())
+                .map(|c| c.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(kept)
 }
 
 /// Reads one dump and reduces it to a summary per text.
@@ -369,6 +422,8 @@ fn summarize(
     Outcome::Read {
         texts: summaries,
         warnings,
+        usernames: texts.usernames.values().cloned().collect(),
+        tasks: texts.tasks.values().cloned().collect(),
     }
 }
 
@@ -393,6 +448,7 @@ fn histories(
         .flat_map(|s| s.iter().filter(|(_, v)| v.matched).map(|(k, _)| (*k, ())))
         .collect();
     let mut rows = Vec::with_capacity(keys.len());
+    let mut files = HashSet::new();
     for &(user_id, task_id) in keys.keys() {
         let mut versions = Vec::with_capacity(dumps.len());
         let mut username = None;
@@ -418,8 +474,10 @@ fn histories(
         }
         let (last_index, last_summary) = last.expect("a matched text is in some dump");
         let in_latest = last_index == dumps.len() - 1;
-        let restore =
-            (!in_latest).then(|| restore_command(&dumps[last_index], last_summary, dump_args));
+        let restore = (!in_latest).then(|| {
+            let file = restore_file(last_summary, &mut files);
+            restore_command(&dumps[last_index], last_summary, dump_args, &file)
+        });
         rows.push(TextHistory {
             username,
             user_id,
@@ -441,11 +499,44 @@ fn histories(
     rows
 }
 
+/// A file name for one text's restore script, not among `used`:
+/// `restore-STUDENT-TASK.sql` (characters other than letters, digits,
+/// `.`, `_` and `-` as `_`), `restore-ID.sql` for a text without names.
+fn restore_file(s: &Summary, used: &mut HashSet<String>) -> String {
+    let stem = match (&s.username, &s.task) {
+        (Some(user), Some(task)) => format!("restore-{user}-{task}"),
+        _ => format!("restore-{}", s.id),
+    };
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name = format!("{stem}.sql");
+    let mut n = 2;
+    while !used.insert(name.clone()) {
+        name = format!("{stem}-{n}.sql");
+        n += 1;
+    }
+    name
+}
+
 /// The `texts` command that gets a text back from the dump that last had
-/// it, with the student and task named as that dump names them.
-fn restore_command(dump: &str, s: &Summary, dump_args: &DumpArgs) -> String {
+/// it, with the student and task named as that dump names them, into its
+/// own restore script `file`.
+fn restore_command(dump: &str, s: &Summary, dump_args: &DumpArgs, file: &str) -> String {
     let mut command = format!("textrescue texts {}", shell_quote(dump));
-    match (&s.username, &s.task) {
+    fn shown(name: &Option<String>) -> Option<&str> {
+        name.as_deref().filter(|n| escape::is_visible(n))
+    }
+    // A name that would not show as it is (bidi, zero-width, control
+    // characters) is left out of the command: the id is used instead.
+    match (shown(&s.username), shown(&s.task)) {
         (Some(user), Some(task)) => {
             command += &format!(" --user {} --task {}", shell_quote(user), shell_quote(task));
         }
@@ -457,7 +548,7 @@ fn restore_command(dump: &str, s: &Summary, dump_args: &DumpArgs) -> String {
     if let Some(database) = &dump_args.database {
         command += &format!(" --database {}", shell_quote(database));
     }
-    command + " --format sql > restore.sql"
+    command + " --format sql -o " + &shell_quote(file)
 }
 
 /// A word for sh: as it is when it is plain, else in single quotes.
@@ -478,19 +569,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_in_names() {
-        let day = |s: &str| date_in_name(s).map(|n| (n / 1_000_000_000) as i64);
-        assert_eq!(day("buggy_race_bk_20240304.sql.gz"), Some(1709510400));
+    fn restore_files_are_distinct() {
+        let summary = |user: Option<&str>, task: Option<&str>, id| Summary {
+            id,
+            modified_at: None,
+            length: 0,
+            sha256: String::new(),
+            username: user.map(String::from),
+            task: task.map(String::from),
+            matched: true,
+        };
+        let mut used = HashSet::new();
+        let mut file = |u, t, id| restore_file(&summary(u, t, id), &mut used);
         assert_eq!(
-            day("buggy_race_bk_20240306-021500.sql.gz"),
-            Some(1709510400 + 2 * 86400 + 2 * 3600 + 15 * 60)
+            file(Some("alice"), Some("3-MULTI"), 1),
+            "restore-alice-3-MULTI.sql"
         );
-        assert_eq!(day("x_20240301.dump"), Some(1709251200));
-        assert_eq!(day("x_20240301"), Some(1709251200));
-        assert_eq!(day("x_20240301-1200.sql"), None);
-        assert_eq!(day("x_20241399.sql"), None);
-        assert_eq!(day("x20240301.sql"), None);
-        assert_eq!(day("notes.txt"), None);
+        assert_eq!(
+            file(Some("a b"), Some("1-EDIT"), 2),
+            "restore-a_b-1-EDIT.sql"
+        );
+        assert_eq!(
+            file(Some("a/b"), Some("1-EDIT"), 3),
+            "restore-a_b-1-EDIT-2.sql"
+        );
+        assert_eq!(file(None, Some("1-EDIT"), 4), "restore-4.sql");
     }
 
     #[test]

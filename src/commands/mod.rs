@@ -58,8 +58,8 @@ pub fn warn_not_utf8<'a, 'r: 'a>(records: impl IntoIterator<Item = &'a crate::te
                 "text {} ({}, {}) is not valid UTF-8 (a SQL_ASCII database?): the table shows \
                  U+FFFD for its bad bytes; --format csv keeps them exact",
                 r.text.id,
-                r.username_or_id(),
-                r.task_label()
+                crate::output::escape::visible(&r.username_or_id()),
+                crate::output::escape::visible(&r.task_label())
             ));
         }
     }

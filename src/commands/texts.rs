@@ -58,7 +58,13 @@ pub fn run(args: &Args) -> Result<()> {
     }
     if args.format == TextsFormat::ServerJson {
         check_server_json(&filter, args.partial)?;
+    } else if args.partial {
+        return Err(UsageError("--partial goes with --format server-json".into()).into());
     }
+    if args.sql.check && args.format != TextsFormat::Sql {
+        return Err(UsageError("--check goes with --format sql".into()).into());
+    }
+    output::check_not_an_input(args.output.as_deref(), &[&args.dump])?;
     let mut options = args.dump_args.options();
     options.prefilter = filter.prefilter();
     let dump = read_dump(&args.dump, &options)?;
@@ -66,18 +72,23 @@ pub fn run(args: &Args) -> Result<()> {
     for w in &warnings {
         warn(w);
     }
-    if !texts.usernames.is_empty() {
-        for user in filter.users() {
-            if !texts.usernames.values().any(|u| u.to_lowercase() == *user) {
-                warn(&format!("{} has no student named {user:?}", args.dump));
-            }
-        }
+    let unknown = filter.unknown_names(
+        texts.usernames.values().map(String::as_str),
+        texts.tasks.values(),
+    );
+    for w in &unknown {
+        warn(&format!("{} has {w}", args.dump));
     }
     let records: Vec<_> = texts
         .records()
         .into_iter()
         .filter(|r| filter.matches(r))
         .collect();
+    if unknown.is_empty()
+        && let Some(hint) = filter.older_backups_hint(records.len())
+    {
+        warn(&format!("{}: {hint}", args.dump));
+    }
     let mut destination = Destination::open(args.output.as_deref())?;
     let out = destination.writer();
     match args.format {

@@ -31,7 +31,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::lines::LineReader;
 use super::plain::{self, parse_copy_header};
-use super::{Interest, Meta, TableName, Visitor, ddl};
+use super::{Interest, Meta, TableName, Visitor, ddl, frames};
 
 /// The archive versions this reader knows: 1.10 (PostgreSQL 9.0) to 1.16
 /// (PostgreSQL 17 and 18).
@@ -59,8 +59,7 @@ pub fn read(
     visitor: &mut dyn Visitor,
 ) -> Result<()> {
     let mut r = ArchiveReader::new(BufReader::with_capacity(256 * 1024, input));
-    let toc = read_toc(&mut r, FORMAT_CUSTOM)?;
-    toc.report(visitor);
+    let toc = read_toc(&mut r, FORMAT_CUSTOM, visitor)?;
     let pass_over = !visitor.counts_skipped_rows();
     let Some(path) = seekable.filter(|_| pass_over) else {
         // A stream: read on; the chunks of tables nobody needs are still
@@ -111,13 +110,27 @@ fn read_in_order<R: Read>(
         .collect();
     let mut seen = vec![false; toc.entries.len()];
     let mut blocks = 0u64;
+    // Where each dump id's block starts.
+    let mut block_at: HashMap<i64, u64> = HashMap::new();
     loop {
         let at = r.position();
         let Some(kind) = r.try_read_byte()? else {
             break;
         };
+        if kind == 0 {
+            // No block starts with 0: this is the sign of the entry count of
+            // the TOC that pg_dump 16 and later append to an archive written
+            // to standard output that is a file (see `read_appended_toc`).
+            read_appended_toc(r, toc, &block_at, at).with_context(|| {
+                format!(
+                    "byte {at}: after {blocks} data blocks, neither a block nor a copy of the TOC"
+                )
+            })?;
+            break;
+        }
         let id = r.read_int("a data block's dump id")?;
         blocks += 1;
+        block_at.insert(id, at);
         match kind {
             BLOCK_DATA => {
                 let Some(&i) = index.get(&id) else {
@@ -183,6 +196,70 @@ fn read_in_order<R: Read>(
         );
     }
     visitor.meta(Meta::Complete);
+    Ok(())
+}
+
+/// Reads the copy of the TOC that pg_dump 16 and later append after the data
+/// blocks when the archive goes to standard output redirected to a file
+/// (`pg_dump -Fc db > x.dump`). pg_dump means to rewrite the TOC in place
+/// with the data offsets filled in, as it does for `-f`; but it has opened
+/// its standard output for appending as well (for plain text), which puts
+/// the descriptor in append mode, so the rewritten TOC lands at the end.
+/// pg_restore never reads it. Here it must be that TOC (the same entries in
+/// the same order, offsets pointing at the blocks just read) and end the
+/// file: anything else is damage. `at` is where its first byte, the
+/// entry count's sign, was read.
+fn read_appended_toc<R: Read>(
+    r: &mut ArchiveReader<R>,
+    toc: &Toc,
+    block_at: &HashMap<i64, u64>,
+    at: u64,
+) -> Result<()> {
+    let count = r.read_int_after_sign(at, 0, "the number of TOC entries")?;
+    if count != toc.entries.len() as i64 {
+        bail!(
+            "it would be a TOC of {count} entries, but the archive's has {}: the archive is damaged or not a pg_dump archive",
+            toc.entries.len()
+        );
+    }
+    for (n, first) in toc.entries.iter().enumerate() {
+        let entry_at = r.position();
+        let entry = read_entry(r, &toc.header).with_context(|| {
+            format!(
+                "TOC entry {} of {count} of the TOC copy (at byte {entry_at})",
+                n + 1
+            )
+        })?;
+        if entry.dump_id != first.dump_id || entry.desc != first.desc || entry.tag != first.tag {
+            bail!(
+                "byte {entry_at}: the TOC copy's entry {} is {} {:?} {:?} where the archive's TOC has {} {:?} {:?}: the archive is damaged",
+                n + 1,
+                entry.dump_id,
+                entry.desc,
+                entry.tag,
+                first.dump_id,
+                first.desc,
+                first.tag
+            );
+        }
+        if let DataPlace::Offset {
+            flag: OFFSET_SET,
+            offset,
+        } = entry.place
+            && block_at.get(&entry.dump_id) != Some(&offset)
+        {
+            bail!(
+                "byte {entry_at}: the TOC copy puts the data of entry {} at byte {offset}, where no block of it starts: the archive is damaged",
+                entry.dump_id
+            );
+        }
+    }
+    if r.try_read_byte()?.is_some() {
+        bail!(
+            "byte {}: more bytes after the TOC copy that ends the archive: the archive is damaged",
+            r.position() - 1
+        );
+    }
     Ok(())
 }
 
@@ -296,10 +373,10 @@ pub(crate) struct Toc {
     pub std_strings: bool,
 }
 
-impl Toc {
+impl Header {
     /// Reports the header's facts.
-    pub(crate) fn report(&self, visitor: &mut dyn Visitor) {
-        let h = &self.header;
+    fn report(&self, visitor: &mut dyn Visitor) {
+        let h = self;
         if let Some(v) = &h.pg_dump_version {
             visitor.meta(Meta::PgDumpVersion(v.clone()));
         }
@@ -317,7 +394,9 @@ impl Toc {
             visitor.meta(Meta::Database(h.dbname.clone()));
         }
     }
+}
 
+impl Toc {
     /// Whether the TOC says where every entry's data starts (an archive
     /// written to a file; one written to a pipe has no offsets).
     fn every_data_offset_known(&self) -> bool {
@@ -410,6 +489,11 @@ impl<R: Read> ArchiveReader<R> {
     pub(crate) fn read_int(&mut self, what: &str) -> Result<i64> {
         let at = self.pos;
         let sign = self.read_byte(what)?;
+        self.read_int_after_sign(at, sign, what)
+    }
+
+    /// The rest of an integer whose sign byte, at byte `at`, was read.
+    fn read_int_after_sign(&mut self, at: u64, sign: u8, what: &str) -> Result<i64> {
         let mut bytes = [0u8; 16];
         let n = self.int_size;
         self.read_exact(&mut bytes[..n], what)?;
@@ -513,9 +597,16 @@ impl<R: Read + Seek> ArchiveReader<BufReader<R>> {
 
 /// Reads the header and TOC of an archive whose format code must be
 /// `expected_format`. (A directory dump's toc.dat says "tar", as the tar
-/// format's does: both name their data files the same way.)
-pub(crate) fn read_toc<R: Read>(r: &mut ArchiveReader<R>, expected_format: u8) -> Result<Toc> {
+/// format's does: both name their data files the same way.) The header's
+/// facts go to `visitor` as soon as it is read, so that an archive damaged
+/// in its TOC still says what it is.
+pub(crate) fn read_toc<R: Read>(
+    r: &mut ArchiveReader<R>,
+    expected_format: u8,
+    visitor: &mut dyn Visitor,
+) -> Result<Toc> {
     let header = read_header(r, expected_format)?;
+    header.report(visitor);
     let count = r.read_int("the number of TOC entries")?;
     if count < 0 {
         bail!("the archive's TOC claims {count} entries: the archive is damaged");
@@ -606,6 +697,22 @@ fn read_header<R: Read>(r: &mut ArchiveReader<R>, expected_format: u8) -> Result
     let dbname = r.read_string("the database name")?;
     let server_version = r.read_str("the server version")?;
     let pg_dump_version = r.read_str("the pg_dump version")?;
+    // The header's facts are reported even when the TOC after it is
+    // damaged: strings that cannot be what pg_dump wrote mean the header
+    // itself is.
+    for (what, value) in [
+        ("database name", Some(&dbname)),
+        ("server version", server_version.as_ref()),
+        ("pg_dump version", pg_dump_version.as_ref()),
+    ] {
+        if let Some(v) = value.filter(|v| v.len() > 255 || v.chars().any(char::is_control)) {
+            bail!(
+                "the archive header's {what} ({} bytes: {:?}) is not one pg_dump writes: the header is damaged",
+                v.len(),
+                crate::input::truncate_chars(v, 40)
+            );
+        }
+    }
     Ok(Header {
         major,
         minor,
@@ -780,132 +887,9 @@ pub(crate) fn decoder<'a>(data: &'a mut dyn Read, codec: Codec) -> Result<Box<dy
     Ok(match codec {
         Codec::None | Codec::Zlib => Box::new(flate2::bufread::ZlibDecoder::new(data)),
         Codec::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(data)),
-        Codec::Lz4 => Box::new(Lz4Frames(lz4_flex::frame::FrameDecoder::new(EofFlag {
-            inner: data,
-            hit: false,
-        }))),
-        Codec::Zstd => Box::new(ZstdFrames::new(data)),
+        Codec::Lz4 => Box::new(frames::lz4(data)),
+        Codec::Zstd => Box::new(frames::zstd(data)),
     })
-}
-
-/// Notes whether its reader reached the end of its input.
-struct EofFlag<R> {
-    inner: R,
-    hit: bool,
-}
-
-impl<R: Read> Read for EofFlag<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            self.hit = true;
-        }
-        Ok(n)
-    }
-}
-
-/// Decodes LZ4 frames one after another (the decoder stops after each).
-/// The decoder takes the input's end where a block should begin for the
-/// frame's end; that is a truncation here.
-struct Lz4Frames<R: Read>(lz4_flex::frame::FrameDecoder<EofFlag<R>>);
-
-impl<R: BufRead> Read for Lz4Frames<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let n = self.0.read(buf).map_err(|e| lz4_error(&e))?;
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
-            }
-            if self.0.get_ref().hit {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the LZ4 data ends before its frame's end mark: it is truncated",
-                ));
-            }
-            // The end of a frame: another one may follow.
-            if self.0.get_mut().inner.fill_buf()?.is_empty() {
-                return Ok(0);
-            }
-        }
-    }
-}
-
-fn lz4_error(e: &io::Error) -> io::Error {
-    io::Error::new(
-        e.kind(),
-        format!("the LZ4 data is damaged or truncated: {e}"),
-    )
-}
-
-/// Decodes zstd frames one after another.
-struct ZstdFrames<R: Read> {
-    state: ZstdState<R>,
-}
-
-enum ZstdState<R: Read> {
-    Between(Option<R>, Option<ruzstd::decoding::FrameDecoder>),
-    In(ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>),
-}
-
-impl<R: BufRead> ZstdFrames<R> {
-    fn new(source: R) -> Self {
-        ZstdFrames {
-            state: ZstdState::Between(Some(source), None),
-        }
-    }
-}
-
-impl<R: BufRead> Read for ZstdFrames<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match &mut self.state {
-                ZstdState::In(d) => {
-                    let n = d.read(buf).map_err(|e| {
-                        io::Error::new(
-                            e.kind(),
-                            format!("the zstd data is damaged or truncated: {e}"),
-                        )
-                    })?;
-                    if n > 0 || buf.is_empty() {
-                        return Ok(n);
-                    }
-                    if !d.decoder.is_finished() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the zstd data ends inside a frame: it is truncated",
-                        ));
-                    }
-                    let ZstdState::In(d) =
-                        std::mem::replace(&mut self.state, ZstdState::Between(None, None))
-                    else {
-                        unreachable!()
-                    };
-                    let (source, decoder) = d.into_parts();
-                    self.state = ZstdState::Between(Some(source), Some(decoder));
-                }
-                ZstdState::Between(source, decoder) => {
-                    let Some(mut source) = source.take() else {
-                        return Ok(0);
-                    };
-                    if source.fill_buf()?.is_empty() {
-                        *self = ZstdFrames {
-                            state: ZstdState::Between(None, None),
-                        };
-                        return Ok(0);
-                    }
-                    let decoder = decoder.take().unwrap_or_default();
-                    let d = ruzstd::decoding::StreamingDecoder::new_with_decoder(source, decoder)
-                        .map_err(|e| {
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("the zstd data is damaged: {e}"),
-                        )
-                    })?;
-                    self.state = ZstdState::In(d);
-                }
-            }
-        }
-    }
 }
 
 /// Hands one table's data to the visitor: `begin_data`, rows, `end_data`.
@@ -1167,6 +1151,18 @@ mod tests {
     }
 
     fn entry(out: &mut Vec<u8>, minor: u8, id: i64, desc: &str, copy: &str, flag: u8) {
+        entry_at(out, minor, id, desc, copy, flag, 0);
+    }
+
+    fn entry_at(
+        out: &mut Vec<u8>,
+        minor: u8,
+        id: i64,
+        desc: &str,
+        copy: &str,
+        flag: u8,
+        offset: u64,
+    ) {
         int(out, id);
         int(out, 1);
         string(out, Some("0"));
@@ -1190,7 +1186,7 @@ mod tests {
         string(out, Some("12"));
         string(out, None);
         out.push(flag);
-        out.extend_from_slice(&0u64.to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
     }
 
     fn archive(minor: u8, data: &[u8]) -> Vec<u8> {
@@ -1268,6 +1264,42 @@ mod tests {
                         .contains(&Meta::ArchiveVersion(format!("1.{minor}")))
                 );
             }
+        }
+    }
+
+    /// What pg_dump 16+ writes to standard output redirected to a file:
+    /// the archive as through a pipe, then the TOC again with the offsets.
+    fn archive_with_toc_copy(offset: u64, count: i64) -> Vec<u8> {
+        let mut a = archive(16, b"1\ta\n");
+        int(&mut a, count);
+        entry_at(
+            &mut a,
+            16,
+            7,
+            "TABLE DATA",
+            "COPY public.tasktexts (id, text) FROM stdin;\n",
+            OFFSET_SET,
+            offset,
+        );
+        a
+    }
+
+    #[test]
+    fn a_toc_copy_after_the_data_is_read_and_checked() {
+        // The block (type, id, end mark: 11 bytes) starts after header and TOC.
+        let block = archive(16, b"").len() as u64 - 11;
+        let good = archive_with_toc_copy(block, 1);
+        let seen = run(good.clone()).unwrap();
+        assert_eq!(seen.rows, vec![b"1\ta".to_vec()]);
+        assert!(seen.meta.contains(&Meta::Complete));
+        for (bad, what) in [
+            (archive_with_toc_copy(block + 1, 1), "where no block"),
+            (archive_with_toc_copy(block, 2), "TOC of 2 entries"),
+            ([good.clone(), vec![0]].concat(), "more bytes after"),
+            (good[..good.len() - 1].to_vec(), "truncated"),
+        ] {
+            let e = format!("{:#}", run(bad).unwrap_err());
+            assert!(e.contains(what), "{what}: {e}");
         }
     }
 

@@ -12,15 +12,22 @@ use anyhow::{Context, Result, bail};
 use super::Visitor;
 use super::custom::{self, ArchiveReader, Codec, DataPlace, FORMAT_DIRECTORY};
 use super::{Meta, TableName};
+use crate::progress::Progress;
 
 pub fn read(dir: &Path, visitor: &mut dyn Visitor) -> Result<()> {
+    read_counted(dir, visitor, &Progress::hidden())
+}
+
+/// [`read`], counting the bytes of every file on `progress`.
+pub fn read_counted(dir: &Path, visitor: &mut dyn Visitor, progress: &Progress) -> Result<()> {
+    progress.expect(crate::progress::size_on_disk(dir));
     let toc_path = dir.join("toc.dat");
     let file =
         File::open(&toc_path).with_context(|| format!("cannot open {}", toc_path.display()))?;
-    let mut r = ArchiveReader::new(BufReader::new(file));
-    let toc = custom::read_toc(&mut r, FORMAT_DIRECTORY)
+    let mut r = ArchiveReader::new(BufReader::new(progress.count_read(file)));
+    let toc = custom::read_toc(&mut r, FORMAT_DIRECTORY, visitor)
         .with_context(|| toc_path.display().to_string())?;
-    toc.report(visitor);
+    let mut missing = Vec::new();
     for entry in toc
         .entries
         .iter()
@@ -37,7 +44,7 @@ pub fn read(dir: &Path, visitor: &mut dyn Visitor) -> Result<()> {
                 entry.dump_id
             );
         }
-        let (path, codec) = [
+        let found = [
             ("", Codec::None),
             (".gz", Codec::Gzip),
             (".lz4", Codec::Lz4),
@@ -45,18 +52,33 @@ pub fn read(dir: &Path, visitor: &mut dyn Visitor) -> Result<()> {
         ]
         .iter()
         .map(|(suffix, codec)| (dir.join(format!("{name}{suffix}")), *codec))
-        .find(|(p, _)| p.is_file())
-        .with_context(|| {
-            format!(
-                "the data of {table} (TOC entry {}) is missing: no {name} (or {name}.gz, .lz4, .zst) in {}",
-                entry.dump_id,
-                dir.display()
-            )
-        })?;
+        .find(|(p, _)| p.is_file());
+        let Some((path, codec)) = found else {
+            // Read on: every table whose file is there is still reported,
+            // and the error at the end names every file that is not.
+            missing.push(format!(
+                "{table} (TOC entry {}: no {name}, {name}.gz, .lz4 or .zst)",
+                entry.dump_id
+            ));
+            continue;
+        };
         let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut data = BufReader::with_capacity(256 * 1024, file);
+        let mut data = BufReader::with_capacity(256 * 1024, progress.count_read(file));
         custom::visit_table_data(&toc, entry, &mut data, codec, visitor)
             .with_context(|| path.display().to_string())?;
+    }
+    if !missing.is_empty() {
+        bail!(
+            "the data of {} {} missing from {}: {}",
+            missing.len(),
+            if missing.len() == 1 {
+                "table is"
+            } else {
+                "tables are"
+            },
+            dir.display(),
+            missing.join("; ")
+        );
     }
     visitor.meta(Meta::Complete);
     Ok(())

@@ -9,12 +9,13 @@
 //! One file per format: `plain` (SQL scripts from pg_dump and pg_dumpall,
 //! COPY or INSERT data), `custom` (`-Fc`), `tar` (`-Ft`) and `directory`
 //! (`-Fd`). `copy_text` decodes COPY's text format, `inserts` the values of
-//! INSERT statements.
+//! INSERT statements, `frames` LZ4 and zstd streams.
 
 pub mod copy_text;
 pub mod custom;
 pub mod ddl;
 pub mod directory;
+pub mod frames;
 pub mod inserts;
 pub mod lines;
 pub mod plain;
@@ -25,6 +26,7 @@ use std::fmt;
 use anyhow::Result;
 
 use crate::input::{Format, Opened};
+use crate::progress::Progress;
 
 /// A table as the dump names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,16 +113,27 @@ pub trait Visitor {
 
 /// Reads an opened dump to the end with the reader of its format.
 pub fn read(opened: Opened, visitor: &mut dyn Visitor) -> Result<()> {
+    read_with_progress(opened, visitor, &Progress::hidden())
+}
+
+/// [`read`], counting on `progress` what `input::open` did not wrap: the
+/// files of a directory dump.
+pub fn read_with_progress(
+    opened: Opened,
+    visitor: &mut dyn Visitor,
+    progress: &Progress,
+) -> Result<()> {
     match opened.format {
         Format::Plain => plain::read(opened.reader, visitor),
         Format::Custom => custom::read(opened.reader, opened.seekable.as_deref(), visitor),
         Format::Tar => tar::read(opened.reader, visitor),
-        Format::Directory => directory::read(
+        Format::Directory => directory::read_counted(
             opened
                 .directory
                 .as_deref()
                 .expect("a directory dump has its directory"),
             visitor,
+            progress,
         ),
     }
 }

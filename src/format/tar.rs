@@ -35,8 +35,7 @@ pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()
                 bail!("the tar archive holds toc.dat twice");
             }
             let mut r = ArchiveReader::new(&mut member);
-            let t = custom::read_toc(&mut r, FORMAT_TAR).context("toc.dat")?;
-            t.report(visitor);
+            let t = custom::read_toc(&mut r, FORMAT_TAR, visitor).context("toc.dat")?;
             for (i, e) in t.entries.iter().enumerate() {
                 if let DataPlace::File(Some(f)) = &e.place
                     && e.is_table_data()

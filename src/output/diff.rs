@@ -160,7 +160,12 @@ pub fn write_table(
         c.unchanged
     )?;
     for (what, o, n) in &c.renamed {
-        writeln!(out, "renamed {what}: {o} → {n}")?;
+        writeln!(
+            out,
+            "renamed {what}: {} → {}",
+            super::escape::visible(o),
+            super::escape::visible(n)
+        )?;
     }
     if c.removed.is_empty() && c.changed.is_empty() && c.added.is_empty() {
         writeln!(out, "no differences")?;

@@ -101,13 +101,14 @@ pub fn write_table(
     writeln!(out, "dumps, oldest first:")?;
     let width = dumps.len().to_string().len();
     for (i, d) in dumps.iter().enumerate() {
-        writeln!(out, "  {:>width$}  {d}", i + 1)?;
+        writeln!(out, "  {:>width$}  {}", i + 1, super::escape::visible(d))?;
     }
     for d in left_out {
         writeln!(
             out,
-            "  {:>width$}  {d} (damaged or unusable: left out)",
-            "-"
+            "  {:>width$}  {} (damaged or unusable: left out)",
+            "-",
+            super::escape::visible(d)
         )?;
     }
     if rows.is_empty() {
@@ -126,7 +127,13 @@ pub fn write_table(
         let last = dumps
             .iter()
             .position(|d| *d == r.last_seen)
-            .map(|i| format!("{} ({})", i + 1, file_name(&r.last_seen)))
+            .map(|i| {
+                format!(
+                    "{} ({})",
+                    i + 1,
+                    super::escape::visible(&file_name(&r.last_seen))
+                )
+            })
             .unwrap_or_else(|| r.last_seen.clone());
         table.add_row([
             first_line(

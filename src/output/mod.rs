@@ -7,13 +7,13 @@
 
 pub mod csv;
 pub mod diff;
+pub mod escape;
 pub mod history;
 pub mod json;
 pub mod server_json;
 pub mod sql;
 pub mod table;
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -53,15 +53,8 @@ impl<'a> JsonRow<'a> {
     }
 }
 
-/// Appends `c`, or for a control character a visible escape (`\u{1b}`), so
-/// that no text can drive the terminal it is shown on.
-pub fn push_visible(out: &mut String, c: char, keep_tab: bool) {
-    if c.is_control() && !(keep_tab && c == '\t') {
-        out.extend(c.escape_default());
-    } else {
-        out.push(c);
-    }
-}
+/// Appends `c`, or a visible escape for it: see [`escape`].
+pub use escape::push_visible;
 
 /// The text as UTF-8, or an error naming it.
 pub fn utf8_text<'a>(record: &Record<'a>) -> Result<&'a str> {
@@ -70,8 +63,8 @@ pub fn utf8_text<'a>(record: &Record<'a>) -> Result<&'a str> {
             "text {} ({}, {}) is not valid UTF-8 at byte {} (a SQL_ASCII database?); \
              it cannot be written as JSON without changing it: --format csv keeps its bytes",
             record.text.id,
-            record.username_or_id(),
-            record.task_label(),
+            escape::visible(&record.username_or_id()),
+            escape::visible(&record.task_label()),
             e.valid_up_to()
         )
     })
@@ -79,18 +72,21 @@ pub fn utf8_text<'a>(record: &Record<'a>) -> Result<&'a str> {
 
 /// Where output goes.
 pub struct Destination {
-    target: Option<PathBuf>,
-    temp: Option<PathBuf>,
+    /// For `--output FILE`: the temporary file beside it and its name.
+    file: Option<(tempfile::NamedTempFile, PathBuf)>,
     writer: BufWriter<Box<dyn Write>>,
 }
 
 impl Destination {
-    /// Stdout, or a temporary file beside `path` that [`finish`] renames.
+    /// Stdout, or an unpredictably named temporary file in the folder of
+    /// `path` (created anew, never through a link) that [`finish`] syncs
+    /// and renames over `path`.
+    ///
+    /// [`finish`]: Destination::finish
     pub fn open(path: Option<&Path>) -> Result<Destination> {
         match path {
             None => Ok(Destination {
-                target: None,
-                temp: None,
+                file: None,
                 writer: BufWriter::with_capacity(64 * 1024, Box::new(io::stdout().lock())),
             }),
             Some(path) if !is_regular_or_missing(path) => {
@@ -102,25 +98,29 @@ impl Destination {
                     .open(path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
                 Ok(Destination {
-                    target: None,
-                    temp: None,
+                    file: None,
                     writer: BufWriter::with_capacity(64 * 1024, Box::new(file)),
                 })
             }
             Some(path) => {
-                let name = path
-                    .file_name()
+                path.file_name()
                     .with_context(|| format!("{} is not a file name", path.display()))?;
-                let temp = path.with_file_name(format!(
-                    ".{}.partial-{}",
-                    name.to_string_lossy(),
-                    std::process::id()
-                ));
-                let file = File::create(&temp)
-                    .with_context(|| format!("cannot create {}", temp.display()))?;
+                let folder = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                // 0666 less the umask, as any new file.
+                let temp = tempfile::Builder::new()
+                    .prefix(crate::backup::names::OUTPUT_TEMP_PREFIX)
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                    .tempfile_in(folder)
+                    .map_err(|e| folder_error(path, folder, e))?;
+                let file = temp
+                    .as_file()
+                    .try_clone()
+                    .with_context(|| format!("cannot write {}", path.display()))?;
                 Ok(Destination {
-                    target: Some(path.to_path_buf()),
-                    temp: Some(temp),
+                    file: Some((temp, path.to_path_buf())),
                     writer: BufWriter::with_capacity(64 * 1024, Box::new(file)),
                 })
             }
@@ -131,15 +131,40 @@ impl Destination {
         &mut self.writer
     }
 
-    /// Flushes and, for a file, moves it to its name.
+    /// Flushes and, for a file, syncs it and moves it to its name.
     pub fn finish(mut self) -> Result<()> {
         self.writer.flush().context("cannot write the output")?;
-        if let (Some(temp), Some(target)) = (self.temp.take(), self.target.take()) {
-            std::fs::rename(&temp, &target)
-                .with_context(|| format!("cannot move the output to {}", target.display()))?;
+        if let Some((temp, target)) = self.file.take() {
+            temp.as_file()
+                .sync_all()
+                .with_context(|| format!("cannot write {}", target.display()))?;
+            temp.persist(&target).map_err(|e| {
+                anyhow::Error::new(e.error)
+                    .context(format!("cannot move the output to {}", target.display()))
+            })?;
         }
         Ok(())
     }
+}
+
+/// Why the temporary file for `target` could not be made in `folder`,
+/// said of the target and its folder (the temporary name means nothing to
+/// the user).
+fn folder_error(target: &Path, folder: &Path, e: io::Error) -> anyhow::Error {
+    let why = match e.kind() {
+        io::ErrorKind::NotFound => format!("the folder {} does not exist", folder.display()),
+        io::ErrorKind::PermissionDenied => {
+            format!(
+                "no permission to create files in the folder {}",
+                folder.display()
+            )
+        }
+        _ => format!(
+            "cannot create a file in the folder {}: {e}",
+            folder.display()
+        ),
+    };
+    anyhow!("cannot write {}: {why}", target.display())
 }
 
 /// True for a path that is a regular file, or nothing yet.
@@ -150,10 +175,48 @@ fn is_regular_or_missing(path: &Path) -> bool {
     }
 }
 
-impl Drop for Destination {
-    fn drop(&mut self) {
-        if let Some(temp) = &self.temp {
-            let _ = std::fs::remove_file(temp);
+/// A usage error when `--output` names one of the inputs (the same file by
+/// device and inode, through links and hard links too). `inputs` are dump
+/// arguments (`-` is standard input); a directory counts with the files in
+/// it (a pg_dump -Fd dump, or a backups folder). Looks only at metadata,
+/// so it runs before anything is read.
+pub fn check_not_an_input<P: AsRef<Path>>(output: Option<&Path>, inputs: &[P]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(output) = output else {
+        return Ok(());
+    };
+    let Ok(out) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    let same =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino());
+    for input in inputs {
+        let input = input.as_ref();
+        let path = if input.as_os_str() == "-" {
+            Path::new("/dev/stdin")
+        } else {
+            input
+        };
+        let mut hit = same(path);
+        if !hit && path.is_dir() {
+            hit = std::fs::read_dir(path)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| same(&e.path()));
+        }
+        if hit {
+            let what = if input.as_os_str() == "-" {
+                "standard input".to_string()
+            } else {
+                input.display().to_string()
+            };
+            return Err(crate::commands::UsageError(format!(
+                "--output {} is an input ({what}): it would be overwritten; choose another file",
+                output.display()
+            ))
+            .into());
         }
     }
+    Ok(())
 }

@@ -314,37 +314,13 @@ pub(crate) fn comment_safe(s: &str, max_chars: usize) -> String {
             '\t' => out.push_str("\\t"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            c if needs_escape(c) => {
+            c if super::escape::needs_escape(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
         }
     }
     out
-}
-
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || (c.is_whitespace() && c != ' ')
-        || matches!(c as u32,
-            0x00AD            // soft hyphen
-            | 0x034F          // combining grapheme joiner
-            | 0x061C          // Arabic letter mark
-            | 0x115F | 0x1160 | 0x3164 | 0xFFA0 // Hangul fillers
-            | 0x17B4 | 0x17B5
-            | 0x180B..=0x180E
-            | 0x200B..=0x200F // zero-width, LRM, RLM
-            | 0x202A..=0x202E // bidi embeddings and overrides
-            | 0x2060..=0x206F // word joiner, bidi isolates, invisible operators
-            | 0xFE00..=0xFE0F // variation selectors
-            | 0xFEFF          // BOM
-            | 0xFFF9..=0xFFFB
-            | 0xE0000..=0xE007F // tags
-        )
-        || (c as u32 & 0xFFFE) == 0xFFFE // noncharacters U+xxFFFE/U+xxFFFF
-        || (0xFDD0..=0xFDEF).contains(&(c as u32))
-        || (0xE000..=0xF8FF).contains(&(c as u32)) // private use
-        || c as u32 >= 0xF0000
 }
 
 /// A SQL expression for `s`: a plain literal when `s` is made only of

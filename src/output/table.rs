@@ -1,6 +1,7 @@
 //! `--format table`: what a person reads in a terminal: id, student, task,
-//! when it changed, its length and its first line. Control characters are
-//! shown as visible escapes, so that no text can drive the terminal.
+//! when it changed, its length and its first line. Control, bidi,
+//! line-separator and invisible characters are shown as visible escapes
+//! ([`super::escape`]), so that no text can drive the terminal.
 
 use std::io::Write;
 
@@ -25,8 +26,8 @@ pub fn write(records: &[Record<'_>], out: &mut dyn Write) -> Result<()> {
     for r in records {
         table.add_row([
             r.text.id.to_string(),
-            r.username_or_id(),
-            r.task_label(),
+            super::escape::visible(&r.username_or_id()),
+            super::escape::visible(&r.task_label()),
             r.text.changed_at().server_form(),
             length(&r.text.text).to_string(),
             first_line(&r.text.text, 60),

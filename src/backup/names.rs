@@ -1,0 +1,163 @@
+//! The names in a backups folder, in one place for `backup` (which writes
+//! them), retention (which removes old backups) and `history` (which reads
+//! the folder):
+//!
+//! - the tool's own files: every name that starts with `.textrescue-` (the
+//!   lock [`LOCK_FILE`], partial backups [`PARTIAL_PREFIX`]`*`, temporary
+//!   `--output` files [`OUTPUT_TEMP_PREFIX`]`*`, and index files
+//!   [`INDEX_PREFIX`]`*`, a name reserved for backups that index
+//!   themselves). Readers never read or report them;
+//! - a backup: `PREFIX` + `YYYYMMDD` + optional `-HHMMSS` + optional `-N`
+//!   (a second backup within one second) + an extension (`.sql.gz`,
+//!   `.dump`, or any other for [`dated_name`]). The PREFIX says which
+//!   database it is of (`<dbname>_bk_` by default, the old cron script's
+//!   `buggy_race_bk_`).
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+
+/// What every name of the tool's own files in a backups folder starts with.
+pub const OWN_PREFIX: &str = ".textrescue-";
+/// The lock file in DIR (never removed: removing lock files races).
+pub const LOCK_FILE: &str = ".textrescue-backup.lock";
+/// Temporary backups start with this; a run holding the lock removes any
+/// left by a run that was killed outright (SIGKILL, power loss).
+pub const PARTIAL_PREFIX: &str = ".textrescue-partial-";
+/// Temporary `--output` files (never removed by `backup`: another command
+/// may be writing one).
+pub const OUTPUT_TEMP_PREFIX: &str = ".textrescue-output-";
+/// Reserved for index files kept beside backups.
+pub const INDEX_PREFIX: &str = ".textrescue-index";
+
+/// Whether a file name in a backups folder is one of the tool's own files.
+pub fn is_own_file(name: &str) -> bool {
+    name.starts_with(OWN_PREFIX)
+}
+
+/// A name of the form PREFIX + date [+ time [+ sequence]] + extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatedName<'a> {
+    /// Everything before the date: which database (and which series) it is of.
+    pub prefix: &'a str,
+    /// UTC, 00:00:00 for a date alone.
+    pub when: NaiveDateTime,
+    /// The `-N` a second backup within one second gets (0 without).
+    pub seq: u32,
+    /// From the first `.` after the date (may be empty).
+    pub extension: &'a str,
+}
+
+fn digits(s: &str, n: usize) -> Option<&str> {
+    (s.len() >= n && s.as_bytes()[..n].iter().all(u8::is_ascii_digit)).then(|| &s[..n])
+}
+
+/// `YYYYMMDD[-HHMMSS[-N]]` at the start of `s`, then the end or a `.`.
+fn parse_stamp(s: &str) -> Option<(NaiveDateTime, u32, &str)> {
+    let date = NaiveDate::parse_from_str(digits(s, 8)?, "%Y%m%d").ok()?;
+    let rest = &s[8..];
+    let ext = |r: &'_ str| (r.is_empty() || r.starts_with('.')).then_some(());
+    if ext(rest).is_some() {
+        return Some((date.and_time(NaiveTime::MIN), 0, rest));
+    }
+    let rest = rest.strip_prefix('-')?;
+    let time = NaiveTime::parse_from_str(digits(rest, 6)?, "%H%M%S").ok()?;
+    let rest = &rest[6..];
+    if ext(rest).is_some() {
+        return Some((date.and_time(time), 0, rest));
+    }
+    let rest = rest.strip_prefix('-')?;
+    let end = rest.find('.').unwrap_or(rest.len());
+    let n = &rest[..end];
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0') {
+        return None;
+    }
+    Some((date.and_time(time), n.parse().ok()?, &rest[end..]))
+}
+
+/// A file name as a dated backup name, whatever its prefix and extension.
+/// The prefix is not empty and ends in a character that is not a letter or
+/// a digit (`_`, `-`, `.`); where several dates could be read, the last one
+/// counts. The tool's own files are never dated names.
+pub fn dated_name(name: &str) -> Option<DatedName<'_>> {
+    if is_own_file(name) {
+        return None;
+    }
+    let b = name.as_bytes();
+    (1..name.len())
+        .rev()
+        .filter(|&i| !b[i - 1].is_ascii_alphanumeric() && b[i].is_ascii_digit())
+        .filter(|&i| name.is_char_boundary(i))
+        .find_map(|i| {
+            let (when, seq, extension) = parse_stamp(&name[i..])?;
+            Some(DatedName {
+                prefix: &name[..i],
+                when,
+                seq,
+                extension,
+            })
+        })
+}
+
+/// The time and sequence number in `name` when it is a backup that
+/// `backup` could have written with this prefix (`.sql.gz` or `.dump`).
+pub fn parse_name(name: &str, prefix: &str) -> Option<(NaiveDateTime, u32)> {
+    if prefix.is_empty() || is_own_file(name) {
+        return None;
+    }
+    let rest = name.strip_prefix(prefix)?;
+    let (when, seq, extension) = parse_stamp(rest)?;
+    matches!(extension, ".sql.gz" | ".dump").then_some((when, seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_files() {
+        for own in [
+            LOCK_FILE,
+            ".textrescue-partial-12-buggy_race_bk_20240305-000000.sql.gz",
+            ".textrescue-output-Ab3xQz",
+            ".textrescue-index-buggy_race_bk_20240305.sql.gz",
+        ] {
+            assert!(is_own_file(own), "{own}");
+            assert_eq!(dated_name(own), None, "{own}");
+            assert_eq!(parse_name(own, ".textrescue-partial-"), None, "{own}");
+        }
+        assert!(!is_own_file("buggy_race_bk_20240305.sql.gz"));
+        assert!(!is_own_file(".textrescue"));
+    }
+
+    #[test]
+    fn dated_names_have_a_prefix() {
+        fn d(s: &str) -> Option<(&str, String, u32, &str)> {
+            dated_name(s).map(|n| (n.prefix, n.when.to_string(), n.seq, n.extension))
+        }
+        assert_eq!(
+            d("buggy_race_bk_20240305.sql.gz"),
+            Some(("buggy_race_bk_", "2024-03-05 00:00:00".into(), 0, ".sql.gz"))
+        );
+        assert_eq!(
+            d("staging_bk_20240305-142211-2.dump"),
+            Some(("staging_bk_", "2024-03-05 14:22:11".into(), 2, ".dump"))
+        );
+        assert_eq!(
+            d("a_20240101_b_20240305"),
+            Some(("a_20240101_b_", "2024-03-05 00:00:00".into(), 0, ""))
+        );
+        assert_eq!(
+            d("nightly-20240305-010203.sql"),
+            Some(("nightly-", "2024-03-05 01:02:03".into(), 0, ".sql"))
+        );
+        for none in [
+            "20240305.sql.gz",
+            "x20240305.sql.gz",
+            "x_20240301-1200.sql",
+            "x_20241399.sql",
+            "notes.txt",
+            "x_2024030512.sql",
+        ] {
+            assert_eq!(d(none), None, "{none}");
+        }
+    }
+}

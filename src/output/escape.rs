@@ -1,0 +1,86 @@
+//! Text made safe to show: one escaper for everything that prints a
+//! student's text, username or task name where a person reads it (the
+//! table, `diff --text`, `history`, warnings) and for the comments of the
+//! restore SQL.
+//!
+//! A character is shown as an escape (`\t`, `\n`, `\r`, `\u{202e}`) when it
+//! could drive a terminal or make what is shown read differently from what
+//! it is: control characters (C0, DEL, C1), every whitespace but the space
+//! (line and paragraph separators U+2028/U+2029 included), bidi embeddings,
+//! overrides, isolates and marks, zero-width and other invisible format
+//! characters, variation selectors, tags, noncharacters and private-use
+//! characters.
+
+use std::fmt::Write as _;
+
+/// Whether `c` is shown as an escape (see the module's documentation).
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(c as u32,
+            0x00AD            // soft hyphen
+            | 0x034F          // combining grapheme joiner
+            | 0x061C          // Arabic letter mark
+            | 0x115F | 0x1160 | 0x3164 | 0xFFA0 // Hangul fillers
+            | 0x17B4 | 0x17B5
+            | 0x180B..=0x180E
+            | 0x200B..=0x200F // zero-width, LRM, RLM
+            | 0x202A..=0x202E // bidi embeddings and overrides
+            | 0x2060..=0x206F // word joiner, bidi isolates, invisible operators
+            | 0xFE00..=0xFE0F // variation selectors
+            | 0xFEFF          // BOM
+            | 0xFFF9..=0xFFFB
+            | 0xE0000..=0xE007F // tags
+        )
+        || (c as u32 & 0xFFFE) == 0xFFFE // noncharacters U+xxFFFE/U+xxFFFF
+        || (0xFDD0..=0xFDEF).contains(&(c as u32))
+        || (0xE000..=0xF8FF).contains(&(c as u32)) // private use
+        || c as u32 >= 0xF0000
+}
+
+/// Appends `c`, or its escape when it [`needs_escape`]: `\t`, `\n`, `\r`,
+/// else `\u{hex}`. `keep_tab`: a tab is shown as it is (in diff lines).
+pub fn push_visible(out: &mut String, c: char, keep_tab: bool) {
+    match c {
+        '\t' if keep_tab => out.push('\t'),
+        '\t' => out.push_str("\\t"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        c if needs_escape(c) => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+        c => out.push(c),
+    }
+}
+
+/// `s` with every character that [`needs_escape`] escaped (tabs too).
+pub fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        push_visible(&mut out, c, false);
+    }
+    out
+}
+
+/// Whether `s` shows as it is.
+pub fn is_visible(s: &str) -> bool {
+    !s.chars().any(needs_escape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invisible_and_reordering_characters_are_escaped() {
+        assert_eq!(
+            visible("a\u{202e}b\u{2066}c\u{2028}d\u{2029}e\u{200b}f\u{feff}g\u{1b}[2J\t\r\n"),
+            "a\\u{202e}b\\u{2066}c\\u{2028}d\\u{2029}e\\u{200b}f\\u{feff}g\\u{1b}[2J\\t\\r\\n"
+        );
+        assert_eq!(visible("Crème brûlée 🏎 ümlaut"), "Crème brûlée 🏎 ümlaut");
+        let mut s = String::new();
+        push_visible(&mut s, '\t', true);
+        assert_eq!(s, "\t");
+        assert!(is_visible("alice") && !is_visible("ali\u{200d}ce"));
+    }
+}
