@@ -462,6 +462,14 @@ fn the_seed_cron_script_against_the_same_container_is_read_by_texts_inspect_hist
     assert_ok(&run(cmd));
     let out = textrescue(&["history", "--format", "json", dir.to_str().unwrap()]);
     assert_ok(&out);
+    // Only the fixture's doubled texts are worth a word (not the backup's
+    // lock file beside them).
+    for line in text(&out.stderr).lines() {
+        assert!(
+            line.contains("student/task pairs have more than one text"),
+            "{line}"
+        );
+    }
     let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let entries = history.as_array().unwrap();
     // One entry per student and task (the fixture has several texts for

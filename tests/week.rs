@@ -76,18 +76,6 @@ fn ok(out: &Output, what: &str) -> String {
     text(&out.stdout)
 }
 
-/// The stderr lines a user is shown, for checking that only those come.
-/// `history` of a folder that `backup` writes warns about the backup's
-/// lock file, which is no dump (the backups folder rules say it should not):
-/// known, and left out here until history skips the tool's own files.
-fn user_stderr(out: &Output) -> Vec<String> {
-    text(&out.stderr)
-        .lines()
-        .filter(|l| !l.contains(".textrescue-backup.lock is not a pg_dump output"))
-        .map(str::to_string)
-        .collect()
-}
-
 /// Prints a step of the story (shown by `cargo nextest run --no-capture`;
 /// docs/a-week.md quotes it).
 fn show(title: &str, body: &str) {
@@ -274,11 +262,11 @@ fn an_admins_week_with_a_real_container() {
     // Saturday: the admin looks. history tells the story of every text.
     let out = tr(&["history", dirs]);
     let table = ok(&out, "history");
-    assert!(user_stderr(&out).is_empty(), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
     show(&format!("textrescue history {dirs}"), &table);
     let out = tr(&["history", "--format", "json", dirs]);
     ok(&out, "history --format json");
-    assert!(user_stderr(&out).is_empty(), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
     let history: Value = serde_json::from_slice(&out.stdout).unwrap();
     let nights = [&monday, &tuesday, &wednesday, &thursday, &friday];
     let life = |user: &str, task: &str| -> &Value {
