@@ -17,7 +17,7 @@ mod dir_layout;
 /// The fuzz targets' visitor: wants every table's rows and decodes them.
 #[path = "../fuzz/fuzz_targets/common.rs"]
 mod want_all;
-use want_all::WantAll;
+use want_all::{Seeking, WantAll};
 
 fn reader(data: &[u8]) -> Box<dyn std::io::Read + Send> {
     Box::new(Cursor::new(data.to_vec()))
@@ -61,6 +61,13 @@ fn every_entry_point(data: &[u8], scratch: &Path) {
     }
     for mut v in WantAll::wanting_and_skipping() {
         let _ = custom::read(reader(data), None, &mut v);
+    }
+    // The custom_file target: the archive as a file, read by seeking.
+    let file = scratch.join("archive.dump");
+    std::fs::write(&file, data).unwrap();
+    for v in WantAll::wanting_and_skipping() {
+        let f = std::fs::File::open(&file).unwrap();
+        let _ = custom::read(Box::new(f), Some(&file), &mut Seeking(v));
     }
     let _ = tar_read(data);
     let _ = dump_read(data, false);
