@@ -17,7 +17,7 @@ mod dir_layout;
 /// The fuzz targets' visitor: wants every table's rows and decodes them.
 #[path = "../fuzz/fuzz_targets/common.rs"]
 mod want_all;
-use want_all::WantAll;
+use want_all::{Seeking, WantAll};
 
 fn reader(data: &[u8]) -> Box<dyn std::io::Read + Send> {
     Box::new(Cursor::new(data.to_vec()))
@@ -81,11 +81,13 @@ fn replay(target: &str, data: &[u8], scratch: &Path) {
             let _ = dump_read(data, false);
             let _ = dump_read(data, true);
         }
-        "dump_file" => {
-            let file = scratch.join("dump_file");
+        "custom_file" => {
+            // The archive as a file, read by seeking.
+            let file = scratch.join("archive.dump");
             std::fs::write(&file, data).unwrap();
-            if let Ok(d) = dump::read(&Source::Path(file.clone()), &ReadOptions::default()) {
-                let _ = d.texts(None);
+            for v in WantAll::wanting_and_skipping() {
+                let f = std::fs::File::open(&file).unwrap();
+                let _ = custom::read(Box::new(f), Some(&file), &mut Seeking(v));
             }
             std::fs::remove_file(&file).unwrap();
         }

@@ -43,3 +43,34 @@ impl Visitor for WantAll {
 
     fn end_data(&mut self, _rows: u64) {}
 }
+
+/// A [`WantAll`] that lets a reader which can seek pass over the tables it
+/// skips unread, as `textrescue texts FILE` does (it wants no row counts):
+/// a custom archive file is then read by seeking (the `custom_file` target).
+pub struct Seeking(pub WantAll);
+
+impl Visitor for Seeking {
+    fn meta(&mut self, meta: Meta) {
+        self.0.meta(meta);
+    }
+
+    fn begin_data(&mut self, table: &TableName, columns: &[String]) -> Interest {
+        self.0.begin_data(table, columns)
+    }
+
+    fn copy_row(&mut self, line: &[u8]) -> Result<()> {
+        self.0.copy_row(line)
+    }
+
+    fn value_row(&mut self, values: &[Option<Vec<u8>>]) -> Result<()> {
+        self.0.value_row(values)
+    }
+
+    fn end_data(&mut self, rows: u64) {
+        self.0.end_data(rows);
+    }
+
+    fn counts_skipped_rows(&self) -> bool {
+        false
+    }
+}
