@@ -406,8 +406,22 @@ fn damaged_archives_are_errors_not_panics() {
             let f = temp_file(&full[..cut]);
             match read(f.path()) {
                 Err(e) => {
+                    // A cut dump is named as cut, or the place where it
+                    // stops making sense is given.
                     let msg = format!("{e:#}");
-                    assert!(!msg.contains("panicked"), "{name} cut at {cut}: {msg}");
+                    assert!(
+                        [
+                            "truncated",
+                            "ends",
+                            "byte",
+                            "line",
+                            "incomplete",
+                            "not a pg_dump"
+                        ]
+                        .iter()
+                        .any(|w| msg.contains(w)),
+                        "{name} cut at {cut}: {msg}"
+                    );
                 }
                 // Written to standard output, pg_dump 17 appends a copy of
                 // the TOC to the data: cut just before it, what is left is

@@ -72,11 +72,10 @@ pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()
             inner: &mut member,
             n: 0,
         };
-        custom::visit_table_data(t, &t.entries[i], &mut counted, codec, visitor)
-            .with_context(|| format!("tar member {name}"))?;
-        // The tar reader ends a cut member quietly: its size says.
-        std::io::copy(&mut counted, &mut std::io::sink())
-            .with_context(|| format!("tar member {name}"))?;
+        let visited = custom::visit_table_data(t, &t.entries[i], &mut counted, codec, visitor);
+        // The tar reader ends a cut member quietly: its size says, and a
+        // cut explains whatever went wrong in its rows (a half row).
+        let drained = std::io::copy(&mut counted, &mut std::io::sink());
         if counted.n != size {
             bail!(
                 "the tar archive ends inside member {name} (the data of {}), after {} of its {size} bytes: it is truncated",
@@ -84,6 +83,8 @@ pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()
                 counted.n
             );
         }
+        visited.with_context(|| format!("tar member {name}"))?;
+        drained.with_context(|| format!("tar member {name}"))?;
     }
     let Some(t) = toc else {
         bail!("the tar archive has no toc.dat: it is not a pg_dump -Ft archive");
