@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Pg, TempDb, insert_text_sql, pg};
+use common::{Pg, TempDb, assert_failed, assert_ok, insert_text_sql, pg, text};
 
 const LOCK_FILE: &str = ".textrescue-backup.lock";
 
@@ -82,35 +82,6 @@ fn backup(db: &TempDb, dir: &Path) -> Command {
 
 fn run(mut c: Command) -> Output {
     c.output().expect("run textrescue")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "textrescue failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// A failed backup: exit 1, one line on stderr, nothing on stdout.
-fn assert_failed(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected exit 1: stdout {} stderr {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let err = text(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "one line on stderr: {err}");
-    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
-    err
 }
 
 /// The names in `dir` besides the lock file.

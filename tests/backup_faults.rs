@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Pg, TempDb, pg};
+use common::{Pg, TempDb, assert_failed, pg, text};
 
 const LOCK_FILE: &str = ".textrescue-backup.lock";
 const PARTIAL_PREFIX: &str = ".textrescue-partial-";
@@ -37,10 +37,6 @@ fn cannot(why: &str) -> ! {
 fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A small database: what the earlier backups are taken of.
@@ -123,22 +119,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             )
         })
         .collect()
-}
-
-/// Exit 1, one line on stderr (returned), nothing on stdout.
-fn assert_failed(out: &Output) -> String {
-    let err = text(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected exit 1, got {}: stdout {} stderr {err}",
-        out.status,
-        text(&out.stdout),
-    );
-    assert_eq!(err.lines().count(), 1, "one line on stderr: {err}");
-    assert!(err.starts_with("textrescue: "), "{err}");
-    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
-    err
 }
 
 /// DIR holds exactly what it held before: no new backup, no temporary file,

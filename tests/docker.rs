@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::insert_text_sql;
+use common::{assert_ok, insert_text_sql, text};
 use dockerdb::{Container, NAME, docker, docker_ok};
 
 const LOCK_FILE: &str = ".textrescue-backup.lock";
@@ -36,10 +36,6 @@ const NASTY: &[&str] = &[
     "\u{1}\u{2}\u{1f}\u{7f} trailing  \n\n",
     "-- PostgreSQL database dump complete\n",
 ];
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// The schema, people and the nasty texts (plus 100 kB of one) in `db`.
 fn load_fixture(c: &Container, db: &str) {
@@ -86,28 +82,10 @@ fn run(mut c: Command) -> Output {
     c.output().expect("run textrescue")
 }
 
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "textrescue failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// A failed backup: exit 1, one line on stderr, nothing on stdout.
+/// A failed backup: exit 1, one line on stderr that says no backup was
+/// written, nothing on stdout.
 fn assert_failed(out: &Output) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "expected exit 1: stdout {} stderr {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let err = text(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "one line on stderr: {err}");
-    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
+    let err = common::assert_failed(out);
     assert!(err.contains("no backup written"), "{err}");
     err
 }

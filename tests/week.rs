@@ -8,7 +8,7 @@
 //! `history`, `diff` of two nights and the restore SQL piped into `docker
 //! exec -i server-db-1 psql` must tell the story and bring the lost texts
 //! back byte-exact, with nothing on stderr but what a user needs.
-use crate::common::sql_text;
+use crate::common::{sql_text, text};
 use crate::dockerdb::Container;
 
 use std::fs;
@@ -30,10 +30,6 @@ const ALICE_EDIT_V2: &str = "Edit: changed the colour to red, then the wheels to
 const ALICE_EDIT_V3: &str = "Edit (rewritten): my buggy is now blue.";
 const BOB_GET: &str = "Got the code with git clone, ran it with flask run.";
 const BOB_EDIT: &str = "Edit: I made the buggy\tfaster\\slower.";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// textrescue with ARGS.
 fn tr(args: &[&str]) -> Output {

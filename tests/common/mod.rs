@@ -439,3 +439,36 @@ pub fn output_with_peak_rss(cmd: &Command) -> MeasuredOutput {
             .unwrap_or_else(|_| panic!("peak-rss wrote {peak:?}")),
     }
 }
+
+/// Bytes as text for messages.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A textrescue run that succeeded; its output in the message if not.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "textrescue failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// A failed run as a user must see it: exit 1, one line on stderr saying
+/// why, nothing on stdout. Returns the line.
+pub fn assert_failed(out: &Output) -> String {
+    let err = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "expected exit 1, got {}: stdout {} stderr {err}",
+        out.status,
+        text(&out.stdout),
+    );
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err}");
+    assert!(err.starts_with("textrescue: "), "{err}");
+    assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
+    err
+}

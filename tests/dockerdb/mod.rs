@@ -13,6 +13,7 @@
 //! (.config/nextest.toml) does.
 #![allow(dead_code)]
 
+use crate::common::text;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -39,10 +40,6 @@ pub fn docker(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run docker: {e}"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// `docker ARGS...`, panicking with its stderr unless it succeeds; stdout.
