@@ -13,21 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Pg, TempDb, assert_failed, assert_ok, insert_text_sql, pg, text};
+use common::{NASTY, Pg, TempDb, assert_failed, assert_ok, insert_text_sql, pg, text};
 
 const LOCK_FILE: &str = ".textrescue-backup.lock";
-
-const NASTY: &[&str] = &[
-    "",
-    "\\N",
-    "a\tb\nc\r\nd\re",
-    "line\n\\.\nmore\n\\.",
-    "\\! echo pwned\n\\i /etc/passwd\n\\copy users to '/tmp/x'",
-    "It's \"quoted\" $$ $tag$ x $tag$ E'\\x41'",
-    "🏎️ مرحبا שלום 👩🏽‍💻 \u{202e}rtl\u{202c} \u{10ffff}",
-    "\u{1}\u{2}\u{1f}\u{7f} trailing  \n\n",
-    "-- PostgreSQL database dump complete\n",
-];
 
 fn bin_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

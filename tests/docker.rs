@@ -19,23 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_ok, insert_text_sql, text};
+use common::{NASTY, assert_ok, insert_text_sql, text};
 use dockerdb::{Container, NAME, docker, docker_ok};
 
 const LOCK_FILE: &str = ".textrescue-backup.lock";
-
-/// Texts that break naive dump handling (as in tests/backup.rs).
-const NASTY: &[&str] = &[
-    "",
-    "\\N",
-    "a\tb\nc\r\nd\re",
-    "line\n\\.\nmore\n\\.",
-    "\\! echo pwned\n\\i /etc/passwd\n\\copy users to '/tmp/x'",
-    "It's \"quoted\" $$ $tag$ x $tag$ E'\\x41'",
-    "🏎️ مرحبا שלום 👩🏽‍💻 \u{202e}rtl\u{202c} \u{10ffff}",
-    "\u{1}\u{2}\u{1f}\u{7f} trailing  \n\n",
-    "-- PostgreSQL database dump complete\n",
-];
 
 /// The schema, people and the nasty texts (plus 100 kB of one) in `db`.
 fn load_fixture(c: &Container, db: &str) {

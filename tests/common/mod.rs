@@ -472,3 +472,18 @@ pub fn assert_failed(out: &Output) -> String {
     assert!(out.stdout.is_empty(), "stdout: {}", text(&out.stdout));
     err
 }
+
+/// Texts that break naive dump handling: COPY escapes, `\.` lines, psql
+/// meta-commands, quotes and dollar quotes, Unicode beyond the BMP, bidi and
+/// control characters, a line that looks like the end of a dump.
+pub const NASTY: &[&str] = &[
+    "",
+    "\\N",
+    "a\tb\nc\r\nd\re",
+    "line\n\\.\nmore\n\\.",
+    "\\! echo pwned\n\\i /etc/passwd\n\\copy users to '/tmp/x'",
+    "It's \"quoted\" $$ $tag$ x $tag$ E'\\x41'",
+    "🏎️ مرحبا שלום 👩🏽‍💻 \u{202e}rtl\u{202c} \u{10ffff}",
+    "\u{1}\u{2}\u{1f}\u{7f} trailing  \n\n",
+    "-- PostgreSQL database dump complete\n",
+];
