@@ -14,8 +14,9 @@
 //!   or `$$` inside one is not a meta-command, an interpolation or a quote,
 //!   and as each line of a text gets its own line of the script beginning
 //!   with a quote, no line of the script begins with anything a student
-//!   typed. No text or name puts a control character into the script
-//!   other than the LF that ends each of its lines. (A text that
+//!   typed. No byte of the script is a control character but the LF that
+//!   ends each of its lines, nor any character a terminal would hide (a
+//!   table name holding one is refused). (A text that
 //!   is not UTF-8 or holds NUL cannot be restored through psql's UTF-8 and is
 //!   refused before anything is written);
 //! - comments (`-- …` to the end of the line) show names and a preview of
@@ -477,6 +478,12 @@ impl Tables {
     fn new(qualified: &str) -> Result<Tables> {
         let parts = split_qualified(qualified)
             .with_context(|| format!("{qualified:?} is not a table name"))?;
+        if !super::escape::is_visible(qualified) {
+            bail!(
+                "the table name {} holds characters that a restore script could not show",
+                super::escape::visible(qualified)
+            );
+        }
         let (schema, table) = match parts.as_slice() {
             [table] => (None, table.as_str()),
             [schema, table] => (Some(schema.as_str()), table.as_str()),
@@ -552,8 +559,7 @@ fn quote_ident(name: &str) -> String {
     if bare {
         name.to_string()
     } else {
-        // Newlines in a quoted identifier would be valid SQL but would split
-        // the line; they are written as-is only inside the quotes.
+        // `Tables::new` lets no control or invisible character through.
         format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
@@ -887,6 +893,8 @@ mod tests {
         assert_eq!(t.texts, "\"O'Neil\".tasktexts");
         assert_eq!(t.texts_literal, "'\"O''Neil\".tasktexts'");
         assert!(Tables::new("a.b.c").is_err());
+        assert!(Tables::new("public.\"task\ntexts\"").is_err());
+        assert!(Tables::new("public.\"task\u{202e}texts\"").is_err());
         assert!(Tables::new("").is_err());
     }
 
