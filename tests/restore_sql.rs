@@ -428,7 +428,50 @@ fn a_whole_night_restores_exactly_into_an_empty_table() {
     }
 }
 
-/// A text and a username full of psql meta-commands: the script runs none.
+/// What a restore script must look like to a person and to psql: no line
+/// but our two `\set` lines begins with a backslash, no byte but LF is a
+/// control or otherwise hidden character, and each of `lines` (a line of a
+/// text, as the script shows it) is there to read on a line of its own.
+fn assert_readable_and_inert(sql: &str, lines: &[&str]) {
+    let meta: Vec<&str> = sql
+        .lines()
+        .filter(|l| l.trim_start().starts_with('\\'))
+        .collect();
+    assert_eq!(
+        meta,
+        ["\\set ON_ERROR_STOP on", "\\set ON_ERROR_ROLLBACK off"],
+        "{sql}"
+    );
+    let hidden: Vec<char> = sql
+        .chars()
+        .filter(|&c| {
+            c != '\n'
+                && (c.is_control()
+                    || (c.is_whitespace() && c != ' ')
+                    || matches!(c as u32, 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFEFF))
+        })
+        .collect();
+    assert!(hidden.is_empty(), "hidden characters {hidden:?} in\n{sql}");
+    let first_literal = sql.find('\'').unwrap();
+    let settings = sql.find("SET standard_conforming_strings = on;").unwrap();
+    assert!(
+        sql.find("SET client_encoding = 'UTF8';").unwrap() < first_literal
+            && settings < sql.find("BEGIN;").unwrap(),
+        "the settings come first"
+    );
+    assert!(sql[..settings].is_ascii());
+    for line in lines {
+        assert!(
+            sql.lines().any(|l| l.trim_start().starts_with(line)),
+            "{line:?} is not a line of\n{sql}"
+        );
+    }
+}
+
+/// A text, a username and a task name full of psql meta-commands (`\!`,
+/// `\i`, `\.`, `\restrict`, `\unrestrict`, after LF, CRLF and a lone CR),
+/// quotes, dollar quotes and invisible characters: the script shows them
+/// all, runs none, and restores them byte-exact.
 #[test]
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn psql_meta_commands_in_texts_and_names_do_not_run() {
@@ -439,20 +482,27 @@ fn psql_meta_commands_in_texts_and_names_do_not_run() {
     let m = marker.display().to_string();
     let db = pg.create_db("trrs_meta");
     db.load_schema_with_people();
-    let nasty_user = format!("eve\n\\! touch {m}\n:'x'");
+    let nasty_user = format!("eve\n\\! touch {m}\n:'x'\r\\unrestrict k\u{202e}'$$");
+    let nasty_task = "x'\n\\! id\r\\.\u{200b}";
     db.psql(&format!(
         "INSERT INTO public.users (username, created_at, is_admin, is_student, id) \
-         VALUES ({}, now(), false, true, 9)",
-        common::sql_text(&nasty_user)
+         VALUES ({}, now(), false, true, 9); \
+         INSERT INTO public.tasks (id, created_at, phase, name, is_enabled) \
+         VALUES (9, now(), 7, {}, true)",
+        common::sql_text(&nasty_user),
+        common::sql_text(nasty_task)
     ));
     let text = format!(
         "\\! touch {m}\n\\! touch {m}\r\n\\i /etc/passwd\n\\copy users to '{m}'\n\\gexec\n\\.\n\
-         :foo :'foo' :\"foo\" $$ $x$ ' \\\\ -- /* \n\\o {m}\n\\set ON_ERROR_STOP 0\nselect 1 \\gexec\n\\! touch {m}"
+         :foo :'foo' :\"foo\" $$ $x$ ' \\\\ -- /* \n\\o {m}\n\\set ON_ERROR_STOP 0\nselect 1 \\gexec\n\
+         \\restrict abc\n\\! touch {m}\n\\unrestrict abc\r\\! touch {m}\r\n\\.\r\n\
+         E'\\x41' it''s 'quoted' \u{202e}gnp.exe\u{202c} zero\u{200b}width \u{2028}sep \
+         שלום עולם 🏳️\u{fe0f}\u{200d}🌈\t\u{1b}[2J\u{7f}\n\\! touch {m}"
     );
     db.psql(&common::insert_text_sql(
         Some(5),
         9,
-        1,
+        9,
         "2024-03-01 10:00:00+00",
         None,
         &text,
@@ -465,24 +515,68 @@ fn psql_meta_commands_in_texts_and_names_do_not_run() {
         Some("2024-03-02 00:00:00+00"),
         &format!("'; \\! touch {m}\n"),
     ));
+    db.psql(&common::insert_text_sql(
+        Some(7),
+        3,
+        1,
+        "2024-03-01 10:00:00+00",
+        None,
+        "A plain text,\nas students write it.\n",
+    ));
     let before = db.query_json(ROWS);
     let dump = dir.path().join("d.sql");
     std::fs::write(&dump, db.pg_dump(&[])).unwrap();
     let script = restore_sql(&dump, &[], &dir, "meta.sql");
     let sql = std::fs::read_to_string(&script).unwrap();
-    assert!(!sql.contains(&format!("\n\\! touch {m}")));
+    let touch = format!("'\\! touch {m}', E'\\n',");
+    assert_readable_and_inert(
+        &sql,
+        &[
+            &touch,
+            "'\\.', E'\\n',",
+            "'\\restrict abc', E'\\n',",
+            "'\\unrestrict abc', E'\\r',",
+            "'\\.', E'\\r\\n',",
+            "'E''\\x41'' it''''s ''quoted'' ', E'\\u202E', 'gnp.exe', E'\\u202C', ' zero', \
+             E'\\u200B', 'width ', E'\\u2028', 'sep שלום עולם 🏳', E'\\uFE0F\\uFE0F\\u200D', '🌈', \
+             E'\\t\\u001B', '[2J', E'\\u007F\\n',",
+            "'A plain text,', E'\\n',",
+            "'as students write it.', E'\\n'",
+        ],
+    );
+    assert!(
+        sql.contains(&format!(
+            "VALUES (1, array_to_string(ARRAY['eve', E'\\n', '\\! touch {m}', E'\\n', \
+             ':''x''', E'\\r', '\\unrestrict k', E'\\u202E', '''$$'], ''), 7, \
+             array_to_string(ARRAY['x''', E'\\n', '\\! id', E'\\r', '\\.', E'\\u200B'], ''), 5,"
+        )),
+        "{sql}"
+    );
     db.psql("DELETE FROM public.tasktexts");
     let said = run_ok(&db, &script);
     assert!(!marker.exists(), "the script ran a meta-command:\n{said}");
     assert!(
-        said.contains("restored 2, skipped 0, overwritten 0"),
+        said.contains("restored 3, skipped 0, overwritten 0"),
         "{said}"
     );
     assert_eq!(db.query_json(ROWS), before);
+    assert_eq!(
+        db.query_json("SELECT text FROM public.tasktexts WHERE id = 5")[0]["text"],
+        Value::String(text.clone())
+    );
 }
 
-fn nasty_fragment() -> impl Strategy<Value = String> {
+/// Pieces of text that psql, SQL or a terminal could take for something
+/// else; `marker` is a file that a `\!` that ran would create.
+fn nasty_fragment(marker: &str) -> impl Strategy<Value = String> + use<> {
+    let touch = format!("\n\\! touch {marker}\n");
     prop_oneof![
+        Just("\n\\.\n".to_string()),
+        Just(touch),
+        Just("\r\\! echo pwned".to_string()),
+        Just("\r\n\\i /etc/passwd".to_string()),
+        Just("\n\\restrict x\n".to_string()),
+        Just("\n\\unrestrict x\n".to_string()),
         Just("\\.".to_string()),
         Just("\\! echo pwned".to_string()),
         Just("\\i /etc/passwd".to_string()),
@@ -494,6 +588,7 @@ fn nasty_fragment() -> impl Strategy<Value = String> {
         Just("$$".to_string()),
         Just("$textrescue$".to_string()),
         Just("\\".to_string()),
+        Just("\\\\".to_string()),
         Just("\\N".to_string()),
         Just("\r\n".to_string()),
         Just("\n".to_string()),
@@ -507,65 +602,135 @@ fn nasty_fragment() -> impl Strategy<Value = String> {
         Just("*/".to_string()),
         Just(";".to_string()),
         Just("E'\\x41'".to_string()),
+        Just("E'".to_string()),
+        Just("U&'\\0041'".to_string()),
         Just("\u{202e}".to_string()),
+        Just("\u{2066}".to_string()),
+        Just("\u{200b}".to_string()),
+        Just("\u{feff}".to_string()),
+        Just("\u{2028}".to_string()),
+        Just("\u{85}".to_string()),
+        Just("\u{1b}[2J".to_string()),
+        Just("\u{7f}".to_string()),
+        Just("\u{e0041}".to_string()),
         Just("\u{10ffff}".to_string()),
         Just("🏳️‍🌈".to_string()),
+        Just("שלום עולם".to_string()),
+        Just("مرحبا".to_string()),
         "[a-z ]{0,8}",
     ]
 }
 
-fn nasty_text() -> impl Strategy<Value = String> {
+fn nasty_text(marker: &str) -> impl Strategy<Value = String> + use<> {
     prop_oneof![
-        any::<String>().prop_map(|s| s.replace('\0', "")),
-        prop::collection::vec(nasty_fragment(), 0..12).prop_map(|v| v.concat()),
-        "\\PC{0,40}".prop_map(|s| s.replace('\0', "")),
+        1 => any::<String>().prop_map(|s| s.replace('\0', "")),
+        4 => prop::collection::vec(nasty_fragment(marker), 0..16).prop_map(|v| v.concat()),
+        1 => "\\PC{0,40}".prop_map(|s| s.replace('\0', "")),
     ]
 }
 
-/// Random texts go into a database, out through real pg_dump, through
-/// textrescue's restore SQL and back: byte for byte.
+/// A username: `u` (so it matches no other user's, case aside) and up to
+/// 70 characters of nasty fragments.
+fn nasty_username(marker: &str) -> impl Strategy<Value = String> + use<> {
+    prop::collection::vec(nasty_fragment(marker), 0..6)
+        .prop_map(|v| format!("u{}", v.concat()).chars().take(70).collect())
+}
+
+/// Random texts (and usernames) go into a database, out through real
+/// pg_dump, through textrescue's restore SQL and back: byte for byte, and
+/// no meta-command in them runs.
 #[test]
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn random_texts_restore_byte_exact() {
     let pg = common::pg();
     let dir = TempDir::new().unwrap();
+    let marker = std::env::temp_dir().join(format!("textrescue_prop_{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let m = marker.display().to_string();
     let db = pg.create_db("trrs_prop");
     db.load_schema_with_people();
     let dump = dir.path().join("d.sql");
     let mut runner = TestRunner::new(Config {
-        cases: 24,
+        cases: 32,
         failure_persistence: None,
         ..Config::default()
     });
     runner
-        .run(&prop::collection::vec(nasty_text(), 1..4), |texts| {
-            db.psql("DELETE FROM public.tasktexts");
-            for (i, text) in texts.iter().enumerate() {
-                let (user, task) = [(2, 1), (3, 2), (2, 4)][i];
-                db.psql(&common::insert_text_sql(
-                    Some(200 + i as i64),
-                    user,
-                    task,
-                    "2024-03-01 10:00:00.123456+00",
-                    (i == 1).then_some("2024-03-02 11:00:00.5+00"),
-                    text,
+        .run(
+            &(
+                prop::collection::vec(nasty_text(&m), 1..4),
+                nasty_username(&m),
+            ),
+            |(texts, username)| {
+                db.psql(&format!(
+                    "DELETE FROM public.tasktexts; UPDATE public.users SET username = {} WHERE id = 3",
+                    common::sql_text(&username)
                 ));
-            }
-            let before = db.query_json(ROWS);
-            std::fs::write(&dump, db.pg_dump(&[])).unwrap();
-            let script = restore_sql(&dump, &[], &dir, "p.sql");
-            db.psql("DELETE FROM public.tasktexts");
-            let out = db.psql_file(&script);
-            prop_assert!(out.status.success(), "{}", output_text(&out));
-            let after = db.query_json(ROWS);
-            prop_assert_eq!(&after, &before);
-            for (i, text) in texts.iter().enumerate() {
-                prop_assert_eq!(
-                    after[i]["text"].as_str().unwrap().as_bytes(),
-                    text.as_bytes()
-                );
-            }
-            Ok::<(), TestCaseError>(())
-        })
+                for (i, text) in texts.iter().enumerate() {
+                    let (user, task) = [(2, 1), (3, 2), (2, 4)][i];
+                    db.psql(&common::insert_text_sql(
+                        Some(200 + i as i64),
+                        user,
+                        task,
+                        "2024-03-01 10:00:00.123456+00",
+                        (i == 1).then_some("2024-03-02 11:00:00.5+00"),
+                        text,
+                    ));
+                }
+                let before = db.query_json(ROWS);
+                std::fs::write(&dump, db.pg_dump(&[])).unwrap();
+                let script = restore_sql(&dump, &[], &dir, "p.sql");
+                let sql = std::fs::read_to_string(&script).unwrap();
+                assert_readable_and_inert(&sql, &[]);
+                db.psql("DELETE FROM public.tasktexts");
+                let out = db.psql_file(&script);
+                prop_assert!(out.status.success(), "{}", output_text(&out));
+                prop_assert!(!marker.exists(), "a meta-command ran:\n{}", sql);
+                let after = db.query_json(ROWS);
+                prop_assert_eq!(&after, &before);
+                for (i, text) in texts.iter().enumerate() {
+                    prop_assert_eq!(
+                        after[i]["text"].as_str().unwrap().as_bytes(),
+                        text.as_bytes()
+                    );
+                }
+                Ok::<(), TestCaseError>(())
+            },
+        )
         .unwrap();
+}
+
+/// A long text of many short lines, each with a tab and a CR: a flat list
+/// for PostgreSQL's parser, restored exactly.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_text_of_many_lines_restores_exactly() {
+    let pg = common::pg();
+    let dir = TempDir::new().unwrap();
+    let db = pg.create_db("trrs_long");
+    db.load_schema_with_people();
+    let text: String = (0..40_000)
+        .map(|i| format!("{i}\tline with a tab\u{200b} and CRLF\r\n"))
+        .collect();
+    db.psql(&common::insert_text_sql(
+        Some(300),
+        2,
+        1,
+        "2024-03-01 10:00:00+00",
+        None,
+        &text,
+    ));
+    let before = db.query_json(ROWS);
+    let dump = dir.path().join("d.sql");
+    std::fs::write(&dump, db.pg_dump(&[])).unwrap();
+    let script = restore_sql(&dump, &[], &dir, "long.sql");
+    let sql = std::fs::read_to_string(&script).unwrap();
+    assert_readable_and_inert(
+        &sql,
+        &["'39999', E'\\t', 'line with a tab', E'\\u200B', ' and CRLF', E'\\r\\n'"],
+    );
+    db.psql("DELETE FROM public.tasktexts");
+    let said = run_ok(&db, &script);
+    assert!(said.contains("restored 1, skipped 0"), "{said}");
+    assert_eq!(db.query_json(ROWS), before);
 }

@@ -2,13 +2,23 @@
 //!
 //! The script is built so that psql can only ever see it as what it is:
 //!
-//! - no text, username or task name is ever written as-is outside a
-//!   comment. Texts travel base64-encoded inside single-quoted literals
-//!   (`convert_from(decode('…','base64'),'UTF8')`): the base64 alphabet has
-//!   no quote, backslash, colon or dollar, so psql's lexer finds no
-//!   meta-command (`\!`, `\i`, `\copy`, `\.`), no `:variable` to interpolate
-//!   and no end of the literal inside it. Names are plain literals only when
-//!   they are made of a few harmless characters, hex otherwise;
+//! - every text, username and task name is written as readable SQL
+//!   literals, never outside one: characters that show as they are go into
+//!   standard-conforming single-quoted strings (`'it''s'`; a backslash is
+//!   just a backslash, as `standard_conforming_strings` is set on first),
+//!   characters a terminal hides or mangles (CR, LF, tab, other controls,
+//!   bidi controls, U+2028/2029, zero-width characters: the list of
+//!   [`super::escape`]) go into escape strings that hold nothing but
+//!   escapes (`E'\r\n'`, `E'\u202E'`). psql's lexer passes a quoted literal
+//!   to the server as it is: a `\!`, `\i`, `\.`, `\unrestrict`, `:variable`
+//!   or `$$` inside one is not a meta-command, an interpolation or a quote,
+//!   and as each line of a text gets its own line of the script beginning
+//!   with a quote, no line of the script begins with anything a student
+//!   typed. No byte of the script is a control character but the LF that
+//!   ends each of its lines, nor any character a terminal would hide (a
+//!   table name holding one is refused). (A text that
+//!   is not UTF-8 or holds NUL cannot be restored through psql's UTF-8 and is
+//!   refused before anything is written);
 //! - comments (`-- …` to the end of the line) show names and a preview of
 //!   each text with every control, line-separator and bidi character and
 //!   every backslash escaped, so nothing can end the comment early or hide
@@ -83,8 +93,6 @@ pub struct RestoreScript<'a> {
     pub args: &'a SqlArgs,
 }
 
-/// Width of the base64 lines of a text.
-const BASE64_LINE: usize = 76;
 /// Characters of a text shown in its comment.
 const PREVIEW_CHARS: usize = 60;
 
@@ -248,17 +256,13 @@ fn block(s: &mut String, i: usize, n: usize, record: &Record<'_>) -> Result<()> 
     let _ = writeln!(
         s,
         "INSERT INTO textrescue_plan (n, username, phase, task_name, backup_id, created_at, modified_at, text)\n\
-         VALUES ({i}, {}, {}, {}, {}, {created}, {modified}, convert_from(decode('",
+         VALUES ({i}, {}, {}, {}, {}, {created}, {modified},\n{});\n",
         string_literal(username),
         task.phase,
         string_literal(&task.name),
-        t.id
+        t.id,
+        text_literal(text)
     );
-    for line in base64(text.as_bytes()).as_bytes().chunks(BASE64_LINE) {
-        s.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        s.push('\n');
-    }
-    s.push_str("', 'base64'), 'UTF8'));\n\n");
     Ok(())
 }
 
@@ -323,23 +327,126 @@ pub(crate) fn comment_safe(s: &str, max_chars: usize) -> String {
     out
 }
 
-/// A SQL expression for `s`: a plain literal when `s` is made only of
-/// letters, digits and `_ . @ + -` (what usernames and task names are),
-/// otherwise `convert_from(decode('<hex>','hex'),'UTF8')`, which nothing in
-/// `s` can break out of.
-pub(crate) fn string_literal(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.len() <= 200
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'+' | b'-'));
-    if plain {
-        format!("'{s}'")
-    } else {
-        let mut hex = String::with_capacity(s.len() * 2);
-        for b in s.bytes() {
-            let _ = write!(hex, "{b:02x}");
+/// One piece of a text as SQL: a standard-conforming literal (`'it''s'`,
+/// backslashes as they are) for what shows as it is, or an escape string
+/// (`E'\r\n'`, `E'\u202E'`) holding only escapes for a run of characters
+/// that a terminal would hide or mangle (see [`super::escape`]).
+struct Piece {
+    sql: String,
+    /// The piece ends a line of the text (LF, CRLF or a lone CR).
+    ends_line: bool,
+}
+
+/// `s` cut into [`Piece`]s: runs of characters shown as they are, and runs
+/// of characters shown as escapes, a line break ending its run.
+fn pieces(s: &str) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut plain = String::new();
+    let mut escaped = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if super::escape::needs_escape(c) {
+            if !plain.is_empty() {
+                out.push(Piece {
+                    sql: format!("'{}'", plain.replace('\'', "''")),
+                    ends_line: false,
+                });
+                plain.clear();
+            }
+            match c {
+                '\n' => escaped.push_str("\\n"),
+                '\r' => escaped.push_str("\\r"),
+                '\t' => escaped.push_str("\\t"),
+                c if (c as u32) <= 0xFFFF => {
+                    let _ = write!(escaped, "\\u{:04X}", c as u32);
+                }
+                c => {
+                    let _ = write!(escaped, "\\U{:08X}", c as u32);
+                }
+            }
+            let ends_line = c == '\n' || (c == '\r' && chars.peek() != Some(&'\n'));
+            if ends_line {
+                out.push(Piece {
+                    sql: format!("E'{escaped}'"),
+                    ends_line: true,
+                });
+                escaped.clear();
+            }
+        } else {
+            if !escaped.is_empty() {
+                out.push(Piece {
+                    sql: format!("E'{escaped}'"),
+                    ends_line: false,
+                });
+                escaped.clear();
+            }
+            plain.push(c);
         }
-        format!("convert_from(decode('{hex}', 'hex'), 'UTF8')")
+    }
+    if !plain.is_empty() {
+        out.push(Piece {
+            sql: format!("'{}'", plain.replace('\'', "''")),
+            ends_line: false,
+        });
+    }
+    if !escaped.is_empty() {
+        out.push(Piece {
+            sql: format!("E'{escaped}'"),
+            ends_line: false,
+        });
+    }
+    out
+}
+
+/// A text as one SQL expression that a person can read: `'…'` when it is
+/// one line of characters that show as they are, otherwise its pieces in
+/// order, one line of the script for each line of the text:
+///
+/// ```text
+/// array_to_string(ARRAY[
+///     'First line', E'\r\n',
+///     '\! not a meta-command: psql reads it inside a literal', E'\n',
+///     'col1', E'\t', 'col2'
+/// ], '')
+/// ```
+///
+/// An array rather than a chain of `||`: a text of many thousand lines is
+/// a flat list for PostgreSQL's parser, never a deep expression.
+fn text_literal(s: &str) -> String {
+    let pieces = pieces(s);
+    match pieces.as_slice() {
+        [] => "''".to_string(),
+        [one] if !one.ends_line => one.sql.clone(),
+        _ => {
+            let mut out = String::from("array_to_string(ARRAY[\n    ");
+            for (k, piece) in pieces.iter().enumerate() {
+                out.push_str(&piece.sql);
+                if k + 1 < pieces.len() {
+                    out.push_str(if piece.ends_line { ",\n    " } else { ", " });
+                }
+            }
+            out.push_str("\n], '')");
+            out
+        }
+    }
+}
+
+/// A username or task name as one SQL expression on one line: a plain
+/// literal (`'o''brien'`) when every character shows as it is, else its
+/// pieces (`array_to_string(ARRAY['eve', E'\n', '\! x'], '')`).
+pub(crate) fn string_literal(s: &str) -> String {
+    let pieces = pieces(s);
+    match pieces.as_slice() {
+        [] => "''".to_string(),
+        [one] => one.sql.clone(),
+        _ => format!(
+            "array_to_string(ARRAY[{}], '')",
+            pieces
+                .iter()
+                .map(|p| p.sql.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -357,28 +464,6 @@ fn timestamp_literal(t: &Timestamp) -> Result<String> {
     Ok(format!("'{v}'"))
 }
 
-/// Standard base64 (RFC 4648) with padding.
-pub(crate) fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if k <= chunk.len() {
-                out.push(ALPHABET[(n >> shift & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The live tables, as SQL names, and the texts table as a string literal
 /// for `pg_get_serial_sequence`.
 struct Tables {
@@ -393,6 +478,12 @@ impl Tables {
     fn new(qualified: &str) -> Result<Tables> {
         let parts = split_qualified(qualified)
             .with_context(|| format!("{qualified:?} is not a table name"))?;
+        if !super::escape::is_visible(qualified) {
+            bail!(
+                "the table name {} holds characters that a restore script could not show",
+                super::escape::visible(qualified)
+            );
+        }
         let (schema, table) = match parts.as_slice() {
             [table] => (None, table.as_str()),
             [schema, table] => (Some(schema.as_str()), table.as_str()),
@@ -468,8 +559,7 @@ fn quote_ident(name: &str) -> String {
     if bare {
         name.to_string()
     } else {
-        // Newlines in a quoted identifier would be valid SQL but would split
-        // the line; they are written as-is only inside the quotes.
+        // `Tables::new` lets no control or invisible character through.
         format!("\"{}\"", name.replace('"', "\"\""))
     }
 }
@@ -624,19 +714,113 @@ mod tests {
     use crate::texts::{Task, TaskText};
 
     #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), expected);
+    fn texts_are_readable_literals_with_visible_escapes() {
+        assert_eq!(text_literal(""), "''");
+        assert_eq!(
+            text_literal("it's a \\ backslash, $$ and :foo"),
+            "'it''s a \\ backslash, $$ and :foo'"
+        );
+        assert_eq!(
+            text_literal("First line\r\n\\! touch x\n\n\tcol1\tcol2\rend"),
+            "array_to_string(ARRAY[\n    \
+             'First line', E'\\r\\n',\n    \
+             '\\! touch x', E'\\n',\n    \
+             E'\\n',\n    \
+             E'\\t', 'col1', E'\\t', 'col2', E'\\r',\n    \
+             'end'\n], '')"
+        );
+        assert_eq!(
+            text_literal("a\u{202e}\u{200b}b\u{2028}c\u{1b}[2J🏎\u{e0041}\u{85}\n"),
+            "array_to_string(ARRAY[\n    \
+             'a', E'\\u202E\\u200B', 'b', E'\\u2028', 'c', E'\\u001B', '[2J🏎', \
+             E'\\U000E0041\\u0085\\n'\n], '')"
+        );
+        assert_eq!(text_literal("Привет שלום 👋"), "'Привет שלום 👋'");
+    }
+
+    /// Reads a text expression back the way PostgreSQL does (only what
+    /// [`text_literal`] writes: `'…'`, `E'…'`, the array around them).
+    fn eval(sql: &str) -> String {
+        let mut out = String::new();
+        let mut rest = sql;
+        while let Some(start) = rest.find('\'') {
+            let escape = rest[..start].ends_with('E');
+            let body_start = start + 1;
+            let mut end = body_start;
+            let bytes = rest.as_bytes();
+            loop {
+                if bytes[end] == b'\'' {
+                    if bytes.get(end + 1) == Some(&b'\'') {
+                        end += 2;
+                        continue;
+                    }
+                    break;
+                }
+                end += 1;
+            }
+            let body = &rest[body_start..end];
+            if escape {
+                let mut chars = body.chars();
+                while let Some(c) = chars.next() {
+                    assert_eq!(c, '\\', "{body}");
+                    match chars.next().unwrap() {
+                        'n' => out.push('\n'),
+                        'r' => out.push('\r'),
+                        't' => out.push('\t'),
+                        u @ ('u' | 'U') => {
+                            let n = if u == 'u' { 4 } else { 8 };
+                            let hex: String = chars.by_ref().take(n).collect();
+                            out.push(
+                                char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap(),
+                            );
+                        }
+                        c => panic!("escape {c}"),
+                    }
+                }
+            } else {
+                out.push_str(&body.replace("''", "'"));
+            }
+            rest = &rest[end + 1..];
         }
-        assert_eq!(base64(&[0xff, 0xfe, 0xfd]), "//79");
+        out
+    }
+
+    #[test]
+    fn literals_are_exact_and_nothing_hidden_reaches_the_script() {
+        for text in [
+            "",
+            "'",
+            "''",
+            "\r\n\r\n",
+            "\n",
+            "a\r",
+            "\\.\n\\! echo\r\\unrestrict x\n\\restrict x",
+            "E'\\x41' $$ $x$ :'v'",
+            "\u{202e}\u{2066}x\u{2069}\u{200d}\u{feff}\u{7f}\u{9c}",
+            "🏳️‍🌈 שלום עולם مرحبا",
+        ] {
+            let sql = text_literal(text);
+            assert_eq!(eval(&sql), text, "{sql}");
+            assert!(
+                !sql.chars()
+                    .any(|c| c != '\n' && super::super::escape::needs_escape(c)),
+                "{sql:?}"
+            );
+            for line in sql.lines() {
+                let line = line.trim_start();
+                assert!(
+                    line.is_empty()
+                        || line.starts_with('\'')
+                        || line.starts_with("E'")
+                        || line == "array_to_string(ARRAY["
+                        || line == "], '')",
+                    "{line:?}"
+                );
+            }
+            let name = string_literal(text);
+            assert!(!name.contains('\n'), "{name:?}");
+            assert_eq!(eval(&name), text, "{name}");
+        }
     }
 
     #[test]
@@ -684,24 +868,15 @@ mod tests {
     }
 
     #[test]
-    fn names_are_plain_literals_only_when_harmless() {
+    fn names_are_readable_literals() {
         assert_eq!(string_literal("alice"), "'alice'");
-        assert_eq!(string_literal("j.doe-2@x+y"), "'j.doe-2@x+y'");
+        assert_eq!(string_literal("o'brien"), "'o''brien'");
+        assert_eq!(string_literal("zoë"), "'zoë'");
+        assert_eq!(string_literal(""), "''");
         assert_eq!(
-            string_literal("o'brien"),
-            "convert_from(decode('6f27627269656e', 'hex'), 'UTF8')"
+            string_literal("eve\n\\! touch x\r"),
+            "array_to_string(ARRAY['eve', E'\\n', '\\! touch x', E'\\r'], '')"
         );
-        for nasty in [":foo", "a\\b", "x y", "", "$$", "é"] {
-            let l = string_literal(nasty);
-            assert!(l.starts_with("convert_from(decode('"), "{nasty}: {l}");
-            assert!(
-                l["convert_from(decode('".len()..]
-                    .bytes()
-                    .take_while(|&b| b != b'\'')
-                    .all(|b| b.is_ascii_hexdigit()),
-                "{l}"
-            );
-        }
     }
 
     #[test]
@@ -718,6 +893,8 @@ mod tests {
         assert_eq!(t.texts, "\"O'Neil\".tasktexts");
         assert_eq!(t.texts_literal, "'\"O''Neil\".tasktexts'");
         assert!(Tables::new("a.b.c").is_err());
+        assert!(Tables::new("public.\"task\ntexts\"").is_err());
+        assert!(Tables::new("public.\"task\u{202e}texts\"").is_err());
         assert!(Tables::new("").is_err());
     }
 
@@ -725,11 +902,50 @@ mod tests {
         Timestamp::parse_pg(s).unwrap()
     }
 
-    /// Every line of the script outside the base64 literals is one of ours:
-    /// a comment, a \set line, or SQL that holds none of the text.
+    /// The script with the body of every literal (`'…'`, `E'…'`) taken
+    /// out and every `--` comment line dropped: what psql reads as commands
+    /// and SQL around the literals.
+    fn outside_literals(sql: &str) -> String {
+        let mut out = String::new();
+        let mut in_literal = false;
+        let mut chars = sql.chars().peekable();
+        let mut line_start = true;
+        while let Some(c) = chars.next() {
+            if in_literal {
+                if c == '\'' {
+                    if chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        in_literal = false;
+                        out.push('\'');
+                    }
+                }
+                continue;
+            }
+            if line_start && c == '-' && chars.peek() == Some(&'-') {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+                continue;
+            }
+            line_start = c == '\n';
+            out.push(c);
+            if c == '\'' {
+                in_literal = true;
+            }
+        }
+        assert!(!in_literal, "a literal is left open");
+        out
+    }
+
+    /// Every line of the script outside its literals is one of ours (a
+    /// comment, a \set line, or SQL that holds none of the text), the text
+    /// is there to read, and no byte of it is hidden from a terminal.
     #[test]
-    fn nasty_text_appears_only_as_base64() {
-        let nasty = "'); DROP TABLE users; --\n\\.\n\\! touch /tmp/pwned\n:foo :'foo' $$ $x$\r\n\\i /etc/passwd\u{202e}";
+    fn nasty_text_is_only_ever_inside_literals() {
+        let nasty = "'); DROP TABLE users; --\n\\.\n\\! touch /tmp/pwned\n:foo :'foo' $$ $x$\r\n\\i /etc/passwd\u{202e}\n\\unrestrict k\n";
         let text = TaskText {
             id: 7,
             user_id: 3,
@@ -760,15 +976,41 @@ mod tests {
             meta,
             ["\\set ON_ERROR_STOP on", "\\set ON_ERROR_ROLLBACK off"]
         );
-        let code: String = sql
-            .lines()
-            .filter(|l| !l.starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        for bad in ["pwned", "DROP TABLE", ":foo", "bob", "y.sql", "\\i", "$$"] {
-            assert!(!code.contains(bad), "{bad}");
+        let code = outside_literals(&sql);
+        for bad in [
+            "pwned",
+            "DROP TABLE",
+            ":foo",
+            "bob",
+            "y.sql",
+            "\\i",
+            "\\!",
+            "\\.",
+            "\\u",
+            "$$",
+        ] {
+            assert!(!code.contains(bad), "{bad}:\n{code}");
         }
-        assert!(sql.replace('\n', "").contains(&base64(nasty.as_bytes())));
+        assert!(
+            !sql.chars()
+                .any(|c| c != '\n' && super::super::escape::needs_escape(c)),
+            "{sql:?}"
+        );
+        assert!(
+            sql.contains(
+                "VALUES (1, array_to_string(ARRAY['bob', E'\\n', '\\! echo'], ''), 3, 'multi', 7, \
+                 '2024-03-01T14:22:11.123456+00:00', NULL,\n\
+                 array_to_string(ARRAY[\n    \
+                 '''); DROP TABLE users; --', E'\\n',\n    \
+                 '\\.', E'\\n',\n    \
+                 '\\! touch /tmp/pwned', E'\\n',\n    \
+                 ':foo :''foo'' $$ $x$', E'\\r\\n',\n    \
+                 '\\i /etc/passwd', E'\\u202E\\n',\n    \
+                 '\\unrestrict k', E'\\n'\n\
+                 ], ''));\n"
+            ),
+            "{sql}"
+        );
         assert!(sql.contains("-- [1/1] student bob\\n\\\\! echo, task 3-MULTI, backup id 7\n"));
         assert!(
             sql.contains("begins: \"'); DROP TABLE users; --...\""),
