@@ -306,7 +306,7 @@ fn visible(line: &str) -> String {
     let line = line.strip_suffix('\n').unwrap_or(line);
     let mut shown = String::with_capacity(line.len());
     for c in line.chars() {
-        super::push_visible(&mut shown, c, true);
+        super::escape::push_visible(&mut shown, c, true);
     }
     shown
 }

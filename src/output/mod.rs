@@ -53,9 +53,6 @@ impl<'a> JsonRow<'a> {
     }
 }
 
-/// Appends `c`, or a visible escape for it: see [`escape`].
-pub use escape::push_visible;
-
 /// The text as UTF-8, or an error naming it.
 pub fn utf8_text<'a>(record: &Record<'a>) -> Result<&'a str> {
     std::str::from_utf8(&record.text.text).map_err(|e| {

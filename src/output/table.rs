@@ -65,7 +65,7 @@ pub fn first_line(text: &[u8], max: usize) -> String {
             shown.push('…');
             break;
         }
-        super::push_visible(&mut shown, c, false);
+        super::escape::push_visible(&mut shown, c, false);
     }
     shown
 }
