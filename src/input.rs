@@ -2,9 +2,11 @@
 //!
 //! This module owns the bytes before any format is known: it undoes gzip
 //! (any number of members), zstd and LZ4 (any number of frames: `pg_dump
-//! -Z zstd|lz4` of a plain dump, or a dump piped through the tools), decompresses on a second thread so that parsing
-//! overlaps inflating, counts compressed bytes for the progress bar, and
-//! sniffs the first bytes to say which pg_dump format the content is.
+//! -Z zstd|lz4` of a plain dump, or a dump piped through the tools),
+//! decompresses on a second thread so that parsing overlaps inflating,
+//! counts compressed bytes for the progress bar, and sniffs the first bytes
+//! to say which pg_dump format the content is. What it opens is an
+//! [`Opened`]: one stream, or a directory dump's directory.
 //! It never looks at file names: `backup.sql.gz` may hold a custom archive.
 
 use std::fs::File;
@@ -16,6 +18,7 @@ use std::thread;
 use anyhow::{Context, Result, bail};
 use flate2::bufread::MultiGzDecoder;
 
+use crate::format::compress::Compression;
 use crate::format::frames;
 use crate::progress::Progress;
 
@@ -71,72 +74,41 @@ impl Format {
     }
 }
 
-/// Compression around the whole content (not inside an archive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OuterCompression {
-    None,
-    Gzip,
-    Zstd,
-    Lz4,
-}
-
-impl OuterCompression {
-    pub fn name(self) -> &'static str {
-        match self {
-            OuterCompression::None => "none",
-            OuterCompression::Gzip => "gzip",
-            OuterCompression::Zstd => "zstd",
-            OuterCompression::Lz4 => "lz4",
-        }
-    }
-
-    /// The compression whose stream `head` (the input's first bytes) starts.
-    fn sniff(head: &[u8]) -> OuterCompression {
-        if head.starts_with(&GZIP_MAGIC) {
-            return OuterCompression::Gzip;
-        }
-        // zstd and LZ4 share their skippable frames (`pzstd` starts with
-        // one): the first real frame says which.
-        let mut at = 0usize;
-        while frames::is_skippable(&head[at..]) {
-            let Some(len) = head.get(at + 4..at + 8) else {
-                return OuterCompression::Zstd;
-            };
-            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            at = at.saturating_add(8).saturating_add(len);
-            if at >= head.len() {
-                // Past what was read: pzstd's, most likely.
-                return OuterCompression::Zstd;
-            }
-        }
-        if head[at..].starts_with(&frames::ZSTD_MAGIC) {
-            OuterCompression::Zstd
-        } else if head[at..].starts_with(&frames::LZ4_MAGIC) {
-            OuterCompression::Lz4
-        } else if at > 0 {
-            // Skippable frames then something else: the zstd reader says what.
-            OuterCompression::Zstd
-        } else {
-            OuterCompression::None
-        }
-    }
-}
-
 /// An opened dump, ready for the reader of its format.
-pub struct Opened {
-    pub format: Format,
-    pub compression: OuterCompression,
-    /// The decompressed content from its first byte (the sniffed bytes are
-    /// put back in front). Empty for a directory.
-    pub reader: Box<dyn Read + Send>,
-    /// The file itself when it can be read again at any offset: an
-    /// uncompressed regular file. Custom archives seek with it.
-    pub seekable: Option<PathBuf>,
-    /// For a directory dump, the directory.
-    pub directory: Option<PathBuf>,
+pub enum Opened {
+    /// A file or standard input: one stream of bytes.
+    Stream {
+        /// Plain, custom or tar.
+        format: Format,
+        /// Compression around the whole content, undone here.
+        compression: Compression,
+        /// The decompressed content from its first byte (the sniffed bytes
+        /// are put back in front).
+        reader: Box<dyn Read + Send>,
+        /// The file itself when it can be read again at any offset (an
+        /// uncompressed regular file): a custom archive seeks in it.
+        file: Option<PathBuf>,
+    },
+    /// A `pg_dump -Fd` directory: its files are opened by its reader.
+    Directory(PathBuf),
 }
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+impl Opened {
+    pub fn format(&self) -> Format {
+        match self {
+            Opened::Stream { format, .. } => *format,
+            Opened::Directory(_) => Format::Directory,
+        }
+    }
+
+    /// Compression around the whole content (not inside an archive).
+    pub fn compression(&self) -> Compression {
+        match self {
+            Opened::Stream { compression, .. } => *compression,
+            Opened::Directory(_) => Compression::None,
+        }
+    }
+}
 const SNIFF_LEN: usize = 8192;
 
 /// Opens `source`, undoes outer gzip, zstd or LZ4 and sniffs the format.
@@ -153,13 +125,7 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
                 .with_context(|| format!("cannot open {}", path.display()))?;
             if meta.is_dir() {
                 if path.join("toc.dat").is_file() {
-                    return Ok(Opened {
-                        format: Format::Directory,
-                        compression: OuterCompression::None,
-                        reader: Box::new(io::empty()),
-                        seekable: None,
-                        directory: Some(path.clone()),
-                    });
+                    return Ok(Opened::Directory(path.clone()));
                 }
                 bail!(
                     "{} is a directory without toc.dat: not a pg_dump -Fd dump",
@@ -173,33 +139,30 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
     };
     let counted = progress.wrap_read(raw, len);
     let mut buffered = BufReader::with_capacity(256 * 1024, counted);
-    let compression = OuterCompression::sniff(
+    let compression = Compression::of_stream(
         buffered
             .fill_buf()
             .with_context(|| format!("cannot read {}", source.display()))?,
     );
     let content: Box<dyn Read + Send> = match compression {
-        OuterCompression::None => Box::new(buffered),
-        OuterCompression::Gzip => {
-            Box::new(Decompressing::new("gzip", MultiGzDecoder::new(buffered)))
-        }
-        OuterCompression::Zstd => Box::new(Decompressing::new("zstd", frames::zstd(buffered))),
-        OuterCompression::Lz4 => Box::new(Decompressing::new("LZ4", frames::lz4(buffered))),
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(Decompressing::new("gzip", MultiGzDecoder::new(buffered))),
+        Compression::Zstd => Box::new(Decompressing::new("zstd", frames::zstd(buffered))),
+        Compression::Lz4 => Box::new(Decompressing::new("LZ4", frames::lz4(buffered))),
     };
     // Inflating runs on its own thread; the reader gets finished chunks.
     let mut content = read_ahead(content);
     let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
     let format = sniff(&head, source)?;
-    let seekable = match (compression, path) {
-        (OuterCompression::None, Some(p)) => Some(p.to_path_buf()),
+    let file = match (compression, path) {
+        (Compression::None, Some(p)) => Some(p.to_path_buf()),
         _ => None,
     };
-    Ok(Opened {
+    Ok(Opened::Stream {
         format,
         compression,
         reader: Box::new(Prefixed::new(head, content)),
-        seekable,
-        directory: None,
+        file,
     })
 }
 

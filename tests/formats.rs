@@ -167,7 +167,7 @@ fn every_format_reads_the_same_texts_as_the_plain_dump() {
     for d in SAME_STATE {
         let path = fixture(d.path);
         let dump = read(&path).unwrap_or_else(|e| panic!("{}: {e:#}", d.path));
-        assert!(dump.complete, "{} is not complete", d.path);
+        assert!(dump.summary.complete, "{} is not complete", d.path);
         assert_eq!(summary(&dump), expected, "{}", d.path);
     }
 }
@@ -232,7 +232,7 @@ fn insert_dumps_read_the_same_texts_as_the_plain_dump() {
     for name in INSERT_DUMPS {
         let path = fixture(&format!("formats/{name}"));
         let dump = read(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-        assert!(dump.complete, "{name}");
+        assert!(dump.summary.complete, "{name}");
         assert_eq!(summary(&dump), expected, "{}", path.display());
     }
 }
@@ -240,20 +240,21 @@ fn insert_dumps_read_the_same_texts_as_the_plain_dump() {
 #[test]
 fn archives_report_their_facts() {
     let dump = read(&fixture("formats/custom.dump")).unwrap();
-    assert_eq!(dump.archive_version.as_deref(), Some("1.14"));
-    assert!(dump.compression.contains("gzip"), "{}", dump.compression);
+    assert_eq!(dump.summary.archive_version.as_deref(), Some("1.14"));
+    assert_eq!(dump.summary.compression_label(), "gzip (data)");
     assert!(
-        dump.pg_dump_version
+        dump.summary
+            .pg_dump_version
             .as_deref()
             .unwrap_or("")
             .starts_with("15.")
     );
-    assert!(dump.server_version.is_some());
+    assert!(dump.summary.server_version.is_some());
     // pg_dump 13 dumped its own server; pg_dump 17 the host's PostgreSQL 15.
     let d13 = read(&fixture("pg13/custom-gzip.dump")).unwrap();
-    assert!(d13.server_version.unwrap().starts_with("13."));
+    assert!(d13.summary.server_version.unwrap().starts_with("13."));
     let d17 = read(&fixture("pg17/custom-zstd-stdout.dump")).unwrap();
-    assert!(d17.server_version.unwrap().starts_with("15."));
+    assert!(d17.summary.server_version.unwrap().starts_with("15."));
     assert_eq!(
         d17.databases[0].name.as_deref(),
         Some("trfx_pg17_buggy_race")
@@ -272,7 +273,7 @@ fn read_counting(path: &Path) -> anyhow::Result<Dump> {
 #[test]
 fn table_row_counts_match_across_formats() {
     let counts = |d: &Dump| {
-        let mut t: Vec<_> = d.databases[0]
+        let mut t: Vec<_> = d.summary.databases[0]
             .tables
             .iter()
             .map(|t| (t.name.to_string(), t.rows))
@@ -428,13 +429,13 @@ fn damaged_archives_are_errors_not_panics() {
                 // a whole archive as a pipe gives it (the next byte is the
                 // copy's first, 0; every block starts with 1 or 3).
                 Ok(d) if name.ends_with("-stdout.dump") && full[cut] == 0 => {
-                    assert!(d.complete, "{name} cut at {cut}");
+                    assert!(d.summary.complete, "{name} cut at {cut}");
                     assert_eq!(summary(&d), expected, "{name} cut at {cut}");
                 }
                 Ok(d) => panic!(
                     "{name} cut at {cut} of {} was read as complete={}",
                     full.len(),
-                    d.complete
+                    d.summary.complete
                 ),
             }
         }
@@ -500,7 +501,7 @@ fn a_directory_with_a_missing_data_file_says_which() {
 fn a_custom_archive_file_is_read_by_seeking_to_the_needed_tables() {
     let d = read(&fixture("formats/custom.dump")).unwrap();
     let rows = |name: &str| {
-        d.databases[0]
+        d.summary.databases[0]
             .tables
             .iter()
             .find(|t| t.name.to_string() == name)
@@ -508,11 +509,11 @@ fn a_custom_archive_file_is_read_by_seeking_to_the_needed_tables() {
     };
     assert_eq!(rows("public.buggies"), Some(None));
     assert_eq!(rows("public.tasktexts"), Some(Some(33)));
-    assert!(d.complete);
+    assert!(d.summary.complete);
     // Written through a pipe there are no offsets, but the blocks nobody
     // needs are still passed over by their chunk lengths, never decompressed.
     let piped = read(&fixture("formats/custom-pipe.dump")).unwrap();
-    let buggies = piped.databases[0]
+    let buggies = piped.summary.databases[0]
         .tables
         .iter()
         .find(|t| t.name.name == "buggies");

@@ -3,7 +3,7 @@
 //! which replays the corpus through the same visitor.
 
 use anyhow::Result;
-use textrescue::format::{Interest, Meta, TableName, Visitor, copy_text};
+use textrescue::format::{Interest, Meta, Row, TableName, Visitor};
 
 #[derive(Default)]
 pub struct WantAll {
@@ -24,28 +24,24 @@ impl Visitor for WantAll {
 
     fn begin_data(&mut self, _table: &TableName, _columns: &[String]) -> Interest {
         if self.skip {
-            Interest::Skip
+            Interest::Count
         } else {
             Interest::Rows
         }
     }
 
-    fn copy_row(&mut self, line: &[u8]) -> Result<()> {
-        for field in copy_text::fields(line) {
-            copy_text::decode(field)?;
+    fn row(&mut self, row: &Row) -> Result<()> {
+        for i in 0..row.len() {
+            row.get(i)?;
         }
         Ok(())
     }
 
-    fn value_row(&mut self, _values: &[Option<Vec<u8>>]) -> Result<()> {
-        Ok(())
-    }
-
-    fn end_data(&mut self, _rows: u64) {}
+    fn end_data(&mut self, _rows: Option<u64>) {}
 }
 
 /// A [`WantAll`] that lets a reader which can seek pass over the tables it
-/// skips unread, as `textrescue texts FILE` does (it wants no row counts):
+/// skips unread ([`Interest::PassOver`]), as `textrescue texts FILE` does:
 /// a custom archive file is then read by seeking (the `custom_file` target).
 pub struct Seeking(pub WantAll);
 
@@ -55,22 +51,17 @@ impl Visitor for Seeking {
     }
 
     fn begin_data(&mut self, table: &TableName, columns: &[String]) -> Interest {
-        self.0.begin_data(table, columns)
+        match self.0.begin_data(table, columns) {
+            Interest::Count => Interest::PassOver,
+            interest => interest,
+        }
     }
 
-    fn copy_row(&mut self, line: &[u8]) -> Result<()> {
-        self.0.copy_row(line)
+    fn row(&mut self, row: &Row) -> Result<()> {
+        self.0.row(row)
     }
 
-    fn value_row(&mut self, values: &[Option<Vec<u8>>]) -> Result<()> {
-        self.0.value_row(values)
-    }
-
-    fn end_data(&mut self, rows: u64) {
+    fn end_data(&mut self, rows: Option<u64>) {
         self.0.end_data(rows);
-    }
-
-    fn counts_skipped_rows(&self) -> bool {
-        false
     }
 }

@@ -878,17 +878,17 @@ fn verify(path: &Path, format: DumpFormat) -> Result<String> {
                 .replace('\n', " ")
         )
     })?;
-    if !dump.complete {
+    if !dump.summary.complete {
         bail!("pg_dump's output is incomplete (no end-of-dump marker); no backup written");
     }
     let expected = match format {
         DumpFormat::Plain => Format::Plain,
         DumpFormat::Custom => Format::Custom,
     };
-    if dump.format != expected {
+    if dump.summary.format != expected {
         bail!(
             "pg_dump wrote a {} dump, not {}; no backup written",
-            dump.format.name(),
+            dump.summary.format.name(),
             expected.name()
         );
     }

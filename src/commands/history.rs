@@ -374,7 +374,7 @@ fn summarize(
         }
     };
     let mut warnings = Vec::new();
-    if let Some(damage) = &dump.damage {
+    if let Some(damage) = &dump.summary.damage {
         warnings.push(format!(
             "--salvage: {damage}; its texts after that point count as absent"
         ));

@@ -192,22 +192,23 @@ fn report(d: &Dump, wanted: Option<&str>) -> Report {
     let texts = chosen
         .filter(|db| db.texts_table.is_some())
         .map(|db| &db.texts);
+    let summary = &d.summary;
     Report {
         path: d.source.display(),
-        format: Some(d.format.name().to_string()),
-        compression: Some(d.compression.clone()),
-        archive_version: d.archive_version.clone(),
-        pg_dump_version: d.pg_dump_version.clone(),
-        server_version: d.server_version.clone(),
+        format: Some(summary.format.name().to_string()),
+        compression: Some(summary.compression_label()),
+        archive_version: summary.archive_version.clone(),
+        pg_dump_version: summary.pg_dump_version.clone(),
+        server_version: summary.server_version.clone(),
         database: db.and_then(|db| db.name.clone()),
-        databases: d
+        databases: summary
             .databases
             .iter()
             .filter_map(|db| db.name.clone())
             .collect(),
-        complete: d.complete && d.damage.is_none(),
-        problem: d.damage.clone(),
-        tables: d
+        complete: summary.complete && summary.damage.is_none(),
+        problem: summary.damage.clone(),
+        tables: summary
             .databases
             .iter()
             .flat_map(|db| {

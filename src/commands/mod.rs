@@ -41,7 +41,7 @@ impl DumpArgs {
 /// Reads a dump and reports salvage damage and warnings on stderr.
 pub fn read_dump(arg: &str, options: &ReadOptions) -> Result<Dump> {
     let dump = dump::read(&Source::from_arg(arg), options)?;
-    if let Some(damage) = &dump.damage {
+    if let Some(damage) = &dump.summary.damage {
         warn(&format!(
             "--salvage: {damage}; what follows holds only the rows read before that point"
         ));

@@ -9,25 +9,36 @@ use std::borrow::Cow;
 use anyhow::{Result, bail};
 use memchr::memchr;
 
-/// The fields of one COPY row, still escaped. A row never holds a raw tab
-/// inside a field (COPY writes `\t`), so splitting on tabs is exact.
-pub fn fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    line.split(|&b| b == b'\t')
+use super::Row;
+
+/// Splits COPY rows into their fields (still escaped), reusing its buffer
+/// from row to row. A row never holds a raw tab inside a field (COPY writes
+/// `\t`), so splitting on tabs is exact.
+#[derive(Default)]
+pub struct Splitter {
+    spans: Vec<(usize, usize)>,
 }
 
-/// Splits `line` into `out`, reusing its allocation. Fails when the count
-/// differs from `expected`.
-pub fn split_into<'a>(line: &'a [u8], expected: usize, out: &mut Vec<&'a [u8]>) -> Result<()> {
-    out.clear();
-    out.extend(fields(line));
-    if out.len() != expected {
-        bail!(
-            "a row has {} fields where the COPY header names {} columns",
-            out.len(),
-            expected
-        );
+impl Splitter {
+    /// The row `line` holds; fails when its field count differs from
+    /// `expected`, the columns of the COPY header (0 when the dump names
+    /// none: any count goes).
+    pub fn split<'a>(&'a mut self, line: &'a [u8], expected: usize) -> Result<Row<'a>> {
+        self.spans.clear();
+        let mut start = 0;
+        for tab in memchr::memchr_iter(b'\t', line) {
+            self.spans.push((start, tab));
+            start = tab + 1;
+        }
+        self.spans.push((start, line.len()));
+        if expected != 0 && self.spans.len() != expected {
+            bail!(
+                "the row has {} fields where the COPY header names {expected} columns",
+                self.spans.len()
+            );
+        }
+        Ok(Row::copy(line, &self.spans))
     }
-    Ok(())
 }
 
 /// Decodes one field: `None` for NULL, the bytes otherwise. Borrows when
@@ -42,11 +53,6 @@ pub fn decode(raw: &[u8]) -> Result<Option<Cow<'_, [u8]>>> {
     let mut out = Vec::with_capacity(raw.len());
     unescape_into(raw, &mut out)?;
     Ok(Some(Cow::Owned(out)))
-}
-
-/// Decodes a field that must not be NULL into a string-like byte vector.
-pub fn decode_to_vec(raw: &[u8]) -> Result<Option<Vec<u8>>> {
-    Ok(decode(raw)?.map(Cow::into_owned))
 }
 
 /// Undoes COPY's backslash escapes of one (non-NULL) field.
@@ -185,11 +191,14 @@ mod tests {
     }
 
     #[test]
-    fn split_checks_the_field_count() {
-        let mut out = Vec::new();
-        split_into(b"1\t\\N\tx", 3, &mut out).unwrap();
-        assert_eq!(out, vec![&b"1"[..], b"\\N", b"x"]);
-        assert!(split_into(b"1\t2", 3, &mut out).is_err());
+    fn split_checks_the_field_count_and_decodes_on_demand() {
+        let mut splitter = Splitter::default();
+        let row = splitter.split(b"1\t\\N\tx\\ty", 3).unwrap();
+        assert_eq!(row.len(), 3);
+        assert_eq!(row.get(0).unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(row.get(1).unwrap(), None);
+        assert_eq!(row.get(2).unwrap().as_deref(), Some(&b"x\ty"[..]));
+        assert!(splitter.split(b"1\t2", 3).is_err());
     }
 
     #[test]

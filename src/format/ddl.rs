@@ -1,36 +1,114 @@
 //! Column lists from `CREATE TABLE` statements, for data that does not name
-//! its columns (`--inserts` without `--column-inserts`). Each statement is
-//! parsed alone with sqlparser; one it cannot parse is simply not used.
+//! its columns (`--inserts` without `--column-inserts`). Only the names are
+//! read, with the scanner of `sql`: each element of the list up to its
+//! comma is either a column (its first word is its name) or a table
+//! constraint. A statement the scanner cannot follow is simply not used.
 
-use sqlparser::ast::Statement;
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
+use anyhow::Result;
 
 use super::TableName;
+use super::sql::Scanner;
 
 /// The table a CREATE TABLE statement creates and its columns in order.
 pub fn create_table_columns(statement: &str) -> Option<(TableName, Vec<String>)> {
-    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, statement).ok()?;
-    let Some(Statement::CreateTable(create)) = parsed.into_iter().next() else {
-        return None;
-    };
-    let parts: Vec<String> = create
-        .name
-        .0
+    let mut s = Scanner::new(statement.as_bytes(), true, "CREATE TABLE statement");
+    table_and_columns(&mut s).ok()
+}
+
+/// The words that start a table constraint rather than a column: reserved
+/// words, so pg_dump quotes a column of that name. (EXCLUDE is not one: see
+/// [`starts_constraint`].)
+const CONSTRAINTS: [&str; 6] = [
+    "CONSTRAINT",
+    "CHECK",
+    "UNIQUE",
+    "PRIMARY",
+    "FOREIGN",
+    "LIKE",
+];
+
+fn table_and_columns(s: &mut Scanner<'_>) -> Result<(TableName, Vec<String>)> {
+    s.expect_keyword("CREATE")?;
+    while ["UNLOGGED", "TEMPORARY", "TEMP", "GLOBAL", "LOCAL"]
         .iter()
-        .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
-        .collect();
-    let table = match parts.as_slice() {
-        [name] => TableName::new("public", name.clone()),
-        [.., schema, name] => TableName::new(schema.clone(), name.clone()),
-        [] => return None,
-    };
-    let columns = create
-        .columns
-        .iter()
-        .map(|c| c.name.value.clone())
-        .collect();
-    Some((table, columns))
+        .any(|word| s.keyword(word))
+    {}
+    s.expect_keyword("TABLE")?;
+    if s.keyword("IF") {
+        s.expect_keyword("NOT")?;
+        s.expect_keyword("EXISTS")?;
+    }
+    let table = s.table_name()?;
+    if !s.punct(b'(') {
+        // `OF type`, `PARTITION OF parent`: no column list to read.
+        return s.fail("'(' starting the column list");
+    }
+    let mut columns = Vec::new();
+    if s.punct(b')') {
+        return Ok((table, columns));
+    }
+    loop {
+        if !starts_constraint(s) {
+            columns.push(s.identifier()?);
+        }
+        skip_to_element_end(s)?;
+        if s.punct(b')') {
+            return Ok((table, columns));
+        }
+        if !s.punct(b',') {
+            return s.fail("',' or ')' in the column list");
+        }
+    }
+}
+
+/// Whether the element that starts here is a table constraint (consumes
+/// its first word if so).
+fn starts_constraint(s: &mut Scanner<'_>) -> bool {
+    if CONSTRAINTS.iter().any(|word| s.keyword(word)) {
+        return true;
+    }
+    // `EXCLUDE USING gist (...)`, `EXCLUDE (...)`; a column may be named
+    // exclude, unquoted.
+    let at = s.position();
+    if s.keyword("EXCLUDE") {
+        if s.keyword("USING") || s.punct(b'(') {
+            return true;
+        }
+        s.rewind(at);
+    }
+    false
+}
+
+/// Moves to the `,` or `)` that ends the current element of the column
+/// list, past nested parentheses, strings and quoted names.
+fn skip_to_element_end(s: &mut Scanner<'_>) -> Result<()> {
+    let mut depth = 0u32;
+    loop {
+        s.skip_ws();
+        match s.peek() {
+            None => return s.fail("the end of the column list"),
+            Some(b',' | b')') if depth == 0 => return Ok(()),
+            Some(b'(' | b'[') => {
+                depth += 1;
+                s.bump();
+            }
+            Some(b')' | b']') => {
+                depth = depth.saturating_sub(1);
+                s.bump();
+            }
+            Some(b'"') => {
+                s.identifier()?;
+            }
+            Some(b'\'') => {
+                s.string(!s.standard_strings(), false)?;
+            }
+            Some(b'E' | b'e') if s.peek_at(1) == Some(b'\'') => {
+                s.bump();
+                s.string(true, false)?;
+            }
+            Some(_) => s.bump(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -43,5 +121,22 @@ mod tests {
         let (t, c) = create_table_columns(sql).unwrap();
         assert_eq!(t, TableName::new("public", "users"));
         assert_eq!(c, vec!["username", "Odd", "id"]);
+    }
+
+    #[test]
+    fn passes_over_defaults_types_and_constraints() {
+        let sql = "CREATE UNLOGGED TABLE IF NOT EXISTS \"My S\".t (\n    a numeric(10,2) DEFAULT 1.5,\n    \
+                   b text DEFAULT 'x, y)'::text COLLATE pg_catalog.\"C\",\n    c text DEFAULT E'\\'),',\n    \
+                   exclude integer[],\n    CONSTRAINT t_check CHECK ((a > (0)::numeric)),\n    \
+                   EXCLUDE USING gist (a WITH =),\n    d timestamp with time zone\n);";
+        let (t, c) = create_table_columns(sql).unwrap();
+        assert_eq!(t, TableName::new("My S", "t"));
+        assert_eq!(c, vec!["a", "b", "c", "exclude", "d"]);
+        assert_eq!(
+            create_table_columns("CREATE TABLE public.e ();"),
+            Some((TableName::new("public", "e"), Vec::new()))
+        );
+        assert_eq!(create_table_columns("CREATE TABLE p.t OF some_type;"), None);
+        assert_eq!(create_table_columns("CREATE TABLE t (a int"), None);
     }
 }

@@ -1,5 +1,5 @@
-//! `pg_dump -Fd` directory dumps: `toc.dat` (the archive header and TOC of
-//! a custom archive, naming a data file per entry) and one file per table's
+//! `pg_dump -Fd` directory dumps: `toc.dat` (the archive header and TOC,
+//! read by `archive`, naming a data file per entry) and one file per table's
 //! data, `NNNN.dat`, or compressed `NNNN.dat.gz` (gzip), `.dat.lz4` or
 //! `.dat.zst`. Tables are visited in TOC order.
 
@@ -9,9 +9,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::Visitor;
-use super::custom::{self, ArchiveReader, Codec, DataPlace, FORMAT_DIRECTORY};
-use super::{Meta, TableName};
+use super::archive::{self, ArchiveReader, DataPlace, FORMAT_DIRECTORY};
+use super::compress::Codec;
+use super::{Meta, TableName, Visitor};
 use crate::progress::Progress;
 
 pub fn read(dir: &Path, visitor: &mut dyn Visitor) -> Result<()> {
@@ -25,7 +25,7 @@ pub fn read_counted(dir: &Path, visitor: &mut dyn Visitor, progress: &Progress) 
     let file =
         File::open(&toc_path).with_context(|| format!("cannot open {}", toc_path.display()))?;
     let mut r = ArchiveReader::new(BufReader::new(progress.count_read(file)));
-    let toc = custom::read_toc(&mut r, FORMAT_DIRECTORY, visitor)
+    let toc = archive::read_toc(&mut r, FORMAT_DIRECTORY, visitor)
         .with_context(|| toc_path.display().to_string())?;
     let mut missing = Vec::new();
     for entry in toc
@@ -64,7 +64,7 @@ pub fn read_counted(dir: &Path, visitor: &mut dyn Visitor, progress: &Progress) 
         };
         let file = File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         let mut data = BufReader::with_capacity(256 * 1024, progress.count_read(file));
-        custom::visit_table_data(&toc, entry, &mut data, codec, visitor)
+        archive::read_table_data(&toc, entry, &mut data, codec, visitor)
             .with_context(|| path.display().to_string())?;
     }
     if !missing.is_empty() {

@@ -1,16 +1,33 @@
 //! Reading pg_dump's formats: bytes in, table rows out.
 //!
 //! Every reader walks its input once and reports what it finds to a
-//! [`Visitor`]: facts about the dump ([`Meta`]), and for each table's data
-//! its columns and then its rows. The visitor answers [`Interest::Skip`] for
-//! tables it does not need; their rows are then only counted, never decoded.
-//! Nothing here knows about students or texts: that is `dump` and `texts`.
+//! [`Visitor`], a sink in dump order: facts about the dump ([`Meta`]), and
+//! for each table's data its columns ([`Visitor::begin_data`]), its rows
+//! ([`Visitor::row`], one [`Row`] type whatever the format stores) and its
+//! end ([`Visitor::end_data`]). The visitor's [`Interest`] decides how much
+//! work a table costs: rows decoded, rows only counted at scanning speed, or
+//! data passed over unread where the reader can (a custom archive in a
+//! file). Nothing here knows about students or texts: that is `dump`.
 //!
-//! One file per format: `plain` (SQL scripts from pg_dump and pg_dumpall,
-//! COPY or INSERT data), `custom` (`-Fc`), `tar` (`-Ft`) and `directory`
-//! (`-Fd`). `copy_text` decodes COPY's text format, `inserts` the values of
-//! INSERT statements, `frames` LZ4 and zstd streams.
+//! The layering follows pg_dump's own (pg_backup_archiver.c and one file
+//! per format):
+//! - `plain`: SQL scripts from pg_dump and pg_dumpall (COPY or INSERT data);
+//! - `archive`: what the archive formats share: the header, the TOC, their
+//!   integers and strings, and one TOC entry's data handed to the visitor;
+//! - `custom` (`-Fc`), `tar` (`-Ft`), `directory` (`-Fd`): where each
+//!   archive format keeps the data of a TOC entry;
+//! - `compress` and `frames`: the codecs (gzip/zlib, LZ4, zstd);
+//! - `copy_text`: COPY's text format (the one row splitter and decoder);
+//! - `sql`: the SQL scanner (names, literals) that reads INSERT statements,
+//!   CREATE TABLE column lists and COPY headers; `inserts` and `ddl` use it;
+//! - `lines`: the line reader under the plain reader and COPY data.
+//!
+//! A new format is one new file: it finds the tables' data and calls the
+//! visitor (an archive format reads its TOC with `archive` and hands each
+//! entry's data to `archive::read_table_data`), plus one arm in [`read`].
 
+pub mod archive;
+pub mod compress;
 pub mod copy_text;
 pub mod custom;
 pub mod ddl;
@@ -19,14 +36,17 @@ pub mod frames;
 pub mod inserts;
 pub mod lines;
 pub mod plain;
+pub mod sql;
 pub mod tar;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use anyhow::Result;
 
 use crate::input::{Format, Opened};
 use crate::progress::Progress;
+use compress::Compression;
 
 /// A table as the dump names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,8 +79,8 @@ pub enum Meta {
     ServerVersion(String),
     /// The archive format version of a custom, tar or directory dump: `1.14`.
     ArchiveVersion(String),
-    /// Compression of the data inside an archive: `gzip`, `lz4`, `zstd`, `none`.
-    DataCompression(String),
+    /// Compression of the data inside an archive, as its header says.
+    DataCompression(Compression),
     /// The data that follows belongs to this database: the archive header's
     /// name, or a `\connect` in a pg_dump --create or pg_dumpall script.
     Database(String),
@@ -71,13 +91,76 @@ pub enum Meta {
     Complete,
 }
 
-/// What the visitor wants of a table's rows.
+/// What the visitor wants of a table's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interest {
-    /// Count them only, at scanning speed.
-    Skip,
-    /// Hand each row over.
+    /// Hand each row over ([`Visitor::row`]).
     Rows,
+    /// No rows, but their number, counted at scanning speed.
+    Count,
+    /// Neither rows nor their number: a reader that can pass over the data
+    /// unread does so and ends the table with `end_data(None)`; the others
+    /// count the rows as for [`Interest::Count`].
+    PassOver,
+}
+
+/// One row of a table's data, whatever the format stores: COPY text (its
+/// fields still escaped, decoded when asked for) or values an INSERT reader
+/// has already decoded. A field is decoded only when asked for, so that a
+/// visitor pays only for the fields it reads.
+pub struct Row<'a> {
+    fields: Fields<'a>,
+}
+
+enum Fields<'a> {
+    /// A COPY line and where its fields are in it.
+    Copy {
+        line: &'a [u8],
+        spans: &'a [(usize, usize)],
+    },
+    Decoded(&'a [Option<Vec<u8>>]),
+}
+
+impl<'a> Row<'a> {
+    /// A COPY line already split by [`copy_text::Splitter`].
+    pub(crate) fn copy(line: &'a [u8], spans: &'a [(usize, usize)]) -> Row<'a> {
+        Row {
+            fields: Fields::Copy { line, spans },
+        }
+    }
+
+    /// Values already decoded (`None` is SQL NULL).
+    pub fn decoded(values: &'a [Option<Vec<u8>>]) -> Row<'a> {
+        Row {
+            fields: Fields::Decoded(values),
+        }
+    }
+
+    /// How many fields the row has.
+    pub fn len(&self) -> usize {
+        match &self.fields {
+            Fields::Copy { spans, .. } => spans.len(),
+            Fields::Decoded(values) => values.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Field `i` decoded: `None` for SQL NULL. Fails on a broken escape.
+    ///
+    /// # Panics
+    /// When `i` is not below [`Row::len`].
+    pub fn get(&self, i: usize) -> Result<Option<Cow<'a, [u8]>>> {
+        match &self.fields {
+            Fields::Copy { line, spans } => {
+                let (start, end) = spans[i];
+                copy_text::decode(&line[start..end])
+            }
+            Fields::Decoded(values) => Ok(values[i].as_deref().map(Cow::Borrowed)),
+        }
+    }
 }
 
 /// Receives what a format reader finds, in dump order.
@@ -89,26 +172,14 @@ pub trait Visitor {
     /// definition); empty when the dump does not say.
     fn begin_data(&mut self, table: &TableName, columns: &[String]) -> Interest;
 
-    /// One row in COPY text format, without its line end. Only called
-    /// between `begin_data` returning [`Interest::Rows`] and `end_data`.
-    fn copy_row(&mut self, line: &[u8]) -> Result<()>;
+    /// One row, only between `begin_data` returning [`Interest::Rows`] and
+    /// `end_data`. When `begin_data` had columns, the row has that many
+    /// fields (the reader checks).
+    fn row(&mut self, row: &Row) -> Result<()>;
 
-    /// One row whose values the reader has already decoded (INSERT data).
-    /// `None` is SQL NULL.
-    fn value_row(&mut self, values: &[Option<Vec<u8>>]) -> Result<()>;
-
-    /// The table's data ended after `rows` rows.
-    fn end_data(&mut self, rows: u64);
-
-    /// Whether the rows of skipped tables must be counted (`inspect`). When
-    /// not, a reader that can seek passes over their data unread.
-    fn counts_skipped_rows(&self) -> bool {
-        true
-    }
-
-    /// A skipped table's data was passed over without counting its rows;
-    /// ends the table in place of `end_data`.
-    fn end_data_unread(&mut self) {}
+    /// The table's data ended after `rows` rows; `None` when it was passed
+    /// over uncounted ([`Interest::PassOver`]).
+    fn end_data(&mut self, rows: Option<u64>);
 }
 
 /// Reads an opened dump to the end with the reader of its format.
@@ -123,17 +194,20 @@ pub fn read_with_progress(
     visitor: &mut dyn Visitor,
     progress: &Progress,
 ) -> Result<()> {
-    match opened.format {
-        Format::Plain => plain::read(opened.reader, visitor),
-        Format::Custom => custom::read(opened.reader, opened.seekable.as_deref(), visitor),
-        Format::Tar => tar::read(opened.reader, visitor),
-        Format::Directory => directory::read_counted(
-            opened
-                .directory
-                .as_deref()
-                .expect("a directory dump has its directory"),
-            visitor,
-            progress,
-        ),
+    match opened {
+        Opened::Directory(dir) => directory::read_counted(&dir, visitor, progress),
+        Opened::Stream {
+            format,
+            reader,
+            file,
+            ..
+        } => match format {
+            Format::Plain => plain::read(reader, visitor),
+            Format::Custom => custom::read(reader, file.as_deref(), visitor),
+            Format::Tar => tar::read(reader, visitor),
+            Format::Directory => {
+                anyhow::bail!("a directory dump is read from its directory, not a stream")
+            }
+        },
     }
 }

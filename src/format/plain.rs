@@ -15,8 +15,10 @@ use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 
+use super::copy_text::Splitter;
 use super::lines::LineReader;
-use super::{Interest, Meta, TableName, Visitor, ddl, inserts};
+use super::sql::Scanner;
+use super::{Interest, Meta, Row, TableName, Visitor, ddl, inserts};
 
 pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()> {
     let mut reader = PlainReader {
@@ -173,7 +175,7 @@ impl<R: Read> PlainReader<'_, R> {
         }
         let interest = self.visitor.begin_data(&table, &columns);
         let rows = match interest {
-            Interest::Skip => {
+            Interest::Count | Interest::PassOver => {
                 let skipped = self.lines.skip_copy_block()?;
                 if !skipped.ended {
                     bail!(
@@ -184,6 +186,7 @@ impl<R: Read> PlainReader<'_, R> {
                 skipped.rows
             }
             Interest::Rows => {
+                let mut splitter = Splitter::default();
                 let mut rows = 0u64;
                 loop {
                     let Some((line, terminated)) = self.lines.next_line_with_end()? else {
@@ -202,14 +205,17 @@ impl<R: Read> PlainReader<'_, R> {
                         );
                     }
                     rows += 1;
-                    self.visitor.copy_row(line).with_context(|| {
-                        format!("line {}, row {rows} of {table}", self.lines.line_number())
-                    })?;
+                    splitter
+                        .split(line, columns.len())
+                        .and_then(|row| self.visitor.row(&row))
+                        .with_context(|| {
+                            format!("line {}, row {rows} of {table}", self.lines.line_number())
+                        })?;
                 }
                 rows
             }
         };
-        self.visitor.end_data(rows);
+        self.visitor.end_data(Some(rows));
         Ok(())
     }
 
@@ -247,7 +253,7 @@ impl<R: Read> PlainReader<'_, R> {
         }
         let run = self.insert_run.as_mut().expect("an insert run is open");
         match run.interest {
-            Interest::Skip => {
+            Interest::Count | Interest::PassOver => {
                 run.rows += inserts::count_rows(text, self.standard_strings)
                     .with_context(|| format!("line {line_no}, INSERT into {table}"))?;
             }
@@ -264,7 +270,7 @@ impl<R: Read> PlainReader<'_, R> {
                     }
                     run.rows += 1;
                     self.visitor
-                        .value_row(row)
+                        .row(&Row::decoded(row))
                         .with_context(|| format!("line {line_no}, row {} of {table}", run.rows))?;
                 }
             }
@@ -279,7 +285,7 @@ impl<R: Read> PlainReader<'_, R> {
 
 fn end_run(run: &mut Option<InsertRun>, visitor: &mut dyn Visitor) {
     if let Some(run) = run.take() {
-        visitor.end_data(run.rows);
+        visitor.end_data(Some(run.rows));
     }
 }
 
@@ -330,72 +336,18 @@ fn connect_target(word: &str) -> Option<String> {
 
 /// `COPY schema.table (col, ...) FROM stdin;` into its table and columns.
 pub fn parse_copy_header(header: &str) -> Result<(TableName, Vec<String>)> {
-    let rest = header
-        .trim()
-        .strip_prefix("COPY ")
-        .context("not a COPY statement")?;
-    let (parts, rest) = identifiers(rest, '.')?;
-    let table = match parts.as_slice() {
-        [name] => TableName::new("public", name.clone()),
-        [schema, name] => TableName::new(schema.clone(), name.clone()),
-        _ => bail!("unexpected table name"),
-    };
-    let rest = rest.trim_start();
-    let (columns, rest) = match rest.strip_prefix('(') {
-        Some(inner) => {
-            let (columns, after) = identifiers(inner, ',')?;
-            let after = after
-                .trim_start()
-                .strip_prefix(')')
-                .context("unclosed column list")?;
-            (columns, after)
-        }
-        None => (Vec::new(), rest),
-    };
-    if rest.trim() != "FROM stdin;" {
-        bail!("expected FROM stdin;");
+    let mut s = Scanner::new(header.as_bytes(), true, "COPY statement");
+    s.expect_keyword("COPY")?;
+    let table = s.table_name()?;
+    let columns = s.name_list()?.unwrap_or_default();
+    for word in ["FROM", "stdin"] {
+        s.expect_keyword(word)?;
+    }
+    s.punct(b';');
+    if !s.at_end() {
+        return s.fail("the end of the statement");
     }
     Ok((table, columns))
-}
-
-/// A list of SQL identifiers separated by `sep`, quoted (`"a ""b"""`) or not;
-/// returns them and what follows.
-fn identifiers(mut s: &str, sep: char) -> Result<(Vec<String>, &str)> {
-    let mut out = Vec::new();
-    loop {
-        s = s.trim_start();
-        if let Some(quoted) = s.strip_prefix('"') {
-            let mut name = String::new();
-            let mut chars = quoted.char_indices();
-            let end = loop {
-                match chars.next() {
-                    None => bail!("unclosed quoted identifier"),
-                    Some((i, '"')) => {
-                        if quoted[i + 1..].starts_with('"') {
-                            name.push('"');
-                            chars.next();
-                        } else {
-                            break i + 1;
-                        }
-                    }
-                    Some((_, c)) => name.push(c),
-                }
-            };
-            out.push(name);
-            s = &quoted[end..];
-        } else {
-            let end = s.find([sep, ' ', '(', ')', '.']).unwrap_or(s.len());
-            if end == 0 {
-                bail!("expected an identifier");
-            }
-            out.push(s[..end].to_string());
-            s = &s[end..];
-        }
-        match s.strip_prefix(sep) {
-            Some(after) => s = after,
-            None => return Ok((out, s)),
-        }
-    }
 }
 
 /// Where the SQL lexer stands at the end of a line.

@@ -1,5 +1,5 @@
-//! `pg_dump -Ft` tar archives: `toc.dat` first (the archive header and TOC
-//! of a custom archive, naming a member per entry's data), then the data
+//! `pg_dump -Ft` tar archives: `toc.dat` first (the archive header and TOC,
+//! read by `archive`, naming a member per entry's data), then the data
 //! members `NNNN.dat` (COPY text) in dump order, `restore.sql` last.
 //! Read as a stream: every member once, in archive order.
 
@@ -8,9 +8,9 @@ use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 
-use super::Meta;
-use super::Visitor;
-use super::custom::{self, ArchiveReader, Codec, DataPlace, FORMAT_TAR, Toc};
+use super::archive::{self, ArchiveReader, DataPlace, FORMAT_TAR, Toc};
+use super::compress::Codec;
+use super::{Meta, Visitor};
 
 pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()> {
     let mut archive = tar::Archive::new(input);
@@ -35,7 +35,7 @@ pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()
                 bail!("the tar archive holds toc.dat twice");
             }
             let mut r = ArchiveReader::new(&mut member);
-            let t = custom::read_toc(&mut r, FORMAT_TAR, visitor).context("toc.dat")?;
+            let t = archive::read_toc(&mut r, FORMAT_TAR, visitor).context("toc.dat")?;
             for (i, e) in t.entries.iter().enumerate() {
                 if let DataPlace::File(Some(f)) = &e.place
                     && e.is_table_data()
@@ -72,7 +72,7 @@ pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()
             inner: &mut member,
             n: 0,
         };
-        let visited = custom::visit_table_data(t, &t.entries[i], &mut counted, codec, visitor);
+        let visited = archive::read_table_data(t, &t.entries[i], &mut counted, codec, visitor);
         // The tar reader ends a cut member quietly: its size says, and a
         // cut explains whatever went wrong in its rows (a half row).
         let drained = std::io::copy(&mut counted, &mut std::io::sink());

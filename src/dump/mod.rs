@@ -1,0 +1,249 @@
+//! A dump read for its texts: opens any source, runs the reader of its
+//! format into a [`RaceSink`] (the race server's tables, `race`) built on a
+//! [`SummarySink`] (what the dump is and holds, `summary`), and picks the
+//! database that holds the texts. This is the one entry point the commands
+//! use: `dump::read(source, &options)`.
+
+pub mod race;
+pub mod summary;
+
+use anyhow::{Result, anyhow, bail};
+
+use self::race::RaceSink;
+pub use self::race::{DEFAULT_TEXTS_TABLES, Database, Prefilter};
+pub use self::summary::{DatabaseSummary, Summary, SummarySink, TableStat};
+use crate::format;
+use crate::input::{self, Source};
+use crate::progress::Progress;
+use crate::texts::Texts;
+
+/// How to read a dump.
+#[derive(Clone, Default)]
+pub struct ReadOptions {
+    /// `--table`: the texts table's name (`name` or `schema.name`).
+    pub table: Option<String>,
+    /// `--database`: which database of a pg_dumpall script.
+    pub database: Option<String>,
+    /// Keep the texts' content (inspect does not need it).
+    pub skip_text_content: bool,
+    /// Count the rows of every table (`inspect`); otherwise a custom archive
+    /// written to a file is read by seeking straight to the tables needed.
+    pub count_rows: bool,
+    /// `--salvage`: keep what was read before damage instead of failing.
+    pub salvage: bool,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress: bool,
+    /// Count the read on this bar over several dumps instead
+    /// ([`Progress::for_dumps`]).
+    pub shared_progress: Option<Progress>,
+    pub prefilter: Option<Prefilter>,
+}
+
+/// What reading a dump gave.
+#[derive(Debug, Clone)]
+pub struct Dump {
+    pub source: Source,
+    /// What the dump is and holds, whatever its format.
+    pub summary: Summary,
+    /// The race server's tables of each database, in the order of
+    /// `summary.databases`.
+    pub databases: Vec<Database>,
+    /// `--table`, as given.
+    pub wanted_table: Option<String>,
+}
+
+impl Dump {
+    /// The database that holds the texts: `--database`, or the only one
+    /// with a texts table.
+    pub fn texts_database(&self, wanted: Option<&str>) -> Result<&Database> {
+        let name = self.source.display();
+        if let Some(wanted) = wanted {
+            return self.database(wanted);
+        }
+        let with_texts: Vec<&Database> = self
+            .databases
+            .iter()
+            .filter(|d| d.texts_table.is_some())
+            .collect();
+        match with_texts.as_slice() {
+            [one] => Ok(one),
+            [] => {
+                if let Some(problem) = self.databases.iter().find_map(|d| d.texts_problem.as_ref())
+                {
+                    bail!("{name}: {problem}");
+                }
+                let tables: Vec<String> = self
+                    .summary
+                    .databases
+                    .iter()
+                    .flat_map(|d| d.tables.iter().map(|t| t.name.to_string()))
+                    .collect();
+                let tables = if tables.is_empty() {
+                    "none".to_string()
+                } else {
+                    tables.join(", ")
+                };
+                if let Some(wanted) = &self.wanted_table {
+                    bail!(
+                        "{name} has no table {wanted:?} (named by --table); tables in the dump: {tables}"
+                    );
+                }
+                bail!(
+                    "{name} has no texts table (tasktexts or task_texts; --table names another): \
+                     was the server's IS_STORING_STUDENT_TASK_TEXTS setting off? Tables in the dump: {tables}"
+                )
+            }
+            several => bail!(
+                "{name} holds several databases with a texts table: {}; choose one with --database",
+                several
+                    .iter()
+                    .map(|d| d.name.clone().unwrap_or_else(|| "?".into()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// The database named `wanted` (`--database`); an error listing the
+    /// dump's databases when there is none of that name.
+    pub fn database(&self, wanted: &str) -> Result<&Database> {
+        self.databases
+            .iter()
+            .find(|d| d.name.as_deref() == Some(wanted))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{} has no database {wanted:?}; it has: {}",
+                    self.source.display(),
+                    self.database_names()
+                )
+            })
+    }
+
+    fn database_names(&self) -> String {
+        let names: Vec<String> = self
+            .databases
+            .iter()
+            .filter_map(|d| d.name.clone())
+            .collect();
+        if names.is_empty() {
+            "no named database".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    /// The texts of the chosen database, with warnings for what is missing.
+    pub fn texts(&self, wanted_database: Option<&str>) -> Result<(&Texts, Vec<String>)> {
+        let db = self.texts_database(wanted_database)?;
+        let texts_table = db.texts_table.as_ref().ok_or_else(|| {
+            anyhow!(
+                "database {} in {} has no readable texts table{}",
+                db.name.as_deref().unwrap_or("?"),
+                self.source.display(),
+                match (&db.texts_problem, &self.wanted_table) {
+                    (Some(problem), _) => format!(": {problem}"),
+                    (None, Some(wanted)) => format!(" (no table {wanted:?}, named by --table)"),
+                    (None, None) if db.problems.is_empty() => String::new(),
+                    (None, None) => format!(": {}", db.problems.join("; ")),
+                }
+            )
+        })?;
+        let mut warnings = db.problems.clone();
+        if db.texts.usernames.is_empty() && self.summary.damage.is_some() {
+            // pg_dump writes `users` after the texts table, so a dump cut
+            // inside the texts never reaches it.
+            warnings.push(format!(
+                "{} is damaged before its users table (pg_dump writes it after {texts_table}, \
+                 past the damage): usernames are unknown, so --user matches nothing here; \
+                 the texts show their student as \"user #ID\", and --user-id ID filters by it",
+                self.source.display()
+            ));
+        } else if db.texts.usernames.is_empty() {
+            warnings.push(format!(
+                "{} has no users table (a dump of {texts_table} alone?): usernames are unknown; \
+                 --user-id ID filters by the id shown as \"user #ID\"",
+                self.source.display()
+            ));
+        }
+        if db.texts.tasks.is_empty() {
+            warnings.push(format!(
+                "{} has no tasks table: task names are unknown",
+                self.source.display()
+            ));
+        }
+        Ok((&db.texts, warnings))
+    }
+}
+
+/// Reads `source` to the end. With `salvage`, damage after some rows is
+/// reported in [`Dump::damage`] instead of failing.
+pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
+    let progress = match &options.shared_progress {
+        Some(shared) => shared.part(),
+        None if options.progress => Progress::for_stderr(&match source {
+            Source::Stdin => "standard input".to_string(),
+            other => other.display(),
+        }),
+        None => Progress::hidden(),
+    };
+    let opened = match input::open(source, &progress) {
+        Ok(o) => o,
+        Err(e) => {
+            progress.finish();
+            bail!("{e:#}{}", crlf_hint(&progress.raw_head()));
+        }
+    };
+    let summary = SummarySink::new(opened.format(), opened.compression(), options.count_rows);
+    let mut sink = RaceSink::new(summary, options);
+    let result = format::read_with_progress(opened, &mut sink, &progress);
+    progress.finish();
+    let (summary, databases) = sink.finish();
+    let mut dump = Dump {
+        source: source.clone(),
+        summary,
+        databases,
+        wanted_table: options.table.clone(),
+    };
+    if let Err(e) = result {
+        let message = format!(
+            "{}: {e:#}{}",
+            source.display(),
+            crlf_hint(&progress.raw_head())
+        );
+        if !options.salvage {
+            return Err(anyhow!(message));
+        }
+        dump.summary.damage = Some(message);
+    } else if !dump.summary.complete {
+        let message = format!(
+            "{}: the dump is incomplete: it ends without pg_dump's closing line \
+             (\"-- PostgreSQL database dump complete\"), so data may be missing",
+            source.display()
+        );
+        if !options.salvage {
+            bail!(message);
+        }
+        dump.summary.damage = Some(message);
+    }
+    Ok(dump)
+}
+
+/// What to add to the message of a failed read whose file looks like a
+/// binary file (an archive, gzip) put through a terminal that turned every
+/// LF into CRLF, as `docker exec -t` does: empty for anything else (a plain
+/// dump with CRLF line ends is no binary file, and reads).
+fn crlf_hint(raw_head: &[u8]) -> &'static str {
+    let binary = raw_head.starts_with(b"PGDMP")
+        || raw_head.starts_with(&[0x1f, 0x8b])
+        || raw_head.contains(&0);
+    let mut lfs = memchr::memchr_iter(b'\n', raw_head).peekable();
+    let converted = lfs.peek().is_some() && lfs.all(|at| at > 0 && raw_head[at - 1] == b'\r');
+    if binary && converted {
+        ". The file looks like a CRLF conversion of a binary file: every LF in it follows a CR, \
+         as when pg_dump's output passes through `docker exec -t` (a terminal); take backups \
+         with `docker exec -i`. Turning every CRLF back into LF restores this one exactly: \
+         perl -pe 's/\\r\\n\\z/\\n/' < FILE > FIXED"
+    } else {
+        ""
+    }
+}

@@ -1,0 +1,410 @@
+//! The race server's schema in a dump: the texts table (`tasktexts`, or
+//! what `--table` names) and its two lookup tables, `users` and `tasks`.
+//! [`RaceSink`] reads them from any format's rows, built on a
+//! [`SummarySink`] that sees every table: it maps each table's columns by
+//! name, decodes the fields it needs, applies the prefilter, and keeps the
+//! users and tasks of the texts table's schema.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+
+use super::ReadOptions;
+use super::summary::{Summary, SummarySink};
+use crate::format::{Interest, Meta, Row, TableName, Visitor};
+use crate::texts::{Task, TaskText, Texts, Timestamp};
+
+/// The texts table's names on the race server (and a spelling seen elsewhere).
+pub const DEFAULT_TEXTS_TABLES: [&str; 2] = ["tasktexts", "task_texts"];
+
+/// A test on a text row applied while reading, so that rows which cannot
+/// pass the filters are never kept.
+pub type Prefilter = Arc<dyn Fn(&TaskText) -> bool + Send + Sync>;
+
+/// The race server's tables in one database of a dump (the summary's
+/// database of the same place).
+#[derive(Debug, Clone, Default)]
+pub struct Database {
+    /// The name, where the dump says it (archives, `\connect`).
+    pub name: Option<String>,
+    /// The texts table found, if any.
+    pub texts_table: Option<TableName>,
+    /// What was odd about the needed tables (a missing column, a second
+    /// texts table), for the error or warning that explains it.
+    pub problems: Vec<String>,
+    /// A table with the texts table's name (or `--table`'s) that lacks its
+    /// columns: why there is no texts table.
+    pub texts_problem: Option<String>,
+    pub texts: Texts,
+}
+
+impl Database {
+    /// The texts table a restore script writes to: this dump's texts table
+    /// (the live server has the same schema), else the race server's.
+    pub fn restore_table(&self) -> TableName {
+        self.texts_table
+            .clone()
+            .unwrap_or_else(|| TableName::new("public", DEFAULT_TEXTS_TABLES[0]))
+    }
+}
+
+/// Reads the race server's tables, and through its [`SummarySink`] the
+/// summary of the whole dump.
+pub struct RaceSink<'o> {
+    summary: SummarySink,
+    options: &'o ReadOptions,
+    /// One per database of the summary, in the same order.
+    databases: Vec<(Database, Lookups)>,
+    current: Current,
+}
+
+/// Which of the needed tables is being read, with its columns' positions.
+enum Current {
+    None,
+    Texts(TextsColumns),
+    Users(UsersColumns),
+    Tasks(TasksColumns),
+}
+
+struct TextsColumns {
+    id: usize,
+    user_id: usize,
+    task_id: usize,
+    created_at: usize,
+    modified_at: Option<usize>,
+    text: usize,
+}
+
+struct UsersColumns {
+    schema: String,
+    id: usize,
+    username: usize,
+    is_student: Option<usize>,
+}
+
+struct TasksColumns {
+    schema: String,
+    id: usize,
+    phase: usize,
+    name: usize,
+    is_enabled: Option<usize>,
+}
+
+/// Users and tasks per schema, chosen once the texts table's schema is known
+/// (they come after it in the dump).
+#[derive(Default)]
+struct Lookups {
+    usernames: HashMap<String, HashMap<i64, String>>,
+    students: HashMap<String, usize>,
+    tasks: HashMap<String, HashMap<i64, Task>>,
+}
+
+impl<'o> RaceSink<'o> {
+    pub fn new(summary: SummarySink, options: &'o ReadOptions) -> Self {
+        RaceSink {
+            summary,
+            options,
+            databases: vec![(Database::default(), Lookups::default())],
+            current: Current::None,
+        }
+    }
+
+    /// The summary and, in the same order as its databases, the race
+    /// server's tables of each.
+    pub fn finish(self) -> (Summary, Vec<Database>) {
+        let summary = self.summary.finish();
+        let databases = self
+            .databases
+            .into_iter()
+            .zip(&summary.databases)
+            .map(|((mut db, lookups), part)| {
+                db.name = part.name.clone();
+                let schema = db
+                    .texts_table
+                    .as_ref()
+                    .map_or("public", |t| t.schema.as_str())
+                    .to_string();
+                db.texts.usernames = pick_schema(lookups.usernames, &schema);
+                db.texts.tasks = pick_schema(lookups.tasks, &schema);
+                db.texts.students = lookups
+                    .students
+                    .get(&schema)
+                    .copied()
+                    .or_else(|| lookups.students.values().next().copied())
+                    .unwrap_or(0);
+                db
+            })
+            .collect();
+        (summary, databases)
+    }
+
+    fn is_texts_table(&self, table: &TableName) -> bool {
+        // `--table` replaces the default names.
+        match &self.options.table {
+            Some(wanted) => match wanted.split_once('.') {
+                Some((schema, name)) => table.schema == schema && table.name == name,
+                None => table.name == *wanted,
+            },
+            None => DEFAULT_TEXTS_TABLES.contains(&table.name.as_str()),
+        }
+    }
+
+    fn database_wanted(&self) -> bool {
+        match &self.options.database {
+            None => true,
+            Some(w) => self.summary.current_database().name.as_deref() == Some(w),
+        }
+    }
+
+    fn database(&mut self) -> &mut (Database, Lookups) {
+        self.databases.last_mut().expect("a database")
+    }
+
+    /// Which needed table `table` is, if any; fails when it lacks a column.
+    fn pick_columns(&mut self, table: &TableName, columns: &[String]) -> Result<Current> {
+        if self.is_texts_table(table) {
+            let named_by = self.options.table.clone();
+            let db = &mut self.database().0;
+            if let Some(first) = &db.texts_table {
+                db.problems.push(format!(
+                    "a second texts table {table} was ignored; {first} is read (--table chooses)"
+                ));
+            } else if let Ok(c) = texts_columns(columns, table) {
+                db.texts_table = Some(table.clone());
+                db.texts_problem = None;
+                return Ok(Current::Texts(c));
+            } else {
+                let named_by = match named_by {
+                    Some(wanted) => format!("--table {wanted}: "),
+                    None => String::new(),
+                };
+                let missing: Vec<&str> = TEXTS_COLUMNS
+                    .into_iter()
+                    .filter(|c| !columns.iter().any(|have| have == c))
+                    .collect();
+                db.texts_problem.get_or_insert(format!(
+                    "{named_by}{table} lacks the texts table's columns ({}): it has no {}; its columns: {}",
+                    TEXTS_COLUMNS.join(", "),
+                    missing.join(", "),
+                    column_list(columns)
+                ));
+            }
+        }
+        match table.name.as_str() {
+            "users" => Ok(Current::Users(UsersColumns {
+                schema: table.schema.clone(),
+                id: position(columns, "id", table)?,
+                username: position(columns, "username", table)?,
+                is_student: columns.iter().position(|c| c == "is_student"),
+            })),
+            "tasks" => Ok(Current::Tasks(TasksColumns {
+                schema: table.schema.clone(),
+                id: position(columns, "id", table)?,
+                phase: position(columns, "phase", table)?,
+                name: position(columns, "name", table)?,
+                is_enabled: columns.iter().position(|c| c == "is_enabled"),
+            })),
+            _ => Ok(Current::None),
+        }
+    }
+
+    fn text_row(&mut self, c: &TextsColumns, row: &Row) -> Result<()> {
+        let id = int_field(row, c.id, "id")?;
+        let user_id = int_field(row, c.user_id, "user_id")?;
+        let task_id = int_field(row, c.task_id, "task_id")?;
+        let created_at = timestamp_field(row, c.created_at, "created_at", id)?
+            .with_context(|| format!("text {id} has no created_at"))?;
+        let modified_at = match c.modified_at {
+            Some(i) => timestamp_field(row, i, "modified_at", id)?,
+            None => None,
+        };
+        let text = if self.options.skip_text_content {
+            Vec::new()
+        } else {
+            row.get(c.text)?
+                .with_context(|| format!("text {id} is NULL"))?
+                .into_owned()
+        };
+        let text = TaskText {
+            id,
+            user_id,
+            task_id,
+            created_at,
+            modified_at,
+            text,
+        };
+        if self
+            .options
+            .prefilter
+            .as_ref()
+            .is_none_or(|keep| keep(&text))
+        {
+            self.database().0.texts.rows.push(text);
+        }
+        Ok(())
+    }
+
+    fn user_row(&mut self, c: &UsersColumns, row: &Row) -> Result<()> {
+        let id = int_field(row, c.id, "users.id")?;
+        let username = match row.get(c.username)? {
+            Some(u) => String::from_utf8(u.into_owned())
+                .map_err(|_| anyhow!("user {id}'s username is not UTF-8"))?,
+            None => format!("user #{id}"),
+        };
+        let student = match c.is_student {
+            Some(i) => row.get(i)?.as_deref() == Some(b"t"),
+            None => true,
+        };
+        let lookups = &mut self.database().1;
+        lookups
+            .usernames
+            .entry(c.schema.clone())
+            .or_default()
+            .insert(id, username);
+        if student {
+            *lookups.students.entry(c.schema.clone()).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn task_row(&mut self, c: &TasksColumns, row: &Row) -> Result<()> {
+        let id = int_field(row, c.id, "tasks.id")?;
+        let phase = match row.get(c.phase)? {
+            Some(_) => int_field(row, c.phase, "tasks.phase")?,
+            None => 0,
+        };
+        let name = row
+            .get(c.name)?
+            .map(|n| String::from_utf8_lossy(n.as_ref()).into_owned())
+            .unwrap_or_default();
+        let is_enabled = match c.is_enabled {
+            Some(i) => row.get(i)?.as_deref() != Some(b"f"),
+            None => true,
+        };
+        self.database()
+            .1
+            .tasks
+            .entry(c.schema.clone())
+            .or_default()
+            .insert(
+                id,
+                Task {
+                    phase,
+                    name,
+                    is_enabled,
+                },
+            );
+        Ok(())
+    }
+}
+
+impl Visitor for RaceSink<'_> {
+    fn meta(&mut self, meta: Meta) {
+        self.summary.meta(meta);
+        // Follow the summary's databases: a new one, or the first named.
+        if self.databases.len() < self.summary.summary().databases.len() {
+            self.databases
+                .push((Database::default(), Lookups::default()));
+        }
+    }
+
+    fn begin_data(&mut self, table: &TableName, columns: &[String]) -> Interest {
+        let uncounted = self.summary.begin_data(table, columns);
+        self.current = Current::None;
+        if !self.database_wanted() {
+            return uncounted;
+        }
+        self.current = self.pick_columns(table, columns).unwrap_or_else(|e| {
+            self.database().0.problems.push(format!("{e:#}"));
+            Current::None
+        });
+        match self.current {
+            Current::None => uncounted,
+            _ => Interest::Rows,
+        }
+    }
+
+    fn row(&mut self, row: &Row) -> Result<()> {
+        // Taken out for the call, so that the row handlers can change `self`.
+        let current = std::mem::replace(&mut self.current, Current::None);
+        let result = match &current {
+            Current::None => Ok(()),
+            Current::Texts(c) => self.text_row(c, row),
+            Current::Users(c) => self.user_row(c, row),
+            Current::Tasks(c) => self.task_row(c, row),
+        };
+        self.current = current;
+        result
+    }
+
+    fn end_data(&mut self, rows: Option<u64>) {
+        self.summary.end_data(rows);
+        self.current = Current::None;
+    }
+}
+
+fn pick_schema<V: Default>(mut by_schema: HashMap<String, V>, schema: &str) -> V {
+    if let Some(v) = by_schema.remove(schema) {
+        return v;
+    }
+    if by_schema.len() == 1 {
+        return by_schema.into_values().next().unwrap_or_default();
+    }
+    by_schema.remove("public").unwrap_or_default()
+}
+
+fn int_field(row: &Row, i: usize, what: &str) -> Result<i64> {
+    let value = row.get(i)?.with_context(|| format!("{what} is NULL"))?;
+    std::str::from_utf8(&value)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .with_context(|| {
+            format!(
+                "{what} {:?} is not a number",
+                String::from_utf8_lossy(&value)
+            )
+        })
+}
+
+fn timestamp_field(row: &Row, i: usize, what: &str, id: i64) -> Result<Option<Timestamp>> {
+    let Some(value) = row.get(i)? else {
+        return Ok(None);
+    };
+    let s = std::str::from_utf8(&value).map_err(|_| anyhow!("text {id}: {what} is not UTF-8"))?;
+    Timestamp::parse_pg(s)
+        .map(Some)
+        .with_context(|| format!("text {id}: {what}"))
+}
+
+/// The columns a texts table must have (`modified_at` is optional).
+const TEXTS_COLUMNS: [&str; 5] = ["id", "user_id", "task_id", "created_at", "text"];
+
+/// Where the texts table's columns are; an error naming the first missing.
+fn texts_columns(columns: &[String], table: &TableName) -> Result<TextsColumns> {
+    Ok(TextsColumns {
+        id: position(columns, "id", table)?,
+        user_id: position(columns, "user_id", table)?,
+        task_id: position(columns, "task_id", table)?,
+        created_at: position(columns, "created_at", table)?,
+        modified_at: columns.iter().position(|c| c == "modified_at"),
+        text: position(columns, "text", table)?,
+    })
+}
+
+fn position(columns: &[String], name: &str, table: &TableName) -> Result<usize> {
+    columns.iter().position(|c| c == name).ok_or_else(|| {
+        anyhow!(
+            "{table} has no column {name:?} (its columns: {})",
+            column_list(columns)
+        )
+    })
+}
+
+fn column_list(columns: &[String]) -> String {
+    if columns.is_empty() {
+        "not named in the dump".to_string()
+    } else {
+        columns.join(", ")
+    }
+}

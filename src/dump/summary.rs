@@ -1,0 +1,186 @@
+//! What any dump is, whoever reads it: its format, versions and compression,
+//! its databases and each one's tables with their row counts, whether it is
+//! complete and what damage stopped its reading. Format-neutral: built by a
+//! [`SummarySink`] from what any format's reader reports, and all that
+//! `inspect` shows apart from the texts.
+
+use crate::format::compress::Compression;
+use crate::format::{Interest, Meta, Row, TableName, Visitor};
+use crate::input::Format;
+
+/// A summary of one dump.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub format: Format,
+    /// Compression around the whole dump (`pg_dump | gzip`).
+    pub compression: Compression,
+    /// Compression of the data inside an archive, as its header says.
+    pub data_compression: Compression,
+    pub pg_dump_version: Option<String>,
+    pub server_version: Option<String>,
+    /// The archive format version of a custom, tar or directory dump.
+    pub archive_version: Option<String>,
+    /// pg_dumpall output (several databases).
+    pub cluster: bool,
+    /// The dump's closing line or the archive's end was reached.
+    pub complete: bool,
+    /// In dump order; a dump that names no database has one, unnamed.
+    pub databases: Vec<DatabaseSummary>,
+    /// Set with `--salvage` when reading stopped early: what went wrong.
+    pub damage: Option<String>,
+}
+
+impl Summary {
+    /// Both compressions in words: `gzip`, `none`, `zstd (data)`,
+    /// `gzip, lz4 (data)`.
+    pub fn compression_label(&self) -> String {
+        match (self.compression, self.data_compression) {
+            (outer, Compression::None) => outer.name().to_string(),
+            (Compression::None, data) => format!("{} (data)", data.name()),
+            (outer, data) => format!("{}, {} (data)", outer.name(), data.name()),
+        }
+    }
+}
+
+/// One database's part of a dump.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatabaseSummary {
+    /// The name, where the dump says it (archives, `\connect`).
+    pub name: Option<String>,
+    /// Every table with data, in dump order.
+    pub tables: Vec<TableStat>,
+}
+
+/// A table's data as the dump holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableStat {
+    pub name: TableName,
+    /// `None` when the table was passed over without counting.
+    pub rows: Option<u64>,
+}
+
+/// Builds a [`Summary`] from what a format reader reports. It wants no
+/// rows; the rows of every table are counted when `count_rows`, otherwise
+/// a reader that can pass over a table's data does.
+pub struct SummarySink {
+    summary: Summary,
+    count_rows: bool,
+    /// The table whose data is being read.
+    current_table: Option<TableName>,
+}
+
+impl SummarySink {
+    pub fn new(format: Format, compression: Compression, count_rows: bool) -> SummarySink {
+        SummarySink {
+            summary: Summary {
+                format,
+                compression,
+                data_compression: Compression::None,
+                pg_dump_version: None,
+                server_version: None,
+                archive_version: None,
+                cluster: false,
+                complete: false,
+                databases: vec![DatabaseSummary::default()],
+                damage: None,
+            },
+            count_rows,
+            current_table: None,
+        }
+    }
+
+    /// The summary so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The database the data read now belongs to.
+    pub fn current_database(&self) -> &DatabaseSummary {
+        self.summary
+            .databases
+            .last()
+            .expect("a summary has a database")
+    }
+
+    pub fn finish(self) -> Summary {
+        self.summary
+    }
+}
+
+impl Visitor for SummarySink {
+    fn meta(&mut self, meta: Meta) {
+        let s = &mut self.summary;
+        match meta {
+            Meta::PgDumpVersion(v) => {
+                s.pg_dump_version.get_or_insert(v);
+            }
+            Meta::ServerVersion(v) => {
+                s.server_version.get_or_insert(v);
+            }
+            Meta::ArchiveVersion(v) => s.archive_version = Some(v),
+            Meta::DataCompression(c) => s.data_compression = c,
+            Meta::Cluster => s.cluster = true,
+            Meta::Complete => s.complete = true,
+            Meta::Database(name) => {
+                let current = s.databases.last_mut().expect("a summary has a database");
+                // The part before the first database's name holds no data
+                // (pg_dumpall writes roles there): it is that database's.
+                if current.name.is_none() && current.tables.is_empty() {
+                    current.name = Some(name);
+                } else if current.name.as_deref() != Some(name.as_str()) {
+                    s.databases.push(DatabaseSummary {
+                        name: Some(name),
+                        tables: Vec::new(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn begin_data(&mut self, table: &TableName, _columns: &[String]) -> Interest {
+        self.current_table = Some(table.clone());
+        if self.count_rows {
+            Interest::Count
+        } else {
+            Interest::PassOver
+        }
+    }
+
+    fn row(&mut self, _row: &Row) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn end_data(&mut self, rows: Option<u64>) {
+        if let Some(name) = self.current_table.take() {
+            self.summary
+                .databases
+                .last_mut()
+                .expect("a summary has a database")
+                .tables
+                .push(TableStat { name, rows });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn databases_split_at_each_new_name_and_the_first_takes_the_part_before() {
+        let mut sink = SummarySink::new(Format::Plain, Compression::Gzip, true);
+        sink.meta(Meta::Cluster);
+        sink.meta(Meta::Database("template1".into()));
+        sink.meta(Meta::Database("race".into()));
+        let t = TableName::new("public", "users");
+        assert_eq!(sink.begin_data(&t, &[]), Interest::Count);
+        sink.end_data(Some(3));
+        sink.meta(Meta::Database("race".into()));
+        sink.meta(Meta::DataCompression(Compression::Zstd));
+        let s = sink.finish();
+        let names: Vec<_> = s.databases.iter().map(|d| d.name.as_deref()).collect();
+        assert_eq!(names, [Some("template1"), Some("race")]);
+        assert_eq!(s.databases[1].tables[0].rows, Some(3));
+        assert_eq!(s.compression_label(), "gzip, zstd (data)");
+    }
+}
