@@ -4,7 +4,8 @@
 //! The layers, from bytes to commands:
 //! - [`input`]: files, stdin, gzip, format sniffing, read-ahead thread;
 //! - [`format`]: one reader per pg_dump format, bytes to table rows;
-//! - [`dump`]: a dump read for its texts (the texts, users and tasks tables);
+//! - [`dump`]: a dump read: its format-neutral summary, and the race server's
+//!   tables (texts, users, tasks) built on it;
 //! - [`texts`] and [`filter`]: the domain: texts, students, tasks, filters;
 //! - [`output`]: one writer per output format;
 //! - [`commands`]: one module per subcommand, each a short `run`;
