@@ -597,6 +597,50 @@ mod tests {
         }
     }
 
+    /// Wants no table at all: every block is passed over unread.
+    struct PassEverything(Vec<Option<u64>>);
+
+    impl Visitor for PassEverything {
+        fn meta(&mut self, _meta: Meta) {}
+        fn begin_data(&mut self, _table: &TableName, _columns: &[String]) -> Interest {
+            Interest::PassOver
+        }
+        fn row(&mut self, _row: &Row) -> Result<()> {
+            unreachable!("no rows are wanted")
+        }
+        fn end_data(&mut self, rows: Option<u64>) {
+            self.0.push(rows);
+        }
+    }
+
+    #[test]
+    fn passing_over_reads_a_stream_and_seeks_in_a_file_and_both_notice_a_cut() {
+        let full = archive(14, b"1\ta\n2\tb\n");
+        let file = std::env::temp_dir().join(format!(
+            "textrescue-custom-pass-over-{}.dump",
+            std::process::id()
+        ));
+        for cut in (0..=full.len()).rev() {
+            std::fs::write(&file, &full[..cut]).unwrap();
+            let stream = Box::new(Cursor::new(full[..cut].to_vec()));
+            let from_file = Box::new(File::open(&file).unwrap());
+            for (input, path) in [
+                (stream as Box<dyn Read + Send>, None),
+                (from_file as _, Some(file.as_path())),
+            ] {
+                let mut v = PassEverything(Vec::new());
+                let r = read(input, path, &mut v);
+                if cut == full.len() {
+                    r.unwrap();
+                    assert_eq!(v.0, vec![None]);
+                } else {
+                    assert!(r.is_err(), "cut at {cut} was accepted ({path:?})");
+                }
+            }
+        }
+        std::fs::remove_file(&file).unwrap();
+    }
+
     #[test]
     fn absurd_lengths_are_errors() {
         let mut a = header(14, 0);

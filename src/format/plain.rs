@@ -7,8 +7,8 @@
 //! quotes, dollar quotes and comments line by line, recognises the few
 //! statements that matter (COPY, CREATE TABLE for column lists, INSERT,
 //! `SET standard_conforming_strings`, psql's `\connect`), and hands table
-//! data to the visitor. Whole statements are never given to a SQL parser
-//! except CREATE TABLE and INSERT ones, one at a time.
+//! data to the visitor. Only CREATE TABLE and INSERT statements are read
+//! whole, one at a time, by the SQL scanner (`ddl`, `inserts`).
 
 use std::collections::HashMap;
 use std::io::Read;
