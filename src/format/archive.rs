@@ -42,6 +42,8 @@ pub(crate) const OFFSET_NO_DATA: u8 = 3;
 /// No string in a TOC is longer than PostgreSQL's largest value.
 const MAX_STRING: i64 = 1 << 30;
 
+/// An archive's header: its version and integer sizes, format, compression
+/// and the facts about the dump.
 #[derive(Debug, Clone)]
 pub(crate) struct Header {
     pub major: u8,
@@ -66,6 +68,8 @@ pub(crate) enum DataPlace {
     File(Option<String>),
 }
 
+/// One dumped object in the TOC (what is read of it: its identity, SQL,
+/// and where its data is).
 #[derive(Debug, Clone)]
 pub(crate) struct TocEntry {
     pub dump_id: i64,
@@ -126,7 +130,7 @@ pub(crate) struct Toc {
 
 impl Header {
     /// Reports the header's facts.
-    pub(crate) fn report(&self, visitor: &mut dyn Visitor) {
+    fn report(&self, visitor: &mut dyn Visitor) {
         let h = self;
         if let Some(v) = &h.pg_dump_version {
             visitor.meta(Meta::PgDumpVersion(v.clone()));
