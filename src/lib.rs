@@ -13,10 +13,13 @@
 pub mod backup;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod dump;
 pub mod filter;
 pub mod format;
+pub mod history;
 pub mod input;
+pub mod nightlies;
 pub mod output;
 pub mod progress;
 pub mod texts;

@@ -10,24 +10,10 @@ use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
 use super::JsonRow;
-use super::table::{first_line, length};
+use super::table::first_line;
+use crate::compare::{Comparison, what_changed};
 use crate::texts::Record;
-
-/// Two dumps' texts matched on (user_id, task_id), after the filters.
-#[derive(Debug, Default)]
-pub struct Comparison<'a> {
-    /// Texts only NEW has, in NEW's id order.
-    pub added: Vec<Record<'a>>,
-    /// Texts only OLD has, in OLD's id order.
-    pub removed: Vec<Record<'a>>,
-    /// (OLD, NEW) pairs that differ in text, id or timestamps, in OLD's id order.
-    pub changed: Vec<(Record<'a>, Record<'a>)>,
-    /// Pairs that match the filters and are identical.
-    pub unchanged: usize,
-    /// Students and tasks named differently in the two dumps (among the
-    /// matched texts): `(what, old name, new name)`.
-    pub renamed: Vec<(String, String, String)>,
-}
+use crate::texts::char_length;
 
 /// The diff json of docs/diff-and-history.md: exactly these keys, in this order.
 #[derive(Serialize)]
@@ -123,24 +109,6 @@ fn task(r: &Record<'_>) -> String {
     first_line(r.task_label().as_bytes(), 40)
 }
 
-/// What differs between the two versions of a changed text.
-pub fn what_changed(old: &Record<'_>, new: &Record<'_>) -> String {
-    let (o, n) = (old.text, new.text);
-    let mut what = Vec::new();
-    if o.text != n.text {
-        what.push("text");
-    }
-    if o.id != n.id {
-        what.push("re-created");
-    } else if o.created_at.instant != n.created_at.instant {
-        what.push("created_at");
-    }
-    if o.modified_at.as_ref().map(|m| m.instant) != n.modified_at.as_ref().map(|m| m.instant) {
-        what.push("modified_at");
-    }
-    what.join(", ")
-}
-
 /// Counts, renames, then a line per text: removed, changed, added.
 pub fn write_table(
     c: &Comparison<'_>,
@@ -193,7 +161,7 @@ pub fn write_table(
             student(r),
             task(r),
             r.text.id.to_string(),
-            length(&r.text.text).to_string(),
+            char_length(&r.text.text).to_string(),
             r.text.changed_at().server_form(),
             String::new(),
         ]);
@@ -205,8 +173,8 @@ pub fn write_table(
             both(task(o), task(n)),
             both(o.text.id.to_string(), n.text.id.to_string()),
             both(
-                length(&o.text.text).to_string(),
-                length(&n.text.text).to_string(),
+                char_length(&o.text.text).to_string(),
+                char_length(&n.text.text).to_string(),
             ),
             both(
                 o.text.changed_at().server_form(),
@@ -221,7 +189,7 @@ pub fn write_table(
             student(r),
             task(r),
             r.text.id.to_string(),
-            length(&r.text.text).to_string(),
+            char_length(&r.text.text).to_string(),
             r.text.changed_at().server_form(),
             String::new(),
         ]);

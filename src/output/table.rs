@@ -29,7 +29,7 @@ pub fn write(records: &[Record<'_>], out: &mut dyn Write) -> Result<()> {
             super::escape::visible(&r.username_or_id()),
             super::escape::visible(&r.task_label()),
             r.text.changed_at().server_form(),
-            length(&r.text.text).to_string(),
+            crate::texts::char_length(&r.text.text).to_string(),
             first_line(&r.text.text, 60),
         ]);
     }
@@ -41,15 +41,6 @@ pub fn write(records: &[Record<'_>], out: &mut dyn Write) -> Result<()> {
         if records.len() == 1 { "" } else { "s" }
     )?;
     Ok(())
-}
-
-/// Length in characters, as PostgreSQL's `length(text)` counts (bytes for
-/// a text that is not UTF-8).
-pub fn length(text: &[u8]) -> usize {
-    match std::str::from_utf8(text) {
-        Ok(s) => s.chars().count(),
-        Err(_) => text.len(),
-    }
 }
 
 /// The first non-blank line, made safe to print and cut to `max` characters.
@@ -79,6 +70,6 @@ mod tests {
         assert_eq!(first_line(b"\n\n  \nhello\nworld", 60), "hello");
         assert_eq!(first_line(b"a\x1b[2Jb\tc", 60), "a\\u{1b}[2Jb\\tc");
         assert_eq!(first_line("é".repeat(70).as_bytes(), 3), "ééé…");
-        assert_eq!(length("héllo".as_bytes()), 5);
+        assert_eq!(crate::texts::char_length("héllo".as_bytes()), 5);
     }
 }
