@@ -5,12 +5,11 @@
 use std::io::Write;
 
 use anyhow::Result;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
 use super::JsonRow;
-use super::table::first_line;
+use super::table::{first_line, new_table};
 use crate::compare::{Comparison, what_changed};
 use crate::texts::Record;
 use crate::texts::char_length;
@@ -139,11 +138,8 @@ pub fn write_table(
         writeln!(out, "no differences")?;
         return Ok(());
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
+    let mut table = new_table(
+        [
             "status",
             "student",
             "task",
@@ -151,10 +147,9 @@ pub fn write_table(
             "length",
             "changed at",
             "what",
-        ]);
-    if table.width().is_none() {
-        table.set_width(120);
-    }
+        ],
+        120,
+    );
     for r in &c.removed {
         table.add_row([
             "removed".to_string(),

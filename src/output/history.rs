@@ -4,9 +4,8 @@
 use std::io::Write;
 
 use anyhow::Result;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use super::table::first_line;
+use super::table::{first_line, new_table};
 use crate::history::{TextHistory, Version};
 
 pub fn write_json(rows: &[TextHistory], out: &mut dyn Write) -> Result<()> {
@@ -67,14 +66,10 @@ pub fn write_table(
         writeln!(out, "no texts match")?;
         return Ok(());
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["student", "task", "timeline", "last seen", "in latest"]);
-    if table.width().is_none() {
-        table.set_width(160);
-    }
+    let mut table = new_table(
+        ["student", "task", "timeline", "last seen", "in latest"],
+        160,
+    );
     for r in rows {
         let last = dumps
             .iter()

@@ -10,19 +10,29 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::texts::Record;
 
+/// The look of every table textrescue prints: condensed UTF-8 borders,
+/// columns fitted to the terminal, or to `width` when stdout is no terminal.
+pub fn new_table<const N: usize>(header: [&str; N], width: u16) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
+    if table.width().is_none() {
+        table.set_width(width);
+    }
+    table
+}
+
 pub fn write(records: &[Record<'_>], out: &mut dyn Write) -> Result<()> {
     if records.is_empty() {
         writeln!(out, "no texts match")?;
         return Ok(());
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["id", "student", "task", "changed", "length", "first line"]);
-    if table.width().is_none() {
-        table.set_width(120);
-    }
+    let mut table = new_table(
+        ["id", "student", "task", "changed", "length", "first line"],
+        120,
+    );
     for r in records {
         table.add_row([
             r.text.id.to_string(),
