@@ -150,16 +150,20 @@ pub fn write_table(
         ],
         120,
     );
-    for r in &c.removed {
-        table.add_row([
-            "removed".to_string(),
+    // A text on one side only: its row, with nothing in "what".
+    let one_side = |status: &str, r: &Record<'_>| {
+        [
+            status.to_string(),
             student(r),
             task(r),
             r.text.id.to_string(),
             char_length(&r.text.text).to_string(),
             r.text.changed_at().server_form(),
             String::new(),
-        ]);
+        ]
+    };
+    for r in &c.removed {
+        table.add_row(one_side("removed", r));
     }
     for (o, n) in &c.changed {
         table.add_row([
@@ -179,15 +183,7 @@ pub fn write_table(
         ]);
     }
     for r in &c.added {
-        table.add_row([
-            "added".to_string(),
-            student(r),
-            task(r),
-            r.text.id.to_string(),
-            char_length(&r.text.text).to_string(),
-            r.text.changed_at().server_form(),
-            String::new(),
-        ]);
+        table.add_row(one_side("added", r));
     }
     writeln!(out, "{table}")?;
     if let Some(colour) = text {
