@@ -6,18 +6,23 @@
 //! - [`format`]: one reader per pg_dump format, bytes to table rows;
 //! - [`dump`]: a dump read: its format-neutral summary, and the race server's
 //!   tables (texts, users, tasks) built on it;
-//! - [`texts`] and [`filter`]: the domain: texts, students, tasks, filters;
-//! - [`output`]: one writer per output format;
+//! - the domain: [`texts`] (texts, students, tasks), [`filter`],
+//!   [`compare`] (two dumps' texts matched), [`history`] (a text across
+//!   many dumps) and [`nightlies`] (a folder of backups);
+//! - [`output`]: one writer per output format; it only renders;
 //! - [`commands`]: one module per subcommand, each a short `run`;
 //! - [`cli`]: the command line (also used for completions and the man page).
 
 pub mod backup;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod dump;
 pub mod filter;
 pub mod format;
+pub mod history;
 pub mod input;
+pub mod nightlies;
 pub mod output;
 pub mod progress;
 pub mod texts;

@@ -191,6 +191,15 @@ impl Texts {
     }
 }
 
+/// Length in characters, as PostgreSQL's `length(text)` counts (bytes for
+/// a text that is not UTF-8).
+pub fn char_length(text: &[u8]) -> usize {
+    match std::str::from_utf8(text) {
+        Ok(s) => s.chars().count(),
+        Err(_) => text.len(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,29 +5,14 @@
 use std::io::Write;
 
 use anyhow::Result;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
 use super::JsonRow;
-use super::table::{first_line, length};
+use super::table::{first_line, new_table};
+use crate::compare::{Comparison, what_changed};
 use crate::texts::Record;
-
-/// Two dumps' texts matched on (user_id, task_id), after the filters.
-#[derive(Debug, Default)]
-pub struct Comparison<'a> {
-    /// Texts only NEW has, in NEW's id order.
-    pub added: Vec<Record<'a>>,
-    /// Texts only OLD has, in OLD's id order.
-    pub removed: Vec<Record<'a>>,
-    /// (OLD, NEW) pairs that differ in text, id or timestamps, in OLD's id order.
-    pub changed: Vec<(Record<'a>, Record<'a>)>,
-    /// Pairs that match the filters and are identical.
-    pub unchanged: usize,
-    /// Students and tasks named differently in the two dumps (among the
-    /// matched texts): `(what, old name, new name)`.
-    pub renamed: Vec<(String, String, String)>,
-}
+use crate::texts::char_length;
 
 /// The diff json of docs/diff-and-history.md: exactly these keys, in this order.
 #[derive(Serialize)]
@@ -123,24 +108,6 @@ fn task(r: &Record<'_>) -> String {
     first_line(r.task_label().as_bytes(), 40)
 }
 
-/// What differs between the two versions of a changed text.
-pub fn what_changed(old: &Record<'_>, new: &Record<'_>) -> String {
-    let (o, n) = (old.text, new.text);
-    let mut what = Vec::new();
-    if o.text != n.text {
-        what.push("text");
-    }
-    if o.id != n.id {
-        what.push("re-created");
-    } else if o.created_at.instant != n.created_at.instant {
-        what.push("created_at");
-    }
-    if o.modified_at.as_ref().map(|m| m.instant) != n.modified_at.as_ref().map(|m| m.instant) {
-        what.push("modified_at");
-    }
-    what.join(", ")
-}
-
 /// Counts, renames, then a line per text: removed, changed, added.
 pub fn write_table(
     c: &Comparison<'_>,
@@ -171,11 +138,8 @@ pub fn write_table(
         writeln!(out, "no differences")?;
         return Ok(());
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header([
+    let mut table = new_table(
+        [
             "status",
             "student",
             "task",
@@ -183,20 +147,23 @@ pub fn write_table(
             "length",
             "changed at",
             "what",
-        ]);
-    if table.width().is_none() {
-        table.set_width(120);
-    }
-    for r in &c.removed {
-        table.add_row([
-            "removed".to_string(),
+        ],
+        120,
+    );
+    // A text on one side only: its row, with nothing in "what".
+    let one_side = |status: &str, r: &Record<'_>| {
+        [
+            status.to_string(),
             student(r),
             task(r),
             r.text.id.to_string(),
-            length(&r.text.text).to_string(),
+            char_length(&r.text.text).to_string(),
             r.text.changed_at().server_form(),
             String::new(),
-        ]);
+        ]
+    };
+    for r in &c.removed {
+        table.add_row(one_side("removed", r));
     }
     for (o, n) in &c.changed {
         table.add_row([
@@ -205,8 +172,8 @@ pub fn write_table(
             both(task(o), task(n)),
             both(o.text.id.to_string(), n.text.id.to_string()),
             both(
-                length(&o.text.text).to_string(),
-                length(&n.text.text).to_string(),
+                char_length(&o.text.text).to_string(),
+                char_length(&n.text.text).to_string(),
             ),
             both(
                 o.text.changed_at().server_form(),
@@ -216,15 +183,7 @@ pub fn write_table(
         ]);
     }
     for r in &c.added {
-        table.add_row([
-            "added".to_string(),
-            student(r),
-            task(r),
-            r.text.id.to_string(),
-            length(&r.text.text).to_string(),
-            r.text.changed_at().server_form(),
-            String::new(),
-        ]);
+        table.add_row(one_side("added", r));
     }
     writeln!(out, "{table}")?;
     if let Some(colour) = text {

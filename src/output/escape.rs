@@ -1,7 +1,8 @@
 //! Text made safe to show: one escaper for everything that prints a
 //! student's text, username or task name where a person reads it (the
 //! table, `diff --text`, `history`, warnings) and for the comments of the
-//! restore SQL.
+//! restore SQL; and words quoted for sh, for the commands textrescue
+//! prints for a person to run.
 //!
 //! A character is shown as an escape (`\t`, `\n`, `\r`, `\u{202e}`) when it
 //! could drive a terminal or make what is shown read differently from what
@@ -67,6 +68,19 @@ pub fn is_visible(s: &str) -> bool {
     !s.chars().any(needs_escape)
 }
 
+/// A word for sh: as it is when it is plain, else in single quotes.
+pub fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./+:,@%=".contains(&b));
+    if plain && !word.starts_with('-') {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +96,13 @@ mod tests {
         push_visible(&mut s, '\t', true);
         assert_eq!(s, "\t");
         assert!(is_visible("alice") && !is_visible("ali\u{200d}ce"));
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_word("a/b_c.sql.gz"), "a/b_c.sql.gz");
+        assert_eq!(shell_word("my dumps/it's.gz"), r"'my dumps/it'\''s.gz'");
+        assert_eq!(shell_word("-x"), "'-x'");
+        assert_eq!(shell_word("3-MULTI"), "3-MULTI");
     }
 }

@@ -4,58 +4,9 @@
 use std::io::Write;
 
 use anyhow::Result;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
-use serde::Serialize;
 
-use super::table::first_line;
-
-/// One text (a student's text for a task) across the dumps: one object of `history --format json`
-/// object, exactly these keys in this order.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-pub struct TextHistory {
-    /// From the newest dump that names the student.
-    pub username: Option<String>,
-    pub user_id: i64,
-    /// From the newest dump that names the task (`?-ID` where none does).
-    pub task: String,
-    pub task_id: i64,
-    /// One per dump, oldest first.
-    pub versions: Vec<Version>,
-    /// The newest dump that has the text.
-    pub last_seen: String,
-    /// Whether the newest dump has it.
-    pub in_latest: bool,
-    /// For a text gone from the newest dump: the command that gets it back
-    /// from `last_seen` (table view only).
-    #[serde(skip)]
-    pub restore: Option<String>,
-}
-
-/// The text in one dump.
-#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
-pub struct Version {
-    pub dump: String,
-    pub present: bool,
-    pub id: Option<i64>,
-    pub modified_at: Option<String>,
-    /// In characters, as PostgreSQL's `length(text)`.
-    pub length: Option<usize>,
-    /// Hex SHA-256 of the text's bytes.
-    pub sha256: Option<String>,
-}
-
-impl Version {
-    pub fn absent(dump: &str) -> Version {
-        Version {
-            dump: dump.to_string(),
-            present: false,
-            id: None,
-            modified_at: None,
-            length: None,
-            sha256: None,
-        }
-    }
-}
+use super::table::{first_line, new_table};
+use crate::history::{TextHistory, Version};
 
 pub fn write_json(rows: &[TextHistory], out: &mut dyn Write) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, rows)?;
@@ -115,14 +66,10 @@ pub fn write_table(
         writeln!(out, "no texts match")?;
         return Ok(());
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["student", "task", "timeline", "last seen", "in latest"]);
-    if table.width().is_none() {
-        table.set_width(160);
-    }
+    let mut table = new_table(
+        ["student", "task", "timeline", "last seen", "in latest"],
+        160,
+    );
     for r in rows {
         let last = dumps
             .iter()

@@ -10,26 +10,36 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::texts::Record;
 
+/// The look of every table textrescue prints: condensed UTF-8 borders,
+/// columns fitted to the terminal, or to `width` when stdout is no terminal.
+pub fn new_table<const N: usize>(header: [&str; N], width: u16) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
+    if table.width().is_none() {
+        table.set_width(width);
+    }
+    table
+}
+
 pub fn write(records: &[Record<'_>], out: &mut dyn Write) -> Result<()> {
     if records.is_empty() {
         writeln!(out, "no texts match")?;
         return Ok(());
     }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(["id", "student", "task", "changed", "length", "first line"]);
-    if table.width().is_none() {
-        table.set_width(120);
-    }
+    let mut table = new_table(
+        ["id", "student", "task", "changed", "length", "first line"],
+        120,
+    );
     for r in records {
         table.add_row([
             r.text.id.to_string(),
             super::escape::visible(&r.username_or_id()),
             super::escape::visible(&r.task_label()),
             r.text.changed_at().server_form(),
-            length(&r.text.text).to_string(),
+            crate::texts::char_length(&r.text.text).to_string(),
             first_line(&r.text.text, 60),
         ]);
     }
@@ -41,15 +51,6 @@ pub fn write(records: &[Record<'_>], out: &mut dyn Write) -> Result<()> {
         if records.len() == 1 { "" } else { "s" }
     )?;
     Ok(())
-}
-
-/// Length in characters, as PostgreSQL's `length(text)` counts (bytes for
-/// a text that is not UTF-8).
-pub fn length(text: &[u8]) -> usize {
-    match std::str::from_utf8(text) {
-        Ok(s) => s.chars().count(),
-        Err(_) => text.len(),
-    }
 }
 
 /// The first non-blank line, made safe to print and cut to `max` characters.
@@ -79,6 +80,6 @@ mod tests {
         assert_eq!(first_line(b"\n\n  \nhello\nworld", 60), "hello");
         assert_eq!(first_line(b"a\x1b[2Jb\tc", 60), "a\\u{1b}[2Jb\\tc");
         assert_eq!(first_line("é".repeat(70).as_bytes(), 3), "ééé…");
-        assert_eq!(length("héllo".as_bytes()), 5);
+        assert_eq!(crate::texts::char_length("héllo".as_bytes()), 5);
     }
 }

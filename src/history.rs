@@ -1,0 +1,241 @@
+//! A text's history across nightly dumps: each dump is reduced at once to
+//! a small summary per text (id, modified_at, length, SHA-256, names), so
+//! memory holds one dump's texts per reader, never all the dumps' content;
+//! the summaries are then lined up per text, oldest dump first.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::dump::{self, ReadOptions};
+use crate::filter::Filter;
+use crate::input::{self, Source};
+use crate::nightlies::DumpFile;
+use crate::progress::Progress;
+use crate::texts::Task;
+
+/// One text (a student's text for a task) across the dumps: one object of `history --format json`
+/// object, exactly these keys in this order.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct TextHistory {
+    /// From the newest dump that names the student.
+    pub username: Option<String>,
+    pub user_id: i64,
+    /// From the newest dump that names the task (`?-ID` where none does).
+    pub task: String,
+    pub task_id: i64,
+    /// One per dump, oldest first.
+    pub versions: Vec<Version>,
+    /// The newest dump that has the text.
+    pub last_seen: String,
+    /// Whether the newest dump has it.
+    pub in_latest: bool,
+    /// Its version in `last_seen`, the newest dump that has it.
+    #[serde(skip)]
+    pub last: TextSummary,
+    /// For a text gone from the newest dump: the command that gets it back
+    /// from `last_seen` (table view only; the command line fills it in).
+    #[serde(skip)]
+    pub restore: Option<String>,
+}
+
+/// The text in one dump.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub dump: String,
+    pub present: bool,
+    pub id: Option<i64>,
+    pub modified_at: Option<String>,
+    /// In characters, as PostgreSQL's `length(text)`.
+    pub length: Option<usize>,
+    /// Hex SHA-256 of the text's bytes.
+    pub sha256: Option<String>,
+}
+
+impl Version {
+    pub fn absent(dump: &str) -> Version {
+        Version {
+            dump: dump.to_string(),
+            present: false,
+            id: None,
+            modified_at: None,
+            length: None,
+            sha256: None,
+        }
+    }
+}
+
+/// (user_id, task_id): the server's one text per student and task.
+pub type Key = (i64, i64);
+
+/// One text in one dump, reduced to what history shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextSummary {
+    pub id: i64,
+    pub modified_at: Option<String>,
+    /// In characters, as PostgreSQL's `length(text)`.
+    pub length: usize,
+    /// Hex SHA-256 of the text's bytes.
+    pub sha256: String,
+    /// As this dump names the student and the task.
+    pub username: Option<String>,
+    pub task: Option<String>,
+    /// Whether this version passes the filters.
+    pub matched: bool,
+}
+
+pub enum Outcome {
+    Read {
+        texts: HashMap<Key, TextSummary>,
+        warnings: Vec<String>,
+        /// Every student's and task's name in the dump (for the warning
+        /// about a `--user` or `--task` that names nothing).
+        usernames: Vec<String>,
+        tasks: Vec<Task>,
+    },
+    /// In a directory, and the reader says it is no dump.
+    Skipped(String),
+    /// Damaged or unusable.
+    Failed(String),
+}
+
+/// Reads one dump and reduces it to a summary per text.
+pub fn summarize(
+    c: &DumpFile,
+    options: &ReadOptions,
+    database: Option<&str>,
+    filter: &Filter,
+) -> Outcome {
+    let source = Source::Path(c.path.clone());
+    let dump = match dump::read(&source, options) {
+        Ok(d) => d,
+        Err(e) => {
+            // Found in a directory and the reader cannot even tell its
+            // format (empty, an error message, some other file): not a dump.
+            if !c.explicit
+                && let Err(why) = input::open(&source, &Progress::hidden())
+            {
+                return Outcome::Skipped(format!("{why:#}"));
+            }
+            return Outcome::Failed(format!("{e:#}"));
+        }
+    };
+    let mut warnings = Vec::new();
+    if let Some(damage) = &dump.summary.damage {
+        warnings.push(format!(
+            "--salvage: {damage}; its texts after that point count as absent"
+        ));
+    }
+    let (texts, more) = match dump.texts(database) {
+        Ok(t) => t,
+        Err(e) => return Outcome::Failed(format!("{e:#}")),
+    };
+    warnings.extend(more);
+    let mut summaries: HashMap<Key, TextSummary> = HashMap::with_capacity(texts.rows.len());
+    let mut duplicates = 0;
+    for t in &texts.rows {
+        let record = texts.record(t);
+        let summary = TextSummary {
+            id: t.id,
+            modified_at: t.modified_at.as_ref().map(|m| m.rfc3339.clone()),
+            length: crate::texts::char_length(&t.text),
+            sha256: hex(&Sha256::digest(&t.text)),
+            username: record.username.map(String::from),
+            task: record.task.map(|task| task.label()),
+            matched: filter.matches(&record),
+        };
+        match summaries.entry((t.user_id, t.task_id)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(summary);
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                // Two texts for one student and task: follow the newest id.
+                duplicates += 1;
+                let matched = o.get().matched || summary.matched;
+                if summary.id > o.get().id {
+                    o.insert(summary);
+                }
+                o.get_mut().matched = matched;
+            }
+        }
+    }
+    if duplicates > 0 {
+        warnings.push(format!(
+            "{}: {duplicates} student/task pair{} more than one text; history follows the highest id",
+            c.path.display(),
+            if duplicates == 1 { " has" } else { "s have" }
+        ));
+    }
+    Outcome::Read {
+        texts: summaries,
+        warnings,
+        usernames: texts.usernames.values().cloned().collect(),
+        tasks: texts.tasks.values().cloned().collect(),
+    }
+}
+
+/// Lower-case hex, as `sha256sum` prints a digest.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Every text that passes the filters in at least one dump, with a version
+/// per dump; sorted by student, task, then ids.
+pub fn histories(dumps: &[String], summaries: &[HashMap<Key, TextSummary>]) -> Vec<TextHistory> {
+    let keys: BTreeMap<Key, ()> = summaries
+        .iter()
+        .flat_map(|s| s.iter().filter(|(_, v)| v.matched).map(|(k, _)| (*k, ())))
+        .collect();
+    let mut rows = Vec::with_capacity(keys.len());
+    for &(user_id, task_id) in keys.keys() {
+        let mut versions = Vec::with_capacity(dumps.len());
+        let mut username = None;
+        let mut task = None;
+        let mut last: Option<(usize, &TextSummary)> = None;
+        for (i, (dump, texts)) in dumps.iter().zip(summaries).enumerate() {
+            match texts.get(&(user_id, task_id)) {
+                Some(s) => {
+                    username = s.username.clone().or(username);
+                    task = s.task.clone().or(task);
+                    last = Some((i, s));
+                    versions.push(Version {
+                        dump: dump.clone(),
+                        present: true,
+                        id: Some(s.id),
+                        modified_at: s.modified_at.clone(),
+                        length: Some(s.length),
+                        sha256: Some(s.sha256.clone()),
+                    });
+                }
+                None => versions.push(Version::absent(dump)),
+            }
+        }
+        let (last_index, last_summary) = last.expect("a matched text is in some dump");
+        let in_latest = last_index == dumps.len() - 1;
+        rows.push(TextHistory {
+            username,
+            user_id,
+            task: task.unwrap_or_else(|| format!("?-{task_id}")),
+            task_id,
+            versions,
+            last_seen: dumps[last_index].clone(),
+            in_latest,
+            last: last_summary.clone(),
+            restore: None,
+        });
+    }
+    rows.sort_by(|a, b| {
+        let name = |r: &TextHistory| r.username.clone().unwrap_or_default().to_lowercase();
+        name(a)
+            .cmp(&name(b))
+            .then_with(|| a.task.cmp(&b.task))
+            .then_with(|| (a.user_id, a.task_id).cmp(&(b.user_id, b.task_id)))
+    });
+    rows
+}

@@ -1,0 +1,165 @@
+//! A folder of nightly backups as the readers see it: which of its files are
+//! dumps (textrescue's own files never are), when each was taken (the date
+//! in its name, else its modification time), and which database's series
+//! each belongs to (the name before the date). `history` reads the dumps
+//! this finds; so does `restore` given a folder.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::UNIX_EPOCH;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::backup::names;
+
+/// A dump to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpFile {
+    pub path: PathBuf,
+    /// Named on the command line (not found in a directory): anything wrong
+    /// with it is a failure, not a file to skip.
+    pub explicit: bool,
+    /// Nanoseconds since 1970 (UTC): the date in the name, else the mtime.
+    pub when: i128,
+    /// The prefix before the date in its name (which database it is of).
+    pub prefix: Option<String>,
+}
+
+/// The dumps named and found in the named directories, oldest first.
+/// Files that cannot be read are left out with a warning.
+pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<DumpFile>> {
+    let mut found = Vec::new();
+    for path in paths {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+        if meta.is_dir() && !path.join("toc.dat").is_file() {
+            let entries = std::fs::read_dir(path)
+                .with_context(|| format!("cannot read the directory {}", path.display()))?;
+            for entry in entries {
+                let entry = entry
+                    .with_context(|| format!("cannot read the directory {}", path.display()))?;
+                let p = entry.path();
+                // The lock, partial backups, temporary outputs, indexes:
+                // the tool's own files are never dumps.
+                if entry.file_name().to_str().is_some_and(names::is_own_file) {
+                    continue;
+                }
+                let Ok(m) = std::fs::metadata(&p) else {
+                    warnings.push(format!("skipped {}: cannot read it", p.display()));
+                    continue;
+                };
+                // Subdirectories count only as pg_dump -Fd dumps.
+                if m.is_file() || (m.is_dir() && p.join("toc.dat").is_file()) {
+                    found.push((p, false, m));
+                }
+            }
+        } else {
+            found.push((path.clone(), true, meta));
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut candidates = Vec::new();
+    for (path, explicit, meta) in found {
+        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if !seen.insert(canonical) {
+            continue;
+        }
+        let dated = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(names::dated_name);
+        let when = match dated
+            .as_ref()
+            .and_then(|d| d.when.and_utc().timestamp_nanos_opt())
+        {
+            Some(t) => i128::from(t),
+            None => meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as i128)
+                .unwrap_or(0),
+        };
+        let prefix = dated.map(|d| d.prefix.to_string());
+        candidates.push(DumpFile {
+            path,
+            explicit,
+            when,
+            prefix,
+        });
+    }
+    candidates.sort_by(|a, b| a.when.cmp(&b.when).then_with(|| a.path.cmp(&b.path)));
+    Ok(candidates)
+}
+
+/// Backups of one database at a time: where the dated names have several
+/// prefixes (or `--prefix` is given), only the backups with the chosen
+/// prefix (by default the one with the newest backup); files without a
+/// dated name are then left out too, as they cannot be told apart.
+pub fn one_prefix(
+    candidates: Vec<DumpFile>,
+    chosen: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<DumpFile>> {
+    // Prefix -> (backups, newest).
+    let mut prefixes: BTreeMap<&str, (usize, i128)> = BTreeMap::new();
+    for c in &candidates {
+        if let Some(p) = &c.prefix {
+            let e = prefixes.entry(p.as_str()).or_insert((0, i128::MIN));
+            e.0 += 1;
+            e.1 = e.1.max(c.when);
+        }
+    }
+    let list = || {
+        prefixes
+            .iter()
+            .map(|(p, (n, _))| format!("{p} ({n} backup{})", if *n == 1 { "" } else { "s" }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let prefix = match chosen {
+        Some(p) if prefixes.contains_key(p) => p.to_string(),
+        Some(p) => {
+            return Err(anyhow!(
+                "no backups named {p}YYYYMMDD...; the backups found are named {}",
+                if prefixes.is_empty() {
+                    "with no date".to_string()
+                } else {
+                    list()
+                }
+            ));
+        }
+        None if prefixes.len() < 2 => return Ok(candidates),
+        None => {
+            let newest = prefixes
+                .iter()
+                .max_by_key(|(p, (_, when))| (*when, std::cmp::Reverse(**p)))
+                .map(|(p, _)| p.to_string())
+                .expect("two prefixes");
+            warnings.push(format!(
+                "backups of {} databases, told apart by the start of their names: {}; \
+                 showing {newest} (it has the newest backup); --prefix chooses another",
+                prefixes.len(),
+                list()
+            ));
+            newest
+        }
+    };
+    let (kept, left): (Vec<DumpFile>, Vec<DumpFile>) = candidates
+        .into_iter()
+        .partition(|c| c.prefix.as_deref() == Some(prefix.as_str()));
+    let undated = left.iter().filter(|c| c.prefix.is_none()).count();
+    if undated > 0 {
+        warnings.push(format!(
+            "left out {undated} file{} without a date in {} name: {}",
+            if undated == 1 { "" } else { "s" },
+            if undated == 1 { "its" } else { "their" },
+            left.iter()
+                .filter(|c| c.prefix.is_none())
+                .map(|c| c.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(kept)
+}
