@@ -10,9 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::dump::{self, ReadOptions};
 use crate::filter::Filter;
-use crate::input::{self, Source};
+use crate::input::{NotADump, Source};
 use crate::nightlies::DumpFile;
-use crate::progress::Progress;
 use crate::texts::Task;
 
 /// One text (a student's text for a task) across the dumps: one object of `history --format json`
@@ -110,16 +109,12 @@ pub fn summarize(
     let source = Source::Path(c.path.clone());
     let dump = match dump::read(&source, options) {
         Ok(d) => d,
-        Err(e) => {
-            // Found in a directory and the reader cannot even tell its
-            // format (empty, an error message, some other file): not a dump.
-            if !c.explicit
-                && let Err(why) = input::open(&source, &Progress::hidden())
-            {
-                return Outcome::Skipped(format!("{why:#}"));
-            }
-            return Outcome::Failed(format!("{e:#}"));
+        // Found in a folder and no dump at all (empty, an error message,
+        // some other file): skipped, where a damaged dump is a failure.
+        Err(e) if !c.explicit && e.downcast_ref::<NotADump>().is_some() => {
+            return Outcome::Skipped(format!("{e:#}"));
         }
+        Err(e) => return Outcome::Failed(format!("{e:#}")),
     };
     let mut warnings = Vec::new();
     if let Some(damage) = &dump.summary.damage {

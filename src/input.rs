@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use flate2::bufread::MultiGzDecoder;
 
 use crate::format::compress::Compression;
@@ -127,10 +127,11 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
                 if path.join("toc.dat").is_file() {
                     return Ok(Opened::Directory(path.clone()));
                 }
-                bail!(
+                return Err(NotADump(format!(
                     "{} is a directory without toc.dat: not a pg_dump -Fd dump",
                     path.display()
-                );
+                ))
+                .into());
             }
             let file =
                 File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -166,19 +167,26 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
     })
 }
 
+/// The input is no dump at all (empty, an error message, some other file),
+/// as opposed to a dump that is damaged: `history` skips such a file found
+/// in a folder, where a damaged dump is a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotADump(pub String);
+
 /// Says which format `head` (the first bytes of the content) starts.
-fn sniff(head: &[u8], source: &Source) -> Result<Format> {
+fn sniff(head: &[u8], source: &Source) -> Result<Format, NotADump> {
     let name = source.display();
     if head.is_empty() {
-        bail!(
+        return Err(NotADump(format!(
             "{name} is empty: no dump inside (this is what a failed `pg_dump | gzip` leaves behind)"
-        );
+        )));
     }
     if head.starts_with(&frames::LZ4_LEGACY_MAGIC) {
-        bail!(
+        return Err(NotADump(format!(
             "{name} is LZ4 in the legacy format (`lz4 -l`), which textrescue does not read: \
              decompress it with `lz4 -d` first"
-        );
+        )));
     }
     if head.starts_with(b"PGDMP") {
         return Ok(Format::Custom);
@@ -197,18 +205,18 @@ fn sniff(head: &[u8], source: &Source) -> Result<Format> {
         || first_line.starts_with("Error response from daemon")
         || first_line.starts_with("OCI runtime")
     {
-        bail!(
+        return Err(NotADump(format!(
             "{name} holds an error message, not a dump: \"{}\" (the backup that wrote it failed)",
             truncate_chars(first_line, 200)
-        );
+        )));
     }
     if looks_like_sql_dump(&text) {
         return Ok(Format::Plain);
     }
-    bail!(
+    Err(NotADump(format!(
         "{name} is not a pg_dump output: it starts with \"{}\"",
         truncate_chars(&first_line.escape_debug().to_string(), 80)
-    )
+    )))
 }
 
 /// True when the start of a text reads like pg_dump or pg_dumpall output.

@@ -190,7 +190,12 @@ pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
         Ok(o) => o,
         Err(e) => {
             progress.finish();
-            bail!("{e:#}{}", crlf_hint(&progress.raw_head()));
+            let message = format!("{e:#}{}", crlf_hint(&progress.raw_head()));
+            // Still says "no dump at all" to the callers that tell it apart.
+            if e.downcast_ref::<input::NotADump>().is_some() {
+                return Err(input::NotADump(message).into());
+            }
+            bail!(message);
         }
     };
     let summary = SummarySink::new(opened.format(), opened.compression(), options.count_rows);
