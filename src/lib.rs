@@ -7,16 +7,23 @@
 //! - [`dump`]: a dump read for its texts (the texts, users and tasks tables);
 //! - [`texts`] and [`filter`]: the domain: texts, students, tasks, filters;
 //! - [`output`]: one writer per output format;
+//! - [`backup`]: `backup`'s pg_dump supervision and file steps;
+//! - [`atomic_file`]: the one way a file is written (whole or not at all);
+//! - [`error`]: the error kinds every layer shares; [`words`]: counts and
+//!   sizes as messages say them;
 //! - [`commands`]: one module per subcommand, each a short `run`;
 //! - [`cli`]: the command line (also used for completions and the man page).
 
+pub mod atomic_file;
 pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod dump;
+pub mod error;
 pub mod filter;
 pub mod format;
 pub mod input;
 pub mod output;
 pub mod progress;
 pub mod texts;
+pub mod words;

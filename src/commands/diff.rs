@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{DumpArgs, UsageError, read_dump, warn};
+use super::{DumpArgs, read_dump, warn};
+use crate::error::UsageError;
 use crate::filter::{Filter, FilterArgs};
 use crate::output::diff::{Colour, Comparison};
 use crate::output::sql::{self, OnConflict};

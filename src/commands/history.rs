@@ -14,9 +14,10 @@ use anyhow::{Context, Result, anyhow};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::{DumpArgs, UsageError, warn};
+use super::{DumpArgs, warn};
 use crate::backup::names;
 use crate::dump::{self, ReadOptions};
+use crate::error::UsageError;
 use crate::filter::{Filter, FilterArgs};
 use crate::input::{self, Source};
 use crate::output::history::{TextHistory, Version};
