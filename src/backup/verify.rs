@@ -14,8 +14,8 @@ use crate::input::{Format, Source};
 use crate::words::plural;
 
 /// [`verify`] in a thread, so that a signal ends the run at once rather
-/// than after reading back a large dump (the thread ends with the process,
-/// or finishes unread).
+/// than after reading back a large dump (the thread then ends with the
+/// process, or finishes with nobody waiting for it).
 pub fn verify_unless_interrupted(
     path: &Path,
     format: DumpFormat,
