@@ -11,7 +11,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 
 use super::child::{GRACE, Group, Watched};
 use super::conn::{self, Conn, Launch};
@@ -43,6 +43,41 @@ pub fn dump(
     out: &mut dyn Write,
     interrupts: &Interrupts,
 ) -> Result<u64, Failure> {
+    let what = match &launch.container {
+        None => launch.pg_dump.clone(),
+        Some((docker, container)) => {
+            format!("{docker} exec -i {container} {}", launch.pg_dump)
+        }
+    };
+    let ran = run(launch, conn, &what, out, interrupts)?;
+    interrupts.check()?;
+    let total = match ran.copied {
+        Ok(total) => total,
+        Err(Copy::Write(e)) => return Err(Failure::Write(e)),
+        Err(Copy::Read(e)) => return Err(anyhow!("cannot read pg_dump's output: {e}").into()),
+    };
+    judge(launch, conn, &what, ran.status, &ran.stderr)?;
+    Ok(total)
+}
+
+/// How a run of pg_dump went.
+struct Ran {
+    copied: Result<u64, Copy>,
+    status: ExitStatus,
+    /// Its first [`STDERR_LIMIT`] bytes (without the container wrapper's line).
+    stderr: Vec<u8>,
+}
+
+/// Starts pg_dump and copies its stdout into `out` until it ends, stopping
+/// it on a signal or a failed copy; then waits for it. In a container, a
+/// pg_dump that did not succeed is stopped there too.
+fn run(
+    launch: &Launch,
+    conn: &Conn,
+    what: &str,
+    out: &mut dyn Write,
+    interrupts: &Interrupts,
+) -> Result<Ran> {
     let mut cmd = conn::command(launch, conn);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -50,12 +85,6 @@ pub fn dump(
         // Its own process group: a signal to us is handled by us, and
         // stopping the group also ends a wrapper script's children.
         .process_group(0);
-    let what = match &launch.container {
-        None => launch.pg_dump.clone(),
-        Some((docker, container)) => {
-            format!("{docker} exec -i {container} {}", launch.pg_dump)
-        }
-    };
     let mut child = Watched::spawn(&mut cmd).map_err(|e| anyhow!("cannot run {what}: {e}"))?;
     let mut stdout = child.child().stdout.take().expect("piped stdout");
     let stderr = child.child().stderr.take().expect("piped stderr");
@@ -93,13 +122,24 @@ pub fn dump(
     {
         stop_in_container(docker, container, pid, &launch.pg_dump);
     }
-    interrupts.check()?;
-    let total = match copied {
-        Ok(total) => total,
-        Err(Copy::Write(e)) => return Err(Failure::Write(e)),
-        Err(Copy::Read(e)) => return Err(anyhow!("cannot read pg_dump's output: {e}").into()),
-    };
-    let stderr_text = redact(&String::from_utf8_lossy(&stderr), conn);
+    Ok(Ran {
+        copied,
+        status,
+        stderr,
+    })
+}
+
+/// Fails unless pg_dump exited 0 without an error message; the message
+/// quotes its first error line (a password in it redacted), or names the
+/// container that failed it.
+fn judge(
+    launch: &Launch,
+    conn: &Conn,
+    what: &str,
+    status: ExitStatus,
+    stderr: &[u8],
+) -> Result<()> {
+    let stderr_text = redact(&String::from_utf8_lossy(stderr), conn);
     let first_error = first_error_line(&stderr_text);
     if !status.success() {
         let how = match (status.code(), status.signal()) {
@@ -108,23 +148,26 @@ pub fn dump(
             _ => "failed".to_string(),
         };
         if let Some((docker, container)) = &launch.container
-            && let Some(message) =
-                docker_failure(docker, container, &what, &how, first_error.as_deref())
+            && let Some(message) = docker_failure(
+                docker,
+                container,
+                what,
+                &how,
+                status.code() == Some(137),
+                first_error.as_deref(),
+            )
         {
-            return Err(anyhow!("{message}; no backup written").into());
+            bail!("{message}; no backup written");
         }
         let why = first_error
             .map(|l| format!(": {l}"))
             .unwrap_or_else(|| ", with no message".to_string());
-        return Err(anyhow!("{what} {how}{why}; no backup written").into());
+        bail!("{what} {how}{why}; no backup written");
     }
     if let Some(line) = first_error.filter(|l| l.to_ascii_lowercase().contains("error")) {
-        return Err(anyhow!(
-            "{what} reported an error though it exited 0: {line}; no backup written"
-        )
-        .into());
+        bail!("{what} reported an error though it exited 0: {line}; no backup written");
     }
-    Ok(total)
+    Ok(())
 }
 
 enum Copy {
@@ -296,6 +339,7 @@ fn docker_failure(
     container: &str,
     what: &str,
     how: &str,
+    killed: bool,
     first_error: Option<&str>,
 ) -> Option<String> {
     let said = first_error.unwrap_or_default();
@@ -314,6 +358,24 @@ fn docker_failure(
             "{what} failed: container {container} is {state} (`{docker} ps -a` shows its state)"
         ));
     }
+    // A killed container (pg_dump then ends with exit status 137) is
+    // reported as not running a moment after the processes in it have
+    // ended: then the engine is asked again, for up to a second.
+    let asks = if killed { 10 } else { 1 };
+    let stopped = (0..asks).find_map(|ask| {
+        if ask > 0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        container_gone(docker, container)
+    })?;
+    let why = first_error.map(|l| format!(": {l}")).unwrap_or_default();
+    Some(format!(
+        "container {container} {stopped} while pg_dump was running: {what} {how}{why}"
+    ))
+}
+
+/// `stopped` or `was removed` when the engine says so of the container.
+fn container_gone(docker: &str, container: &str) -> Option<&'static str> {
     let out = docker_output(
         docker,
         &[
@@ -326,20 +388,13 @@ fn docker_failure(
         ],
         Duration::from_secs(10),
     )?;
-    let stopped = if out.status.success() {
-        if String::from_utf8_lossy(&out.stdout).trim() != "false" {
-            return None;
-        }
-        "stopped"
-    } else if String::from_utf8_lossy(&out.stderr).contains("No such") {
-        "was removed"
+    if out.status.success() {
+        (String::from_utf8_lossy(&out.stdout).trim() == "false").then_some("stopped")
     } else {
-        return None;
-    };
-    let why = first_error.map(|l| format!(": {l}")).unwrap_or_default();
-    Some(format!(
-        "container {container} {stopped} while pg_dump was running: {what} {how}{why}"
-    ))
+        String::from_utf8_lossy(&out.stderr)
+            .contains("No such")
+            .then_some("was removed")
+    }
 }
 
 /// The password, should a message ever echo it, replaced by `***`.
