@@ -111,7 +111,7 @@ fn builder<'a>(prefix: &'a str, suffix: &'a str, mode: u32) -> tempfile::Builder
 }
 
 /// Syncs a folder, so that a name just given in it survives a crash.
-pub fn sync_folder(folder: &Path) -> Result<()> {
+fn sync_folder(folder: &Path) -> Result<()> {
     File::open(folder)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync the folder {}", folder.display()))
