@@ -1,10 +1,16 @@
 //! The command line: subcommands and their arguments (each command's own
-//! arguments live in its module under `commands`).
+//! arguments live in its module under `commands`; `completions` and `man`,
+//! which are generated from this definition, have theirs here, so that
+//! their generator uses this module and not the reverse).
+
+use std::path::PathBuf;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser, Subcommand};
+use clap_complete::Shell;
 
-use crate::commands::{backup, completions, diff, history, inspect, texts};
+use crate::commands::{backup, diff, history, inspect, texts};
+use crate::error::UsageError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,15 +45,39 @@ pub enum Command {
     /// Take one verified backup (a replacement for the nightly cron script).
     Backup(backup::Args),
     /// Print shell completions.
-    Completions(completions::CompletionsArgs),
+    Completions(CompletionsArgs),
     /// Print the manual pages (roff), or write them all into a folder.
-    Man(completions::ManArgs),
+    Man(ManArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  textrescue completions bash > /etc/bash_completion.d/textrescue
+  textrescue completions zsh > /usr/local/share/zsh/site-functions/_textrescue
+  textrescue completions fish > ~/.config/fish/completions/textrescue.fish")]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  textrescue man --dir /usr/local/share/man/man1
+  textrescue man texts | man -l -")]
+pub struct ManArgs {
+    /// Write every page (textrescue.1, textrescue-texts.1, ...) into DIR
+    /// instead of printing one.
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub dir: Option<PathBuf>,
+    /// The subcommand whose page to print (default: the main page).
+    #[arg(value_name = "SUBCOMMAND")]
+    pub command: Option<String>,
 }
 
 /// Options that do nothing with the chosen format, which only the parsed
 /// command line can tell (an option with a default is always set): a usage
 /// error, exit status 2.
-pub fn unused_options(cli: &Cli, matches: &ArgMatches) -> Result<(), crate::commands::UsageError> {
+pub fn unused_options(cli: &Cli, matches: &ArgMatches) -> Result<(), UsageError> {
     let sql = match &cli.command {
         Command::Texts(a) => a.format == texts::TextsFormat::Sql,
         Command::Diff(a) => a.format == diff::DiffFormat::Sql,
@@ -61,9 +91,7 @@ pub fn unused_options(cli: &Cli, matches: &ArgMatches) -> Result<(), crate::comm
             )
     });
     if given && !sql {
-        return Err(crate::commands::UsageError(
-            "--on-conflict goes with --format sql".into(),
-        ));
+        return Err(UsageError("--on-conflict goes with --format sql".into()));
     }
     Ok(())
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone};
 
-use crate::commands::UsageError;
 use crate::dump::Prefilter;
+use crate::error::UsageError;
 use crate::texts::{Record, Task, TaskText, Timestamp};
 
 #[derive(clap::Args, Debug, Clone, Default)]

@@ -170,9 +170,16 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
 /// The input is no dump at all (empty, an error message, some other file),
 /// as opposed to a dump that is damaged: `history` skips such a file found
 /// in a folder, where a damaged dump is a failure.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
+#[derive(Debug)]
 pub struct NotADump(pub String);
+
+impl std::fmt::Display for NotADump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotADump {}
 
 /// Says which format `head` (the first bytes of the content) starts.
 fn sniff(head: &[u8], source: &Source) -> Result<Format, NotADump> {

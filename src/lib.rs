@@ -10,14 +10,20 @@
 //!   [`compare`] (two dumps' texts matched), [`history`] (a text across
 //!   many dumps) and [`nightlies`] (a folder of backups);
 //! - [`output`]: one writer per output format; it only renders;
+//! - [`backup`]: `backup`'s pg_dump supervision and file steps;
+//! - [`atomic_file`]: the one way a file is written (whole or not at all);
+//! - [`error`]: the error kinds every layer shares; [`words`]: counts and
+//!   sizes as messages say them;
 //! - [`commands`]: one module per subcommand, each a short `run`;
 //! - [`cli`]: the command line (also used for completions and the man page).
 
+pub mod atomic_file;
 pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod dump;
+pub mod error;
 pub mod filter;
 pub mod format;
 pub mod history;
@@ -26,3 +32,4 @@ pub mod nightlies;
 pub mod output;
 pub mod progress;
 pub mod texts;
+pub mod words;

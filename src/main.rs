@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 use textrescue::cli::{Cli, Command};
-use textrescue::commands::{self, UsageError};
+use textrescue::commands;
+use textrescue::error::UsageError;
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();

@@ -170,7 +170,7 @@ fn file_size_limit() {
     let pg = pg();
     let (_tmp, dir, before) = setup(&pg);
     let db = big_db(&pg);
-    // 64 KiB; without SIGXFSZ ignored, textrescue would be killed (exit 153)
+    // 64 KiB; without SIGXFSZ caught, textrescue would be killed (exit 153)
     // and leave its temporary file.
     let mut c = command(&db, "bash");
     c.arg("-c")
@@ -328,7 +328,7 @@ fn dir_is_a_file() {
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn lock_file_cannot_be_created() {
     let pg = pg();
-    let (_tmp, dir, before) = setup(&pg);
+    let (tmp, dir, before) = setup(&pg);
     let db = small_db(&pg);
     // A directory under the lock file's name.
     fs::remove_file(dir.join(LOCK_FILE)).unwrap();
@@ -342,6 +342,16 @@ fn lock_file_cannot_be_created() {
     let err = assert_failed(&backup(&db, &dir).output().unwrap());
     assert!(err.contains("cannot open the lock file"), "{err}");
     assert!(err.contains("no backup written"), "{err}");
+    fs::remove_file(dir.join(LOCK_FILE)).unwrap();
+    // A symlink to a file of someone else's: never followed, so never
+    // truncated or written.
+    let victim = tmp.path().join("victim");
+    fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join(LOCK_FILE)).unwrap();
+    let err = assert_failed(&backup(&db, &dir).output().unwrap());
+    assert!(err.contains("cannot open the lock file"), "{err}");
+    assert!(err.contains("no backup written"), "{err}");
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
     fs::remove_file(dir.join(LOCK_FILE)).unwrap();
     assert_untouched(&dir, &before);
 }

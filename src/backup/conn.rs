@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::commands::UsageError;
+use crate::error::usage;
 
 /// A secret that never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,10 +59,6 @@ pub struct Launch {
     /// `Some((docker binary, container))`: run pg_dump with `docker exec -i`.
     pub container: Option<(String, String)>,
     pub format: DumpFormat,
-}
-
-fn usage(message: impl Into<String>) -> anyhow::Error {
-    UsageError(message.into()).into()
 }
 
 fn percent_decode(s: &str, what: &str) -> Result<String> {
@@ -302,7 +298,7 @@ pub fn command(launch: &Launch, conn: &Conn) -> Command {
             // container before it becomes pg_dump: stopping the docker
             // client does not stop the process in the container, so a
             // failed or interrupted run ends it by that id (see
-            // `super::stop_in_container`).
+            // `super::pg_dump`).
             cmd.args(["sh", "-c", IN_CONTAINER_SCRIPT, "sh"]);
             cmd.args(&pg_args);
             cmd

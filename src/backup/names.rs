@@ -13,7 +13,7 @@
 //!   database it is of (`<dbname>_bk_` by default, the old cron script's
 //!   `buggy_race_bk_`).
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 /// What every name of the tool's own files in a backups folder starts with.
 pub const OWN_PREFIX: &str = ".textrescue-";
@@ -46,20 +46,40 @@ pub struct DatedName<'a> {
     pub extension: &'a str,
 }
 
+/// The date and the time in a backup's name (UTC), as chrono formats.
+const DATE: &str = "%Y%m%d";
+const TIME: &str = "%H%M%S";
+
+/// The `YYYYMMDD-HHMMSS` of a backup taken at `when`.
+pub fn stamp(when: DateTime<Utc>) -> String {
+    when.format(&format!("{DATE}-{TIME}")).to_string()
+}
+
+/// The name `backup` gives a backup: `PREFIX + stamp + extension`, with
+/// `-N` after the stamp for the N-th backup within one second (`seq` 2 and
+/// up; 0 and 1 give none).
+pub fn backup_name(prefix: &str, stamp: &str, seq: u32, extension: &str) -> String {
+    if seq <= 1 {
+        format!("{prefix}{stamp}{extension}")
+    } else {
+        format!("{prefix}{stamp}-{seq}{extension}")
+    }
+}
+
 fn digits(s: &str, n: usize) -> Option<&str> {
     (s.len() >= n && s.as_bytes()[..n].iter().all(u8::is_ascii_digit)).then(|| &s[..n])
 }
 
 /// `YYYYMMDD[-HHMMSS[-N]]` at the start of `s`, then the end or a `.`.
 fn parse_stamp(s: &str) -> Option<(NaiveDateTime, u32, &str)> {
-    let date = NaiveDate::parse_from_str(digits(s, 8)?, "%Y%m%d").ok()?;
+    let date = NaiveDate::parse_from_str(digits(s, 8)?, DATE).ok()?;
     let rest = &s[8..];
     let ext = |r: &'_ str| (r.is_empty() || r.starts_with('.')).then_some(());
     if ext(rest).is_some() {
         return Some((date.and_time(NaiveTime::MIN), 0, rest));
     }
     let rest = rest.strip_prefix('-')?;
-    let time = NaiveTime::parse_from_str(digits(rest, 6)?, "%H%M%S").ok()?;
+    let time = NaiveTime::parse_from_str(digits(rest, 6)?, TIME).ok()?;
     let rest = &rest[6..];
     if ext(rest).is_some() {
         return Some((date.and_time(time), 0, rest));
@@ -126,6 +146,24 @@ mod tests {
         }
         assert!(!is_own_file("buggy_race_bk_20240305.sql.gz"));
         assert!(!is_own_file(".textrescue"));
+    }
+
+    #[test]
+    fn the_names_backup_gives_read_back() {
+        let when = NaiveDate::from_ymd_opt(2024, 3, 5)
+            .unwrap()
+            .and_hms_opt(14, 22, 11)
+            .unwrap();
+        let s = stamp(when.and_utc());
+        assert_eq!(s, "20240305-142211");
+        for (seq, ext, name) in [
+            (1, ".sql.gz", "buggy_race_bk_20240305-142211.sql.gz"),
+            (2, ".dump", "buggy_race_bk_20240305-142211-2.dump"),
+        ] {
+            assert_eq!(backup_name("buggy_race_bk_", &s, seq, ext), name);
+            let read = if seq == 1 { 0 } else { seq };
+            assert_eq!(parse_name(name, "buggy_race_bk_"), Some((when, read)));
+        }
     }
 
     #[test]

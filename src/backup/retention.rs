@@ -12,8 +12,10 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use chrono::{Datelike, NaiveDateTime};
+
+use super::names::parse_name;
 
 /// One file that is a backup by its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,10 +40,6 @@ impl Keep {
     }
 }
 
-/// The time and sequence number in a name when it is a backup with this
-/// prefix: see [`super::names`].
-pub use super::names::parse_name;
-
 /// The regular files in `dir` that are backups with this prefix.
 pub fn scan(dir: &Path, prefix: &str) -> Result<Vec<Backup>> {
     let mut found = Vec::new();
@@ -60,6 +58,33 @@ pub fn scan(dir: &Path, prefix: &str) -> Result<Vec<Backup>> {
         found.push(Backup { name, when, seq });
     }
     Ok(found)
+}
+
+/// Removes the backups with this prefix in `dir` that [`plan`] picks (with
+/// `dry_run`, none); returns their names. Fails naming each one that could
+/// not be removed.
+pub fn apply(
+    dir: &Path,
+    prefix: &str,
+    new_name: &str,
+    keep: &Keep,
+    dry_run: bool,
+) -> Result<Vec<String>> {
+    let remove = plan(&scan(dir, prefix)?, new_name, keep);
+    if dry_run {
+        return Ok(remove);
+    }
+    let failed: Vec<String> = remove
+        .iter()
+        .filter_map(|name| {
+            let e = std::fs::remove_file(dir.join(name)).err()?;
+            Some(format!("{name}: {e}"))
+        })
+        .collect();
+    if !failed.is_empty() {
+        bail!("removing old backups failed: {}", failed.join("; "));
+    }
+    Ok(remove)
 }
 
 /// A day, an ISO week or a month, as a comparable key.

@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::backup::conn::{Conn, DumpFormat, Launch};
 use crate::backup::retention::Keep;
 use crate::backup::{self, Settings};
-use crate::commands::UsageError;
+use crate::error::usage;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "\
@@ -112,12 +112,10 @@ pub fn run(args: &Args) -> Result<()> {
             if let Some(db) = &args.dbname
                 && (db.contains('=') || db.contains("://"))
             {
-                return Err(UsageError(
+                return Err(usage(
                     "--dbname takes a database name; give a URL or connection parameters with \
-                     --database-url"
-                        .into(),
-                )
-                .into());
+                     --database-url",
+                ));
             }
             Conn {
                 host: args.host.clone(),
@@ -138,7 +136,9 @@ pub fn run(args: &Args) -> Result<()> {
         && args.keep_weekly.is_none()
         && args.keep_monthly.is_none()
     {
-        return Err(UsageError("--dry-run shows what --keep-daily/--keep-weekly/--keep-monthly would remove: give at least one".into()).into());
+        return Err(usage(
+            "--dry-run shows what --keep-daily/--keep-weekly/--keep-monthly would remove: give at least one",
+        ));
     }
     let settings = Settings {
         dir: args.dir.clone(),
@@ -161,5 +161,6 @@ pub fn run(args: &Args) -> Result<()> {
         lock_timeout: Duration::from_secs(args.lock_timeout),
         quiet: args.quiet,
     };
-    backup::run(&settings)
+    backup::run(&settings)?;
+    Ok(())
 }

@@ -7,24 +7,16 @@
 //! that a command copied from the page pastes exactly.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
-use clap_complete::Shell;
 use roff::{Roff, bold, roman};
 
-use crate::cli::Cli;
-
-#[derive(clap::Args, Debug, Clone)]
-#[command(after_help = "Examples:
-  textrescue completions bash > /etc/bash_completion.d/textrescue
-  textrescue completions zsh > /usr/local/share/zsh/site-functions/_textrescue
-  textrescue completions fish > ~/.config/fish/completions/textrescue.fish")]
-pub struct CompletionsArgs {
-    #[arg(value_enum)]
-    pub shell: Shell,
-}
+use crate::atomic_file::AtomicFile;
+use crate::backup::names::OUTPUT_TEMP_PREFIX;
+use crate::cli::{Cli, CompletionsArgs, ManArgs};
+use crate::error::UsageError;
 
 pub fn completions(args: &CompletionsArgs) -> Result<()> {
     let mut command = Cli::command();
@@ -35,20 +27,6 @@ pub fn completions(args: &CompletionsArgs) -> Result<()> {
         &mut std::io::stdout(),
     );
     Ok(())
-}
-
-#[derive(clap::Args, Debug, Clone)]
-#[command(after_help = "Examples:
-  textrescue man --dir /usr/local/share/man/man1
-  textrescue man texts | man -l -")]
-pub struct ManArgs {
-    /// Write every page (textrescue.1, textrescue-texts.1, ...) into DIR
-    /// instead of printing one.
-    #[arg(long, value_name = "DIR", conflicts_with = "command")]
-    pub dir: Option<PathBuf>,
-    /// The subcommand whose page to print (default: the main page).
-    #[arg(value_name = "SUBCOMMAND")]
-    pub command: Option<String>,
 }
 
 pub fn man(args: &ManArgs) -> Result<()> {
@@ -67,7 +45,7 @@ pub fn man(args: &ManArgs) -> Result<()> {
     let Some((_, page)) = pages.iter().find(|(f, _)| *f == file) else {
         let command = built();
         let names: Vec<_> = subcommands(&command).map(|s| s.get_name()).collect();
-        return Err(crate::commands::UsageError(format!(
+        return Err(UsageError(format!(
             "no subcommand {:?}; pages exist for: {}",
             args.command.as_deref().unwrap_or_default(),
             names.join(", ")
@@ -81,7 +59,10 @@ pub fn man(args: &ManArgs) -> Result<()> {
 fn write_page(dir: &Path, file: &str, page: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(file);
-    std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))
+    let written = AtomicFile::create_in(dir, OUTPUT_TEMP_PREFIX, "", 0o666)
+        .and_then(|new| new.file().write_all(page).map(|()| new))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    written.persist_replacing(&path)
 }
 
 /// The command tree with the names clap gives a subcommand when it is built:

@@ -6,12 +6,14 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{DumpArgs, UsageError, read_dump, warn};
+use super::{DumpArgs, read_dump, warn};
 use crate::compare::{compare, restore_records};
+use crate::error::UsageError;
 use crate::filter::{Filter, FilterArgs};
 use crate::output::diff::Colour;
 use crate::output::sql::{self, OnConflict};
 use crate::output::{self, Destination};
+use crate::words::plural;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
@@ -174,8 +176,4 @@ pub fn run(args: &Args) -> Result<()> {
     }
     destination.finish()?;
     Ok(())
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 use rayon::prelude::*;
 
-use super::{DumpArgs, UsageError, warn};
+use super::{DumpArgs, warn};
 use crate::dump::ReadOptions;
+use crate::error::UsageError;
 use crate::filter::{Filter, FilterArgs};
 use crate::history::{Key, Outcome, TextSummary, histories, summarize};
 use crate::nightlies::{candidates, one_prefix};

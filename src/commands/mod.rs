@@ -68,8 +68,3 @@ pub fn warn_not_utf8<'a, 'r: 'a>(records: impl IntoIterator<Item = &'a crate::te
 pub fn warn(message: &str) {
     eprintln!("textrescue: warning: {message}");
 }
-
-/// A mistake in how the command was called: exit status 2, like clap's.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{DumpArgs, UsageError, read_dump, warn};
+use super::{DumpArgs, read_dump, warn};
+use crate::error::UsageError;
 use crate::filter::{Filter, FilterArgs};
 use crate::output::{self, Destination, sql};
 

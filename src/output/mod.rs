@@ -1,9 +1,9 @@
 //! Writers of what the commands print: one file per output format. They get
 //! joined records and a destination; they know nothing of dump formats.
 //!
-//! [`Destination`] is stdout or `--output FILE`; a file is written under a
-//! temporary name and renamed when complete, so an interrupted run never
-//! leaves half an export that looks whole.
+//! [`Destination`] is stdout or `--output FILE`; a file is written as an
+//! [`AtomicFile`], so an interrupted run never leaves half an export that
+//! looks whole.
 
 pub mod csv;
 pub mod diff;
@@ -14,12 +14,16 @@ pub mod server_json;
 pub mod sql;
 pub mod table;
 
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
+use crate::atomic_file::AtomicFile;
+use crate::backup::names::OUTPUT_TEMP_PREFIX;
+use crate::error::UsageError;
 use crate::texts::Record;
 
 /// One text as a json ROW (docs/texts.md): exactly these keys, in this order.
@@ -67,25 +71,49 @@ pub fn utf8_text<'a>(record: &Record<'a>) -> Result<&'a str> {
     })
 }
 
-/// Where output goes.
+/// Where output goes: stdout or `--output FILE`, through one buffer.
 pub struct Destination {
-    /// For `--output FILE`: the temporary file beside it and its name.
-    file: Option<(tempfile::NamedTempFile, PathBuf)>,
-    writer: BufWriter<Box<dyn Write>>,
+    writer: BufWriter<Target>,
+}
+
+enum Target {
+    Stdout(io::StdoutLock<'static>),
+    /// A device, FIFO or socket, written in place.
+    InPlace(File),
+    /// A regular file (or a new name), written whole or not at all.
+    Atomic {
+        file: AtomicFile,
+        path: PathBuf,
+    },
+}
+
+impl Write for Target {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Target::Stdout(w) => w.write(buf),
+            Target::InPlace(f) => f.write(buf),
+            Target::Atomic { file, .. } => file.file().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Target::Stdout(w) => w.flush(),
+            Target::InPlace(f) => f.flush(),
+            Target::Atomic { file, .. } => file.file().flush(),
+        }
+    }
 }
 
 impl Destination {
-    /// Stdout, or an unpredictably named temporary file in the folder of
-    /// `path` (created anew, never through a link) that [`finish`] syncs
-    /// and renames over `path`.
+    /// Stdout, or for a regular file (or a new name) an [`AtomicFile`] in
+    /// the folder of `path` (mode 0666 less the umask, as any new file)
+    /// that [`finish`] gives `path`'s name, replacing what is there.
     ///
     /// [`finish`]: Destination::finish
     pub fn open(path: Option<&Path>) -> Result<Destination> {
-        match path {
-            None => Ok(Destination {
-                file: None,
-                writer: BufWriter::with_capacity(64 * 1024, Box::new(io::stdout().lock())),
-            }),
+        let target = match path {
+            None => Target::Stdout(io::stdout().lock()),
             Some(path) if !is_regular_or_missing(path) => {
                 // A device, FIFO or socket (`-o /dev/null`, `-o /dev/stdout`,
                 // a named pipe) is written in place: renaming a file over it
@@ -94,10 +122,7 @@ impl Destination {
                     .write(true)
                     .open(path)
                     .with_context(|| format!("cannot open {}", path.display()))?;
-                Ok(Destination {
-                    file: None,
-                    writer: BufWriter::with_capacity(64 * 1024, Box::new(file)),
-                })
+                Target::InPlace(file)
             }
             Some(path) => {
                 path.file_name()
@@ -106,39 +131,33 @@ impl Destination {
                     Some(p) if !p.as_os_str().is_empty() => p,
                     _ => Path::new("."),
                 };
-                // 0666 less the umask, as any new file.
-                let temp = tempfile::Builder::new()
-                    .prefix(crate::backup::names::OUTPUT_TEMP_PREFIX)
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-                    .tempfile_in(folder)
+                let file = AtomicFile::create_in(folder, OUTPUT_TEMP_PREFIX, "", 0o666)
                     .map_err(|e| folder_error(path, folder, e))?;
-                let file = temp
-                    .as_file()
-                    .try_clone()
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                Ok(Destination {
-                    file: Some((temp, path.to_path_buf())),
-                    writer: BufWriter::with_capacity(64 * 1024, Box::new(file)),
-                })
+                Target::Atomic {
+                    file,
+                    path: path.to_path_buf(),
+                }
             }
-        }
+        };
+        Ok(Destination {
+            writer: BufWriter::with_capacity(64 * 1024, target),
+        })
     }
 
     pub fn writer(&mut self) -> &mut dyn Write {
         &mut self.writer
     }
 
-    /// Flushes and, for a file, syncs it and moves it to its name.
+    /// Flushes and, for a file, syncs it and gives it its name.
     pub fn finish(mut self) -> Result<()> {
         self.writer.flush().context("cannot write the output")?;
-        if let Some((temp, target)) = self.file.take() {
-            temp.as_file()
-                .sync_all()
-                .with_context(|| format!("cannot write {}", target.display()))?;
-            temp.persist(&target).map_err(|e| {
-                anyhow::Error::new(e.error)
-                    .context(format!("cannot move the output to {}", target.display()))
-            })?;
+        let target = self
+            .writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("cannot write the output")?;
+        if let Target::Atomic { file, path } = target {
+            file.persist_replacing(&path)?;
         }
         Ok(())
     }
@@ -208,7 +227,7 @@ pub fn check_not_an_input<P: AsRef<Path>>(output: Option<&Path>, inputs: &[P]) -
             } else {
                 input.display().to_string()
             };
-            return Err(crate::commands::UsageError(format!(
+            return Err(UsageError(format!(
                 "--output {} is an input ({what}): it would be overwritten; choose another file",
                 output.display()
             ))

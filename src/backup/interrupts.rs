@@ -1,0 +1,173 @@
+//! SIGINT, SIGTERM and SIGHUP during a backup: the first one is noted and
+//! acted on, so that the run fails and cleans up; a second one ends the
+//! process at once (exit status 1).
+//!
+//! The signals are received by `signal-hook`'s iterator on a thread of its
+//! own, which records the first one and runs the action the run has set
+//! for the step it is in (stop pg_dump, stop waiting for the read-back).
+//! The main thread never polls for them: it checks [`Interrupts::check`]
+//! between steps, and a blocking step is ended by its action.
+//!
+//! While an [`Interrupts`] exists, SIGXFSZ (a file-size limit, `ulimit -f`)
+//! is caught and does nothing, so that a write past the limit fails with
+//! EFBIG and the run cleans up instead of being killed. A caught signal is
+//! reset to its default action by `exec`, so pg_dump still gets SIGXFSZ's.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::Signal;
+use signal_hook::SigId;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
+use signal_hook::iterator::{Handle, Signals};
+
+const HANDLED: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
+
+/// What to do when a signal comes, run once on the signal thread.
+type Action = Box<dyn FnOnce() + Send>;
+
+/// The signal handling of one backup run; dropping it gives the signals
+/// their default action back.
+pub struct Interrupts {
+    /// The number of the first signal, or 0.
+    first: Arc<AtomicI32>,
+    action: Arc<Mutex<Option<Action>>>,
+    handle: Handle,
+    thread: Option<JoinHandle<()>>,
+    registered: Vec<SigId>,
+}
+
+/// Keeps an action set (see [`Interrupts::on_signal`]); dropping it unsets
+/// the action, waiting for it to finish if it is running.
+#[must_use]
+pub struct OnSignal<'a> {
+    interrupts: &'a Interrupts,
+}
+
+impl Drop for OnSignal<'_> {
+    fn drop(&mut self) {
+        *lock(&self.interrupts.action) = None;
+    }
+}
+
+fn lock(action: &Mutex<Option<Action>>) -> MutexGuard<'_, Option<Action>> {
+    // An action that panicked leaves nothing to protect.
+    action.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Interrupts {
+    pub fn install() -> Result<Interrupts> {
+        let context = "cannot install signal handlers";
+        default_action().store(false, Ordering::SeqCst);
+        let mut registered = Vec::new();
+        let seen = Arc::new(AtomicBool::new(false));
+        for sig in HANDLED {
+            // The shutdown first: it sees the flag the first signal sets.
+            registered.push(
+                signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&seen))
+                    .context(context)?,
+            );
+            registered.push(signal_hook::flag::register(sig, Arc::clone(&seen)).context(context)?);
+        }
+        let ignored = Arc::new(AtomicBool::new(false));
+        registered.push(signal_hook::flag::register(SIGXFSZ, ignored).context(context)?);
+
+        let mut signals = Signals::new(HANDLED).context(context)?;
+        let handle = signals.handle();
+        let first = Arc::new(AtomicI32::new(0));
+        let action: Arc<Mutex<Option<Action>>> = Arc::default();
+        let thread = {
+            let first = Arc::clone(&first);
+            let action = Arc::clone(&action);
+            std::thread::Builder::new()
+                .name("signals".into())
+                .spawn(move || {
+                    for sig in signals.forever() {
+                        let _ = first.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                        // Held while the action runs: see `OnSignal`.
+                        let mut slot = lock(&action);
+                        if let Some(act) = slot.take() {
+                            act();
+                        }
+                    }
+                })
+                .context(context)?
+        };
+        Ok(Interrupts {
+            first,
+            action,
+            handle,
+            thread: Some(thread),
+            registered,
+        })
+    }
+
+    /// Fails once a signal has come.
+    pub fn check(&self) -> Result<()> {
+        match self.first.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            sig => bail!("interrupted by {}; no backup written", signal_name(sig)),
+        }
+    }
+
+    pub fn raised(&self) -> bool {
+        self.first.load(Ordering::SeqCst) != 0
+    }
+
+    /// Runs `action` on the signal thread when a signal comes, or at once
+    /// if one has come already; at most once, until the returned guard is
+    /// dropped.
+    pub fn on_signal(&self, action: impl FnOnce() + Send + 'static) -> OnSignal<'_> {
+        let mut slot = lock(&self.action);
+        // Checked under the lock: the signal thread sets `first` before
+        // taking it, so the action runs here or there, exactly once.
+        if self.raised() {
+            drop(slot);
+            action();
+        } else {
+            *slot = Some(Box::new(action));
+        }
+        OnSignal { interrupts: self }
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        for id in self.registered.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+        // signal-hook keeps its handler installed; make it act as the
+        // default would (end the process) until another run installs its own.
+        default_action().store(true, Ordering::SeqCst);
+        static REGISTERED: OnceLock<()> = OnceLock::new();
+        REGISTERED.get_or_init(|| {
+            for sig in HANDLED {
+                let _ = signal_hook::flag::register_conditional_default(
+                    sig,
+                    Arc::clone(default_action()),
+                );
+            }
+        });
+    }
+}
+
+/// Whether SIGINT, SIGTERM and SIGHUP act as by default (no run is
+/// handling them).
+fn default_action() -> &'static Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
+}
+
+/// `signal 15 (SIGTERM)`, for messages.
+pub fn signal_name(sig: i32) -> String {
+    match Signal::try_from(sig) {
+        Ok(signal) => format!("signal {sig} ({})", signal.as_str()),
+        Err(_) => format!("signal {sig}"),
+    }
+}

@@ -1,0 +1,93 @@
+//! Reading a written backup back with textrescue's own reader before it
+//! gets its name: it must be a complete dump of the expected format, and
+//! what it holds of texts is reported.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::conn::DumpFormat;
+use super::interrupts::Interrupts;
+use crate::dump::{self, ReadOptions};
+use crate::input::{Format, Source};
+use crate::words::plural;
+
+/// [`verify`] in a thread, so that a signal ends the run at once rather
+/// than after reading back a large dump (the thread then ends with the
+/// process, or finishes with nobody waiting for it).
+pub fn verify_unless_interrupted(
+    path: &Path,
+    format: DumpFormat,
+    interrupts: &Interrupts,
+) -> Result<String> {
+    let (tx, rx) = mpsc::channel();
+    let interrupted = tx.clone();
+    let path: PathBuf = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("verify".into())
+        .spawn(move || {
+            let _ = tx.send(Some(verify(&path, format)));
+        })
+        .context("cannot start reading the backup back")?;
+    let _on_signal = interrupts.on_signal(move || {
+        let _ = interrupted.send(None);
+    });
+    match rx.recv() {
+        Ok(Some(result)) => result,
+        Ok(None) => {
+            interrupts.check()?;
+            bail!("reading the backup back was interrupted; no backup written")
+        }
+        Err(mpsc::RecvError) => {
+            bail!("reading the backup back failed unexpectedly; no backup written")
+        }
+    }
+}
+
+/// Reads the written file back; returns how to report its texts.
+fn verify(path: &Path, format: DumpFormat) -> Result<String> {
+    let options = ReadOptions {
+        skip_text_content: false,
+        progress: false,
+        ..ReadOptions::default()
+    };
+    let shown = path.display().to_string();
+    let dump = dump::read(&Source::Path(path.to_path_buf()), &options).map_err(|e| {
+        anyhow!(
+            "pg_dump's output does not read back as a complete dump, so no backup was written: {}",
+            format!("{e:#}")
+                .replace(&shown, "the dump")
+                .replace('\n', " ")
+        )
+    })?;
+    if !dump.summary.complete {
+        bail!("pg_dump's output is incomplete (no end-of-dump marker); no backup written");
+    }
+    let expected = match format {
+        DumpFormat::Plain => Format::Plain,
+        DumpFormat::Custom => Format::Custom,
+    };
+    if dump.summary.format != expected {
+        bail!(
+            "pg_dump wrote a {} dump, not {}; no backup written",
+            dump.summary.format.name(),
+            expected.name()
+        );
+    }
+    let with_texts = dump.databases.iter().find(|d| d.texts_table.is_some());
+    Ok(match with_texts {
+        Some(db) => {
+            let n = db.texts.rows.len();
+            format!(
+                "{n} text{} ({})",
+                plural(n),
+                db.texts_table
+                    .as_ref()
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            )
+        }
+        None => "no texts table".to_string(),
+    })
+}
