@@ -8,7 +8,8 @@
 //!   tables (texts, users, tasks) built on it;
 //! - the domain: [`texts`] (texts, students, tasks), [`filter`],
 //!   [`compare`] (two dumps' texts matched), [`history`] (a text across
-//!   many dumps) and [`nightlies`] (a folder of backups);
+//!   many dumps), [`nightlies`] (a folder of backups) and [`inspection`]
+//!   (what `inspect` says of a dump);
 //! - [`output`]: one writer per output format; it only renders;
 //! - [`backup`]: `backup`'s pg_dump supervision and file steps;
 //! - [`atomic_file`]: the one way a file is written (whole or not at all);
@@ -28,6 +29,7 @@ pub mod filter;
 pub mod format;
 pub mod history;
 pub mod input;
+pub mod inspection;
 pub mod nightlies;
 pub mod output;
 pub mod progress;

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod diff;
 pub mod escape;
 pub mod history;
+pub mod inspect;
 pub mod json;
 pub mod server_json;
 pub mod sql;
