@@ -11,6 +11,7 @@ use std::time::UNIX_EPOCH;
 use anyhow::{Context, Result, anyhow};
 
 use crate::backup::names;
+use crate::words::plural;
 
 /// A dump to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +114,7 @@ pub fn one_prefix(
     let list = || {
         prefixes
             .iter()
-            .map(|(p, (n, _))| format!("{p} ({n} backup{})", if *n == 1 { "" } else { "s" }))
+            .map(|(p, (n, _))| format!("{p} ({n} backup{})", plural(*n)))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -152,7 +153,7 @@ pub fn one_prefix(
     if undated > 0 {
         warnings.push(format!(
             "left out {undated} file{} without a date in {} name: {}",
-            if undated == 1 { "" } else { "s" },
+            plural(undated),
             if undated == 1 { "its" } else { "their" },
             left.iter()
                 .filter(|c| c.prefix.is_none())

@@ -9,6 +9,7 @@ use anyhow::Result;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::texts::Record;
+use crate::words::plural;
 
 /// The look of every table textrescue prints: condensed UTF-8 borders,
 /// columns fitted to the terminal, or to `width` when stdout is no terminal.
@@ -44,12 +45,7 @@ pub fn write(records: &[Record<'_>], out: &mut dyn Write) -> Result<()> {
         ]);
     }
     writeln!(out, "{table}")?;
-    writeln!(
-        out,
-        "{} text{}",
-        records.len(),
-        if records.len() == 1 { "" } else { "s" }
-    )?;
+    writeln!(out, "{} text{}", records.len(), plural(records.len()))?;
     Ok(())
 }
 
