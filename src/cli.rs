@@ -4,7 +4,7 @@
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser, Subcommand};
 
-use crate::commands::{backup, completions, diff, history, inspect, texts};
+use crate::commands::{backup, completions, diff, history, inspect, reindex, texts};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,6 +38,8 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Take one verified backup (a replacement for the nightly cron script).
     Backup(backup::Args),
+    /// Rewrite a plain dump as an indexed .sql.gz, byte-identical once inflated.
+    Reindex(reindex::Args),
     /// Print shell completions.
     Completions(completions::CompletionsArgs),
     /// Print the manual pages (roff), or write them all into a folder.

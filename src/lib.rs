@@ -7,6 +7,7 @@
 //! - [`dump`]: a dump read for its texts (the texts, users and tasks tables);
 //! - [`texts`] and [`filter`]: the domain: texts, students, tasks, filters;
 //! - [`output`]: one writer per output format;
+//! - [`indexed_gzip`]: the indexed `.sql.gz` that `backup` writes and readers seek in;
 //! - [`commands`]: one module per subcommand, each a short `run`;
 //! - [`cli`]: the command line (also used for completions and the man page).
 
@@ -16,6 +17,7 @@ pub mod commands;
 pub mod dump;
 pub mod filter;
 pub mod format;
+pub mod indexed_gzip;
 pub mod input;
 pub mod output;
 pub mod progress;
