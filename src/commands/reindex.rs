@@ -93,7 +93,9 @@ pub fn run(args: &Args) -> Result<()> {
     } else {
         temp.persist_noclobber(target)
     };
-    persisted.map_err(|e| anyhow!(e.error).context(format!("cannot move the new file to {}", target.display())))?;
+    persisted.map_err(|e| {
+        anyhow!(e.error).context(format!("cannot move the new file to {}", target.display()))
+    })?;
     File::open(folder).and_then(|d| d.sync_all()).ok();
     eprintln!(
         "textrescue: wrote {} ({} bytes of dump, verified)",

@@ -6,9 +6,10 @@
 //! This module owns the format (docs/indexed-backups.md describes it byte by
 //! byte):
 //! - [`write`]: [`IndexedGzWriter`], a `Write` that takes the plain SQL bytes
-//!   of a dump, finds the table data in them (the `COPY ... FROM stdin;` line
-//!   and the `\.` that ends it) and starts a gzip member there and at least
-//!   every [`MAX_MEMBER_LEN`] bytes, then appends the index;
+//!   of a dump, finds the table data in them (the rows between a `COPY ...
+//!   FROM stdin;` line and the `\.` that ends them), gives them gzip members
+//!   of their own, starts a member at least every [`MAX_MEMBER_LEN`] bytes,
+//!   then appends the index;
 //! - [`read`]: [`Index::read`] finds and checks the index of a file (a
 //!   missing or wrong index is `None`: the caller streams the file as any
 //!   gzip), [`Index::plan`] chooses members for a set of tables, and
@@ -38,7 +39,7 @@ const KIND_INDEX: u8 = 1;
 const KIND_FOOTER: u8 = 2;
 /// A member's flag: it holds table data (COPY rows) of [`Member::table`].
 const FLAG_TABLE_DATA: u8 = 1;
-/// A member's flag: the table's data ends in it (it holds the `\.` line).
+/// A member's flag: the table's rows end with it (the `\.` line follows).
 const FLAG_DATA_END: u8 = 2;
 
 /// Index bytes per index member: the subfield's data is at most 65535 bytes
@@ -67,11 +68,12 @@ pub struct Member {
     /// Its length in the file, header and trailer included.
     pub compressed_len: u64,
     /// For table data: the table as its `COPY` line names it, byte for byte
-    /// (`public.tasktexts`, `"My Schema"."Texts"`). The member starts at the
-    /// `COPY` line (or continues the rows of the member before it) and
-    /// ends with the `\.` line, a row, or inside a row.
+    /// (`public.tasktexts`, `"My Schema"."Texts"`). The member holds only
+    /// rows: it starts after the `COPY` line (or where the member before it
+    /// ended, in the same table's rows) and ends at the `\.` line or, at
+    /// the size limit, anywhere in the rows.
     pub table: Option<Vec<u8>>,
-    /// The table's data ends in this member (it holds the `\.` line).
+    /// The table's rows end with this member (the `\.` line comes next).
     pub data_end: bool,
 }
 

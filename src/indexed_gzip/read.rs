@@ -104,17 +104,18 @@ impl Index {
 
     /// The members to inflate to read the tables that `wanted` says yes to
     /// (it is asked with each table's name as its `COPY` line writes it; see
-    /// [`super::table_is`]): every member except the data of other tables.
+    /// [`super::table_is`]): every member except the rows of other tables.
     ///
     /// Inflated and joined in order, the chosen members are the dump with
-    /// the COPY blocks (from the `COPY` line to its `\.` line) of the other
-    /// tables cut out, and nothing else changed: the opening comments and
-    /// settings, the schema, the `\connect` lines of a pg_dumpall script,
-    /// the wanted tables' data and the closing `-- PostgreSQL database dump
-    /// complete` are all there, so a plain-SQL reader finds the same rows
-    /// of the wanted tables and the same completeness as in the whole dump.
-    /// A block whose `\.` line never came (a dump cut inside a table's
-    /// data) is kept whatever its table, so that the cut is seen.
+    /// the rows of the other tables cut out, and nothing else changed: the
+    /// opening comments and settings, the schema, every `COPY` line with
+    /// its `\.` line (so every table is still there, the others with no
+    /// rows), the `\connect` lines of a pg_dumpall script, the wanted
+    /// tables' rows and the closing `-- PostgreSQL database dump complete`.
+    /// A plain-SQL reader finds the same rows of the wanted tables, the
+    /// same tables and the same completeness as in the whole dump. Rows
+    /// whose `\.` line never came (a dump cut inside a table's data) are
+    /// kept whatever their table, so that the cut is seen.
     pub fn plan(&self, mut wanted: impl FnMut(&[u8]) -> bool) -> Vec<Member> {
         let mut chosen = Vec::new();
         let mut i = 0;

@@ -1,8 +1,11 @@
 //! Writing an indexed `.sql.gz`: [`IndexedGzWriter`] takes the plain SQL of
 //! a dump as pg_dump writes it, in chunks of any size, and compresses it
-//! into gzip members that start at each table's data, end after its `\.`
-//! line, and never hold more than [`MAX_MEMBER_LEN`] bytes; [`finish`]
-//! appends the index of the members and the footer.
+//! into gzip members: the rows of each table's COPY data (after its `COPY`
+//! line, up to its `\.` line) are members of their own, no member holds
+//! more than [`MAX_MEMBER_LEN`] bytes, and [`finish`] appends the index of
+//! the members and the footer. The `COPY` and `\.` lines stay with the SQL
+//! around them, so that a reader that skips a table's rows still sees the
+//! table, with no rows.
 //!
 //! Finding the table data is line by line with memchr, holding back only
 //! the start of a line that may be a boundary until it is decided. A `COPY
@@ -93,9 +96,9 @@ enum Line {
     Neutral,
     /// The comment that announces table data.
     Announce,
-    /// `COPY name ... FROM stdin;`, announced: table data starts here.
+    /// `COPY name ... FROM stdin;`, announced: table data starts after it.
     CopyStart(Vec<u8>),
-    /// `\.` in COPY data: the table's data ends with this line.
+    /// `\.` in COPY data: the table's data ended before this line.
     CopyEnd,
 }
 
@@ -199,13 +202,13 @@ impl<W: Write> IndexedGzWriter<W> {
                     return Ok(());
                 }
                 Line::CopyStart(_) => {
-                    self.feed(&buf[fed..pos])?;
-                    fed = pos;
+                    self.feed(&buf[fed..upto])?;
+                    fed = upto;
                     self.apply(line, &[])?;
                 }
                 Line::CopyEnd => {
-                    self.feed(&buf[fed..upto])?;
-                    fed = upto;
+                    self.feed(&buf[fed..pos])?;
+                    fed = pos;
                     self.apply(line, &[])?;
                 }
                 other => self.apply(other, &[])?,
@@ -271,18 +274,18 @@ impl<W: Write> IndexedGzWriter<W> {
         match line {
             Line::Undecided => unreachable!("only decided lines are applied"),
             Line::CopyStart(name) => {
+                self.feed(held)?;
                 self.close_member()?;
                 self.table = Some(name);
                 self.scan.announced = false;
-                self.feed(held)?;
             }
             Line::CopyEnd => {
-                self.feed(held)?;
                 if let Some(open) = &mut self.open {
                     open.data_end = true;
                 }
                 self.close_member()?;
                 self.table = None;
+                self.feed(held)?;
             }
             Line::Announce => {
                 self.scan.announced = true;
@@ -312,7 +315,9 @@ impl<W: Write> IndexedGzWriter<W> {
                 self.open_member()?;
             }
             let open = self.open.as_mut().expect("a member is open");
-            let n = data.len().min((MAX_MEMBER_LEN - open.uncompressed_len) as usize);
+            let n = data
+                .len()
+                .min((MAX_MEMBER_LEN - open.uncompressed_len) as usize);
             open.uncompressed_len += n as u64;
             self.crc.update(&data[..n]);
             self.taken += n as u64;
