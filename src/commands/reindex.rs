@@ -55,7 +55,8 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let interrupted = on_signals()?;
     let source = Source::from_arg(&args.dump);
-    let opened = input::open(&source, &Progress::for_stderr("reindexing"))?;
+    let progress = Progress::for_stderr("reindexing");
+    let opened = input::open(&source, &progress)?;
     if opened.format != Format::Plain {
         bail!(
             "{} is a {} dump (pg_dump -F{}): reindex rewrites plain SQL dumps only",
@@ -78,7 +79,9 @@ pub fn run(args: &Args) -> Result<()> {
         let out = BufWriter::with_capacity(1 << 20, temp.as_file().try_clone()?);
         let mut gz = IndexedGzWriter::new(out, Compression::default());
         let copied = copy_hashed(opened.reader, &mut gz, &interrupted)
-            .with_context(|| format!("cannot reindex {}", source.display()))?;
+            .with_context(|| format!("cannot reindex {}", source.display()));
+        progress.finish();
+        let copied = copied?;
         let out = gz.finish().with_context(cannot_write)?;
         out.into_inner()
             .map_err(|e| e.into_error())
