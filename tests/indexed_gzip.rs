@@ -16,7 +16,8 @@ use flate2::read::MultiGzDecoder;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use textrescue::indexed_gzip::{
-    FOOTER_LEN, Index, IndexedGzWriter, Inflate, MAX_MEMBER_LEN, Member, ParallelInflate, table_is,
+    FOOTER_LEN, Index, IndexedGzWriter, Inflate, MAX_MEMBER_LEN, Member, ParallelInflate,
+    Positions, table_is,
 };
 
 fn bin() -> Command {
@@ -248,6 +249,93 @@ fn a_plan_cuts_out_only_other_tables_data() {
     );
 }
 
+/// Every line and byte of the chosen members is found where [`Positions`]
+/// says in the whole dump, so a reader can say where things are as if it
+/// had read it all.
+#[test]
+fn positions_in_the_chosen_members_are_positions_in_the_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "nights/buggy_race_bk_20240305.sql.gz",
+        "formats/crlf.sql.gz",
+        "formats/dumpall.sql",
+    ] {
+        let new = dir.path().join("p.sql.gz");
+        let _ = std::fs::remove_file(&new);
+        assert_ok(&reindex(&fixture(name), &new));
+        let dump = inflated(&fixture(name));
+        let dump_lines: Vec<&[u8]> = dump.split(|&b| b == b'\n').collect();
+        let index = index_of(&new).unwrap();
+        assert_eq!(
+            index.members.iter().map(|m| m.newlines).sum::<u64>(),
+            dump.iter().filter(|&&b| b == b'\n').count() as u64
+        );
+        for chosen in [
+            index.plan(texts_tables),
+            index.plan(|_| false),
+            index.members.clone(),
+        ] {
+            let bytes = read_members(&new, chosen.clone()).unwrap();
+            let at = Positions::new(&index, &chosen);
+            for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+                let n = at.dump_line(i as u64 + 1) as usize;
+                assert_eq!(dump_lines[n - 1], line, "{name}: line {}", i + 1);
+            }
+            for o in (0..bytes.len()).step_by(97) {
+                assert_eq!(
+                    dump[at.dump_offset(o as u64) as usize],
+                    bytes[o],
+                    "{name}: byte {o}"
+                );
+            }
+        }
+    }
+}
+
+/// A dump cut inside a table's rows: the cut rows are chosen whatever the
+/// table, so a reader of the chosen members sees the cut, at the same line
+/// of the dump.
+#[test]
+fn rows_cut_short_are_always_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = fixture("damaged/cut-in-copy.sql");
+    let new = dir.path().join("cut.sql.gz");
+    assert_ok(&reindex(&old, &new));
+    let index = index_of(&new).unwrap();
+    let last = index.members.last().unwrap();
+    assert!(last.table.is_some() && !last.data_end);
+    let chosen = index.plan(|_| false);
+    assert_eq!(chosen.last(), Some(last));
+    let whole = common::text(&texts_json(&old).stderr);
+    let bytes = read_members(&new, chosen.clone()).unwrap();
+    let cut = common::text(&texts_json_stdin(&bytes).stderr);
+    let lines = |m: &str| -> Vec<u64> {
+        m.split("line ")
+            .skip(1)
+            .map(|s| {
+                s.split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let at = Positions::new(&index, &chosen);
+    assert!(
+        cut.contains("ends inside the data of public.tasktexts"),
+        "{cut}"
+    );
+    assert_eq!(
+        lines(&cut)
+            .into_iter()
+            .map(|l| at.dump_line(l))
+            .collect::<Vec<_>>(),
+        lines(&whole),
+        "{whole}\n{cut}"
+    );
+}
+
 /// A table larger than a member is split into members of at most 16 MiB,
 /// all of it labelled, and only the last holds its end; a plan without it
 /// skips them all.
@@ -409,7 +497,7 @@ fn an_index_that_does_not_agree_is_none() {
     // A well-formed index with a true checksum, whose boundary between
     // the first two members is 5 bytes off.
     let mut shifted = bytes.clone();
-    let entry = |i: usize| index_offset + 18 + i * 35 + name_lens(&index.members[..i]);
+    let entry = |i: usize| index_offset + 18 + i * 43 + name_lens(&index.members[..i]);
     let add = |b: &mut Vec<u8>, at: usize, d: i64| {
         let v = u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as i64 + d;
         b[at..at + 8].copy_from_slice(&(v as u64).to_le_bytes());

@@ -22,7 +22,7 @@
 pub mod read;
 pub mod write;
 
-pub use read::{Index, Inflate, ParallelInflate};
+pub use read::{Index, Inflate, ParallelInflate, Positions};
 pub use write::IndexedGzWriter;
 
 /// No member holds more than this many bytes of the dump (16 MiB): the unit
@@ -54,7 +54,7 @@ pub const FOOTER_LEN: usize = 10 + 2 + 4 + 2 + FOOTER_DATA_LEN + 2 + 8;
 /// holds only its end code.
 const EMPTY_DEFLATE: [u8; 2] = [0x03, 0x00];
 /// Length of one index entry before its table name.
-const ENTRY_FIXED_LEN: usize = 8 * 4 + 1 + 2;
+const ENTRY_FIXED_LEN: usize = 8 * 5 + 1 + 2;
 
 /// One gzip member of the file, as the index lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +67,9 @@ pub struct Member {
     pub compressed_offset: u64,
     /// Its length in the file, header and trailer included.
     pub compressed_len: u64,
+    /// How many line ends (`\n`) its bytes hold: for saying where in the
+    /// dump a line of the chosen members is ([`Positions`]).
+    pub newlines: u64,
     /// For table data: the table as its `COPY` line names it, byte for byte
     /// (`public.tasktexts`, `"My Schema"."Texts"`). The member holds only
     /// rows: it starts after the `COPY` line (or where the member before it

@@ -208,11 +208,12 @@ fn parse_entries(p: &[u8], count: u32, index_offset: u64, dump_len: u64) -> Opti
             uncompressed_len: u64_at(8),
             compressed_offset: u64_at(16),
             compressed_len: u64_at(24),
+            newlines: u64_at(32),
             table: None,
             data_end: false,
         };
-        let flags = fixed[32];
-        let name_len = u16::from_le_bytes([fixed[33], fixed[34]]) as usize;
+        let flags = fixed[40];
+        let name_len = u16::from_le_bytes([fixed[41], fixed[42]]) as usize;
         let name = p.get(at + ENTRY_FIXED_LEN..at + ENTRY_FIXED_LEN + name_len)?;
         at += ENTRY_FIXED_LEN + name_len;
         let table_data = flags & FLAG_TABLE_DATA != 0;
@@ -225,6 +226,7 @@ fn parse_entries(p: &[u8], count: u32, index_offset: u64, dump_len: u64) -> Opti
             || member.uncompressed_len == 0
             || member.uncompressed_len > MAX_MEMBER_LEN
             || member.compressed_len < MIN_MEMBER_LEN
+            || member.newlines > member.uncompressed_len
         {
             return None;
         }
@@ -257,6 +259,84 @@ fn member_agrees(file: &File, m: &Member) -> io::Result<bool> {
         && head[3] & 0xe0 == 0
         && isize.len() == 4
         && u32::from_le_bytes(isize[..].try_into().unwrap()) == m.uncompressed_len as u32)
+}
+
+/// Where the bytes of chosen members, joined as [`Inflate`] gives them, are
+/// in the whole dump: so that a reader of the chosen members can say where
+/// something is (a cut row, a bad line) in the dump's own bytes and lines,
+/// as a reader of the whole dump does. Exact because members are cut out
+/// only at line boundaries.
+#[derive(Debug, Clone)]
+pub struct Positions {
+    /// One per chosen member, in reading order.
+    starts: Vec<Start>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    /// Where the member starts in the joined bytes.
+    joined: u64,
+    /// Line ends before it in the joined bytes.
+    joined_newlines: u64,
+    /// Where it starts in the dump.
+    dump: u64,
+    /// Line ends before it in the dump.
+    dump_newlines: u64,
+}
+
+impl Positions {
+    /// For `chosen`, members of `index` in the order they are read (as
+    /// [`Index::plan`] gives them).
+    pub fn new(index: &Index, chosen: &[Member]) -> Positions {
+        let mut newlines_before = Vec::with_capacity(index.members.len());
+        let mut total = 0;
+        for m in &index.members {
+            newlines_before.push(total);
+            total += m.newlines;
+        }
+        let (mut joined, mut joined_newlines) = (0, 0);
+        let mut starts = Vec::with_capacity(chosen.len());
+        for m in chosen {
+            let i = index
+                .members
+                .partition_point(|x| x.uncompressed_offset < m.uncompressed_offset);
+            starts.push(Start {
+                joined,
+                joined_newlines,
+                dump: m.uncompressed_offset,
+                dump_newlines: newlines_before.get(i).copied().unwrap_or(total),
+            });
+            joined += m.uncompressed_len;
+            joined_newlines += m.newlines;
+        }
+        Positions { starts }
+    }
+
+    /// The offset in the dump of byte `offset` of the joined members.
+    pub fn dump_offset(&self, offset: u64) -> u64 {
+        match self
+            .starts
+            .partition_point(|s| s.joined <= offset)
+            .checked_sub(1)
+        {
+            Some(k) => self.starts[k].dump + (offset - self.starts[k].joined),
+            None => offset,
+        }
+    }
+
+    /// The line number (from 1) in the dump of line `line` (from 1) of the
+    /// joined members.
+    pub fn dump_line(&self, line: u64) -> u64 {
+        let before = line.saturating_sub(1);
+        match self
+            .starts
+            .partition_point(|s| s.joined_newlines <= before)
+            .checked_sub(1)
+        {
+            Some(k) => self.starts[k].dump_newlines + (before - self.starts[k].joined_newlines) + 1,
+            None => line,
+        }
+    }
 }
 
 /// A file's bytes from one offset to another, read at their position (the

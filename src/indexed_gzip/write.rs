@@ -319,6 +319,7 @@ impl<W: Write> IndexedGzWriter<W> {
                 .len()
                 .min((MAX_MEMBER_LEN - open.uncompressed_len) as usize);
             open.uncompressed_len += n as u64;
+            open.newlines += memchr::memchr_iter(b'\n', &data[..n]).count() as u64;
             self.crc.update(&data[..n]);
             self.taken += n as u64;
             self.deflate_into_buf(&data[..n], FlushCompress::None)?;
@@ -333,6 +334,7 @@ impl<W: Write> IndexedGzWriter<W> {
             uncompressed_len: 0,
             compressed_offset: self.position(),
             compressed_len: 0,
+            newlines: 0,
             table: self.table.clone(),
             data_end: false,
         });
@@ -458,6 +460,7 @@ fn index_payload(members: &[Member]) -> Vec<u8> {
         p.extend_from_slice(&m.uncompressed_len.to_le_bytes());
         p.extend_from_slice(&m.compressed_offset.to_le_bytes());
         p.extend_from_slice(&m.compressed_len.to_le_bytes());
+        p.extend_from_slice(&m.newlines.to_le_bytes());
         p.push(m.flags());
         let name = m.table.as_deref().unwrap_or_default();
         p.extend_from_slice(&(name.len() as u16).to_le_bytes());
