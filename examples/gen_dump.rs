@@ -4,6 +4,7 @@
 //!
 //!     cargo run --release --example gen_dump -- --size 1G --gzip -o dump.sql.gz
 //!     cargo run --release --example gen_dump -- --size 20M -o - | less
+//!     cargo run --release --example gen_dump -- --busy-server --indexed -o busy.sql.gz
 //!
 //! Schema and column order follow the race server's migrations (see
 //! docs/race-server.md); tables are written in name order, as pg_dump does, with
@@ -13,6 +14,13 @@
 //! files, tens of KB each) the rest. The user `alice` always exists and has
 //! a few texts with every awkward character; stderr names another student
 //! with texts (`user-with-texts: NAME`) and prints row counts per table.
+//!
+//! `--texts-size` and `--race-files`/`--race-file-size` shape the big tables
+//! instead (what is left of the size goes to buggies, racetracks and results
+//! in the usual proportions); `--busy-server` is the shape of a busy server:
+//! 1.1 GiB, a 400 MiB texts table, 40 race files of 10 MiB. `--indexed`
+//! writes textrescue's indexed `.sql.gz` (as `backup` does) instead of a
+//! single gzip member.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -21,13 +29,34 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use textrescue::indexed_gzip::IndexedGzWriter;
 
 #[derive(Parser)]
 #[command(about = "Generate a deterministic, realistic pg_dump of a Buggy Race server database")]
 struct Args {
-    /// Approximate size of the uncompressed dump: bytes, or with a K/M/G suffix (binary units).
-    #[arg(long, value_parser = parse_size, default_value = "100M")]
-    size: u64,
+    /// Approximate size of the uncompressed dump: bytes, or with a K/M/G suffix (binary units)
+    /// [default: 100M; 1.1G with --busy-server].
+    #[arg(long, value_parser = parse_size)]
+    size: Option<u64>,
+    /// Size of the texts table (default: 1% of --size; 400M with --busy-server). Students are
+    /// added as needed for that many texts (one per student and task).
+    #[arg(long, value_parser = parse_size)]
+    texts_size: Option<u64>,
+    /// Exactly this many race files in db_files, each of --race-file-size (default: files of
+    /// 10-90 KB filling what is left of --size; 40 with --busy-server).
+    #[arg(long)]
+    race_files: Option<u64>,
+    /// Size of each race file with --race-files.
+    #[arg(long, value_parser = parse_size, default_value = "10M")]
+    race_file_size: u64,
+    /// The shape of a busy server: --size 1.1G --texts-size 400M --race-files 40 (options
+    /// given as well win).
+    #[arg(long)]
+    busy_server: bool,
+    /// Write textrescue's indexed .sql.gz (multi-member gzip with an index of its members, as
+    /// `textrescue backup` writes), at the --gzip level (default 6).
+    #[arg(long)]
+    indexed: bool,
     /// Number of students (default: from the size, about one per 512 KiB, 40..5000).
     #[arg(long)]
     students: Option<usize>,
@@ -294,6 +323,7 @@ impl<'a> Row<'a> {
 enum Sink {
     Plain(BufWriter<Box<dyn Write>>),
     Gz(Box<GzEncoder<BufWriter<Box<dyn Write>>>>),
+    Indexed(Box<IndexedGzWriter<BufWriter<Box<dyn Write>>>>),
 }
 
 struct Out {
@@ -307,12 +337,14 @@ impl Out {
         match &mut self.sink {
             Sink::Plain(w) => w.write_all(b),
             Sink::Gz(w) => w.write_all(b),
+            Sink::Indexed(w) => w.write_all(b),
         }
     }
     fn finish(self) -> io::Result<()> {
         match self.sink {
             Sink::Plain(mut w) => w.flush(),
             Sink::Gz(w) => w.finish()?.flush(),
+            Sink::Indexed(w) => w.finish()?.flush(),
         }
     }
 }
@@ -1273,12 +1305,22 @@ fn user_rows(seed: u64, users: &[User], out: &mut Vec<u8>) {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let size = args.size;
+    let busy = args.busy_server;
+    let size = args
+        .size
+        .unwrap_or(if busy { 1100 << 20 } else { 100 << 20 });
+    let texts_size = args.texts_size.or(busy.then_some(400 << 20));
+    let race_files = args.race_files.or(busy.then_some(40));
     let seed = args.seed;
     let owner = args.owner.as_str();
-    let n_students = args
-        .students
-        .unwrap_or(((size >> 19) as usize).clamp(40, 5000));
+    // A text is about 1.5 KB on average, and a student has at most one per task.
+    let students_for_texts =
+        texts_size.map_or(0, |t| (t / 1500 / TASKS.len() as u64) as usize * 5 / 4);
+    let n_students = args.students.unwrap_or(
+        ((size >> 19) as usize)
+            .clamp(40, 5000)
+            .max(students_for_texts),
+    );
     if n_students == 0 {
         bail!("--students must be at least 1");
     }
@@ -1289,9 +1331,13 @@ fn main() -> Result<()> {
         Box::new(File::create(&args.output).with_context(|| format!("creating {}", args.output))?)
     };
     let w = BufWriter::with_capacity(1 << 20, w);
-    let sink = match args.gzip {
-        Some(level) => Sink::Gz(Box::new(GzEncoder::new(w, Compression::new(level)))),
-        None => Sink::Plain(w),
+    let sink = match (args.gzip, args.indexed) {
+        (level, true) => Sink::Indexed(Box::new(IndexedGzWriter::new(
+            w,
+            Compression::new(level.unwrap_or(6)),
+        ))),
+        (Some(level), false) => Sink::Gz(Box::new(GzEncoder::new(w, Compression::new(level)))),
+        (None, false) => Sink::Plain(w),
     };
     let mut out = Out { sink, written: 0 };
 
@@ -1377,18 +1423,32 @@ fn main() -> Result<()> {
     }
 
     let pct = |p: f64| (size as f64 * p) as u64;
-    let texts_budget = pct(0.01);
-    let buggies_budget = pct(0.15);
-    let tracks_budget = pct(0.20);
-    let results_budget = pct(0.10);
+    let texts_budget = texts_size.unwrap_or(pct(0.01));
+    let (mut buggies_budget, mut tracks_budget, mut results_budget) =
+        (pct(0.15), pct(0.20), pct(0.10));
     let fixed = header(&key).len() as u64
         + ddl(owner).len() as u64
         + 40_000
         + users_buf.len() as u64
         + tasks_buf.len() as u64;
-    let rest =
-        size.saturating_sub(fixed + texts_budget + buggies_budget + tracks_budget + results_budget);
-    let dbfiles_budget = (rest as f64 / (1.0 + 450.0 / 45_000.0)) as u64;
+    let dbfiles_budget = match race_files {
+        Some(n) => {
+            // What the texts and race files leave goes to the other big
+            // tables, in their usual proportions.
+            let files = n * args.race_file_size;
+            let left = size.saturating_sub(fixed + texts_budget + files) as f64 / 0.45;
+            buggies_budget = (left * 0.15) as u64;
+            tracks_budget = (left * 0.20) as u64;
+            results_budget = (left * 0.10) as u64;
+            files
+        }
+        None => {
+            let rest = size.saturating_sub(
+                fixed + texts_budget + buggies_budget + tracks_budget + results_budget,
+            );
+            (rest as f64 / (1.0 + 450.0 / 45_000.0)) as u64
+        }
+    };
 
     out.put(header(&key).as_bytes())?;
     out.put(ddl(owner).as_bytes())?;
@@ -1506,10 +1566,17 @@ fn main() -> Result<()> {
         let mut r = Rng::stream(seed, "db_files");
         let start = out.written;
         let mut id = 0i64;
-        while out.written - start < dbfiles_budget || id < 2 {
+        let more = |written: u64, id: i64| match race_files {
+            Some(n) => (id as u64) < n,
+            None => written - start < dbfiles_budget || id < 2,
+        };
+        while more(out.written, id) {
             id += 1;
             buf.clear();
-            let target = r.log_range(10_000, 90_000) as usize;
+            let target = match race_files {
+                Some(_) => args.race_file_size as usize,
+                None => r.log_range(10_000, 90_000) as usize,
+            };
             let json = race_json(&mut r, id, &users, target);
             let mut row = Row::new(&mut buf);
             row.int(id)

@@ -9,7 +9,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::commands::{backup, diff, history, inspect, texts};
+use crate::commands::{backup, diff, history, inspect, reindex, texts};
 use crate::error::UsageError;
 
 #[derive(Parser, Debug)]
@@ -44,6 +44,8 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Take one verified backup (a replacement for the nightly cron script).
     Backup(backup::Args),
+    /// Rewrite a plain dump as an indexed .sql.gz, byte-identical once inflated.
+    Reindex(reindex::Args),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the manual pages (roff), or write them all into a folder.

@@ -11,6 +11,7 @@
 //!   many dumps), [`nightlies`] (a folder of backups) and [`inspection`]
 //!   (what `inspect` says of a dump);
 //! - [`output`]: one writer per output format; it only renders;
+//! - [`indexed_gzip`]: the indexed `.sql.gz` that `backup` writes and readers seek in;
 //! - [`backup`]: `backup`'s pg_dump supervision and file steps;
 //! - [`atomic_file`]: the one way a file is written (whole or not at all);
 //! - [`error`]: the error kinds every layer shares; [`words`]: counts and
@@ -28,6 +29,7 @@ pub mod error;
 pub mod filter;
 pub mod format;
 pub mod history;
+pub mod indexed_gzip;
 pub mod input;
 pub mod inspection;
 pub mod nightlies;

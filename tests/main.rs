@@ -18,6 +18,7 @@ mod encoding;
 mod formats;
 mod fuzz_regressions;
 mod huge_text;
+mod indexed_gzip;
 mod inspect;
 mod pg_support;
 mod progress;

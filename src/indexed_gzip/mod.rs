@@ -1,0 +1,225 @@
+//! Indexed `.sql.gz`: plain dumps as multi-member gzip that carry an index of
+//! their members, so that a reader can inflate only the tables it needs, or
+//! every member in parallel, and still be an ordinary `.sql.gz` for gzip,
+//! `gunzip -c | psql` and any other tool.
+//!
+//! This module owns the format (docs/indexed-backups.md describes it byte by
+//! byte):
+//! - [`write`]: [`IndexedGzWriter`], a `Write` that takes the plain SQL bytes
+//!   of a dump, finds the table data in them (the rows between a `COPY ...
+//!   FROM stdin;` line and the `\.` that ends them), gives them gzip members
+//!   of their own, starts a member at least every [`MAX_MEMBER_LEN`] bytes,
+//!   then appends the index;
+//! - [`read`]: [`Index::read`] finds and checks the index of a file (a
+//!   missing or wrong index is `None`: the caller streams the file as any
+//!   gzip), [`Index::plan`] chooses members for a set of tables, and
+//!   [`Inflate`] / [`ParallelInflate`] read the chosen members back;
+//! - [`rewrite`]: any plain dump rewritten in this form, and checked.
+//!
+//! The index is a hint, never trusted alone: it is checked against the
+//! members it points at, and every member is inflated with its CRC-32 and
+//! length checked.
+
+pub mod read;
+pub mod rewrite;
+pub mod write;
+
+pub use read::{Index, Inflate, ParallelInflate, Positions};
+pub use write::IndexedGzWriter;
+
+/// No member holds more than this many bytes of the dump (16 MiB): the unit
+/// of parallel inflating and of the memory it takes.
+pub const MAX_MEMBER_LEN: u64 = 16 << 20;
+
+/// The gzip extra subfield id of the index (`SI1`, `SI2` = "TR").
+pub const SUBFIELD_ID: [u8; 2] = *b"TR";
+/// The version of the index layout, the first byte of every subfield.
+pub const VERSION: u8 = 1;
+/// The second byte of a subfield: a piece of the index.
+const KIND_INDEX: u8 = 1;
+/// The second byte of a subfield: the footer that says where the index is.
+const KIND_FOOTER: u8 = 2;
+/// A member's flag: it holds table data (COPY rows) of [`Member::table`].
+const FLAG_TABLE_DATA: u8 = 1;
+/// A member's flag: the table's rows end with it (the `\.` line follows).
+const FLAG_DATA_END: u8 = 2;
+
+/// Index bytes per index member: the subfield's data is at most 65535 bytes
+/// less its own 4-byte head (XLEN is 16 bits), less version and kind.
+const INDEX_CHUNK: usize = 65535 - 4 - 2;
+/// Bytes of the footer's subfield data after version and kind.
+const FOOTER_DATA_LEN: usize = 8 + 8 + 8 + 4 + 4;
+/// The whole footer member: header 10, XLEN 2, subfield head 4, version and
+/// kind 2, data, empty deflate block 2, CRC-32 and ISIZE 8.
+pub const FOOTER_LEN: usize = 10 + 2 + 4 + 2 + FOOTER_DATA_LEN + 2 + 8;
+/// A raw deflate stream of no bytes: one final fixed-Huffman block that
+/// holds only its end code.
+const EMPTY_DEFLATE: [u8; 2] = [0x03, 0x00];
+/// Length of one index entry before its table name.
+const ENTRY_FIXED_LEN: usize = 8 * 5 + 1 + 2;
+
+/// One gzip member of the file, as the index lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Where the member's bytes start in the inflated dump.
+    pub uncompressed_offset: u64,
+    /// How many bytes of the dump it holds (never 0, at most [`MAX_MEMBER_LEN`]).
+    pub uncompressed_len: u64,
+    /// Where the member starts in the file (its gzip header's first byte).
+    pub compressed_offset: u64,
+    /// Its length in the file, header and trailer included.
+    pub compressed_len: u64,
+    /// How many line ends (`\n`) its bytes hold: for saying where in the
+    /// dump a line of the chosen members is ([`Positions`]).
+    pub newlines: u64,
+    /// For table data: the table as its `COPY` line names it, byte for byte
+    /// (`public.tasktexts`, `"My Schema"."Texts"`). The member holds only
+    /// rows: it starts after the `COPY` line (or where the member before it
+    /// ended, in the same table's rows) and ends at the `\.` line or, at
+    /// the size limit, anywhere in the rows.
+    pub table: Option<Vec<u8>>,
+    /// The table's rows end with this member (the `\.` line comes next).
+    pub data_end: bool,
+}
+
+impl Member {
+    fn flags(&self) -> u8 {
+        let mut flags = 0;
+        if self.table.is_some() {
+            flags |= FLAG_TABLE_DATA;
+        }
+        if self.data_end {
+            flags |= FLAG_DATA_END;
+        }
+        flags
+    }
+}
+
+/// The parts of a schema-qualified name as a `COPY` line writes it, with
+/// double quotes undone (`"a""b".c` gives `a"b` and `c`). `None` for a name
+/// that is not well formed.
+pub fn name_parts(raw: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    loop {
+        let mut part = Vec::new();
+        if raw.get(i) == Some(&b'"') {
+            i += 1;
+            loop {
+                match *raw.get(i)? {
+                    b'"' if raw.get(i + 1) == Some(&b'"') => {
+                        part.push(b'"');
+                        i += 2;
+                    }
+                    b'"' => {
+                        i += 1;
+                        break;
+                    }
+                    c => {
+                        part.push(c);
+                        i += 1;
+                    }
+                }
+            }
+        } else {
+            let start = i;
+            while let Some(&c) = raw.get(i) {
+                if matches!(c, b'.' | b'"' | b' ' | b'(') {
+                    break;
+                }
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            part.extend_from_slice(&raw[start..i]);
+        }
+        parts.push(part);
+        match raw.get(i) {
+            None => return Some(parts),
+            Some(b'.') => i += 1,
+            Some(_) => return None,
+        }
+    }
+}
+
+/// Whether a table named `raw` (as in a `COPY` line) is `wanted`, given as
+/// `NAME` (in any schema) or `SCHEMA.NAME`, unquoted.
+pub fn table_is(raw: &[u8], wanted: &str) -> bool {
+    let Some(parts) = name_parts(raw) else {
+        return false;
+    };
+    let Some(name) = parts.last() else {
+        return false;
+    };
+    match wanted.split_once('.') {
+        Some((schema, table)) => {
+            parts.len() == 2 && parts[0] == schema.as_bytes() && name == table.as_bytes()
+        }
+        None => name == wanted.as_bytes(),
+    }
+}
+
+/// The gzip member header of a data member, as `GzEncoder` writes one: no
+/// name, no time, XFL from the level, OS unknown (255).
+fn member_header(level: u32) -> [u8; 10] {
+    let xfl = match level {
+        9 => 2,
+        1 => 4,
+        _ => 0,
+    };
+    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]
+}
+
+/// An empty gzip member whose header's extra field holds one subfield
+/// ("TR", version, `kind`, `data`).
+fn empty_member_with(kind: u8, data: &[u8]) -> Vec<u8> {
+    debug_assert!(data.len() <= INDEX_CHUNK);
+    let sub_len = 2 + data.len();
+    let xlen = 4 + sub_len;
+    let mut m = Vec::with_capacity(10 + 2 + xlen + 10);
+    m.extend_from_slice(&[0x1f, 0x8b, 8, 0x04, 0, 0, 0, 0, 0, 255]);
+    m.extend_from_slice(&(xlen as u16).to_le_bytes());
+    m.extend_from_slice(&SUBFIELD_ID);
+    m.extend_from_slice(&(sub_len as u16).to_le_bytes());
+    m.push(VERSION);
+    m.push(kind);
+    m.extend_from_slice(data);
+    m.extend_from_slice(&EMPTY_DEFLATE);
+    m.extend_from_slice(&[0; 8]);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_split_and_unquoted() {
+        assert_eq!(
+            name_parts(b"public.tasktexts").unwrap(),
+            vec![b"public".to_vec(), b"tasktexts".to_vec()]
+        );
+        assert_eq!(
+            name_parts(br#""My ""odd"" schema"."Task.Texts""#).unwrap(),
+            vec![br#"My "odd" schema"#.to_vec(), b"Task.Texts".to_vec()]
+        );
+        assert_eq!(name_parts(b"users").unwrap(), vec![b"users".to_vec()]);
+        assert!(name_parts(b"a..b").is_none());
+        assert!(name_parts(b"\"open").is_none());
+        assert!(table_is(b"public.tasktexts", "tasktexts"));
+        assert!(table_is(b"public.tasktexts", "public.tasktexts"));
+        assert!(!table_is(b"other.tasktexts", "public.tasktexts"));
+        assert!(table_is(br#""S"."task_texts""#, "S.task_texts"));
+        assert!(!table_is(b"public.tasktexts_old", "tasktexts"));
+    }
+
+    #[test]
+    fn the_footer_has_its_documented_length() {
+        assert_eq!(
+            empty_member_with(KIND_FOOTER, &[0; FOOTER_DATA_LEN]).len(),
+            FOOTER_LEN
+        );
+        assert_eq!(FOOTER_LEN, 60);
+    }
+}

@@ -1,0 +1,493 @@
+//! Writing an indexed `.sql.gz`: [`IndexedGzWriter`] takes the plain SQL of
+//! a dump as pg_dump writes it, in chunks of any size, and compresses it
+//! into gzip members: the rows of each table's COPY data (after its `COPY`
+//! line, up to its `\.` line) are members of their own, no member holds
+//! more than [`MAX_MEMBER_LEN`] bytes, and [`finish`] appends the index of
+//! the members and the footer. The `COPY` and `\.` lines stay with the SQL
+//! around them, so that a reader that skips a table's rows still sees the
+//! table, with no rows.
+//!
+//! Finding the table data is line by line with memchr, holding back only
+//! the start of a line that may be a boundary until it is decided. A `COPY
+//! name (...) FROM stdin;` line starts table data when pg_dump announced it
+//! (a `-- Data for Name: ...; Type: TABLE DATA; ...` comment just before, with
+//! only `--` and empty lines between), so that a line in a function body is
+//! not taken for one; the data ends at a line that is exactly `\.` (COPY
+//! writes a value `\.` as `\\.`). Line ends may be LF or CRLF. Whatever the
+//! input, the members inflate to exactly the bytes written: the boundaries
+//! only decide where members start.
+//!
+//! [`finish`]: IndexedGzWriter::finish
+
+use std::io::{self, Write};
+
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use memchr::memchr;
+
+use super::{
+    ENTRY_FIXED_LEN, FOOTER_DATA_LEN, INDEX_CHUNK, KIND_FOOTER, KIND_INDEX, MAX_MEMBER_LEN, Member,
+    empty_member_with, member_header,
+};
+
+/// A line start held back longer than this is ordinary text (no `COPY`
+/// line of a real table is this long).
+const MAX_HELD: usize = 1 << 20;
+/// Longest table name kept in the index (PostgreSQL's are at most 63
+/// bytes a part, twice that quoted).
+const MAX_NAME: usize = 1024;
+/// Compressed bytes gathered before a write to the inner writer.
+const OUT_BUF: usize = 256 * 1024;
+
+/// A `Write` that compresses a plain SQL dump into an indexed `.sql.gz`.
+///
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// use std::io::Write;
+/// use textrescue::indexed_gzip::IndexedGzWriter;
+/// let file = std::io::BufWriter::new(std::fs::File::create("dump.sql.gz")?);
+/// let mut gz = IndexedGzWriter::new(file, flate2::Compression::default());
+/// gz.write_all(b"-- PostgreSQL database dump\n")?;
+/// let file = gz.finish()?; // the inner writer, flushed
+/// # Ok(()) }
+/// ```
+///
+/// Unlike `GzEncoder`, dropping it without [`finish`](Self::finish) writes
+/// nothing more: the file stays without its index (and its last member).
+/// After an error of the inner writer the output is unusable.
+pub struct IndexedGzWriter<W: Write> {
+    out: W,
+    /// Compressed bytes handed to `out` so far.
+    written: u64,
+    /// Compressed bytes not yet handed to `out`.
+    buf: Vec<u8>,
+    level: u32,
+    deflate: Compress,
+    crc: Crc,
+    /// Dump bytes taken so far.
+    taken: u64,
+    /// The member being written, if any (members start at their first byte).
+    open: Option<Member>,
+    members: Vec<Member>,
+    /// The table whose data the next bytes are (inside COPY data).
+    table: Option<Vec<u8>>,
+    scan: Scan,
+}
+
+/// Where the scan is in the dump's lines.
+#[derive(Default)]
+struct Scan {
+    /// The next byte starts a line.
+    at_line_start: bool,
+    /// The start of a line not yet decided (not yet compressed either).
+    held: Vec<u8>,
+    /// pg_dump's `-- Data for Name: ...; Type: TABLE DATA` comment came, with
+    /// only `--` and empty lines since.
+    announced: bool,
+}
+
+/// What a line (or the start of one) is.
+enum Line {
+    /// More bytes are needed to tell.
+    Undecided,
+    /// Nothing that starts or ends table data, and the rest of it does not
+    /// matter.
+    Other,
+    /// `--` or an empty line: keeps an announcement.
+    Neutral,
+    /// The comment that announces table data.
+    Announce,
+    /// `COPY name ... FROM stdin;`, announced: table data starts after it.
+    CopyStart(Vec<u8>),
+    /// `\.` in COPY data: the table's data ended before this line.
+    CopyEnd,
+}
+
+impl<W: Write> IndexedGzWriter<W> {
+    /// A writer into `out` at `level` (`backup` uses `Compression::default()`).
+    pub fn new(out: W, level: Compression) -> Self {
+        IndexedGzWriter {
+            out,
+            written: 0,
+            buf: Vec::with_capacity(OUT_BUF),
+            level: level.level(),
+            deflate: Compress::new(level, false),
+            crc: Crc::new(),
+            taken: 0,
+            open: None,
+            members: Vec::new(),
+            table: None,
+            scan: Scan {
+                at_line_start: true,
+                ..Scan::default()
+            },
+        }
+    }
+
+    /// The members closed so far (the last one is closed by [`finish`](Self::finish)).
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// Ends the last member, writes the index and the footer, flushes and
+    /// returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        let held = std::mem::take(&mut self.scan.held);
+        self.feed(&held)?;
+        self.close_member()?;
+        let payload = index_payload(&self.members);
+        let index_offset = self.position();
+        for chunk in payload.chunks(INDEX_CHUNK) {
+            self.push_bytes(&empty_member_with(KIND_INDEX, chunk))?;
+        }
+        if payload.is_empty() {
+            self.push_bytes(&empty_member_with(KIND_INDEX, &[]))?;
+        }
+        let index_len = self.position() - index_offset;
+        let mut crc = Crc::new();
+        crc.update(&payload);
+        let mut footer = Vec::with_capacity(FOOTER_DATA_LEN);
+        footer.extend_from_slice(&index_offset.to_le_bytes());
+        footer.extend_from_slice(&index_len.to_le_bytes());
+        footer.extend_from_slice(&self.taken.to_le_bytes());
+        footer.extend_from_slice(&(self.members.len() as u32).to_le_bytes());
+        footer.extend_from_slice(&crc.sum().to_le_bytes());
+        self.push_bytes(&empty_member_with(KIND_FOOTER, &footer))?;
+        self.flush_buf()?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// The compressed length so far.
+    fn position(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+
+    /// Scans `buf`, starting members where its lines say, and compresses it.
+    fn take(&mut self, buf: &[u8]) -> io::Result<()> {
+        let mut pos = 0; // bytes of buf scanned
+        let mut fed = 0; // bytes of buf compressed (fed <= pos)
+        if !self.scan.held.is_empty() {
+            // The held line start goes on in buf.
+            let line_end = memchr(b'\n', buf).map(|k| k + 1);
+            let upto = line_end.unwrap_or(buf.len());
+            self.scan.held.extend_from_slice(&buf[..upto]);
+            let line = self.classify(&self.scan.held, line_end.is_some());
+            if let Line::Undecided = line {
+                return Ok(());
+            }
+            let held = std::mem::take(&mut self.scan.held);
+            self.apply(line, &held)?;
+            self.scan.at_line_start = line_end.is_some();
+            pos = upto;
+            fed = upto;
+        }
+        while pos < buf.len() {
+            if !self.scan.at_line_start {
+                match memchr(b'\n', &buf[pos..]) {
+                    Some(k) => {
+                        pos += k + 1;
+                        self.scan.at_line_start = true;
+                    }
+                    None => pos = buf.len(),
+                }
+                continue;
+            }
+            let line_end = memchr(b'\n', &buf[pos..]).map(|k| pos + k + 1);
+            let upto = line_end.unwrap_or(buf.len());
+            let line = self.classify(&buf[pos..upto], line_end.is_some());
+            match line {
+                Line::Undecided => {
+                    self.feed(&buf[fed..pos])?;
+                    self.scan.held.extend_from_slice(&buf[pos..]);
+                    return Ok(());
+                }
+                Line::CopyStart(_) => {
+                    self.feed(&buf[fed..upto])?;
+                    fed = upto;
+                    self.apply(line, &[])?;
+                }
+                Line::CopyEnd => {
+                    self.feed(&buf[fed..pos])?;
+                    fed = pos;
+                    self.apply(line, &[])?;
+                }
+                other => self.apply(other, &[])?,
+            }
+            pos = upto;
+            self.scan.at_line_start = line_end.is_some();
+        }
+        self.feed(&buf[fed..pos])
+    }
+
+    /// Says what `line` (a line with its end when `complete`, else the start
+    /// of one) is.
+    fn classify(&self, line: &[u8], complete: bool) -> Line {
+        const COPY: &[u8] = b"COPY ";
+        const ANNOUNCE: &[u8] = b"-- Data for Name: ";
+        let undecided_unless_long = || {
+            if line.len() > MAX_HELD {
+                Line::Other
+            } else {
+                Line::Undecided
+            }
+        };
+        if self.table.is_some() {
+            return match line {
+                b"\\.\n" | b"\\.\r\n" => Line::CopyEnd,
+                b"\\" | b"\\." | b"\\.\r" if !complete => Line::Undecided,
+                _ => Line::Other,
+            };
+        }
+        let is_prefix_of = |full: &[u8]| line.len() < full.len() && full.starts_with(line);
+        if !complete && (is_prefix_of(COPY) || is_prefix_of(ANNOUNCE) || is_prefix_of(b"--\r")) {
+            return Line::Undecided;
+        }
+        if line.starts_with(COPY) {
+            if !complete {
+                return undecided_unless_long();
+            }
+            return match copy_table(line) {
+                Some(name) if self.scan.announced => Line::CopyStart(name.to_vec()),
+                _ => Line::Other,
+            };
+        }
+        if line.starts_with(ANNOUNCE) {
+            if !complete {
+                return undecided_unless_long();
+            }
+            return if memchr::memmem::find(line, b"; Type: TABLE DATA;").is_some() {
+                Line::Announce
+            } else {
+                Line::Other
+            };
+        }
+        match line {
+            b"\n" | b"\r\n" | b"--\n" | b"--\r\n" => Line::Neutral,
+            b"\r" if !complete => Line::Undecided,
+            _ => Line::Other,
+        }
+    }
+
+    /// Acts on a decided line; `held` is the held line start, if the line
+    /// was held (it is compressed here, on the right side of a boundary).
+    fn apply(&mut self, line: Line, held: &[u8]) -> io::Result<()> {
+        match line {
+            Line::Undecided => unreachable!("only decided lines are applied"),
+            Line::CopyStart(name) => {
+                self.feed(held)?;
+                self.close_member()?;
+                self.table = Some(name);
+                self.scan.announced = false;
+            }
+            Line::CopyEnd => {
+                if let Some(open) = &mut self.open {
+                    open.data_end = true;
+                }
+                self.close_member()?;
+                self.table = None;
+                self.feed(held)?;
+            }
+            Line::Announce => {
+                self.scan.announced = true;
+                self.feed(held)?;
+            }
+            Line::Neutral => self.feed(held)?,
+            Line::Other => {
+                self.scan.announced = false;
+                self.feed(held)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Compresses dump bytes into the open member, opening one first and
+    /// starting the next when one is full.
+    fn feed(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            if self
+                .open
+                .as_ref()
+                .is_some_and(|m| m.uncompressed_len == MAX_MEMBER_LEN)
+            {
+                self.close_member()?;
+            }
+            if self.open.is_none() {
+                self.open_member()?;
+            }
+            let open = self.open.as_mut().expect("a member is open");
+            let n = data
+                .len()
+                .min((MAX_MEMBER_LEN - open.uncompressed_len) as usize);
+            open.uncompressed_len += n as u64;
+            open.newlines += memchr::memchr_iter(b'\n', &data[..n]).count() as u64;
+            self.crc.update(&data[..n]);
+            self.taken += n as u64;
+            self.deflate_into_buf(&data[..n], FlushCompress::None)?;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    fn open_member(&mut self) -> io::Result<()> {
+        self.open = Some(Member {
+            uncompressed_offset: self.taken,
+            uncompressed_len: 0,
+            compressed_offset: self.position(),
+            compressed_len: 0,
+            newlines: 0,
+            table: self.table.clone(),
+            data_end: false,
+        });
+        self.deflate.reset();
+        self.crc.reset();
+        self.push_bytes(&member_header(self.level))
+    }
+
+    /// Ends the open member, if any: the end of its deflate stream, CRC-32
+    /// and length.
+    fn close_member(&mut self) -> io::Result<()> {
+        let Some(mut member) = self.open.take() else {
+            return Ok(());
+        };
+        self.deflate_into_buf(&[], FlushCompress::Finish)?;
+        let mut trailer = [0u8; 8];
+        trailer[..4].copy_from_slice(&self.crc.sum().to_le_bytes());
+        trailer[4..].copy_from_slice(&(member.uncompressed_len as u32).to_le_bytes());
+        self.push_bytes(&trailer)?;
+        member.compressed_len = self.position() - member.compressed_offset;
+        self.members.push(member);
+        Ok(())
+    }
+
+    fn deflate_into_buf(&mut self, mut input: &[u8], flush: FlushCompress) -> io::Result<()> {
+        loop {
+            if self.buf.capacity() - self.buf.len() < 1024 {
+                self.flush_buf()?;
+            }
+            let before = self.deflate.total_in();
+            let status = self
+                .deflate
+                .compress_vec(input, &mut self.buf, flush)
+                .map_err(io::Error::other)?;
+            input = &input[(self.deflate.total_in() - before) as usize..];
+            let done = match flush {
+                FlushCompress::Finish => status == Status::StreamEnd,
+                _ => input.is_empty(),
+            };
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    fn push_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.buf.len() + bytes.len() > self.buf.capacity() {
+            self.flush_buf()?;
+        }
+        if bytes.len() > self.buf.capacity() {
+            self.out.write_all(bytes)?;
+            self.written += bytes.len() as u64;
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for IndexedGzWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.take(buf)?;
+        Ok(buf.len())
+    }
+
+    /// Hands the bytes compressed so far to the inner writer and flushes
+    /// it. (The deflate stream is not flushed: members end only at their
+    /// boundaries, so that the file is the same however it was written.)
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_buf()?;
+        self.out.flush()
+    }
+}
+
+/// The table a `COPY ... FROM stdin;` line (with its line end) names, as
+/// written: `COPY ` then a name of one or more parts, each bare or in
+/// double quotes (`""` for a quote), joined by dots, then a space.
+pub(crate) fn copy_table(line: &[u8]) -> Option<&[u8]> {
+    let body = line.strip_suffix(b"\n")?;
+    let body = body.strip_suffix(b"\r").unwrap_or(body);
+    if !body.ends_with(b" FROM stdin;") {
+        return None;
+    }
+    let rest = body.strip_prefix(b"COPY ")?;
+    let end = name_end(rest)?;
+    if end > MAX_NAME {
+        return None;
+    }
+    super::name_parts(&rest[..end])?;
+    Some(&rest[..end])
+}
+
+/// The length of the qualified name at the start of `s` (up to the space
+/// after it; a space inside quotes is part of the name).
+fn name_end(s: &[u8]) -> Option<usize> {
+    let mut in_quotes = false;
+    for (i, &c) in s.iter().enumerate() {
+        match c {
+            b'"' => in_quotes = !in_quotes,
+            b' ' if !in_quotes => return (i > 0).then_some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The index as the index members carry it: one entry per member.
+fn index_payload(members: &[Member]) -> Vec<u8> {
+    let names: usize = members
+        .iter()
+        .map(|m| m.table.as_ref().map_or(0, Vec::len))
+        .sum();
+    let mut p = Vec::with_capacity(members.len() * ENTRY_FIXED_LEN + names);
+    for m in members {
+        p.extend_from_slice(&m.uncompressed_offset.to_le_bytes());
+        p.extend_from_slice(&m.uncompressed_len.to_le_bytes());
+        p.extend_from_slice(&m.compressed_offset.to_le_bytes());
+        p.extend_from_slice(&m.compressed_len.to_le_bytes());
+        p.extend_from_slice(&m.newlines.to_le_bytes());
+        p.push(m.flags());
+        let name = m.table.as_deref().unwrap_or_default();
+        p.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        p.extend_from_slice(name);
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_lines_name_their_table_byte_exact() {
+        assert_eq!(
+            copy_table(b"COPY public.users (id, username) FROM stdin;\n"),
+            Some(&b"public.users"[..])
+        );
+        assert_eq!(
+            copy_table(b"COPY \"my schema\".\"Task \"\"Texts\"\"\" (id) FROM stdin;\r\n"),
+            Some(&b"\"my schema\".\"Task \"\"Texts\"\"\""[..])
+        );
+        assert_eq!(
+            copy_table(b"COPY public.empty  FROM stdin;\n"),
+            Some(&b"public.empty"[..])
+        );
+        assert_eq!(copy_table(b"COPY public.t (id) TO stdout;\n"), None);
+        assert_eq!(copy_table(b"COPY public.t (id) FROM stdin;"), None);
+    }
+}
