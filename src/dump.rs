@@ -73,10 +73,10 @@ pub struct Database {
 impl Database {
     /// The texts table a restore script writes to: this dump's texts table
     /// (the live server has the same schema), else the race server's.
-    pub fn restore_table(&self) -> String {
+    pub fn restore_table(&self) -> TableName {
         self.texts_table
-            .as_ref()
-            .map_or_else(|| "public.tasktexts".to_string(), TableName::to_string)
+            .clone()
+            .unwrap_or_else(|| TableName::new("public", "tasktexts"))
     }
 }
 
