@@ -4,7 +4,7 @@
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser, Subcommand};
 
-use crate::commands::{backup, completions, diff, history, inspect, texts};
+use crate::commands::{backup, completions, diff, history, inspect, restore, texts};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -18,6 +18,8 @@ use crate::commands::{backup, completions, diff, history, inspect, texts};
   textrescue history /buggy/server/db/backups --user alice --task 3-MULTI
   textrescue backup --container server-db-1 --dbname buggy_race \\
       --username buggy --dir /buggy/backups
+  textrescue restore /buggy/backups --user alice --task 3-MULTI \\
+      --container server-db-1 --dbname buggy_race --username buggy
 
 Exit status: 0 success, 1 failure, 2 usage error."
 )]
@@ -38,6 +40,8 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Take one verified backup (a replacement for the nightly cron script).
     Backup(backup::Args),
+    /// Put texts from a backup back into the live database, safely (safety backup, plan, verify, undo).
+    Restore(restore::Args),
     /// Print shell completions.
     Completions(completions::CompletionsArgs),
     /// Print the manual pages (roff), or write them all into a folder.

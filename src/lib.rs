@@ -7,6 +7,7 @@
 //! - [`dump`]: a dump read for its texts (the texts, users and tasks tables);
 //! - [`texts`] and [`filter`]: the domain: texts, students, tasks, filters;
 //! - [`output`]: one writer per output format;
+//! - [`backup`] and [`restore`]: the commands that talk to the live database;
 //! - [`commands`]: one module per subcommand, each a short `run`;
 //! - [`cli`]: the command line (also used for completions and the man page).
 
@@ -19,4 +20,5 @@ pub mod format;
 pub mod input;
 pub mod output;
 pub mod progress;
+pub mod restore;
 pub mod texts;

@@ -228,8 +228,9 @@ impl Sink {
     }
 }
 
-/// Takes one backup as `settings` say; prints its summary line.
-pub fn run(settings: &Settings) -> Result<()> {
+/// Takes one backup as `settings` say; prints its summary line (unless
+/// quiet) and returns the backup's path.
+pub fn run(settings: &Settings) -> Result<PathBuf> {
     let started = Instant::now();
     let signals = Signals::install()?;
     let dir = &settings.dir;
@@ -324,7 +325,7 @@ pub fn run(settings: &Settings) -> Result<()> {
             texts,
         );
     }
-    Ok(())
+    Ok(final_path)
 }
 
 fn plural(n: usize) -> &'static str {

@@ -161,5 +161,5 @@ pub fn run(args: &Args) -> Result<()> {
         lock_timeout: Duration::from_secs(args.lock_timeout),
         quiet: args.quiet,
     };
-    backup::run(&settings)
+    backup::run(&settings).map(drop)
 }

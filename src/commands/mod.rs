@@ -5,6 +5,7 @@ pub mod completions;
 pub mod diff;
 pub mod history;
 pub mod inspect;
+pub mod restore;
 pub mod texts;
 
 use anyhow::Result;

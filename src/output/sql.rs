@@ -399,7 +399,7 @@ fn write_program(
 
 /// Writes `template` with each `@name@` replaced by its value, in one pass
 /// (a value is never read again for slots: a table name may hold `@`).
-fn render_template(
+pub(crate) fn render_template(
     template: &str,
     values: &[(&str, &str)],
     out: &mut dyn Write,
