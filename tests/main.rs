@@ -21,6 +21,7 @@ mod huge_text;
 mod inspect;
 mod pg_support;
 mod progress;
+mod restore;
 mod restore_sql;
 mod roundtrip_proptest;
 mod seams;
