@@ -22,6 +22,7 @@ mod inspect;
 mod pg_support;
 mod progress;
 mod restore;
+mod restore_docker;
 mod restore_faults;
 mod restore_sql;
 mod roundtrip_proptest;
