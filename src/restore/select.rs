@@ -364,7 +364,7 @@ fn list_versions(newest: &Chosen, live: &LiveRow, distinct: &[&Chosen]) -> Strin
         live.modified_at
             .as_deref()
             .or(live.created_at.as_deref())
-            .unwrap_or("?"),
+            .map_or_else(|| "?".to_string(), |t| format!("{t}+00:00")),
         first_line(&String::from_utf8_lossy(&live.text))
     );
     for c in distinct {
