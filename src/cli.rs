@@ -41,7 +41,7 @@ pub enum Command {
     /// Take one verified backup (a replacement for the nightly cron script).
     Backup(backup::Args),
     /// Put texts from a backup back into the live database, safely (safety backup, plan, verify, undo).
-    Restore(restore::Args),
+    Restore(Box<restore::Args>),
     /// Print shell completions.
     Completions(completions::CompletionsArgs),
     /// Print the manual pages (roff), or write them all into a folder.

@@ -413,12 +413,12 @@ pub(crate) fn render_template(
             .and_then(|name| values.iter().find(|(k, _)| *k == name));
         match slot {
             Some((name, value)) => {
-                out.write_all(rest[..at].as_bytes())?;
+                out.write_all(&rest.as_bytes()[..at])?;
                 out.write_all(value.as_bytes())?;
                 rest = &after[name.len() + 1..];
             }
             None => {
-                out.write_all(rest[..=at].as_bytes())?;
+                out.write_all(&rest.as_bytes()[..=at])?;
                 rest = after;
             }
         }

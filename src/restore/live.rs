@@ -344,7 +344,7 @@ impl TryFrom<LiveRowJson> for LiveRow {
 
 /// Bytes from PostgreSQL's `encode(..., 'hex')`.
 pub fn unhex(hex: &str) -> Result<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         bail!("odd hex from psql");
     }
     (0..hex.len())

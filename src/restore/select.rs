@@ -286,7 +286,7 @@ pub fn select(settings: &Settings, live: &Live, interrupt: &Interrupt) -> Result
             ambiguous.join("\n")
         );
     }
-    texts.sort_by(|a, b| (a.key(), a.text.id).cmp(&(b.key(), b.text.id)));
+    texts.sort_by_key(|a| (a.key(), a.text.id));
 
     let absent = match &from {
         Some(_) => settings
