@@ -113,6 +113,13 @@ pub fn run(args: &Args) -> Result<()> {
             UsageError("restore reads a backup file or folder, not standard input".into()).into(),
         );
     }
+    if args.delete_absent && args.from.is_none() && !restore::is_one_backup(&args.backup) {
+        return Err(UsageError(
+            "--delete-absent deletes the --id texts that one backup lacks: give one backup (or --from)"
+                .into(),
+        )
+        .into());
+    }
     if !args.yes && !args.dry_run && !restore::can_ask() {
         return Err(UsageError(
             "standard input is not a terminal, so restore cannot ask before it writes: give --yes \

@@ -43,6 +43,7 @@ use crate::texts::Timestamp;
 use live::Live;
 use plan::Report;
 use select::Selection;
+pub use select::is_one_backup;
 
 /// Everything `restore` needs, from the command line.
 #[derive(Clone)]
@@ -359,7 +360,7 @@ fn apply(
 /// The folder a safety backup goes to by default: the backups folder, or
 /// the backup's own folder.
 pub fn default_safety_dir(source: &Path) -> PathBuf {
-    if source.is_dir() && !source.join("toc.dat").is_file() {
+    if !is_one_backup(source) {
         source.to_path_buf()
     } else {
         source

@@ -131,7 +131,7 @@ fn read_backup(
 }
 
 /// Is `path` one backup (a file, or a `pg_dump -Fd` folder)?
-fn is_one_backup(path: &Path) -> bool {
+pub fn is_one_backup(path: &Path) -> bool {
     !path.is_dir() || path.join("toc.dat").is_file()
 }
 
