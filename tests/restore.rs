@@ -551,3 +551,79 @@ fn a_schema_named_end_is_quoted() {
         "in the end"
     );
 }
+
+/// `--database-url` with a password on the command line: psql and the
+/// safety backup's pg_dump get it in their environment only, no output
+/// shows it, and the undo command names the database by its parts.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_password_reaches_psql_and_pg_dump_only_through_their_environment() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (tmp, dir) = backups_folder();
+    let log = tmp.path().join("argv.log");
+    let psql = tmp.path().join("psql-logging");
+    std::fs::write(
+        &psql,
+        format!(
+            "#!/bin/sh\nprintf 'psql argv: %s\\n' \"$*\" >> '{log}'\n\
+             [ -n \"$PGPASSWORD\" ] && echo 'psql PGPASSWORD: set' >> '{log}'\n\
+             exec psql \"$@\"\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&psql, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let url = format!(
+        "postgres://{}:s3cret-pw@{}:{}/{}",
+        pg.user,
+        pg.host,
+        pg.port,
+        db.name()
+    );
+    let mut c = db.command(env!("CARGO_BIN_EXE_textrescue"));
+    c.env_remove("PGPASSWORD")
+        .env_remove("PGDATABASE")
+        .env_remove("TEXTRESCUE_DATABASE_URL")
+        .env("STANDIN_MODE", "record")
+        .env("STANDIN_LOG", &log)
+        .arg("restore")
+        .arg(&dir)
+        .args([
+            "--user",
+            "alice",
+            "--task",
+            "0-ENV",
+            "--yes",
+            "--database-url",
+            &url,
+        ])
+        .arg("--psql")
+        .arg(&psql)
+        .arg("--pg-dump")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bin/pg_dump-standin"))
+        .stdin(Stdio::null());
+    let out = run(c);
+    assert_ok(&out);
+    let said = text(&out.stdout);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains("s3cret"), "{logged}");
+    assert_eq!(
+        logged.matches("psql PGPASSWORD: set").count(),
+        4,
+        "{logged}"
+    );
+    assert!(logged.contains("PGPASSWORD: set"), "{logged}");
+    assert!(!said.contains("s3cret") && !text(&out.stderr).contains("s3cret"));
+    assert!(
+        said.contains(&format!(
+            "--host {} --port {} --username {} --dbname {} ",
+            pg.host,
+            pg.port,
+            pg.user,
+            db.name()
+        )),
+        "{said}"
+    );
+}

@@ -366,3 +366,65 @@ fn a_full_disk_for_the_safety_backup_stops_everything() {
     assert_eq!(state(&db), before);
     let _ = std::io::stdout().flush();
 }
+
+/// alice saves 1-EDIT while the restore's transaction runs (her save waits
+/// for the restore's lock, or comes before it): whichever way it falls,
+/// her save is in the live database at the end, and the restore either
+/// stopped before changing anything or reports what it read back. Never a
+/// silent exit 0 with her save gone.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_text_saved_during_the_restore_is_not_lost() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let tmp = TempDir::new().unwrap();
+    let done = tmp.path().join("writer-done");
+    let psql = psql_doing(
+        tmp.path(),
+        3,
+        &format!(
+            "( sleep 0.05; {} ; touch '{}' ) &",
+            writer("UPDATE public.tasktexts SET text = 'saved during the restore' WHERE id = 102"),
+            done.display()
+        ),
+    );
+    let backup = fixture(&format!("nights/{NIGHT1}"));
+    let safety_dir = tmp.path().to_str().unwrap();
+    let mut c = restore(
+        &db,
+        &backup,
+        &[
+            "--user",
+            "alice",
+            "--task",
+            "1-EDIT",
+            "--on-conflict",
+            "overwrite",
+            "--yes",
+            "--safety-dir",
+            safety_dir,
+        ],
+    );
+    c.arg("--psql").arg(&psql);
+    let out = run(c);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done.exists() {
+        assert!(Instant::now() < deadline, "the writer never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        db.psql("SELECT text FROM public.tasktexts WHERE id = 102"),
+        "saved during the restore"
+    );
+    let err = text(&out.stderr);
+    match out.status.code() {
+        // Her save came after the read-back: it is the newest text.
+        Some(0) => assert!(text(&out.stdout).contains("verified: 1 text")),
+        Some(1) => assert!(
+            err.contains("changed in the live database since the plan")
+                || err.contains("step 6 of 6 (verify) failed: the restore was committed, but the live database differs"),
+            "{err}"
+        ),
+        other => panic!("exit {other:?}: {err}"),
+    }
+}

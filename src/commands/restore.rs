@@ -147,13 +147,24 @@ pub fn run(args: &Args) -> Result<()> {
         None => backup::default_prefix(&conn, container.is_some())?,
     };
     backup::check_prefix(&prefix)?;
+    // The undo command reaches the same database, never with a password in
+    // it: a URL from TEXTRESCUE_DATABASE_URL is read again from there; one
+    // given on the command line is named by its parts (the password then
+    // comes from PGPASSWORD or ~/.pgpass).
+    let url_from_env = args.database_url.is_some()
+        && std::env::var("TEXTRESCUE_DATABASE_URL").ok() == args.database_url;
+    let (host, port, username, dbname) = if args.database_url.is_some() && !url_from_env {
+        (&conn.host, &conn.port, &conn.username, &conn.dbname)
+    } else {
+        (&args.host, &args.port, &args.username, &args.dbname)
+    };
     let mut connection_words = Vec::new();
     for (flag, value) in [
         ("--container", &args.container),
-        ("--host", &args.host),
-        ("--port", &args.port),
-        ("--username", &args.username),
-        ("--dbname", &args.dbname),
+        ("--host", host),
+        ("--port", port),
+        ("--username", username),
+        ("--dbname", dbname),
         ("--table", &args.table),
         ("--database", &args.database),
         ("--prefix", &args.prefix),
