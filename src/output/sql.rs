@@ -1093,6 +1093,82 @@ mod tests {
         assert!(sql.trim_end().ends_with("COMMIT;"));
     }
 
+    /// What `restore` runs: the plan each text is held to, the texts to
+    /// delete, the report, and no end to the transaction (the caller ends it).
+    #[test]
+    fn the_script_for_restore_holds_texts_to_the_plan_and_reports() {
+        let text = TaskText {
+            id: 9,
+            user_id: 2,
+            task_id: 3,
+            created_at: ts("2024-03-01 14:22:11+00"),
+            modified_at: None,
+            text: b"x".to_vec(),
+        };
+        let task = Task {
+            phase: 3,
+            name: "MULTI".into(),
+            is_enabled: true,
+        };
+        let record = Record {
+            text: &text,
+            username: Some("alice"),
+            task: Some(&task),
+        };
+        let args = SqlArgs {
+            on_conflict: OnConflict::Overwrite,
+            check: false,
+        };
+        let table = TableName::new("public", "tasktexts");
+        let script = RestoreScript {
+            source: "b.sql.gz",
+            table: &table,
+            args: &args,
+        };
+        let planned = [Planned {
+            action: Action::Overwrite,
+            live_sha256: Some("ab12".into()),
+        }];
+        let deletions = [Deletion {
+            id: 40,
+            usernames: vec!["alice".into()],
+            planned: Some(Planned {
+                action: Action::Delete,
+                live_sha256: Some("cd34".into()),
+            }),
+        }];
+        let mut out = Vec::new();
+        write_for_restore(
+            &[record],
+            &script,
+            &RestoreExtras {
+                planned: Some(&planned),
+                deletions: &deletions,
+            },
+            &mut out,
+        )
+        .unwrap();
+        let sql = String::from_utf8(out).unwrap();
+        assert!(
+            sql.contains("text, planned_action, planned_live_sha256)\n"),
+            "{sql}"
+        );
+        assert!(sql.contains("'x', 'overwrite', 'ab12');"), "{sql}");
+        assert!(
+            sql.contains("VALUES (1, 40, ARRAY['alice']::text[], 'delete', 'cd34');"),
+            "{sql}"
+        );
+        assert!(sql.contains("LOCK TABLE \"public\".\"tasktexts\" IN EXCLUSIVE MODE;"));
+        assert!(
+            sql.trim_end().ends_with("FROM textrescue_delete))::text;"),
+            "{sql}"
+        );
+        assert!(!sql.contains("\nCOMMIT;") && !sql.contains("\nROLLBACK;"));
+        assert!(!sql.contains('@'), "every slot filled");
+        assert_eq!(Action::from_name("gone"), Some(Action::Gone));
+        assert_eq!(sha_literal(Some("'; DROP")), "NULL");
+    }
+
     #[test]
     fn check_ends_in_rollback_and_unknown_names_are_refused() {
         let text = TaskText {

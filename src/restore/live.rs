@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::Interrupt;
 use crate::backup::conn::Conn;
+use crate::output::escape;
 use crate::output::sql::{Tables, render_template, string_literal};
 
 /// How to run psql against the live database.
@@ -222,7 +223,9 @@ pub fn psql_failure(what: &str, status: ExitStatus, stderr: &str) -> anyhow::Err
                 |l| l.trim().to_string(),
             ),
     };
-    anyhow!("{what} failed: {why}")
+    // What psql says may quote a student's name: nothing in it may drive
+    // the terminal.
+    anyhow!("{what} failed: {}", escape::visible(&why))
 }
 
 /// A running psql: SQL goes in, lines come out.

@@ -20,29 +20,29 @@
 //! commit they stop the run (psql is ended, its transaction rolls back);
 //! once COMMIT is sent, the run finishes and reports.
 
+pub mod apply;
+pub mod confirm;
 pub mod live;
 pub mod plan;
 pub mod select;
 pub mod undo;
 pub mod verify;
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::backup;
 use crate::dump::ReadOptions;
 use crate::filter::Filter;
-use crate::output::sql::{Action, OnConflict, REPORT_MARKER};
+use crate::output::sql::{Action, OnConflict};
 use crate::texts::Timestamp;
+pub use confirm::can_ask;
 use live::Live;
 use plan::Report;
-use select::Selection;
 pub use select::is_one_backup;
 
 /// Everything `restore` needs, from the command line.
@@ -194,7 +194,7 @@ pub fn run(settings: &Settings) -> Result<()> {
 
     // 4. Confirm.
     if !settings.yes {
-        let yes = confirm("Restore as planned?", &interrupt)
+        let yes = confirm::confirm("Restore as planned?", &interrupt)
             .with_context(|| step(4, "confirm", &unchanged_with_backup(unchanged_db)))?;
         if !yes {
             bail!(
@@ -209,13 +209,14 @@ pub fn run(settings: &Settings) -> Result<()> {
     }
 
     // 5. Apply.
-    let done = apply(settings, &selection, &report, &usernames, &interrupt).with_context(|| {
-        step(
-            5,
-            "restore",
-            &unchanged_with_backup("nothing was committed, the live database is unchanged"),
-        )
-    })?;
+    let done =
+        apply::apply(settings, &selection, &report, &usernames, &interrupt).with_context(|| {
+            step(
+                5,
+                "restore",
+                &unchanged_with_backup("nothing was committed, the live database is unchanged"),
+            )
+        })?;
     writeln!(out, "{}: committed", counts(&done, true))?;
     out.write_all(plan::render(&selection, &done, true).as_bytes())?;
 
@@ -287,74 +288,6 @@ fn counts(report: &Report, done: bool) -> String {
         .map(|(plan, did, a)| format!("{} {}", if done { did } else { plan }, report.count(*a)))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The y/N question on the terminal (default no). A signal ends the wait.
-fn confirm(question: &str, interrupt: &Interrupt) -> Result<bool> {
-    let mut err = std::io::stderr();
-    write!(err, "{question} [y/N] ")?;
-    err.flush()?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let read = std::io::stdin().lock().read_line(&mut line);
-        let _ = tx.send(read.map(|_| line));
-    });
-    loop {
-        interrupt.check()?;
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(line) => {
-                let line = line.context("cannot read the answer")?;
-                return Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes"));
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
-        }
-    }
-}
-
-/// Whether the question can be asked (standard input is a terminal).
-pub fn can_ask() -> bool {
-    std::io::stdin().is_terminal()
-}
-
-/// Step 5: the script, held to the plan, in one transaction; COMMIT only
-/// once the program has run to its end and no signal came.
-fn apply(
-    settings: &Settings,
-    selection: &Selection,
-    planned: &Report,
-    usernames: &[String],
-    interrupt: &Interrupt,
-) -> Result<Report> {
-    let mut sql = plan::script(selection, settings.on_conflict, usernames, Some(planned))?;
-    sql.extend_from_slice(b"\nSELECT 'textrescue-ready';\n");
-    let live = &settings.live;
-    let mut session = live.session()?;
-    let sent = session.send(&sql);
-    let report = match sent {
-        Ok(()) => session.line_starting(REPORT_MARKER, interrupt)?,
-        Err(_) => None,
-    };
-    let ready = match report {
-        Some(_) => session.line_starting("textrescue-ready", interrupt)?,
-        None => None,
-    };
-    let (Some(report), Some(_)) = (report, ready) else {
-        let (status, stderr) = session.wait();
-        return Err(live::psql_failure(session.what(), status, &stderr));
-    };
-    interrupt.check()?;
-    // From here on the run finishes: a signal no longer stops it.
-    session.send(b"COMMIT;\nSELECT 'textrescue-committed';\n")?;
-    let committed = session.line_starting("textrescue-committed", &Interrupt::never())?;
-    let (status, stderr) = session.wait();
-    if committed.is_none() || !status.success() {
-        return Err(
-            live::psql_failure(session.what(), status, &stderr).context("COMMIT did not complete")
-        );
-    }
-    Report::parse(&report)
 }
 
 /// The folder a safety backup goes to by default: the backups folder, or
