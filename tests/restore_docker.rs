@@ -6,8 +6,10 @@
 use crate::common::{NASTY, assert_ok, insert_text_sql, text};
 use crate::dockerdb::Container;
 
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// `textrescue ARGS...` with no local connection settings: everything goes
 /// through the container.
@@ -130,4 +132,101 @@ fn restore_through_a_real_container_and_undo() {
     assert_eq!(c.texts_json(&db), damaged);
     // Two safety backups (the restore's and the undo's) and the first one.
     assert_eq!(std::fs::read_dir(Path::new(&dir)).unwrap().count(), 3 + 1);
+}
+
+/// Ctrl-C while the restore's psql runs in the container, before COMMIT:
+/// ending the `docker exec` client does not end psql inside the container,
+/// but psql's input then ends without a COMMIT, so it rolls back and exits:
+/// nothing changed, no lock left behind. (The psql in the container is a
+/// stand-in that waits 2 s on its third run, the restore, before it is psql.)
+#[test]
+#[cfg_attr(not(has_docker), ignore = "needs a Docker Engine (bash .ci/docker-up)")]
+fn sigint_during_a_restore_through_a_container_changes_nothing() {
+    let c = Container::start();
+    let db = c.create_db("restore_int");
+    c.load_schema_with_people(&db);
+    c.psql(
+        &db,
+        &insert_text_sql(
+            Some(7),
+            2,
+            2,
+            "2024-03-01 14:22:11+00",
+            None,
+            "alice's text",
+        ),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    let conn = [
+        "--container",
+        c.name.as_str(),
+        "--username",
+        "buggy",
+        "--dbname",
+        db.as_str(),
+    ];
+    let mut backup = textrescue(&["backup", "--quiet", "--dir"]);
+    backup.arg(&dir).args(conn);
+    assert_ok(&run(backup));
+    c.psql(&db, "DELETE FROM public.tasktexts WHERE id = 7");
+    let before = c.texts_json(&db);
+
+    let standin = "#!/bin/sh\n\
+                   n=$(( $(cat /tmp/psql-runs 2>/dev/null || echo 0) + 1 ))\n\
+                   echo $n > /tmp/psql-runs\n\
+                   if [ $n = 3 ]; then sleep 2; fi\n\
+                   exec psql \"$@\"\n";
+    let mut put = Command::new("docker");
+    put.args(["exec", "-i", &c.name, "sh", "-c"])
+        .arg("cat > /tmp/psql-standin && chmod 755 /tmp/psql-standin");
+    let out = crate::dockerdb::run_with_input(put, standin.as_bytes());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let mut restore = textrescue(&["restore"]);
+    restore
+        .arg(&dir)
+        .args(["--user", "alice", "--yes", "--psql", "/tmp/psql-standin"])
+        .args(conn)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = restore.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let runs =
+        || text(&crate::dockerdb::docker(&["exec", &c.name, "cat", "/tmp/psql-runs"]).stdout);
+    while runs().trim() != "3" {
+        assert!(Instant::now() < deadline, "the restore never started");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "textrescue ended early"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("step 5 of 6 (restore) failed"), "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    // psql in the container runs what it got, finds no COMMIT, and ends.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.runs("psql") || c.runs("sleep") {
+        assert!(Instant::now() < deadline, "psql still runs: {}", c.ps());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(c.texts_json(&db), before);
+    c.psql(
+        &db,
+        "SET lock_timeout = '2s'; UPDATE public.tasktexts SET text = text WHERE false;",
+    );
 }
