@@ -428,3 +428,36 @@ fn a_text_saved_during_the_restore_is_not_lost() {
         other => panic!("exit {other:?}: {err}"),
     }
 }
+
+/// Someone changes the restored text between the commit and the read-back:
+/// the read-back differs, so the run fails (exit 1), says the restore was
+/// committed and what differs, and still gives the undo command.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_read_back_that_differs_fails_and_gives_the_undo() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (tmp, dir) = backups_folder();
+    let psql = psql_doing(
+        tmp.path(),
+        4,
+        &writer("UPDATE public.tasktexts SET text = 'changed after the commit' WHERE id = 104"),
+    );
+    let mut c = restore(&db, &dir, &["--user", "alice", "--task", "0-ENV", "--yes"]);
+    c.arg("--psql").arg(&psql);
+    let out = run(c);
+    let err = assert_step_failed(
+        &out,
+        "step 6 of 6 (verify) failed: the restore was committed, but the live database differs",
+    );
+    assert!(
+        err.contains("alice 0-ENV: live id 104 differs from the backup in text"),
+        "{err}"
+    );
+    assert!(err.contains("to undo it: textrescue restore "), "{err}");
+    assert!(
+        text(&out.stdout).contains("to undo it: "),
+        "{}",
+        text(&out.stdout)
+    );
+}

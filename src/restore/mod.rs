@@ -217,8 +217,10 @@ pub fn run(settings: &Settings) -> Result<()> {
                 &unchanged_with_backup("nothing was committed, the live database is unchanged"),
             )
         })?;
-    writeln!(out, "{}: committed", counts(&done, true))?;
-    out.write_all(plan::render(&selection, &done, true).as_bytes())?;
+    // From here on the restore is committed: the summary is written as far
+    // as stdout takes it, and the exit status is the read-back's alone.
+    let _ = writeln!(out, "{}: committed", counts(&done, true));
+    let _ = out.write_all(plan::render(&selection, &done, true).as_bytes());
 
     // 6. Verify, and say how to undo it.
     let undo = undo::command(&safety, &selection, &done, &settings.connection_words);
@@ -227,15 +229,15 @@ pub fn run(settings: &Settings) -> Result<()> {
         None => "nothing was changed: nothing to undo".into(),
     };
     let problems = verify::verify(&settings.live, &selection, &done, &Interrupt::never());
-    writeln!(
+    let _ = writeln!(
         out,
         "safety backup (the live database before the restore): {}",
         safety.display()
-    )?;
+    );
     match problems {
         Ok(p) if p.is_empty() => {
             let n = done.count(Action::Restore) + done.count(Action::Overwrite);
-            writeln!(
+            let _ = writeln!(
                 out,
                 "verified: {n} text{} read back from the live database, equal to the backup's byte for byte{}",
                 if n == 1 { "" } else { "s" },
@@ -244,12 +246,12 @@ pub fn run(settings: &Settings) -> Result<()> {
                 } else {
                     ""
                 }
-            )?;
-            writeln!(out, "{undo_line}")?;
+            );
+            let _ = writeln!(out, "{undo_line}");
             Ok(())
         }
         Ok(p) => {
-            writeln!(out, "{undo_line}")?;
+            let _ = writeln!(out, "{undo_line}");
             Err(anyhow!(
                 "step 6 of {STEPS} (verify) failed: the restore was committed, but the live \
                  database differs from the backup: {}; {undo_line}",
@@ -257,7 +259,7 @@ pub fn run(settings: &Settings) -> Result<()> {
             ))
         }
         Err(e) => {
-            writeln!(out, "{undo_line}")?;
+            let _ = writeln!(out, "{undo_line}");
             Err(e.context(format!(
                 "step 6 of {STEPS} (verify) failed: the restore was committed, but reading it \
                  back failed; {undo_line}"
