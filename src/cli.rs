@@ -9,7 +9,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::commands::{backup, diff, history, inspect, reindex, texts};
+use crate::commands::{backup, diff, history, inspect, reindex, restore, texts};
 use crate::error::UsageError;
 
 #[derive(Parser, Debug)]
@@ -24,6 +24,8 @@ use crate::error::UsageError;
   textrescue history /buggy/server/db/backups --user alice --task 3-MULTI
   textrescue backup --container server-db-1 --dbname buggy_race \\
       --username buggy --dir /buggy/backups
+  textrescue restore /buggy/backups --user alice --task 3-MULTI \\
+      --container server-db-1 --dbname buggy_race --username buggy
 
 Exit status: 0 success, 1 failure, 2 usage error."
 )]
@@ -44,6 +46,8 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Take one verified backup (a replacement for the nightly cron script).
     Backup(backup::Args),
+    /// Put texts from a backup back into the live database, safely (safety backup, plan, verify, undo).
+    Restore(Box<restore::Args>),
     /// Rewrite a plain dump as an indexed .sql.gz, byte-identical once inflated.
     Reindex(reindex::Args),
     /// Print shell completions.

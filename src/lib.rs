@@ -12,7 +12,8 @@
 //!   (what `inspect` says of a dump);
 //! - [`output`]: one writer per output format; it only renders;
 //! - [`indexed_gzip`]: the indexed `.sql.gz` that `backup` writes and readers seek in;
-//! - [`backup`]: `backup`'s pg_dump supervision and file steps;
+//! - [`backup`]: `backup`'s pg_dump supervision and file steps; [`restore`]:
+//!   texts back into the live database (plan, apply, verify, undo);
 //! - [`atomic_file`]: the one way a file is written (whole or not at all);
 //! - [`error`]: the error kinds every layer shares; [`words`]: counts and
 //!   sizes as messages say them;
@@ -35,5 +36,6 @@ pub mod inspection;
 pub mod nightlies;
 pub mod output;
 pub mod progress;
+pub mod restore;
 pub mod texts;
 pub mod words;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::History(a) => commands::history::run(a),
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Backup(a) => commands::backup::run(a),
+        Command::Restore(a) => commands::restore::run(a),
         Command::Reindex(a) => commands::reindex::run(a),
         Command::Completions(a) => commands::completions::completions(a),
         Command::Man(a) => commands::completions::man(a),

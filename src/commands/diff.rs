@@ -165,7 +165,7 @@ pub fn run(args: &Args) -> Result<()> {
                 ));
             }
             let db = old_dump.texts_database(database)?;
-            let table = db.restore_table().to_string();
+            let table = db.restore_table();
             let script = sql::RestoreScript {
                 source: &args.old,
                 table: &table,

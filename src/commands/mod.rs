@@ -6,6 +6,7 @@ pub mod diff;
 pub mod history;
 pub mod inspect;
 pub mod reindex;
+pub mod restore;
 pub mod texts;
 
 use anyhow::Result;

@@ -102,7 +102,7 @@ pub fn run(args: &Args) -> Result<()> {
         TextsFormat::ServerJson => output::server_json::write(&records, out)?,
         TextsFormat::Sql => {
             let db = dump.texts_database(args.dump_args.database.as_deref())?;
-            let table = db.restore_table().to_string();
+            let table = db.restore_table();
             let script = sql::RestoreScript {
                 source: &args.dump,
                 table: &table,

@@ -1,4 +1,10 @@
-//! `--format sql`: a restore script for `psql -v ON_ERROR_STOP=1 -d LIVE -f FILE`.
+//! `--format sql`: a restore script for `psql -v ON_ERROR_STOP=1 -d LIVE -f FILE`,
+//! and the same script for `textrescue restore` to run (see [`write_for_restore`]).
+//!
+//! The program itself (the temporary tables and the `DO` block that looks
+//! up, checks, applies and reports) is SQL in `sql/*.sql`, included as it
+//! is; this module writes the header, one plan row per text, and fills in
+//! the program's few `@name@` slots (table names, policy) in one pass.
 //!
 //! The script is built so that psql can only ever see it as what it is:
 //!
@@ -19,13 +25,15 @@
 //!   table name holding one is refused). (A text that
 //!   is not UTF-8 or holds NUL cannot be restored through psql's UTF-8 and is
 //!   refused before anything is written);
+//! - identifiers (schema and table names) are always double-quoted, so no
+//!   name, reserved word or not, can be read as anything else;
 //! - comments (`-- …` to the end of the line) show names and a preview of
 //!   each text with every control, line-separator and bidi character and
 //!   every backslash escaped, so nothing can end the comment early or hide
 //!   what follows;
 //! - the only meta-commands are the `\set` lines at the top, the only
-//!   statements are settings, the transaction, a temporary plan table, one
-//!   insert per text into that table and one `DO` block that looks up
+//!   statements are settings, the transaction, two temporary tables, one
+//!   insert per text into them and one `DO` block that looks up
 //!   students and tasks in the live database, checks everything, applies
 //!   and reports with `RAISE NOTICE`.
 //!
@@ -35,9 +43,20 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 
+use crate::format::TableName;
 use crate::texts::{Record, Timestamp};
+
+/// The temporary tables the program works from.
+const TABLES_SQL: &str = include_str!("sql/tables.sql");
+/// The `DO` block: look up, check, apply, report.
+const PROGRAM_SQL: &str = include_str!("sql/program.sql");
+/// One line for `textrescue restore` to read: `textrescue-report ` and JSON
+/// saying, per text, what the program did or would do.
+pub const REPORT_SQL: &str = include_str!("sql/report.sql");
+/// The start of the line [`REPORT_SQL`] prints.
+pub const REPORT_MARKER: &str = "textrescue-report ";
 
 /// What to do where the live database already has a text for the student and task.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,7 +71,7 @@ pub enum OnConflict {
 }
 
 impl OnConflict {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             OnConflict::Skip => "skip",
             OnConflict::Overwrite => "overwrite",
@@ -88,9 +107,76 @@ pub struct SqlArgs {
 pub struct RestoreScript<'a> {
     /// The dump the texts come from, for the header.
     pub source: &'a str,
-    /// The live texts table, e.g. `public.tasktexts`.
-    pub table: &'a str,
+    /// The live texts table (the users and tasks tables are in its schema).
+    pub table: &'a TableName,
     pub args: &'a SqlArgs,
+}
+
+/// What the program does (or would do) with one text or one deletion, as
+/// its report says and as a plan holds it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// No live text for the student and task: the backup's is inserted.
+    Restore,
+    /// A live text is in the way and is kept (`--on-conflict skip`).
+    Skip,
+    /// A live text is in the way and gets the backup's (`--on-conflict overwrite`).
+    Overwrite,
+    /// A live text the backup does not have is deleted (`restore --delete-absent`).
+    Delete,
+    /// The live text to delete is not there.
+    Gone,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Restore => "restore",
+            Action::Skip => "skip",
+            Action::Overwrite => "overwrite",
+            Action::Delete => "delete",
+            Action::Gone => "gone",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Action> {
+        [
+            Action::Restore,
+            Action::Skip,
+            Action::Overwrite,
+            Action::Delete,
+            Action::Gone,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
+    }
+}
+
+/// What a plan saw for one text or deletion, which the run that applies
+/// it must see again inside its transaction (else it changes nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub action: Action,
+    /// The sha256 (hex) of the live text in the way, if one was.
+    pub live_sha256: Option<String>,
+}
+
+/// A live text to delete: one that the backup does not have (the undo of
+/// a restore that added it).
+#[derive(Debug, Clone)]
+pub struct Deletion {
+    pub id: i64,
+    /// It must belong to one of these students (usernames, any case).
+    pub usernames: Vec<String>,
+    pub planned: Option<Planned>,
+}
+
+/// What `textrescue restore` adds to the script: the plan to hold each
+/// text to (in the order of the records) and the texts to delete.
+#[derive(Debug, Default)]
+pub struct RestoreExtras<'a> {
+    pub planned: Option<&'a [Planned]>,
+    pub deletions: &'a [Deletion],
 }
 
 /// Characters of a text shown in its comment.
@@ -103,167 +189,318 @@ pub fn write(
     script: &RestoreScript<'_>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let text = render(
-        records,
-        script,
-        &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    )?;
-    out.write_all(text.as_bytes())?;
+    write_at(records, script, &now(), out)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn write_at(
+    records: &[Record<'_>],
+    script: &RestoreScript<'_>,
+    now: &str,
+    out: &mut dyn Write,
+) -> Result<()> {
+    write_program(records, script, &RestoreExtras::default(), now, out)?;
+    if script.args.check {
+        out.write_all(b"\n-- --check: undo everything above.\nROLLBACK;\n")?;
+    } else {
+        out.write_all(b"\nCOMMIT;\n")?;
+    }
     Ok(())
 }
 
-/// The whole script as a string; `now` goes into the header.
-fn render(records: &[Record<'_>], script: &RestoreScript<'_>, now: &str) -> Result<String> {
+/// The script as `textrescue restore` runs it: everything up to the end of
+/// the program, then [`REPORT_SQL`], and no end to the transaction: the
+/// caller ends it (ROLLBACK for a plan, COMMIT once it has read the report).
+pub fn write_for_restore(
+    records: &[Record<'_>],
+    script: &RestoreScript<'_>,
+    extras: &RestoreExtras<'_>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    write_program(records, script, extras, &now(), out)?;
+    out.write_all(b"\n")?;
+    out.write_all(REPORT_SQL.as_bytes())?;
+    Ok(())
+}
+
+/// One text, checked: everything the script writes for it.
+struct Row<'r> {
+    username: &'r str,
+    task: &'r crate::texts::Task,
+    text: &'r str,
+    id: i64,
+    created: String,
+    modified: String,
+    record: &'r Record<'r>,
+}
+
+/// Checks every text before a byte is written, so that a script is either
+/// whole or not written at all.
+fn check<'r>(records: &'r [Record<'r>]) -> Result<Vec<Row<'r>>> {
+    records
+        .iter()
+        .map(|record| {
+            let t = record.text;
+            let Some(username) = record.username else {
+                bail!(
+                    "text id {}: the dump does not name its student (user id {} is not in its users table); \
+                     restore SQL finds students by username",
+                    t.id,
+                    t.user_id
+                );
+            };
+            let Some(task) = record.task else {
+                bail!(
+                    "text id {}: the dump does not name its task (task id {} is not in its tasks table); \
+                     restore SQL finds tasks by phase and name",
+                    t.id,
+                    t.task_id
+                );
+            };
+            let text = std::str::from_utf8(&t.text).map_err(|e| {
+                anyhow!(
+                    "text {} ({}, {}) is not valid UTF-8 at byte {} (a SQL_ASCII database?), so a \
+                     restore script cannot restore it exactly; nothing was written: --format csv keeps \
+                     its bytes",
+                    t.id,
+                    record.username_or_id(),
+                    record.task_label(),
+                    e.valid_up_to()
+                )
+            })?;
+            if text.contains('\0') {
+                bail!(
+                    "text id {} holds a NUL byte, which PostgreSQL text cannot",
+                    t.id
+                );
+            }
+            Ok(Row {
+                username,
+                task,
+                text,
+                id: t.id,
+                created: timestamp_literal(&t.created_at)?,
+                modified: match &t.modified_at {
+                    Some(m) => timestamp_literal(m)?,
+                    None => "NULL".to_string(),
+                },
+                record,
+            })
+        })
+        .collect()
+}
+
+/// The whole script but its end: header, tables, rows, program.
+fn write_program(
+    records: &[Record<'_>],
+    script: &RestoreScript<'_>,
+    extras: &RestoreExtras<'_>,
+    now: &str,
+    out: &mut dyn Write,
+) -> Result<()> {
     let tables = Tables::new(script.table)?;
+    let rows = check(records)?;
+    if let Some(planned) = extras.planned
+        && planned.len() != rows.len()
+    {
+        bail!(
+            "a plan of {} texts for {} texts to restore",
+            planned.len(),
+            rows.len()
+        );
+    }
     let args = script.args;
-    let mut s = String::new();
-    let n = records.len();
+    let n = rows.len();
+    let table = script.table.to_string();
 
     // What makes the rest safe comes first, before any byte that is not ASCII.
-    s.push_str("-- Restore script written by textrescue: run it with\n");
-    s.push_str("--     psql -v ON_ERROR_STOP=1 -d DATABASE -f THIS_FILE\n");
-    s.push_str("\\set ON_ERROR_STOP on\n");
-    s.push_str("\\set ON_ERROR_ROLLBACK off\n");
-    s.push_str("SET client_encoding = 'UTF8';\n");
-    s.push_str("SET standard_conforming_strings = on;\n");
-    s.push_str("SET client_min_messages = notice;\n");
-    s.push('\n');
+    let mut head = String::new();
+    head.push_str("-- Restore script written by textrescue: run it with\n");
+    head.push_str("--     psql -v ON_ERROR_STOP=1 -d DATABASE -f THIS_FILE\n");
+    head.push_str("\\set ON_ERROR_STOP on\n");
+    head.push_str("\\set ON_ERROR_ROLLBACK off\n");
+    head.push_str("SET client_encoding = 'UTF8';\n");
+    head.push_str("SET standard_conforming_strings = on;\n");
+    head.push_str("SET client_min_messages = notice;\n");
+    head.push('\n');
     let _ = writeln!(
-        s,
+        head,
         "-- Restores {n} task text{} into {}",
         plural(n),
-        comment_safe(script.table, 200)
+        comment_safe(&table, 200)
     );
-    let _ = writeln!(s, "-- from the backup {}", comment_safe(script.source, 400));
     let _ = writeln!(
-        s,
+        head,
+        "-- from the backup {}",
+        comment_safe(script.source, 400)
+    );
+    let _ = writeln!(
+        head,
         "-- Where the live database already has a text for the student and task:"
     );
-    let _ = writeln!(s, "--     --on-conflict {}", args.on_conflict.explained());
     let _ = writeln!(
-        s,
+        head,
+        "--     --on-conflict {}",
+        args.on_conflict.explained()
+    );
+    let _ = writeln!(
+        head,
         "-- Written {} by textrescue {}.",
         comment_safe(now, 64),
         env!("CARGO_PKG_VERSION")
     );
     if args.check {
-        s.push_str(
+        head.push_str(
             "-- CHECK ONLY (--check): reports what it would do, then ROLLBACK; changes nothing.\n",
         );
     } else {
-        s.push_str("-- It changes nothing unless every student and task is found (and, with\n");
-        s.push_str(
+        head.push_str("-- It changes nothing unless every student and task is found (and, with\n");
+        head.push_str(
             "-- --on-conflict error, no text is in the way): it all happens or none of it.\n",
         );
     }
-    s.push_str("-- Students are found by username, tasks by phase and name, in the live\n");
-    s.push_str("-- database; the backup's ids are not trusted. A restored text keeps its\n");
-    s.push_str("-- backup id where that id is free, else takes a new one from the sequence.\n");
-    s.push('\n');
-    s.push_str("BEGIN;\n");
-    s.push_str("SET LOCAL lock_timeout = '30s';\n");
-    s.push_str("-- Keep the server from writing texts while this runs (reading still works).\n");
-    let _ = writeln!(s, "LOCK TABLE {} IN EXCLUSIVE MODE;", tables.texts);
-    s.push('\n');
-    s.push_str(
-        "CREATE TEMPORARY TABLE textrescue_plan (\n    \
-         n integer PRIMARY KEY,\n    \
-         username text NOT NULL,\n    \
-         phase integer NOT NULL,\n    \
-         task_name text NOT NULL,\n    \
-         backup_id bigint NOT NULL,\n    \
-         created_at timestamptz NOT NULL,\n    \
-         modified_at timestamptz,\n    \
-         text text NOT NULL,\n    \
-         user_id bigint,\n    \
-         task_id bigint\n\
-         ) ON COMMIT DROP;\n\n",
-    );
+    head.push_str("-- Students are found by username, tasks by phase and name, in the live\n");
+    head.push_str("-- database; the backup's ids are not trusted. A restored text keeps its\n");
+    head.push_str("-- backup id where that id is free, else takes a new one from the sequence.\n");
+    head.push('\n');
+    head.push_str("BEGIN;\n");
+    head.push_str("SET LOCAL lock_timeout = '30s';\n");
+    head.push_str("-- Keep the server from writing texts while this runs (reading still works).\n");
+    let _ = writeln!(head, "LOCK TABLE {} IN EXCLUSIVE MODE;\n", tables.texts);
+    out.write_all(head.as_bytes())?;
+    out.write_all(TABLES_SQL.as_bytes())?;
 
-    for (i, record) in records.iter().enumerate() {
-        block(&mut s, i + 1, n, record)?;
+    for (i, row) in rows.iter().enumerate() {
+        let planned = extras.planned.map(|p| &p[i]);
+        out.write_all(block(i + 1, n, row, planned).as_bytes())?;
+    }
+    for (i, deletion) in extras.deletions.iter().enumerate() {
+        out.write_all(deletion_row(i + 1, deletion).as_bytes())?;
     }
 
-    s.push_str(&do_block(&tables, args));
-    s.push('\n');
-    if args.check {
-        s.push_str("-- --check: undo everything above.\nROLLBACK;\n");
-    } else {
-        s.push_str("COMMIT;\n");
+    let policy = format!("'{}'", args.on_conflict.name());
+    render_template(
+        PROGRAM_SQL,
+        &[
+            ("policy", &policy),
+            ("check_only", if args.check { "true" } else { "false" }),
+            ("texts", &tables.texts),
+            ("texts_literal", &tables.texts_literal),
+            ("users", &tables.users),
+            ("tasks", &tables.tasks),
+        ],
+        out,
+    )?;
+    Ok(())
+}
+
+/// Writes `template` with each `@name@` replaced by its value, in one pass
+/// (a value is never read again for slots: a table name may hold `@`).
+pub(crate) fn render_template(
+    template: &str,
+    values: &[(&str, &str)],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut rest = template;
+    while let Some(at) = rest.find('@') {
+        let after = &rest[at + 1..];
+        let slot = after
+            .find('@')
+            .map(|end| &after[..end])
+            .and_then(|name| values.iter().find(|(k, _)| *k == name));
+        match slot {
+            Some((name, value)) => {
+                out.write_all(&rest.as_bytes()[..at])?;
+                out.write_all(value.as_bytes())?;
+                rest = &after[name.len() + 1..];
+            }
+            None => {
+                out.write_all(&rest.as_bytes()[..=at])?;
+                rest = after;
+            }
+        }
     }
-    Ok(s)
+    out.write_all(rest.as_bytes())
 }
 
 /// The comment and plan row of one text.
-fn block(s: &mut String, i: usize, n: usize, record: &Record<'_>) -> Result<()> {
-    let t = record.text;
-    let Some(username) = record.username else {
-        bail!(
-            "text id {}: the dump does not name its student (user id {} is not in its users table); \
-             restore SQL finds students by username",
-            t.id,
-            t.user_id
-        );
-    };
-    let Some(task) = record.task else {
-        bail!(
-            "text id {}: the dump does not name its task (task id {} is not in its tasks table); \
-             restore SQL finds tasks by phase and name",
-            t.id,
-            t.task_id
-        );
-    };
-    let text = std::str::from_utf8(&t.text).map_err(|e| {
-        anyhow!(
-            "text {} ({}, {}) is not valid UTF-8 at byte {} (a SQL_ASCII database?), so a \
-             restore script cannot restore it exactly; nothing was written: --format csv keeps \
-             its bytes",
-            t.id,
-            record.username_or_id(),
-            record.task_label(),
-            e.valid_up_to()
-        )
-    })?;
-    if text.contains('\0') {
-        bail!(
-            "text id {} holds a NUL byte, which PostgreSQL text cannot",
-            t.id
-        );
-    }
-    let created = timestamp_literal(&t.created_at)?;
-    let modified = match &t.modified_at {
-        Some(m) => timestamp_literal(m)?,
-        None => "NULL".to_string(),
-    };
-
+fn block(i: usize, n: usize, row: &Row<'_>, planned: Option<&Planned>) -> String {
+    let mut s = String::new();
+    let record = row.record;
     let _ = writeln!(
         s,
         "-- [{i}/{n}] student {}, task {}, backup id {}",
-        comment_safe(username, 80),
-        comment_safe(&task.label(), 40),
-        t.id
+        comment_safe(row.username, 80),
+        comment_safe(&row.task.label(), 40),
+        row.id
     );
     let _ = writeln!(
         s,
         "--     created {}, modified {}",
-        comment_safe(&t.created_at.rfc3339, 64),
-        t.modified_at
+        comment_safe(&record.text.created_at.rfc3339, 64),
+        record
+            .text
+            .modified_at
             .as_ref()
             .map(|m| comment_safe(&m.rfc3339, 64))
             .unwrap_or_else(|| "never".into())
     );
-    let _ = writeln!(s, "--     {}", describe(text));
+    let _ = writeln!(s, "--     {}", describe(row.text));
+    let (plan_columns, plan_values) = match planned {
+        Some(p) => (
+            ", planned_action, planned_live_sha256",
+            format!(
+                ", '{}', {}",
+                p.action.name(),
+                sha_literal(p.live_sha256.as_deref())
+            ),
+        ),
+        None => ("", String::new()),
+    };
     let _ = writeln!(
         s,
-        "INSERT INTO textrescue_plan (n, username, phase, task_name, backup_id, created_at, modified_at, text)\n\
-         VALUES ({i}, {}, {}, {}, {}, {created}, {modified},\n{});\n",
-        string_literal(username),
-        task.phase,
-        string_literal(&task.name),
-        t.id,
-        text_literal(text)
+        "INSERT INTO textrescue_plan (n, username, phase, task_name, backup_id, created_at, modified_at, text{plan_columns})\n\
+         VALUES ({i}, {}, {}, {}, {}, {}, {},\n{}{plan_values});\n",
+        string_literal(row.username),
+        row.task.phase,
+        string_literal(&row.task.name),
+        row.id,
+        row.created,
+        row.modified,
+        text_literal(row.text)
     );
-    Ok(())
+    s
+}
+
+/// The row of one live text to delete.
+fn deletion_row(i: usize, d: &Deletion) -> String {
+    let usernames: Vec<String> = d.usernames.iter().map(|u| string_literal(u)).collect();
+    let (action, sha) = match &d.planned {
+        Some(p) => (
+            format!("'{}'", p.action.name()),
+            sha_literal(p.live_sha256.as_deref()),
+        ),
+        None => ("NULL".into(), "NULL".into()),
+    };
+    format!(
+        "-- delete the live text id {} (the backup does not have it)\n\
+         INSERT INTO textrescue_delete (n, id, usernames, planned_action, planned_live_sha256)\n\
+         VALUES ({i}, {}, ARRAY[{}]::text[], {action}, {sha});\n\n",
+        d.id,
+        d.id,
+        usernames.join(", ")
+    )
+}
+
+/// A sha256 in hex as a literal (only hex digits ever reach the script).
+fn sha_literal(sha: Option<&str>) -> String {
+    match sha {
+        Some(h) if h.bytes().all(|b| b.is_ascii_hexdigit()) => format!("'{h}'"),
+        Some(_) | None => "NULL".into(),
+    }
 }
 
 /// `812 bytes, 14 lines, begins: "Notes on …"` for a text's comment.
@@ -466,34 +703,29 @@ fn timestamp_literal(t: &Timestamp) -> Result<String> {
 
 /// The live tables, as SQL names, and the texts table as a string literal
 /// for `pg_get_serial_sequence`.
-struct Tables {
-    texts: String,
-    texts_literal: String,
-    users: String,
-    tasks: String,
+pub(crate) struct Tables {
+    pub texts: String,
+    pub texts_literal: String,
+    pub users: String,
+    pub tasks: String,
 }
 
 impl Tables {
-    /// From `schema.table` (each part bare or double-quoted) or `table`.
-    fn new(qualified: &str) -> Result<Tables> {
-        let parts = split_qualified(qualified)
-            .with_context(|| format!("{qualified:?} is not a table name"))?;
-        if !super::escape::is_visible(qualified) {
-            bail!(
-                "the table name {} holds characters that a restore script could not show",
-                super::escape::visible(qualified)
-            );
+    /// The texts table and, in its schema, `users` and `tasks`.
+    pub fn new(table: &TableName) -> Result<Tables> {
+        for part in [&table.schema, &table.name] {
+            if part.is_empty() || part.contains('\0') {
+                bail!("{:?} is not a table name", table.to_string());
+            }
+            if !super::escape::is_visible(part) {
+                bail!(
+                    "the table name {} holds characters that a restore script could not show",
+                    super::escape::visible(&table.to_string())
+                );
+            }
         }
-        let (schema, table) = match parts.as_slice() {
-            [table] => (None, table.as_str()),
-            [schema, table] => (Some(schema.as_str()), table.as_str()),
-            _ => bail!("{qualified:?} is not a table name"),
-        };
-        let name = |t: &str| match schema {
-            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(t)),
-            None => quote_ident(t),
-        };
-        let texts = name(table);
+        let name = |t: &str| format!("{}.{}", quote_ident(&table.schema), quote_ident(t));
+        let texts = name(&table.name);
         Ok(Tables {
             texts_literal: format!("'{}'", texts.replace('\'', "''")),
             texts,
@@ -503,209 +735,12 @@ impl Tables {
     }
 }
 
-fn split_qualified(s: &str) -> Option<Vec<String>> {
-    let mut parts = Vec::new();
-    let mut chars = s.chars().peekable();
-    loop {
-        let mut part = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '"' if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        part.push('"');
-                    }
-                    '"' => break,
-                    c => part.push(c),
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == '.' {
-                    break;
-                }
-                part.push(c);
-                chars.next();
-            }
-        }
-        if part.is_empty() || part.contains('\0') {
-            return None;
-        }
-        parts.push(part);
-        match chars.next() {
-            None => return Some(parts),
-            Some('.') => {}
-            Some(_) => return None,
-        }
-    }
-}
-
-/// An identifier as SQL: bare when it is a plain lower-case name, else
-/// double-quoted (psql reads a quoted identifier as one token: nothing in
-/// it is a meta-command or a variable).
-fn quote_ident(name: &str) -> String {
-    let bare = name
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        && !matches!(
-            name,
-            "user" | "table" | "order" | "group" | "select" | "all"
-        );
-    if bare {
-        name.to_string()
-    } else {
-        // `Tables::new` lets no control or invisible character through.
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
-/// The `DO` block: look up, check, apply, report.
-fn do_block(tables: &Tables, args: &SqlArgs) -> String {
-    let policy = args.on_conflict.name();
-    let check = if args.check { "true" } else { "false" };
-    let texts = &tables.texts;
-    let texts_literal = &tables.texts_literal;
-    let users = &tables.users;
-    let tasks = &tables.tasks;
-    format!(
-        r#"-- Look up every student and task in the live database, check, then restore.
-DO $textrescue$
-DECLARE
-    policy constant text := '{policy}';
-    check_only constant boolean := {check};
-    seq text := pg_get_serial_sequence({texts_literal}, 'id');
-    p record;
-    problems text[] := '{{}}';
-    what text;
-    live_id bigint;
-    new_id bigint;
-    top bigint;
-    seq_next bigint;
-    last_new bigint := 0;
-    n_restored integer := 0;
-    n_skipped integer := 0;
-    n_overwritten integer := 0;
-BEGIN
-    -- 1. The live ids of the students and tasks (the backup's are not used).
-    UPDATE textrescue_plan pl SET
-        user_id = (SELECT u.id FROM {users} u
-                   WHERE lower(u.username) = lower(pl.username)
-                   ORDER BY u.username = pl.username DESC, u.id LIMIT 1),
-        task_id = (SELECT k.id FROM {tasks} k
-                   WHERE k.phase = pl.phase AND lower(k.name) = lower(pl.task_name)
-                   ORDER BY k.name = pl.task_name DESC, k.id LIMIT 1);
-
-    -- 2. Anything missing (or, with --on-conflict error, in the way) stops it all.
-    FOR p IN SELECT DISTINCT username FROM textrescue_plan WHERE user_id IS NULL ORDER BY 1 LOOP
-        problems := problems || format('no student with username %L', p.username);
-    END LOOP;
-    FOR p IN SELECT DISTINCT phase, upper(task_name) AS task FROM textrescue_plan
-             WHERE task_id IS NULL ORDER BY 1, 2 LOOP
-        problems := problems || format('no task %s-%s', p.phase, p.task);
-    END LOOP;
-    IF policy = 'error' THEN
-        FOR p IN SELECT pl.n, pl.username, pl.phase, upper(pl.task_name) AS task, min(t.id) AS live_id
-                 FROM textrescue_plan pl JOIN {texts} t
-                   ON t.user_id = pl.user_id AND t.task_id = pl.task_id
-                 GROUP BY 1, 2, 3, 4 ORDER BY 1 LOOP
-            problems := problems || format('%s already has a text for task %s-%s (id %s)',
-                                           p.username, p.phase, p.task, p.live_id);
-        END LOOP;
-    END IF;
-    IF cardinality(problems) > 0 THEN
-        RAISE EXCEPTION 'textrescue: nothing restored, nothing changed: %',
-            array_to_string(problems, '; ')
-            USING HINT = CASE WHEN policy = 'error'
-                THEN 'A text in the way: choose --on-conflict skip or overwrite. A missing student or task: create it, or leave its texts out (--user, --task, --id).'
-                ELSE 'Create the missing student or task on the server first, or leave its texts out (--user, --task, --id).' END;
-    END IF;
-
-    -- 3. Restore, one text at a time.
-    FOR p IN SELECT * FROM textrescue_plan ORDER BY n LOOP
-        what := format('%s %s-%s (backup id %s)', p.username, p.phase, upper(p.task_name), p.backup_id);
-        SELECT t.id INTO live_id FROM {texts} t
-            WHERE t.user_id = p.user_id AND t.task_id = p.task_id ORDER BY t.id LIMIT 1;
-        IF live_id IS NOT NULL THEN
-            IF policy = 'skip' THEN
-                n_skipped := n_skipped + 1;
-                RAISE NOTICE '% %: the live database already has a text for this student and task (id %), left as it is',
-                    CASE WHEN check_only THEN 'would skip' ELSE 'skipped' END, what, live_id;
-            ELSIF policy = 'overwrite' THEN
-                UPDATE {texts}
-                    SET text = p.text, created_at = p.created_at, modified_at = p.modified_at
-                    WHERE id = live_id;
-                n_overwritten := n_overwritten + 1;
-                RAISE NOTICE '% %: the live text id % now holds the backup''s text',
-                    CASE WHEN check_only THEN 'would overwrite' ELSE 'overwrote' END, what, live_id;
-            ELSE
-                RAISE EXCEPTION 'textrescue: nothing restored, nothing changed: % already has a text in the live database (id %)',
-                    what, live_id;
-            END IF;
-            CONTINUE;
-        END IF;
-
-        IF NOT EXISTS (SELECT 1 FROM {texts} t WHERE t.id = p.backup_id) THEN
-            new_id := p.backup_id;
-        ELSE
-            -- A fresh id, above every id in the table and in this script.
-            SELECT greatest(max(t.id), (SELECT max(backup_id) FROM textrescue_plan))
-                INTO top FROM {texts} t;
-            IF seq IS NULL OR check_only THEN
-                IF seq IS NOT NULL THEN
-                    EXECUTE format('SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM %s', seq)
-                        INTO seq_next;
-                END IF;
-                new_id := greatest(top, coalesce(seq_next, 1) - 1, last_new) + 1;
-                last_new := new_id;
-            ELSE
-                new_id := nextval(seq);
-                IF new_id <= top THEN
-                    PERFORM setval(seq, top);
-                    new_id := nextval(seq);
-                END IF;
-            END IF;
-        END IF;
-        INSERT INTO {texts} (id, created_at, modified_at, user_id, task_id, text)
-            VALUES (new_id, p.created_at, p.modified_at, p.user_id, p.task_id, p.text);
-        n_restored := n_restored + 1;
-        RAISE NOTICE '% % as id %',
-            CASE WHEN check_only THEN 'would restore' ELSE 'restored' END, what,
-            new_id || CASE WHEN new_id = p.backup_id THEN '' ELSE ' (a new id: the backup id is taken)' END;
-    END LOOP;
-
-    -- 4. The id sequence ahead of every id, so the server's next insert succeeds.
-    IF seq IS NOT NULL THEN
-        SELECT max(t.id) INTO top FROM {texts} t;
-        EXECUTE format('SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM %s', seq)
-            INTO seq_next;
-        IF check_only AND last_new >= seq_next THEN
-            seq_next := last_new + 1; -- the ids a real run would have taken from it
-        END IF;
-        IF top IS NOT NULL AND seq_next <= top THEN
-            IF NOT check_only THEN
-                PERFORM setval(seq, top);
-            END IF;
-            RAISE NOTICE '% % so that the next new text gets id %',
-                CASE WHEN check_only THEN 'would move' ELSE 'moved' END, seq, top + 1;
-        END IF;
-    END IF;
-
-    IF check_only THEN
-        RAISE NOTICE 'textrescue --check: would restore %, skip %, overwrite % (of % texts); nothing was changed',
-            n_restored, n_skipped, n_overwritten, n_restored + n_skipped + n_overwritten;
-    ELSE
-        RAISE NOTICE 'textrescue: restored %, skipped %, overwritten % (of % texts)',
-            n_restored, n_skipped, n_overwritten, n_restored + n_skipped + n_overwritten;
-    END IF;
-END
-$textrescue$;
-"#
-    )
+/// An identifier as SQL, always double-quoted: no name (`end`, `user`,
+/// `My School`) can then be read as a keyword or split, and psql reads a
+/// quoted identifier as one token (nothing in it is a meta-command or a
+/// variable). [`Tables::new`] lets no control or invisible character through.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]
@@ -880,22 +915,60 @@ mod tests {
     }
 
     #[test]
-    fn table_names_are_quoted_where_needed() {
-        let t = Tables::new("public.tasktexts").unwrap();
-        assert_eq!(t.texts, "public.tasktexts");
-        assert_eq!(t.texts_literal, "'public.tasktexts'");
-        assert_eq!(t.users, "public.users");
-        let t = Tables::new("\"My \"\"School\"\"\".task_texts").unwrap();
-        assert_eq!(t.texts, "\"My \"\"School\"\"\".task_texts");
-        assert_eq!(t.tasks, "\"My \"\"School\"\"\".tasks");
-        assert_eq!(t.texts_literal, "'\"My \"\"School\"\"\".task_texts'");
-        let t = Tables::new("O'Neil.tasktexts").unwrap();
-        assert_eq!(t.texts, "\"O'Neil\".tasktexts");
-        assert_eq!(t.texts_literal, "'\"O''Neil\".tasktexts'");
-        assert!(Tables::new("a.b.c").is_err());
-        assert!(Tables::new("public.\"task\ntexts\"").is_err());
-        assert!(Tables::new("public.\"task\u{202e}texts\"").is_err());
-        assert!(Tables::new("").is_err());
+    fn table_names_are_always_quoted() {
+        let t = Tables::new(&TableName::new("public", "tasktexts")).unwrap();
+        assert_eq!(t.texts, "\"public\".\"tasktexts\"");
+        assert_eq!(t.texts_literal, "'\"public\".\"tasktexts\"'");
+        assert_eq!(t.users, "\"public\".\"users\"");
+        let t = Tables::new(&TableName::new("end", "user")).unwrap();
+        assert_eq!(t.texts, "\"end\".\"user\"");
+        assert_eq!(t.tasks, "\"end\".\"tasks\"");
+        let t = Tables::new(&TableName::new("My \"School\"", "task_texts")).unwrap();
+        assert_eq!(t.texts, "\"My \"\"School\"\"\".\"task_texts\"");
+        let t = Tables::new(&TableName::new("O'Neil", "tasktexts")).unwrap();
+        assert_eq!(t.texts_literal, "'\"O''Neil\".\"tasktexts\"'");
+        assert!(Tables::new(&TableName::new("public", "task\ntexts")).is_err());
+        assert!(Tables::new(&TableName::new("public", "task\u{202e}texts")).is_err());
+        assert!(Tables::new(&TableName::new("", "t")).is_err());
+        assert!(Tables::new(&TableName::new("p", "a\0b")).is_err());
+    }
+
+    #[test]
+    fn slots_are_filled_in_one_pass() {
+        let mut out = Vec::new();
+        render_template(
+            "LOCK @texts@; @users@ a@b @missing@",
+            &[("texts", "\"a@users@\""), ("users", "u")],
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "LOCK \"a@users@\"; u a@b @missing@"
+        );
+        // Every slot of the program is one that gets a value.
+        let known = [
+            "policy",
+            "check_only",
+            "texts",
+            "texts_literal",
+            "users",
+            "tasks",
+        ];
+        let mut rest = PROGRAM_SQL;
+        while let Some(at) = rest.find('@') {
+            let after = &rest[at + 1..];
+            let end = after.find('@').expect("a slot is closed");
+            assert!(known.contains(&&after[..end]), "{}", &after[..end]);
+            rest = &after[end + 1..];
+        }
+        assert!(!TABLES_SQL.contains('@') && !REPORT_SQL.contains('@'));
+    }
+
+    fn render(records: &[Record<'_>], script: &RestoreScript<'_>, now: &str) -> Result<String> {
+        let mut out = Vec::new();
+        write_at(records, script, now, &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
     }
 
     fn ts(s: &str) -> Timestamp {
@@ -965,9 +1038,10 @@ mod tests {
             task: Some(&task),
         };
         let args = SqlArgs::default();
+        let table = TableName::new("public", "tasktexts");
         let script = RestoreScript {
             source: "/backups/x\n\\! y.sql.gz",
-            table: "public.tasktexts",
+            table: &table,
             args: &args,
         };
         let sql = render(&[record], &script, "2024-03-06T00:00:00+00:00").unwrap();
@@ -1019,6 +1093,82 @@ mod tests {
         assert!(sql.trim_end().ends_with("COMMIT;"));
     }
 
+    /// What `restore` runs: the plan each text is held to, the texts to
+    /// delete, the report, and no end to the transaction (the caller ends it).
+    #[test]
+    fn the_script_for_restore_holds_texts_to_the_plan_and_reports() {
+        let text = TaskText {
+            id: 9,
+            user_id: 2,
+            task_id: 3,
+            created_at: ts("2024-03-01 14:22:11+00"),
+            modified_at: None,
+            text: b"x".to_vec(),
+        };
+        let task = Task {
+            phase: 3,
+            name: "MULTI".into(),
+            is_enabled: true,
+        };
+        let record = Record {
+            text: &text,
+            username: Some("alice"),
+            task: Some(&task),
+        };
+        let args = SqlArgs {
+            on_conflict: OnConflict::Overwrite,
+            check: false,
+        };
+        let table = TableName::new("public", "tasktexts");
+        let script = RestoreScript {
+            source: "b.sql.gz",
+            table: &table,
+            args: &args,
+        };
+        let planned = [Planned {
+            action: Action::Overwrite,
+            live_sha256: Some("ab12".into()),
+        }];
+        let deletions = [Deletion {
+            id: 40,
+            usernames: vec!["alice".into()],
+            planned: Some(Planned {
+                action: Action::Delete,
+                live_sha256: Some("cd34".into()),
+            }),
+        }];
+        let mut out = Vec::new();
+        write_for_restore(
+            &[record],
+            &script,
+            &RestoreExtras {
+                planned: Some(&planned),
+                deletions: &deletions,
+            },
+            &mut out,
+        )
+        .unwrap();
+        let sql = String::from_utf8(out).unwrap();
+        assert!(
+            sql.contains("text, planned_action, planned_live_sha256)\n"),
+            "{sql}"
+        );
+        assert!(sql.contains("'x', 'overwrite', 'ab12');"), "{sql}");
+        assert!(
+            sql.contains("VALUES (1, 40, ARRAY['alice']::text[], 'delete', 'cd34');"),
+            "{sql}"
+        );
+        assert!(sql.contains("LOCK TABLE \"public\".\"tasktexts\" IN EXCLUSIVE MODE;"));
+        assert!(
+            sql.trim_end().ends_with("FROM textrescue_delete))::text;"),
+            "{sql}"
+        );
+        assert!(!sql.contains("\nCOMMIT;") && !sql.contains("\nROLLBACK;"));
+        assert!(!sql.contains('@'), "every slot filled");
+        assert_eq!(Action::from_name("gone"), Some(Action::Gone));
+        assert_eq!(sha_literal(Some("'; DROP")), "NULL");
+    }
+
     #[test]
     fn check_ends_in_rollback_and_unknown_names_are_refused() {
         let text = TaskText {
@@ -1038,9 +1188,10 @@ mod tests {
             on_conflict: OnConflict::Overwrite,
             check: true,
         };
+        let table = TableName::new("public", "tasktexts");
         let script = RestoreScript {
             source: "d.sql",
-            table: "public.tasktexts",
+            table: &table,
             args: &args,
         };
         let ok = Record {

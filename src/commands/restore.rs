@@ -1,0 +1,231 @@
+//! `textrescue restore BACKUP_OR_DIR`: texts from a backup back into the
+//! live database, in one safe command (see docs/recovering-a-text.md).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::backup::conn::{Conn, DumpFormat, Launch};
+use crate::backup::retention::Keep;
+use crate::backup::{self, Settings as BackupSettings};
+use crate::dump::ReadOptions;
+use crate::error::UsageError;
+use crate::filter::{Filter, FilterArgs};
+use crate::output::sql::OnConflict;
+use crate::restore::{self, Settings, live::Live};
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "\
+Examples:
+  textrescue restore /buggy/server/db/backups --user alice --task 3-MULTI \\
+      --container server-db-1 --username buggy --dbname buggy_race
+  textrescue restore buggy_race_bk_20240304-020000.sql.gz --user alice \\
+      --host 127.0.0.1 --username buggy --dbname buggy_race --yes
+
+Steps: choose the texts (in a folder: for each text the newest backup that has
+it), a safety backup of the live database (as `textrescue backup` takes it)
+into --safety-dir, the plan (the restore run in check mode and rolled back),
+a y/N question (without a terminal: --yes), the restore in one transaction,
+the restored rows read back and compared byte for byte. Any failure before the
+commit leaves the live database unchanged. The summary ends with the command
+that undoes the restore (from the safety backup).")]
+pub struct Args {
+    /// A backup, or a folder of backups (each text from the newest backup that has it).
+    pub backup: PathBuf,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Take every text from this backup (a path, or a file name in the folder).
+    #[arg(long, value_name = "BACKUP")]
+    pub from: Option<PathBuf>,
+    /// What to do where the live database already has a text for that student and task.
+    #[arg(long, value_enum, default_value_t = OnConflict::Skip)]
+    pub on_conflict: OnConflict,
+    /// Delete each live text given with --id that the backup does not have
+    /// (how the undo command removes the texts a restore added).
+    #[arg(long, requires = "ids")]
+    pub delete_absent: bool,
+    /// Show the plan and stop (no safety backup, nothing changed).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Restore without asking (required when standard input is not a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Where the safety backup goes (default: the backups folder, or the backup's folder).
+    #[arg(long, value_name = "DIR")]
+    pub safety_dir: Option<PathBuf>,
+    /// The safety backup's file name prefix (default: DBNAME_bk_); in a
+    /// folder of several databases' backups, also which ones to read.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// The texts table, if not `tasktexts` or `task_texts` (NAME or SCHEMA.NAME).
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    /// In pg_dumpall output: the database to read (default: the one with a texts table).
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// Run psql and pg_dump inside this Docker container (`docker exec -i`, never `-t`).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Database server host (default: PGHOST or the local socket).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Database server port (default: PGPORT or 5432).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<String>,
+    /// Database user (default: PGUSER or the OS user).
+    #[arg(short = 'U', long, value_name = "USER")]
+    pub username: Option<String>,
+    /// The live database (default: PGDATABASE or the user name).
+    #[arg(short = 'd', long, value_name = "NAME")]
+    pub dbname: Option<String>,
+    /// postgres://USER:PASSWORD@HOST:PORT/DBNAME instead of the four options
+    /// above (prefer the environment variable: no password on a command line).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TEXTRESCUE_DATABASE_URL",
+        hide_env_values = true,
+        conflicts_with_all = ["host", "port", "username", "dbname"]
+    )]
+    pub database_url: Option<String>,
+    /// The psql to run (with --container: its path inside the container).
+    #[arg(long, value_name = "PATH", default_value = "psql")]
+    pub psql: String,
+    /// The pg_dump for the safety backup (with --container: inside it).
+    #[arg(long, value_name = "PATH", default_value = "pg_dump")]
+    pub pg_dump: String,
+    /// The docker client to run with --container.
+    #[arg(long, value_name = "PATH", default_value = "docker")]
+    pub docker: String,
+    /// Wait up to SECS for a backup running in the safety folder to finish.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub lock_timeout: u64,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let filter = Filter::from_args(&args.filter)?;
+    if filter.users().is_empty() {
+        return Err(UsageError("restore needs at least one --user".into()).into());
+    }
+    if args.backup.as_os_str() == "-" {
+        return Err(
+            UsageError("restore reads a backup file or folder, not standard input".into()).into(),
+        );
+    }
+    if args.delete_absent && args.from.is_none() && !restore::is_one_backup(&args.backup) {
+        return Err(UsageError(
+            "--delete-absent deletes the --id texts that one backup lacks: give one backup (or --from)"
+                .into(),
+        )
+        .into());
+    }
+    if !args.yes && !args.dry_run && !restore::can_ask() {
+        return Err(UsageError(
+            "standard input is not a terminal, so restore cannot ask before it writes: give --yes \
+             (or --dry-run to see the plan)"
+                .into(),
+        )
+        .into());
+    }
+    let conn = match &args.database_url {
+        Some(url) => Conn::from_url(url)?,
+        None => Conn {
+            host: args.host.clone(),
+            port: args.port.clone(),
+            username: args.username.clone(),
+            dbname: args.dbname.clone(),
+            ..Conn::default()
+        },
+    };
+    let container = args
+        .container
+        .as_ref()
+        .map(|c| (args.docker.clone(), c.clone()));
+    let prefix = match &args.prefix {
+        Some(p) => p.clone(),
+        None => backup::default_prefix(&conn, container.is_some())?,
+    };
+    backup::check_prefix(&prefix)?;
+    // The undo command reaches the same database, never with a password in
+    // it: a URL from TEXTRESCUE_DATABASE_URL is read again from there; one
+    // given on the command line is named by its parts (the password then
+    // comes from PGPASSWORD or ~/.pgpass).
+    let url_from_env = args.database_url.is_some()
+        && std::env::var("TEXTRESCUE_DATABASE_URL").ok() == args.database_url;
+    let (host, port, username, dbname) = if args.database_url.is_some() && !url_from_env {
+        (&conn.host, &conn.port, &conn.username, &conn.dbname)
+    } else {
+        (&args.host, &args.port, &args.username, &args.dbname)
+    };
+    let mut connection_words = Vec::new();
+    for (flag, value) in [
+        ("--container", &args.container),
+        ("--host", host),
+        ("--port", port),
+        ("--username", username),
+        ("--dbname", dbname),
+        ("--table", &args.table),
+        ("--database", &args.database),
+        ("--prefix", &args.prefix),
+    ] {
+        if let Some(v) = value {
+            connection_words.extend([flag.to_string(), v.clone()]);
+        }
+    }
+    for (flag, value, default) in [
+        ("--psql", &args.psql, "psql"),
+        ("--pg-dump", &args.pg_dump, "pg_dump"),
+        ("--docker", &args.docker, "docker"),
+    ] {
+        if value != default {
+            connection_words.extend([flag.to_string(), value.clone()]);
+        }
+    }
+    connection_words.push("--yes".into());
+    let settings = Settings {
+        source: args.backup.clone(),
+        from: args.from.clone(),
+        read_options: ReadOptions {
+            table: args.table.clone(),
+            database: args.database.clone(),
+            prefilter: filter.prefilter(),
+            ..ReadOptions::default()
+        },
+        filter,
+        database: args.database.clone(),
+        on_conflict: args.on_conflict,
+        delete_absent: if args.delete_absent {
+            args.filter.ids.clone()
+        } else {
+            Vec::new()
+        },
+        dry_run: args.dry_run,
+        yes: args.yes,
+        live: Live {
+            conn: conn.clone(),
+            psql: args.psql.clone(),
+            container: container.clone(),
+        },
+        safety: BackupSettings {
+            dir: args
+                .safety_dir
+                .clone()
+                .unwrap_or_else(|| restore::default_safety_dir(&args.backup)),
+            conn,
+            launch: Launch {
+                pg_dump: args.pg_dump.clone(),
+                container,
+                format: DumpFormat::Plain,
+            },
+            prefix: prefix.clone(),
+            keep: Keep::default(),
+            dry_run: false,
+            lock_timeout: Duration::from_secs(args.lock_timeout),
+            quiet: true,
+        },
+        prefix,
+        connection_words,
+    };
+    restore::run(&settings)
+}

@@ -1,0 +1,306 @@
+//! `textrescue restore`: a text from a backup back into the live database,
+//! in one command, each step of which can stop it:
+//!
+//! 1. choose: the texts that pass the filters, from one backup or, in a
+//!    folder, from the newest backup that has each ([`select`]);
+//! 2. a safety backup of the live database, through `backup`'s own code
+//!    ([`crate::backup::run`]: the same verified file), before anything else;
+//! 3. the plan: the restore run in check mode against the live database
+//!    ([`plan`]); `--dry-run` stops here;
+//! 4. confirm: a y/N question on a terminal, else `--yes`;
+//! 5. apply: the same program in one transaction, through psql ([`live`]),
+//!    holding every text to what the plan saw (a text a student saved in
+//!    between stops it); COMMIT is sent only once the program has run and
+//!    no signal came;
+//! 6. verify: the rows read back and compared byte for byte ([`verify`]);
+//!    then a summary and the one command that undoes it ([`undo`]).
+//!
+//! Every failure before the commit leaves the live database as it was and
+//! says which step failed. SIGINT, SIGTERM and SIGHUP are caught: before the
+//! commit they stop the run (psql is ended, its transaction rolls back);
+//! once COMMIT is sent, the run finishes and reports.
+
+pub mod apply;
+pub mod confirm;
+pub mod live;
+pub mod plan;
+pub mod select;
+pub mod undo;
+pub mod verify;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::backup;
+use crate::dump::ReadOptions;
+use crate::filter::Filter;
+use crate::output::sql::{Action, OnConflict};
+use crate::texts::Timestamp;
+pub use confirm::can_ask;
+use live::Live;
+use plan::Report;
+pub use select::is_one_backup;
+
+/// Everything `restore` needs, from the command line.
+#[derive(Clone)]
+pub struct Settings {
+    /// A backup, or a folder of backups.
+    pub source: PathBuf,
+    /// `--from`: the one backup to take every text from.
+    pub from: Option<PathBuf>,
+    pub filter: Filter,
+    pub read_options: ReadOptions,
+    /// In pg_dumpall output: the database to read.
+    pub database: Option<String>,
+    pub on_conflict: OnConflict,
+    /// `--delete-absent`: the `--id`s (those the backup lacks are deleted).
+    pub delete_absent: Vec<i64>,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub live: Live,
+    /// The safety backup, as `backup` takes it (its `dir` is `--safety-dir`).
+    pub safety: backup::Settings,
+    /// The prefix of the backups to read in a folder of several databases'.
+    pub prefix: String,
+    /// The options that reach the live database again, for the undo
+    /// command (`--container NAME`, `--dbname NAME`, ...).
+    pub connection_words: Vec<String>,
+}
+
+/// The first SIGINT, SIGTERM or SIGHUP, once caught.
+#[derive(Clone)]
+pub struct Interrupt {
+    which: Arc<AtomicUsize>,
+}
+
+impl Interrupt {
+    pub fn install() -> Result<Interrupt> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let which = Arc::new(AtomicUsize::new(0));
+        for (sig, name) in [(SIGINT, 1), (SIGTERM, 2), (SIGHUP, 3)] {
+            signal_hook::flag::register_usize(sig, Arc::clone(&which), name)
+                .context("cannot install signal handlers")?;
+        }
+        Ok(Interrupt { which })
+    }
+
+    pub fn check(&self) -> Result<()> {
+        match self.which.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            n => bail!(
+                "interrupted by {}",
+                ["SIGINT", "SIGTERM", "SIGHUP"][(n - 1).min(2)]
+            ),
+        }
+    }
+}
+
+/// A time as the live database reads back: UTC, microseconds.
+pub fn utc_micros(t: &Timestamp) -> String {
+    t.instant
+        .naive_utc()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
+}
+
+pub fn warn(message: &str) {
+    eprintln!("textrescue: warning: {message}");
+}
+
+const STEPS: usize = 6;
+
+fn step(n: usize, name: &str, after: &str) -> String {
+    format!("step {n} of {STEPS} ({name}) failed; {after}")
+}
+
+/// Runs the whole restore as `settings` say; the summary on stdout.
+pub fn run(settings: &Settings) -> Result<()> {
+    let interrupt = Interrupt::install()?;
+    let unchanged_db = "the live database is unchanged";
+    let mut out = std::io::stdout().lock();
+    let usernames = settings.filter.users().to_vec();
+
+    // 1. What to restore.
+    let selection = select::select(settings, &settings.live, &interrupt)
+        .with_context(|| step(1, "choosing the texts", "nothing was done"))?;
+    for note in &selection.unchanged {
+        writeln!(out, "unchanged: {note}")?;
+    }
+    if selection.texts.is_empty() && selection.absent.is_empty() {
+        writeln!(
+            out,
+            "nothing to restore: the live database already has these texts as the backup does"
+        )?;
+        return Ok(());
+    }
+
+    // 2. The safety backup (a dry run changes nothing: it needs none).
+    let safety = if settings.dry_run {
+        None
+    } else {
+        let path = interrupt
+            .check()
+            .and_then(|()| backup::run(&settings.safety).map(|w| w.path))
+            .with_context(|| {
+                step(
+                    2,
+                    "safety backup",
+                    "nothing else was done, the live database is unchanged",
+                )
+            })?;
+        writeln!(out, "safety backup: {}", path.display())?;
+        Some(path)
+    };
+    let safety_note = safety
+        .as_ref()
+        .map(|p| format!("; the safety backup {} stays", p.display()))
+        .unwrap_or_default();
+    let unchanged_with_backup = |what: &str| format!("{what}{safety_note}");
+
+    // 3. The plan.
+    let report = interrupt
+        .check()
+        .and_then(|()| {
+            plan::check(
+                &settings.live,
+                &selection,
+                settings.on_conflict,
+                &usernames,
+                &interrupt,
+            )
+        })
+        .with_context(|| step(3, "plan", &unchanged_with_backup(unchanged_db)))?;
+    writeln!(
+        out,
+        "plan (the restore run in check mode against the live database, then rolled back), from {}:",
+        selection.source
+    )?;
+    out.write_all(plan::render(&selection, &report, false).as_bytes())?;
+    writeln!(out, "{}", counts(&report, false))?;
+    if settings.dry_run {
+        writeln!(out, "--dry-run: nothing was changed")?;
+        return Ok(());
+    }
+    if report.changes_nothing() {
+        writeln!(out, "nothing to change: {}", unchanged_db)?;
+        return Ok(());
+    }
+    let safety = safety.expect("a safety backup unless --dry-run");
+    out.flush()?;
+
+    // 4. Confirm.
+    if !settings.yes {
+        let yes = confirm::confirm("Restore as planned?", &interrupt)
+            .with_context(|| step(4, "confirm", &unchanged_with_backup(unchanged_db)))?;
+        if !yes {
+            bail!(
+                "{}",
+                step(
+                    4,
+                    "confirm",
+                    &unchanged_with_backup("not confirmed: nothing was changed")
+                )
+            );
+        }
+    }
+
+    // 5. Apply.
+    let done =
+        apply::apply(settings, &selection, &report, &usernames, &interrupt).with_context(|| {
+            step(
+                5,
+                "restore",
+                &unchanged_with_backup("nothing was committed, the live database is unchanged"),
+            )
+        })?;
+    // From here on the restore is committed: the summary is written as far
+    // as stdout takes it, and the exit status is the read-back's alone.
+    let _ = writeln!(out, "{}: committed", counts(&done, true));
+    let _ = out.write_all(plan::render(&selection, &done, true).as_bytes());
+
+    // 6. Verify, and say how to undo it.
+    let undo = undo::command(&safety, &selection, &done, &settings.connection_words);
+    let undo_line = match &undo {
+        Some(c) => format!("to undo it: {c}"),
+        None => "nothing was changed: nothing to undo".into(),
+    };
+    let problems = verify::verify(&settings.live, &selection, &done, &Interrupt::never());
+    let _ = writeln!(
+        out,
+        "safety backup (the live database before the restore): {}",
+        safety.display()
+    );
+    match problems {
+        Ok(p) if p.is_empty() => {
+            let n = done.count(Action::Restore) + done.count(Action::Overwrite);
+            let _ = writeln!(
+                out,
+                "verified: {n} text{} read back from the live database, equal to the backup's byte for byte{}",
+                if n == 1 { "" } else { "s" },
+                if done.count(Action::Delete) > 0 {
+                    "; the deleted texts are gone"
+                } else {
+                    ""
+                }
+            );
+            let _ = writeln!(out, "{undo_line}");
+            Ok(())
+        }
+        Ok(p) => {
+            let _ = writeln!(out, "{undo_line}");
+            Err(anyhow!(
+                "step 6 of {STEPS} (verify) failed: the restore was committed, but the live \
+                 database differs from the backup: {}; {undo_line}",
+                p.join("; ")
+            ))
+        }
+        Err(e) => {
+            let _ = writeln!(out, "{undo_line}");
+            Err(e.context(format!(
+                "step 6 of {STEPS} (verify) failed: the restore was committed, but reading it \
+                 back failed; {undo_line}"
+            )))
+        }
+    }
+}
+
+impl Interrupt {
+    /// One that is never raised: for what must run to its end (after COMMIT).
+    pub fn never() -> Interrupt {
+        Interrupt {
+            which: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+fn counts(report: &Report, done: bool) -> String {
+    let words: [(&str, &str, Action); 4] = [
+        ("would restore", "restored", Action::Restore),
+        ("overwrite", "overwrote", Action::Overwrite),
+        ("skip", "skipped", Action::Skip),
+        ("delete", "deleted", Action::Delete),
+    ];
+    words
+        .iter()
+        .filter(|(_, _, a)| *a != Action::Delete || !report.deletions.is_empty())
+        .map(|(plan, did, a)| format!("{} {}", if done { did } else { plan }, report.count(*a)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The folder a safety backup goes to by default: the backups folder, or
+/// the backup's own folder.
+pub fn default_safety_dir(source: &Path) -> PathBuf {
+    if !is_one_backup(source) {
+        source.to_path_buf()
+    } else {
+        source
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    }
+}

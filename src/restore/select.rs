@@ -1,0 +1,398 @@
+//! What to restore, and from which backup: the texts that pass the filters
+//! in one backup, or, given a folder of backups, for each text the newest
+//! backup that has it. A text that is still live but differs from the
+//! backups' and has several distinct versions there is not chosen for the
+//! admin: the versions are listed and `--from BACKUP` chooses. A text that
+//! is live exactly as the backup has it is left out (nothing to do).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use anyhow::{Context, Result, anyhow, bail};
+use rayon::prelude::*;
+
+use super::live::{Live, LiveRow, by_key};
+use super::{Interrupt, Settings, utc_micros, warn};
+use crate::backup::names;
+use crate::dump::{self, ReadOptions};
+use crate::filter::Filter;
+use crate::format::TableName;
+use crate::input::Source;
+use crate::output::sql::{Tables, comment_safe};
+use crate::texts::{Record, Task, TaskText};
+
+/// How the restore program matches a text to a live one: lower-case
+/// username, phase, lower-case task name.
+pub type Key = (String, i64, String);
+
+/// One text to restore, with the backup it comes from.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    pub backup: PathBuf,
+    pub text: TaskText,
+    pub username: String,
+    pub task: Task,
+}
+
+impl Chosen {
+    pub fn key(&self) -> Key {
+        (
+            self.username.to_lowercase(),
+            self.task.phase,
+            self.task.name.to_lowercase(),
+        )
+    }
+
+    pub fn record(&self) -> Record<'_> {
+        Record {
+            text: &self.text,
+            username: Some(&self.username),
+            task: Some(&self.task),
+        }
+    }
+
+    /// `alice 3-MULTI`.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {}",
+            comment_safe(&self.username, 80),
+            comment_safe(&self.task.label(), 40)
+        )
+    }
+
+    /// Whether the live row holds exactly this text, with these times.
+    pub fn same_as(&self, live: &LiveRow) -> bool {
+        live.text == self.text.text
+            && live.created_at.as_deref() == Some(utc_micros(&self.text.created_at).as_str())
+            && live.modified_at == self.text.modified_at.as_ref().map(utc_micros)
+    }
+}
+
+/// What `restore` will work on.
+#[derive(Debug)]
+pub struct Selection {
+    /// The live texts table (the backups' texts table).
+    pub table: TableName,
+    pub texts: Vec<Chosen>,
+    /// With `--delete-absent`: the `--id`s that the backup does not have.
+    pub absent: Vec<i64>,
+    /// What the texts come from, for the script's header.
+    pub source: String,
+    /// Texts left out because the live database has them exactly so.
+    pub unchanged: Vec<String>,
+}
+
+/// One backup's texts that pass the filters.
+struct BackupTexts {
+    table: TableName,
+    texts: Vec<Chosen>,
+    /// Every text id in the backup (filtered or not).
+    ids: HashSet<i64>,
+}
+
+fn read_backup(
+    path: &Path,
+    options: &ReadOptions,
+    database: Option<&str>,
+    filter: &Filter,
+) -> Result<BackupTexts> {
+    let dump = dump::read(&Source::Path(path.to_path_buf()), options)?;
+    let (texts, warnings) = dump.texts(database)?;
+    for w in warnings {
+        warn(&format!("{}: {w}", path.display()));
+    }
+    let table = dump.texts_database(database)?.restore_table();
+    let mut chosen = Vec::new();
+    for record in texts.records() {
+        if !filter.matches(&record) {
+            continue;
+        }
+        let (Some(username), Some(task)) = (record.username, record.task) else {
+            bail!(
+                "{}: text id {} has no student or task name in the backup; restore finds \
+                 students and tasks by name",
+                path.display(),
+                record.text.id
+            );
+        };
+        chosen.push(Chosen {
+            backup: path.to_path_buf(),
+            text: record.text.clone(),
+            username: username.to_string(),
+            task: task.clone(),
+        });
+    }
+    Ok(BackupTexts {
+        table,
+        texts: chosen,
+        ids: texts.rows.iter().map(|t| t.id).collect(),
+    })
+}
+
+/// Is `path` one backup (a file, or a `pg_dump -Fd` folder)?
+pub fn is_one_backup(path: &Path) -> bool {
+    !path.is_dir() || path.join("toc.dat").is_file()
+}
+
+/// The backups in a folder, oldest first: by the date in their names, else
+/// by modification time; the tool's own files left out. Backups of several
+/// databases (prefixes) are told apart: only `prefix`'s are used.
+fn backups_in(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<(i128, PathBuf, Option<String>)> = Vec::new();
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read the folder {}", dir.display()))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if names::is_own_file(name) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if !(meta.is_file() || (meta.is_dir() && path.join("toc.dat").is_file())) {
+            continue;
+        }
+        let dated = names::dated_name(name);
+        let when = match dated
+            .as_ref()
+            .and_then(|d| d.when.and_utc().timestamp_nanos_opt())
+        {
+            Some(t) => i128::from(t) + i128::from(dated.as_ref().map_or(0, |d| d.seq)),
+            None => meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i128),
+        };
+        found.push((when, path, dated.map(|d| d.prefix.to_string())));
+    }
+    let prefixes: HashSet<&str> = found.iter().filter_map(|(_, _, p)| p.as_deref()).collect();
+    if prefixes.len() > 1 {
+        if !prefixes.contains(prefix) {
+            let mut list: Vec<&str> = prefixes.into_iter().collect();
+            list.sort_unstable();
+            bail!(
+                "{} holds backups of several databases ({}); --prefix says which to restore from",
+                dir.display(),
+                list.join(", ")
+            );
+        }
+        found.retain(|(_, _, p)| p.as_deref() == Some(prefix));
+    }
+    found.sort();
+    if found.is_empty() {
+        bail!("no backups in {}", dir.display());
+    }
+    Ok(found.into_iter().map(|(_, p, _)| p).collect())
+}
+
+/// Chooses the texts to restore as `settings` say, comparing with the live
+/// texts of the students named.
+pub fn select(settings: &Settings, live: &Live, interrupt: &Interrupt) -> Result<Selection> {
+    let filter = &settings.filter;
+    let database = settings.database.as_deref();
+    let options = &settings.read_options;
+    let from = match &settings.from {
+        Some(from) => Some(resolve_from(&settings.source, from)?),
+        None if is_one_backup(&settings.source) => Some(settings.source.clone()),
+        None => None,
+    };
+    let backups: Vec<BackupTexts> = match &from {
+        Some(path) => vec![read_backup(path, options, database, filter)?],
+        None => {
+            let paths = backups_in(&settings.source, &settings.prefix)?;
+            let read: Vec<(PathBuf, Result<BackupTexts>)> = paths
+                .into_par_iter()
+                .map(|p| {
+                    let r = read_backup(&p, options, database, filter);
+                    (p, r)
+                })
+                .collect();
+            let mut ok = Vec::new();
+            for (path, r) in read {
+                match r {
+                    Ok(b) => ok.push(b),
+                    Err(e) => warn(&format!("skipped {}: {e:#}", path.display())),
+                }
+            }
+            if ok.is_empty() {
+                bail!("no backup in {} could be read", settings.source.display());
+            }
+            ok
+        }
+    };
+    interrupt.check()?;
+    let table = backups.last().expect("one backup at least").table.clone();
+    let tables = Tables::new(&table)?;
+    let live_rows = by_key(live.rows_of_users(&tables, filter.users(), interrupt)?);
+
+    // Per text, its versions across the backups, oldest backup first.
+    let mut versions: BTreeMap<Key, Vec<&Chosen>> = BTreeMap::new();
+    for b in &backups {
+        for c in &b.texts {
+            versions.entry(c.key()).or_default().push(c);
+        }
+    }
+    if versions.is_empty() && settings.delete_absent.is_empty() {
+        bail!(
+            "no text in {} passes the filters",
+            match &from {
+                Some(p) => p.display().to_string(),
+                None => format!("the backups in {}", settings.source.display()),
+            }
+        );
+    }
+
+    let mut texts = Vec::new();
+    let mut unchanged = Vec::new();
+    let mut ambiguous = Vec::new();
+    for (key, vs) in &versions {
+        let newest = *vs.last().expect("a version");
+        let live_row = live_rows.get(key);
+        if let Some(live_row) = live_row {
+            if newest.same_as(live_row) {
+                unchanged.push(format!(
+                    "{}: the live text id {} is as {} has it",
+                    newest.label(),
+                    live_row.id,
+                    file_name(&newest.backup)
+                ));
+                continue;
+            }
+            if from.is_none() {
+                let distinct = distinct_versions(vs);
+                if distinct.len() > 1 {
+                    ambiguous.push(list_versions(newest, live_row, &distinct));
+                    continue;
+                }
+            }
+        }
+        // In one backup, a student may (rarely) have two texts for a task:
+        // all of them go to the program, which decides for each in turn.
+        let same_backup = vs.iter().filter(|c| c.backup == newest.backup);
+        texts.extend(same_backup.map(|c| (*c).clone()));
+    }
+    if !ambiguous.is_empty() {
+        bail!(
+            "{} text{} changed in the live database since the backups, and the backups hold \
+             several versions: choose the backup to restore from with --from BACKUP (and \
+             --on-conflict overwrite to replace the live text):\n{}",
+            ambiguous.len(),
+            if ambiguous.len() == 1 { " is" } else { "s are" },
+            ambiguous.join("\n")
+        );
+    }
+    texts.sort_by_key(|a| (a.key(), a.text.id));
+
+    let absent = match &from {
+        Some(_) => settings
+            .delete_absent
+            .iter()
+            .copied()
+            .filter(|id| !backups[0].ids.contains(id))
+            .collect(),
+        None if settings.delete_absent.is_empty() => Vec::new(),
+        None => bail!("--delete-absent goes with one backup (or --from)"),
+    };
+    let source = match &from {
+        Some(p) => p.display().to_string(),
+        None => {
+            let used: HashSet<&Path> = texts.iter().map(|c| c.backup.as_path()).collect();
+            format!(
+                "{} backup{} in {}",
+                used.len(),
+                if used.len() == 1 { "" } else { "s" },
+                settings.source.display()
+            )
+        }
+    };
+    Ok(Selection {
+        table,
+        texts,
+        absent,
+        source,
+        unchanged,
+    })
+}
+
+/// `--from BACKUP`: a path, or a name in the folder given.
+fn resolve_from(source: &Path, from: &Path) -> Result<PathBuf> {
+    if from.exists() {
+        return Ok(from.to_path_buf());
+    }
+    if source.is_dir() && !is_one_backup(source) {
+        let inside = source.join(from);
+        if inside.exists() {
+            return Ok(inside);
+        }
+    }
+    Err(anyhow!("--from {}: no such backup", from.display()))
+}
+
+/// The distinct versions of a text (text and times), each with the newest
+/// backup that has it, oldest first.
+fn distinct_versions<'a>(versions: &[&'a Chosen]) -> Vec<&'a Chosen> {
+    let mut seen: HashMap<(&[u8], String, Option<String>), usize> = HashMap::new();
+    let mut out: Vec<&Chosen> = Vec::new();
+    for c in versions {
+        let id = (
+            c.text.text.as_slice(),
+            utc_micros(&c.text.created_at),
+            c.text.modified_at.as_ref().map(utc_micros),
+        );
+        match seen.get(&id) {
+            Some(&i) => out[i] = c,
+            None => {
+                seen.insert(id, out.len());
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn list_versions(newest: &Chosen, live: &LiveRow, distinct: &[&Chosen]) -> String {
+    let mut s = format!(
+        "  {} (live: id {}, {} bytes, modified {}, begins \"{}\"):",
+        newest.label(),
+        live.id,
+        live.text.len(),
+        live.modified_at
+            .as_deref()
+            .or(live.created_at.as_deref())
+            .map_or_else(|| "?".to_string(), |t| format!("{t}+00:00")),
+        first_line(&String::from_utf8_lossy(&live.text))
+    );
+    for c in distinct {
+        s.push_str(&format!(
+            "\n    --from {}: id {}, {} bytes, modified {}, begins \"{}\"",
+            file_name(&c.backup),
+            c.text.id,
+            c.text.text.len(),
+            comment_safe(&c.text.changed_at().rfc3339, 40),
+            first_line(&String::from_utf8_lossy(&c.text.text))
+        ));
+    }
+    s
+}
+
+/// The first non-blank line of a text, cut and with anything a terminal
+/// would hide shown as an escape.
+pub fn first_line(text: &str) -> String {
+    let line = text
+        .split(['\n', '\r'])
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    comment_safe(line, 50)
+}
+
+pub fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}

@@ -1,0 +1,463 @@
+//! Faults during `textrescue restore` (issue 15), against the real
+//! PostgreSQL: a student saving the same text while the restore runs, a
+//! signal at each step, a full disk for the safety backup. Before the commit
+//! every one must leave the live database exactly as it was, say which step
+//! failed and exit 1.
+//!
+//! The moment of a fault is made exact with a stand-in psql (`--psql`): a
+//! script that counts its runs (1 reads the live texts, 2 the plan, 3 the
+//! restore, 4 the read-back) and, at the chosen run, does something first
+//! (a second psql session writes, or textrescue gets a signal), then execs
+//! the real psql.
+
+use crate::common;
+use crate::restore::{
+    NIGHT1, NIGHT2, assert_step_failed, backups_folder, files, night_db, restore, row, run, state,
+};
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_ok, fixture, text};
+use tempfile::TempDir;
+
+/// A psql that, on its `at`-th run, first runs `action` with sh, then is
+/// the real psql.
+fn psql_doing(dir: &Path, at: u32, action: &str) -> PathBuf {
+    let path = dir.join("psql-standin");
+    let count = dir.join("psql-runs");
+    fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n\
+             n=$(( $(cat '{count}' 2>/dev/null || echo 0) + 1 ))\n\
+             echo $n > '{count}'\n\
+             if [ $n = {at} ]; then\n{action}\nfi\n\
+             exec psql \"$@\"\n",
+            count = count.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A second psql session, as the server saving a text: `sql` run and committed.
+fn writer(sql: &str) -> String {
+    format!(
+        "psql -X -q -v ON_ERROR_STOP=1 -c \"{}\" >&2",
+        sql.replace('"', "\\\"")
+    )
+}
+
+/// alice saves a new 0-ENV text (the one being restored) after the plan
+/// said "restore" and before the restore's transaction: the restore stops
+/// (it would otherwise skip or overwrite her save unseen), nothing of it is
+/// committed, and her save is there.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_text_saved_between_plan_and_restore_stops_it() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (tmp, dir) = backups_folder();
+    let psql = psql_doing(
+        tmp.path(),
+        3,
+        &writer(
+            "INSERT INTO public.tasktexts (created_at, user_id, task_id, text) \
+             SELECT now(), 2, id, 'saved while the restore ran' FROM public.tasks \
+             WHERE phase = 0 AND lower(name) = 'env'",
+        ),
+    );
+    let mut c = restore(&db, &dir, &["--user", "alice", "--task", "0-ENV", "--yes"]);
+    c.arg("--psql")
+        .arg(&psql)
+        .args(["--on-conflict", "overwrite"]);
+    let err = assert_step_failed(&run(c), "step 5 of 6 (restore) failed");
+    assert!(err.contains("nothing was committed"), "{err}");
+    assert!(
+        err.contains("alice 0-ENV (backup id 104) changed in the live database since the plan: a live text id"),
+        "{err}"
+    );
+    assert_eq!(row(&db, 104), serde_json::json!([]));
+    assert_eq!(
+        db.psql(
+            "SELECT text FROM public.tasktexts WHERE user_id = 2 AND task_id = \
+             (SELECT id FROM public.tasks WHERE phase = 0 AND lower(name) = 'env')"
+        ),
+        "saved while the restore ran"
+    );
+}
+
+/// The plan said "overwrite live text 102"; alice saves 102 again before
+/// the transaction: her save is kept, the restore stops.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_live_text_changed_after_the_plan_is_not_overwritten() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let tmp = TempDir::new().unwrap();
+    let psql = psql_doing(
+        tmp.path(),
+        3,
+        &writer("UPDATE public.tasktexts SET text = 'her newest save' WHERE id = 102"),
+    );
+    let backup = fixture(&format!("nights/{NIGHT1}"));
+    let safety_dir = tmp.path().to_str().unwrap();
+    let mut c = restore(
+        &db,
+        &backup,
+        &[
+            "--user",
+            "alice",
+            "--task",
+            "1-EDIT",
+            "--on-conflict",
+            "overwrite",
+            "--yes",
+            "--safety-dir",
+            safety_dir,
+        ],
+    );
+    c.arg("--psql").arg(&psql);
+    let err = assert_step_failed(&run(c), "step 5 of 6 (restore) failed");
+    assert!(err.contains("the live text id 102 was changed"), "{err}");
+    assert_eq!(
+        db.psql("SELECT text FROM public.tasktexts WHERE id = 102"),
+        "her newest save"
+    );
+}
+
+/// SIGINT to textrescue while psql runs at step `at` (1 choose, 3 plan,
+/// 5 restore): exit 1 naming the step and the signal, nothing changed.
+fn sigint_at_psql_run(run_no: u32, step: &str) {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (tmp, dir) = backups_folder();
+    let before = state(&db);
+    let psql = psql_doing(tmp.path(), run_no, "kill -INT $PPID; sleep 0.2");
+    let mut c = restore(&db, &dir, &["--user", "alice", "--task", "0-ENV", "--yes"]);
+    c.arg("--psql").arg(&psql);
+    let err = assert_step_failed(&run(c), step);
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert_eq!(state(&db), before);
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn sigint_while_choosing_changes_nothing() {
+    sigint_at_psql_run(
+        1,
+        "step 1 of 6 (choosing the texts) failed; nothing was done",
+    );
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn sigint_during_the_plan_changes_nothing() {
+    sigint_at_psql_run(
+        2,
+        "step 3 of 6 (plan) failed; the live database is unchanged",
+    );
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn sigint_during_the_restore_before_commit_changes_nothing() {
+    sigint_at_psql_run(3, "step 5 of 6 (restore) failed; nothing was committed");
+}
+
+/// Once COMMIT is sent, a signal no longer stops the run: it reads the
+/// rows back and reports, exit 0.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn sigint_after_the_commit_lets_the_run_finish() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (tmp, dir) = backups_folder();
+    let psql = psql_doing(tmp.path(), 4, "kill -INT $PPID; sleep 0.2");
+    let mut c = restore(&db, &dir, &["--user", "alice", "--task", "0-ENV", "--yes"]);
+    c.arg("--psql").arg(&psql);
+    let out = run(c);
+    assert_ok(&out);
+    assert!(
+        text(&out.stdout).contains("verified: 1 text"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// SIGINT while the safety backup's pg_dump runs: the backup is not
+/// written, nothing else happens.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn sigint_during_the_safety_backup_changes_nothing() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (tmp, dir) = backups_folder();
+    let before = state(&db);
+    let names = files(&dir);
+    let log = tmp.path().join("standin.log");
+    let mut c = restore(&db, &dir, &["--user", "alice", "--task", "0-ENV", "--yes"]);
+    c.arg("--pg-dump")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bin/pg_dump-standin"))
+        .env("STANDIN_MODE", "slow")
+        .env("STANDIN_LOG", &log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fs::read_to_string(&log).is_ok_and(|l| l.contains("pid: ")) {
+        assert!(Instant::now() < deadline, "pg_dump never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("step 2 of 6 (safety backup) failed"), "{err}");
+    assert!(err.contains("SIGINT"), "{err}");
+    assert_eq!(files(&dir), names);
+    assert_eq!(state(&db), before);
+}
+
+/// On a terminal: the question, answered with Enter (no), Ctrl-C, or y.
+fn on_a_terminal(db: &crate::common::TempDb, dir: &Path, answer: &str) -> (Option<i32>, String) {
+    // A small pty driver: textrescue's stdin and stdout on a terminal; at
+    // the question, `answer` is typed ("INT" sends SIGINT instead).
+    let driver = r#"
+import os, pty, signal, subprocess, sys, time
+master, slave = pty.openpty()
+p = subprocess.Popen(sys.argv[2:], stdin=slave, stdout=slave, stderr=slave)
+os.close(slave)
+seen = b""
+deadline = time.time() + 60
+while b"[y/N]" not in seen and time.time() < deadline:
+    try:
+        seen += os.read(master, 65536)
+    except OSError:
+        break
+if sys.argv[1] == "INT":
+    p.send_signal(signal.SIGINT)
+else:
+    os.write(master, sys.argv[1].encode() + b"\n")
+while True:
+    try:
+        data = os.read(master, 65536)
+    except OSError:
+        break
+    if not data:
+        break
+    seen += data
+sys.stdout.buffer.write(seen)
+sys.exit(p.wait())
+"#;
+    let mut c = db.command("python3");
+    c.env_remove("PGPASSWORD")
+        .env("TZ", "UTC")
+        .args([
+            "-c",
+            driver,
+            answer,
+            env!("CARGO_BIN_EXE_textrescue"),
+            "restore",
+        ])
+        .arg(dir)
+        .args(["--user", "alice", "--task", "0-ENV", "--dbname", db.name()])
+        // Safety backups named like the nightly ones, as on a race server
+        // (database buggy_race): they join the folder's series.
+        .args(["--prefix", "buggy_race_bk_"])
+        .stdin(Stdio::null());
+    let out = c.output().unwrap();
+    (out.status.code(), text(&out.stdout))
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn on_a_terminal_the_question_defaults_to_no() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (_tmp, dir) = backups_folder();
+    let before = state(&db);
+    let (code, said) = on_a_terminal(&db, &dir, "");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("Restore as planned? [y/N]"), "{said}");
+    assert!(said.contains("step 4 of 6 (confirm) failed"), "{said}");
+    assert!(said.contains("not confirmed"), "{said}");
+    assert_eq!(state(&db), before);
+    let (code, said) = on_a_terminal(&db, &dir, "INT");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("interrupted by SIGINT"), "{said}");
+    assert_eq!(state(&db), before);
+    let (code, said) = on_a_terminal(&db, &dir, "y");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("verified: 1 text"), "{said}");
+    // Each run that got as far as the question left its safety backup.
+    assert_eq!(files(&dir).len(), 3 + 3, "{:?}", files(&dir));
+}
+
+/// Unmounts on drop.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The safety backup does not fit on the disk: nothing else happens.
+#[test]
+#[cfg_attr(not(all(has_postgres, is_root)), ignore = "needs PostgreSQL and root")]
+fn a_full_disk_for_the_safety_backup_stops_everything() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    db.psql(
+        "INSERT INTO public.tasktexts (created_at, user_id, task_id, text)
+         SELECT now(), 3, 1, string_agg(md5(random()::text), '')
+         FROM generate_series(1, 25000);",
+    );
+    let (tmp, dir) = backups_folder();
+    let tiny = tmp.path().join("tiny");
+    fs::create_dir(&tiny).unwrap();
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs"])
+        .arg(&tiny)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mount: {}", text(&out.stderr));
+    let _mount = Mount(tiny.clone());
+    let before = state(&db);
+    let safety_dir = tiny.to_str().unwrap();
+    let out = run(restore(
+        &db,
+        &dir,
+        &[
+            "--user",
+            "alice",
+            "--task",
+            "0-ENV",
+            "--yes",
+            "--safety-dir",
+            safety_dir,
+        ],
+    ));
+    let err = assert_step_failed(
+        &out,
+        "step 2 of 6 (safety backup) failed; nothing else was done",
+    );
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+    assert_eq!(files(&tiny), Vec::<String>::new());
+    assert_eq!(state(&db), before);
+    let _ = std::io::stdout().flush();
+}
+
+/// alice saves 1-EDIT while the restore's transaction runs (her save waits
+/// for the restore's lock, or comes before it): whichever way it falls,
+/// her save is in the live database at the end, and the restore either
+/// stopped before changing anything or reports what it read back. Never a
+/// silent exit 0 with her save gone.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_text_saved_during_the_restore_is_not_lost() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let tmp = TempDir::new().unwrap();
+    let done = tmp.path().join("writer-done");
+    let psql = psql_doing(
+        tmp.path(),
+        3,
+        &format!(
+            "( sleep 0.05; {} ; touch '{}' ) &",
+            writer("UPDATE public.tasktexts SET text = 'saved during the restore' WHERE id = 102"),
+            done.display()
+        ),
+    );
+    let backup = fixture(&format!("nights/{NIGHT1}"));
+    let safety_dir = tmp.path().to_str().unwrap();
+    let mut c = restore(
+        &db,
+        &backup,
+        &[
+            "--user",
+            "alice",
+            "--task",
+            "1-EDIT",
+            "--on-conflict",
+            "overwrite",
+            "--yes",
+            "--safety-dir",
+            safety_dir,
+        ],
+    );
+    c.arg("--psql").arg(&psql);
+    let out = run(c);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done.exists() {
+        assert!(Instant::now() < deadline, "the writer never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        db.psql("SELECT text FROM public.tasktexts WHERE id = 102"),
+        "saved during the restore"
+    );
+    let err = text(&out.stderr);
+    match out.status.code() {
+        // Her save came after the read-back: it is the newest text.
+        Some(0) => assert!(text(&out.stdout).contains("verified: 1 text")),
+        Some(1) => assert!(
+            err.contains("changed in the live database since the plan")
+                || err.contains("step 6 of 6 (verify) failed: the restore was committed, but the live database differs"),
+            "{err}"
+        ),
+        other => panic!("exit {other:?}: {err}"),
+    }
+}
+
+/// Someone changes the restored text between the commit and the read-back:
+/// the read-back differs, so the run fails (exit 1), says the restore was
+/// committed and what differs, and still gives the undo command.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_read_back_that_differs_fails_and_gives_the_undo() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (tmp, dir) = backups_folder();
+    let psql = psql_doing(
+        tmp.path(),
+        4,
+        &writer("UPDATE public.tasktexts SET text = 'changed after the commit' WHERE id = 104"),
+    );
+    let mut c = restore(&db, &dir, &["--user", "alice", "--task", "0-ENV", "--yes"]);
+    c.arg("--psql").arg(&psql);
+    let out = run(c);
+    let err = assert_step_failed(
+        &out,
+        "step 6 of 6 (verify) failed: the restore was committed, but the live database differs",
+    );
+    assert!(
+        err.contains("alice 0-ENV: live id 104 differs from the backup in text"),
+        "{err}"
+    );
+    assert!(err.contains("to undo it: textrescue restore "), "{err}");
+    assert!(
+        text(&out.stdout).contains("to undo it: "),
+        "{}",
+        text(&out.stdout)
+    );
+}
