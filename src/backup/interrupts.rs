@@ -13,7 +13,7 @@
 //! EFBIG and the run cleans up instead of being killed. A caught signal is
 //! reset to its default action by `exec`, so pg_dump still gets SIGXFSZ's.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 
@@ -142,6 +142,11 @@ impl Drop for Interrupts {
         for id in self.registered.drain(..) {
             signal_hook::low_level::unregister(id);
         }
+        // A caller that handles the signals itself around this run
+        // (`restore`, whose safety backup this was) keeps them.
+        if HANDLED_ELSEWHERE.load(Ordering::SeqCst) > 0 {
+            return;
+        }
         // signal-hook keeps its handler installed; make it act as the
         // default would (end the process) until another run installs its own.
         default_action().store(true, Ordering::SeqCst);
@@ -154,6 +159,28 @@ impl Drop for Interrupts {
                 );
             }
         });
+    }
+}
+
+/// How many [`HandledElsewhere`] are held.
+static HANDLED_ELSEWHERE: AtomicUsize = AtomicUsize::new(0);
+
+/// Held by a caller that catches SIGINT, SIGTERM and SIGHUP itself and runs
+/// a backup in between (`restore`'s safety backup): while one is held, the
+/// end of a backup run leaves the signals to that caller instead of giving
+/// them their default action (ending the process) back.
+pub struct HandledElsewhere(());
+
+impl HandledElsewhere {
+    pub fn hold() -> HandledElsewhere {
+        HANDLED_ELSEWHERE.fetch_add(1, Ordering::SeqCst);
+        HandledElsewhere(())
+    }
+}
+
+impl Drop for HandledElsewhere {
+    fn drop(&mut self) {
+        HANDLED_ELSEWHERE.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -23,7 +23,7 @@
 mod child;
 pub mod conn;
 mod folder;
-mod interrupts;
+pub mod interrupts;
 pub mod names;
 mod pg_dump;
 pub mod retention;

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::backup::conn::{Conn, DumpFormat, Launch};
+use super::ConnArgs;
+use crate::backup::conn::{DumpFormat, Launch};
 use crate::backup::retention::Keep;
 use crate::backup::{self, Settings};
 use crate::error::usage;
@@ -32,45 +33,12 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
 
-    /// Run pg_dump inside this Docker container (`docker exec -i`, never `-t`).
-    #[arg(long, value_name = "NAME")]
-    pub container: Option<String>,
-
-    /// Database server host (default: pg_dump's: PGHOST or the local socket).
-    #[arg(long, value_name = "HOST")]
-    pub host: Option<String>,
-
-    /// Database server port (default: pg_dump's: PGPORT or 5432).
-    #[arg(long, value_name = "PORT")]
-    pub port: Option<String>,
-
-    /// Database user (default: pg_dump's: PGUSER or the OS user).
-    #[arg(short = 'U', long, value_name = "USER")]
-    pub username: Option<String>,
-
-    /// Database to dump (default: pg_dump's: PGDATABASE or the user name).
-    #[arg(short = 'd', long, value_name = "NAME")]
-    pub dbname: Option<String>,
-
-    /// postgres://USER:PASSWORD@HOST:PORT/DBNAME instead of the four options
-    /// above. Prefer the environment variable to keep the password off
-    /// textrescue's own command line.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "TEXTRESCUE_DATABASE_URL",
-        hide_env_values = true,
-        conflicts_with_all = ["host", "port", "username", "dbname"]
-    )]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub connection: ConnArgs,
 
     /// The pg_dump to run (with --container: its path inside the container).
     #[arg(long, value_name = "PATH", default_value = "pg_dump")]
     pub pg_dump: String,
-
-    /// The docker client to run with --container.
-    #[arg(long, value_name = "PATH", default_value = "docker")]
-    pub docker: String,
 
     /// plain: a gzip-compressed SQL script (.sql.gz); custom: pg_dump -Fc (.dump).
     #[arg(long, value_enum, default_value_t = DumpFormat::Plain)]
@@ -106,29 +74,10 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let conn = match &args.database_url {
-        Some(url) => Conn::from_url(url)?,
-        None => {
-            if let Some(db) = &args.dbname
-                && (db.contains('=') || db.contains("://"))
-            {
-                return Err(usage(
-                    "--dbname takes a database name; give a URL or connection parameters with \
-                     --database-url",
-                ));
-            }
-            Conn {
-                host: args.host.clone(),
-                port: args.port.clone(),
-                username: args.username.clone(),
-                dbname: args.dbname.clone(),
-                ..Conn::default()
-            }
-        }
-    };
+    let conn = args.connection.conn()?;
     let prefix = match &args.prefix {
         Some(p) => p.clone(),
-        None => backup::default_prefix(&conn, args.container.is_some())?,
+        None => backup::default_prefix(&conn, args.connection.container.is_some())?,
     };
     backup::check_prefix(&prefix)?;
     if args.dry_run
@@ -145,10 +94,7 @@ pub fn run(args: &Args) -> Result<()> {
         conn,
         launch: Launch {
             pg_dump: args.pg_dump.clone(),
-            container: args
-                .container
-                .as_ref()
-                .map(|c| (args.docker.clone(), c.clone())),
+            container: args.connection.container(),
             format: args.format,
         },
         prefix,

@@ -11,8 +11,77 @@ pub mod texts;
 
 use anyhow::Result;
 
+use crate::backup::conn::Conn;
 use crate::dump::{self, Dump, ReadOptions};
+use crate::error::usage;
 use crate::input::Source;
+
+/// How to reach the live database: shared by `backup` and `restore`. The
+/// password never goes on a command line: PGPASSWORD, ~/.pgpass or the URL,
+/// and from there only into the environment of pg_dump or psql.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ConnArgs {
+    /// Run pg_dump (and psql) inside this Docker container (`docker exec -i`, never `-t`).
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+    /// Database server host (default: PGHOST or the local socket).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Database server port (default: PGPORT or 5432).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<String>,
+    /// Database user (default: PGUSER or the OS user).
+    #[arg(short = 'U', long, value_name = "USER")]
+    pub username: Option<String>,
+    /// The database (default: PGDATABASE or the user name).
+    #[arg(short = 'd', long, value_name = "NAME")]
+    pub dbname: Option<String>,
+    /// postgres://USER:PASSWORD@HOST:PORT/DBNAME instead of the four options
+    /// above. Prefer the environment variable to keep the password off
+    /// textrescue's own command line.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TEXTRESCUE_DATABASE_URL",
+        hide_env_values = true,
+        conflicts_with_all = ["host", "port", "username", "dbname"]
+    )]
+    pub database_url: Option<String>,
+    /// The docker client to run with --container.
+    #[arg(long, value_name = "PATH", default_value = "docker")]
+    pub docker: String,
+}
+
+impl ConnArgs {
+    /// The connection the options describe.
+    pub fn conn(&self) -> Result<Conn> {
+        if let Some(url) = &self.database_url {
+            return Conn::from_url(url);
+        }
+        if let Some(db) = &self.dbname
+            && (db.contains('=') || db.contains("://"))
+        {
+            return Err(usage(
+                "--dbname takes a database name; give a URL or connection parameters with \
+                 --database-url",
+            ));
+        }
+        Ok(Conn {
+            host: self.host.clone(),
+            port: self.port.clone(),
+            username: self.username.clone(),
+            dbname: self.dbname.clone(),
+            ..Conn::default()
+        })
+    }
+
+    /// `--container`'s (docker client, container name).
+    pub fn container(&self) -> Option<(String, String)> {
+        self.container
+            .as_ref()
+            .map(|c| (self.docker.clone(), c.clone()))
+    }
+}
 
 /// How to read a dump: shared by every command that takes one.
 #[derive(clap::Args, Debug, Clone, Default)]

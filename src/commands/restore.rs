@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::backup::conn::{Conn, DumpFormat, Launch};
+use super::ConnArgs;
+use crate::backup::conn::{DumpFormat, Launch};
 use crate::backup::retention::Keep;
 use crate::backup::{self, Settings as BackupSettings};
 use crate::dump::ReadOptions;
@@ -64,40 +65,14 @@ pub struct Args {
     /// In pg_dumpall output: the database to read (default: the one with a texts table).
     #[arg(long, value_name = "NAME")]
     pub database: Option<String>,
-    /// Run psql and pg_dump inside this Docker container (`docker exec -i`, never `-t`).
-    #[arg(long, value_name = "NAME")]
-    pub container: Option<String>,
-    /// Database server host (default: PGHOST or the local socket).
-    #[arg(long, value_name = "HOST")]
-    pub host: Option<String>,
-    /// Database server port (default: PGPORT or 5432).
-    #[arg(long, value_name = "PORT")]
-    pub port: Option<String>,
-    /// Database user (default: PGUSER or the OS user).
-    #[arg(short = 'U', long, value_name = "USER")]
-    pub username: Option<String>,
-    /// The live database (default: PGDATABASE or the user name).
-    #[arg(short = 'd', long, value_name = "NAME")]
-    pub dbname: Option<String>,
-    /// postgres://USER:PASSWORD@HOST:PORT/DBNAME instead of the four options
-    /// above (prefer the environment variable: no password on a command line).
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "TEXTRESCUE_DATABASE_URL",
-        hide_env_values = true,
-        conflicts_with_all = ["host", "port", "username", "dbname"]
-    )]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub connection: ConnArgs,
     /// The psql to run (with --container: its path inside the container).
     #[arg(long, value_name = "PATH", default_value = "psql")]
     pub psql: String,
     /// The pg_dump for the safety backup (with --container: inside it).
     #[arg(long, value_name = "PATH", default_value = "pg_dump")]
     pub pg_dump: String,
-    /// The docker client to run with --container.
-    #[arg(long, value_name = "PATH", default_value = "docker")]
-    pub docker: String,
     /// Wait up to SECS for a backup running in the safety folder to finish.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub lock_timeout: u64,
@@ -128,20 +103,8 @@ pub fn run(args: &Args) -> Result<()> {
         )
         .into());
     }
-    let conn = match &args.database_url {
-        Some(url) => Conn::from_url(url)?,
-        None => Conn {
-            host: args.host.clone(),
-            port: args.port.clone(),
-            username: args.username.clone(),
-            dbname: args.dbname.clone(),
-            ..Conn::default()
-        },
-    };
-    let container = args
-        .container
-        .as_ref()
-        .map(|c| (args.docker.clone(), c.clone()));
+    let conn = args.connection.conn()?;
+    let container = args.connection.container();
     let prefix = match &args.prefix {
         Some(p) => p.clone(),
         None => backup::default_prefix(&conn, container.is_some())?,
@@ -151,16 +114,17 @@ pub fn run(args: &Args) -> Result<()> {
     // it: a URL from TEXTRESCUE_DATABASE_URL is read again from there; one
     // given on the command line is named by its parts (the password then
     // comes from PGPASSWORD or ~/.pgpass).
-    let url_from_env = args.database_url.is_some()
-        && std::env::var("TEXTRESCUE_DATABASE_URL").ok() == args.database_url;
-    let (host, port, username, dbname) = if args.database_url.is_some() && !url_from_env {
+    let c = &args.connection;
+    let url_from_env =
+        c.database_url.is_some() && std::env::var("TEXTRESCUE_DATABASE_URL").ok() == c.database_url;
+    let (host, port, username, dbname) = if c.database_url.is_some() && !url_from_env {
         (&conn.host, &conn.port, &conn.username, &conn.dbname)
     } else {
-        (&args.host, &args.port, &args.username, &args.dbname)
+        (&c.host, &c.port, &c.username, &c.dbname)
     };
     let mut connection_words = Vec::new();
     for (flag, value) in [
-        ("--container", &args.container),
+        ("--container", &c.container),
         ("--host", host),
         ("--port", port),
         ("--username", username),
@@ -176,7 +140,7 @@ pub fn run(args: &Args) -> Result<()> {
     for (flag, value, default) in [
         ("--psql", &args.psql, "psql"),
         ("--pg-dump", &args.pg_dump, "pg_dump"),
-        ("--docker", &args.docker, "docker"),
+        ("--docker", &c.docker, "docker"),
     ] {
         if value != default {
             connection_words.extend([flag.to_string(), value.clone()]);

@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::backup;
+use crate::backup::interrupts::HandledElsewhere;
 use crate::dump::ReadOptions;
 use crate::filter::Filter;
 use crate::output::sql::{Action, OnConflict};
@@ -75,6 +76,8 @@ pub struct Settings {
 #[derive(Clone)]
 pub struct Interrupt {
     which: Arc<AtomicUsize>,
+    /// Keeps the signals ours when the safety backup's run ends.
+    _held: Option<Arc<HandledElsewhere>>,
 }
 
 impl Interrupt {
@@ -85,7 +88,10 @@ impl Interrupt {
             signal_hook::flag::register_usize(sig, Arc::clone(&which), name)
                 .context("cannot install signal handlers")?;
         }
-        Ok(Interrupt { which })
+        Ok(Interrupt {
+            which,
+            _held: Some(Arc::new(HandledElsewhere::hold())),
+        })
     }
 
     pub fn check(&self) -> Result<()> {
@@ -273,6 +279,7 @@ impl Interrupt {
     pub fn never() -> Interrupt {
         Interrupt {
             which: Arc::new(AtomicUsize::new(0)),
+            _held: None,
         }
     }
 }
