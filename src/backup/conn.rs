@@ -2,7 +2,7 @@
 //! `--database-url`, turned into pg_dump's own options, with the password kept
 //! out of every command line (it travels in the child's environment only).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::process::Command;
 
@@ -274,10 +274,30 @@ pub fn command(launch: &Launch, conn: &Conn) -> Command {
         .into(),
     );
     pg_args.extend(conn.pg_dump_args().into_iter().map(OsString::from));
-    match &launch.container {
+    // Through sh, which says pg_dump's process id inside the container
+    // before it becomes pg_dump: stopping the docker client does not stop
+    // the process in the container, so a failed or interrupted run ends it
+    // by that id (see `super::pg_dump`).
+    let wrapper: &[&str] = &["sh", "-c", IN_CONTAINER_SCRIPT, "sh"];
+    client_command(conn, launch.container.as_ref(), wrapper, &pg_args)
+}
+
+/// The command that runs a PostgreSQL client (`args[0]` and its arguments)
+/// for `conn`: here, or in `container` (docker client, name) through
+/// `docker exec -i` behind `wrapper`. The password (if any) reaches the
+/// client through its environment only: `PGPASSWORD` here, and for docker
+/// the `-e PGPASSWORD` form, which makes docker copy the value from its own
+/// environment into the container without it being in argv.
+pub fn client_command<S: AsRef<OsStr>>(
+    conn: &Conn,
+    container: Option<&(String, String)>,
+    wrapper: &[&str],
+    args: &[S],
+) -> Command {
+    match container {
         None => {
-            let mut cmd = Command::new(&pg_args[0]);
-            cmd.args(&pg_args[1..]);
+            let mut cmd = Command::new(&args[0]);
+            cmd.args(&args[1..]);
             if let Some(p) = &conn.password {
                 cmd.env("PGPASSWORD", &p.0);
             }
@@ -293,14 +313,7 @@ pub fn command(launch: &Launch, conn: &Conn) -> Command {
             } else if inherited {
                 cmd.args(["-e", "PGPASSWORD"]);
             }
-            cmd.arg(container);
-            // Through sh, which says pg_dump's process id inside the
-            // container before it becomes pg_dump: stopping the docker
-            // client does not stop the process in the container, so a
-            // failed or interrupted run ends it by that id (see
-            // `super::pg_dump`).
-            cmd.args(["sh", "-c", IN_CONTAINER_SCRIPT, "sh"]);
-            cmd.args(&pg_args);
+            cmd.arg(container).args(wrapper).args(args);
             cmd
         }
     }

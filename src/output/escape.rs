@@ -68,17 +68,41 @@ pub fn is_visible(s: &str) -> bool {
     !s.chars().any(needs_escape)
 }
 
-/// A word for sh: as it is when it is plain, else in single quotes.
+/// A word for the shell: as it is when it is plain, else in single quotes;
+/// a word holding characters a terminal would hide or mangle (a newline, a
+/// CR, bidi controls) in bash's `$'...'` with those as escapes, so that the
+/// command shows as what it is and pastes as one line.
 pub fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-./+:,@%=".contains(&b));
-    if plain && !word.starts_with('-') {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+    if plain {
+        return word.to_string();
     }
+    if !word.chars().any(needs_escape) {
+        return format!("'{}'", word.replace('\'', r"'\''"));
+    }
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if needs_escape(c) && (c as u32) <= 0xFFFF => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c if needs_escape(c) => out.push_str(&format!("\\U{:08x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 #[cfg(test)]
@@ -102,7 +126,14 @@ mod tests {
     fn shell_words() {
         assert_eq!(shell_word("a/b_c.sql.gz"), "a/b_c.sql.gz");
         assert_eq!(shell_word("my dumps/it's.gz"), r"'my dumps/it'\''s.gz'");
-        assert_eq!(shell_word("-x"), "'-x'");
+        assert_eq!(shell_word("--id"), "--id");
         assert_eq!(shell_word("3-MULTI"), "3-MULTI");
+        assert_eq!(shell_word("o'brien"), "'o'\\''brien'");
+        assert_eq!(shell_word(""), "''");
+        // Hidden characters as bash escapes: the command shows as what it is.
+        assert_eq!(
+            shell_word("eve';\n\\! x\r\u{202e}"),
+            "$'eve\\';\\n\\\\! x\\r\\u202e'"
+        );
     }
 }

@@ -15,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use super::Interrupt;
-use crate::backup::conn::Conn;
+use crate::backup::conn::{Conn, client_command};
 use crate::output::escape;
 use crate::output::sql::{Tables, render_template, string_literal};
 
@@ -48,29 +48,7 @@ impl Live {
         .map(String::from)
         .to_vec();
         psql_args.extend(self.conn.pg_dump_args());
-        let mut cmd = match &self.container {
-            None => {
-                let mut cmd = Command::new(&psql_args[0]);
-                cmd.args(&psql_args[1..]);
-                if let Some(p) = &self.conn.password {
-                    cmd.env("PGPASSWORD", &p.0);
-                }
-                cmd
-            }
-            Some((docker, container)) => {
-                let mut cmd = Command::new(docker);
-                cmd.args(["exec", "-i"]);
-                let inherited = std::env::var_os("PGPASSWORD").is_some_and(|v| !v.is_empty());
-                if let Some(p) = &self.conn.password {
-                    cmd.env("PGPASSWORD", &p.0);
-                    cmd.args(["-e", "PGPASSWORD"]);
-                } else if inherited {
-                    cmd.args(["-e", "PGPASSWORD"]);
-                }
-                cmd.arg(container).args(&psql_args);
-                cmd
-            }
-        };
+        let mut cmd = client_command(&self.conn, self.container.as_ref(), &[], &psql_args);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

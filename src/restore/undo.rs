@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::plan::Report;
 use super::select::Selection;
-use crate::output::escape;
+use crate::output::escape::shell_word;
 use crate::output::sql::Action;
 
 /// The undo command, or `None` when the restore changed nothing.
@@ -48,11 +48,11 @@ pub fn command(
     let mut words = vec![
         "textrescue".to_string(),
         "restore".to_string(),
-        shell_quote(&safety.display().to_string()),
+        shell_word(&safety.display().to_string()),
     ];
     for u in &users {
         words.push("--user".into());
-        words.push(shell_quote(u));
+        words.push(shell_word(u));
     }
     for id in &ids {
         words.push("--id".into());
@@ -63,60 +63,6 @@ pub fn command(
     if added {
         words.push("--delete-absent".into());
     }
-    words.extend(connection.iter().map(|w| shell_quote(w)));
+    words.extend(connection.iter().map(|w| shell_word(w)));
     Some(words.join(" "))
-}
-
-/// A word for the shell: as it is when it is plain, else in single quotes;
-/// a word holding characters a terminal would hide or mangle (a newline, a
-/// CR, bidi controls) in bash's `$'...'` with those as escapes, so that the
-/// command shows as what it is and pastes as one line.
-pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./+:,@%=".contains(&b));
-    if plain {
-        return word.to_string();
-    }
-    if !word.chars().any(escape::needs_escape) {
-        return format!("'{}'", word.replace('\'', r"'\''"));
-    }
-    let mut out = String::from("$'");
-    for c in word.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if escape::needs_escape(c) && (c as u32) < 0x80 => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if escape::needs_escape(c) && (c as u32) <= 0xFFFF => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c if escape::needs_escape(c) => out.push_str(&format!("\\U{:08x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shell_quote;
-
-    #[test]
-    fn words_are_quoted_for_sh() {
-        assert_eq!(shell_quote("alice"), "alice");
-        assert_eq!(shell_quote("o'brien"), "'o'\\''brien'");
-        assert_eq!(shell_quote("a b;$(x)"), "'a b;$(x)'");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(
-            shell_quote("eve';\n\\! x\r\u{202e}"),
-            "$'eve\\';\\n\\\\! x\\r\\u202e'"
-        );
-    }
 }
