@@ -164,13 +164,9 @@ pub fn run(args: &Args) -> Result<()> {
                     args.old
                 ));
             }
-            let db = old_dump.texts_database(database)?;
-            let table = db.restore_table();
-            let script = sql::RestoreScript {
-                source: &args.old,
-                table: &table,
-                args: &args.sql,
-            };
+            // OLD's texts table: the live server has the same schema.
+            let table = old_dump.texts_database(database)?.restore_table();
+            let script = sql::RestoreScript::new(&args.old, &table, &args.sql);
             output::sql::write(&records, &script, out)?
         }
     }

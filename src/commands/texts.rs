@@ -101,13 +101,9 @@ pub fn run(args: &Args) -> Result<()> {
         TextsFormat::Json => output::json::write(&records, out)?,
         TextsFormat::ServerJson => output::server_json::write(&records, out)?,
         TextsFormat::Sql => {
-            let db = dump.texts_database(args.dump_args.database.as_deref())?;
-            let table = db.restore_table();
-            let script = sql::RestoreScript {
-                source: &args.dump,
-                table: &table,
-                args: &args.sql,
-            };
+            let database = args.dump_args.database.as_deref();
+            let table = dump.texts_database(database)?.restore_table();
+            let script = sql::RestoreScript::new(&args.dump, &table, &args.sql);
             output::sql::write(&records, &script, out)?
         }
     }

@@ -112,6 +112,16 @@ pub struct RestoreScript<'a> {
     pub args: &'a SqlArgs,
 }
 
+impl<'a> RestoreScript<'a> {
+    pub fn new(source: &'a str, table: &'a TableName, args: &'a SqlArgs) -> RestoreScript<'a> {
+        RestoreScript {
+            source,
+            table,
+            args,
+        }
+    }
+}
+
 /// What the program does (or would do) with one text or one deletion, as
 /// its report says and as a plan holds it to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
