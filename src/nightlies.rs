@@ -24,6 +24,9 @@ pub struct DumpFile {
     pub when: i128,
     /// The prefix before the date in its name (which database it is of).
     pub prefix: Option<String>,
+    /// A second backup in the same second is named `...-2`, `...-3`: it is
+    /// the newer one.
+    pub seq: u32,
 }
 
 /// The dumps named and found in the named directories, oldest first.
@@ -81,15 +84,17 @@ pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<D
                 .map(|d| d.as_nanos() as i128)
                 .unwrap_or(0),
         };
+        let seq = dated.as_ref().map_or(0, |d| d.seq);
         let prefix = dated.map(|d| d.prefix.to_string());
         candidates.push(DumpFile {
             path,
             explicit,
             when,
             prefix,
+            seq,
         });
     }
-    candidates.sort_by(|a, b| a.when.cmp(&b.when).then_with(|| a.path.cmp(&b.path)));
+    candidates.sort_by(|a, b| (a.when, a.seq, &a.path).cmp(&(b.when, b.seq, &b.path)));
     Ok(candidates)
 }
 

@@ -5,20 +5,19 @@
 //! admin: the versions are listed and `--from BACKUP` chooses. A text that
 //! is live exactly as the backup has it is left out (nothing to do).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use rayon::prelude::*;
 
 use super::live::{Live, LiveRow, by_key};
 use super::{Interrupt, Settings, utc_micros, warn};
-use crate::backup::names;
 use crate::dump::{self, ReadOptions};
 use crate::filter::Filter;
 use crate::format::TableName;
 use crate::input::Source;
+use crate::nightlies;
 use crate::output::sql::{Tables, comment_safe};
 use crate::texts::{Record, Task, TaskText};
 
@@ -135,59 +134,22 @@ pub fn is_one_backup(path: &Path) -> bool {
     !path.is_dir() || path.join("toc.dat").is_file()
 }
 
-/// The backups in a folder, oldest first: by the date in their names, else
-/// by modification time; the tool's own files left out. Backups of several
-/// databases (prefixes) are told apart: only `prefix`'s are used.
+/// The backups in a folder, oldest first (see [`crate::nightlies`]). Where
+/// it holds backups of several databases (prefixes), only `prefix`'s.
 fn backups_in(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>> {
-    let mut found: Vec<(i128, PathBuf, Option<String>)> = Vec::new();
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the folder {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot read the folder {}", dir.display()))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if names::is_own_file(name) {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if !(meta.is_file() || (meta.is_dir() && path.join("toc.dat").is_file())) {
-            continue;
-        }
-        let dated = names::dated_name(name);
-        let when = match dated
-            .as_ref()
-            .and_then(|d| d.when.and_utc().timestamp_nanos_opt())
-        {
-            Some(t) => i128::from(t) + i128::from(dated.as_ref().map_or(0, |d| d.seq)),
-            None => meta
-                .modified()
-                .ok()
-                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as i128),
-        };
-        found.push((when, path, dated.map(|d| d.prefix.to_string())));
+    let mut warnings = Vec::new();
+    let found = nightlies::candidates(&[dir.to_path_buf()], &mut warnings)?;
+    let prefixes: BTreeSet<&str> = found.iter().filter_map(|c| c.prefix.as_deref()).collect();
+    let chosen = (prefixes.len() > 1).then_some(prefix);
+    let kept = nightlies::one_prefix(found, chosen, &mut warnings);
+    for w in &warnings {
+        warn(w);
     }
-    let prefixes: HashSet<&str> = found.iter().filter_map(|(_, _, p)| p.as_deref()).collect();
-    if prefixes.len() > 1 {
-        if !prefixes.contains(prefix) {
-            let mut list: Vec<&str> = prefixes.into_iter().collect();
-            list.sort_unstable();
-            bail!(
-                "{} holds backups of several databases ({}); --prefix says which to restore from",
-                dir.display(),
-                list.join(", ")
-            );
-        }
-        found.retain(|(_, _, p)| p.as_deref() == Some(prefix));
-    }
-    found.sort();
-    if found.is_empty() {
+    let kept = kept?;
+    if kept.is_empty() {
         bail!("no backups in {}", dir.display());
     }
-    Ok(found.into_iter().map(|(_, p, _)| p).collect())
+    Ok(kept.into_iter().map(|c| c.path).collect())
 }
 
 /// Chooses the texts to restore as `settings` say, comparing with the live
