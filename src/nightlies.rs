@@ -169,3 +169,36 @@ pub fn one_prefix(
     }
     Ok(kept)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_backup_of_the_same_second_is_the_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "buggy_race_bk_20240304-020000-2.sql.gz",
+            "buggy_race_bk_20240304-020000.sql.gz",
+            "buggy_race_bk_20240303.sql.gz",
+            ".textrescue-lock",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let mut warnings = Vec::new();
+        let found = candidates(&[dir.path().to_path_buf()], &mut warnings).unwrap();
+        let names: Vec<String> = found
+            .iter()
+            .map(|c| c.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "buggy_race_bk_20240303.sql.gz",
+                "buggy_race_bk_20240304-020000.sql.gz",
+                "buggy_race_bk_20240304-020000-2.sql.gz",
+            ]
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+}
