@@ -19,6 +19,7 @@ mod formats;
 mod fuzz_regressions;
 mod huge_text;
 mod indexed_gzip;
+mod indexed_reads;
 mod inspect;
 mod pg_support;
 mod progress;
