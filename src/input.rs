@@ -8,6 +8,10 @@
 //! to say which pg_dump format the content is. What it opens is an
 //! [`Opened`]: one stream, or a directory dump's directory.
 //! It never looks at file names: `backup.sql.gz` may hold a custom archive.
+//! A `.sql.gz` file with an index that agrees with it is read through the
+//! index instead, as the caller's [`Members`] says ([`indexed`]).
+
+mod indexed;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -20,7 +24,9 @@ use flate2::bufread::MultiGzDecoder;
 
 use crate::format::compress::Compression;
 use crate::format::frames;
+use crate::indexed_gzip::Positions;
 use crate::progress::Progress;
+pub use indexed::Members;
 
 /// Where a dump comes from, as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +94,10 @@ pub enum Opened {
         /// The file itself when it can be read again at any offset (an
         /// uncompressed regular file): a custom archive seeks in it.
         file: Option<PathBuf>,
+        /// Where the lines of `reader` are in the whole dump, when it gives
+        /// only some of the dump's bytes (the chosen members of an indexed
+        /// `.sql.gz`); `None` when it gives them all.
+        positions: Option<Positions>,
     },
     /// A `pg_dump -Fd` directory: its files are opened by its reader.
     Directory(PathBuf),
@@ -112,7 +122,14 @@ impl Opened {
 const SNIFF_LEN: usize = 8192;
 
 /// Opens `source`, undoes outer gzip, zstd or LZ4 and sniffs the format.
+/// An indexed `.sql.gz` is read as one gzip stream, whole.
 pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
+    open_members(source, progress, Members::Stream)
+}
+
+/// [`open`], reading an indexed `.sql.gz` file through its index as
+/// `members` says.
+pub fn open_members(source: &Source, progress: &Progress, members: Members) -> Result<Opened> {
     let (raw, len, path): (Box<dyn Read + Send>, Option<u64>, Option<&Path>) = match source {
         Source::Stdin => (Box::new(io::stdin()), None, None),
         Source::Memory(bytes) => (
@@ -135,6 +152,17 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
             }
             let file =
                 File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let through_index = indexed::open(&file, members, progress)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if let Some(chosen) = through_index {
+                return sniffed(
+                    source,
+                    Compression::Gzip,
+                    chosen.reader,
+                    None,
+                    chosen.positions,
+                );
+            }
             (Box::new(file), Some(meta.len()), Some(path.as_path()))
         }
     };
@@ -151,19 +179,31 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
         Compression::Zstd => Box::new(Decompressing::new("zstd", frames::zstd(buffered))),
         Compression::Lz4 => Box::new(Decompressing::new("LZ4", frames::lz4(buffered))),
     };
-    // Inflating runs on its own thread; the reader gets finished chunks.
-    let mut content = read_ahead(content);
-    let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
-    let format = sniff(&head, source)?;
     let file = match (compression, path) {
         (Compression::None, Some(p)) => Some(p.to_path_buf()),
         _ => None,
     };
+    sniffed(source, compression, content, file, None)
+}
+
+/// The stream of `content` with its format sniffed.
+fn sniffed(
+    source: &Source,
+    compression: Compression,
+    content: Box<dyn Read + Send>,
+    file: Option<PathBuf>,
+    positions: Option<Positions>,
+) -> Result<Opened> {
+    // Inflating runs on its own thread; the reader gets finished chunks.
+    let mut content = read_ahead(content);
+    let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
+    let format = sniff(&head, source)?;
     Ok(Opened::Stream {
         format,
         compression,
         reader: Box::new(Prefixed::new(head, content)),
         file,
+        positions,
     })
 }
 

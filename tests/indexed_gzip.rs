@@ -25,7 +25,7 @@ fn bin() -> Command {
 }
 
 /// The plain fixtures that `reindex` takes, compressed or not.
-const PLAIN_FIXTURES: &[&str] = &[
+pub(crate) const PLAIN_FIXTURES: &[&str] = &[
     "nights/buggy_race_bk_20240304.sql.gz",
     "nights/buggy_race_bk_20240305.sql.gz",
     "nights/buggy_race_bk_20240306-021500.sql.gz",

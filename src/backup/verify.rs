@@ -50,6 +50,9 @@ fn verify(path: &Path, format: DumpFormat) -> Result<String> {
     let options = ReadOptions {
         skip_text_content: false,
         progress: false,
+        // A plain backup is an indexed `.sql.gz`: read every member (on
+        // every core), not only the texts', so that each is checked.
+        count_rows: format == DumpFormat::Plain,
         ..ReadOptions::default()
     };
     let shown = path.display().to_string();

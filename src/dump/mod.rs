@@ -13,7 +13,7 @@ use self::race::RaceSink;
 pub use self::race::{DEFAULT_TEXTS_TABLES, Database, Prefilter};
 pub use self::summary::{DatabaseSummary, Summary, SummarySink, TableStat};
 use crate::format;
-use crate::input::{self, Source};
+use crate::input::{self, Members, Source};
 use crate::progress::Progress;
 use crate::texts::Texts;
 
@@ -186,7 +186,18 @@ pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
         }),
         None => Progress::hidden(),
     };
-    let opened = match input::open(source, &progress) {
+    // Through the index of an indexed `.sql.gz`: `inspect` inflates every
+    // member on every core; the others only the rows they read.
+    let needed = |raw: &[u8]| {
+        format::plain::parse_table_name(raw)
+            .is_none_or(|t| race::reads_rows_of(&t, options.table.as_deref()))
+    };
+    let members = if options.count_rows {
+        Members::AllInParallel
+    } else {
+        Members::Tables(&needed)
+    };
+    let opened = match input::open_members(source, &progress, members) {
         Ok(o) => o,
         Err(e) => {
             progress.finish();

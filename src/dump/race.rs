@@ -22,6 +22,25 @@ pub const DEFAULT_TEXTS_TABLES: [&str; 2] = ["tasktexts", "task_texts"];
 /// pass the filters are never kept.
 pub type Prefilter = Arc<dyn Fn(&TaskText) -> bool + Send + Sync>;
 
+/// Whether `table` is the texts table: named `wanted` (`--table`: `name`
+/// in any schema or `schema.name`), which replaces the default names.
+fn is_texts_table(table: &TableName, wanted: Option<&str>) -> bool {
+    match wanted {
+        Some(wanted) => match wanted.split_once('.') {
+            Some((schema, name)) => table.schema == schema && table.name == name,
+            None => table.name == wanted,
+        },
+        None => DEFAULT_TEXTS_TABLES.contains(&table.name.as_str()),
+    }
+}
+
+/// Whether [`RaceSink`] reads the rows of `table` (the texts table, as
+/// `--table` names it, and the users and tasks of any schema): the others'
+/// rows need not be read at all.
+pub fn reads_rows_of(table: &TableName, texts_table: Option<&str>) -> bool {
+    is_texts_table(table, texts_table) || matches!(table.name.as_str(), "users" | "tasks")
+}
+
 /// The race server's tables in one database of a dump (the summary's
 /// database of the same place).
 #[derive(Debug, Clone, Default)]
@@ -140,14 +159,7 @@ impl<'o> RaceSink<'o> {
     }
 
     fn is_texts_table(&self, table: &TableName) -> bool {
-        // `--table` replaces the default names.
-        match &self.options.table {
-            Some(wanted) => match wanted.split_once('.') {
-                Some((schema, name)) => table.schema == schema && table.name == name,
-                None => table.name == *wanted,
-            },
-            None => DEFAULT_TEXTS_TABLES.contains(&table.name.as_str()),
-        }
+        is_texts_table(table, self.options.table.as_deref())
     }
 
     fn database_wanted(&self) -> bool {
