@@ -121,6 +121,17 @@ impl Opened {
 }
 const SNIFF_LEN: usize = 8192;
 
+/// The decompressed bytes of a source, before the format is sniffed.
+struct Content {
+    /// The dump's bytes, or the chosen members' of an indexed `.sql.gz`.
+    reader: Box<dyn Read + Send>,
+    /// Where the lines of `reader` are in the whole dump, when it gives
+    /// only some of them.
+    positions: Option<Positions>,
+    /// `reader` decompresses on threads of its own, ahead of its caller.
+    inflates_ahead: bool,
+}
+
 /// Opens `source`, undoes outer gzip, zstd or LZ4 and sniffs the format.
 /// An indexed `.sql.gz` is read as one gzip stream, whole.
 pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
@@ -155,13 +166,7 @@ pub fn open_members(source: &Source, progress: &Progress, members: Members) -> R
             let through_index = indexed::open(&file, members, progress)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             if let Some(chosen) = through_index {
-                return sniffed(
-                    source,
-                    Compression::Gzip,
-                    chosen.reader,
-                    None,
-                    chosen.positions,
-                );
+                return sniffed(source, Compression::Gzip, chosen, None);
             }
             (Box::new(file), Some(meta.len()), Some(path.as_path()))
         }
@@ -183,19 +188,29 @@ pub fn open_members(source: &Source, progress: &Progress, members: Members) -> R
         (Compression::None, Some(p)) => Some(p.to_path_buf()),
         _ => None,
     };
-    sniffed(source, compression, content, file, None)
+    let content = Content {
+        reader: content,
+        positions: None,
+        inflates_ahead: false,
+    };
+    sniffed(source, compression, content, file)
 }
 
 /// The stream of `content` with its format sniffed.
 fn sniffed(
     source: &Source,
     compression: Compression,
-    content: Box<dyn Read + Send>,
+    content: Content,
     file: Option<PathBuf>,
-    positions: Option<Positions>,
 ) -> Result<Opened> {
-    // Inflating runs on its own thread; the reader gets finished chunks.
-    let mut content = read_ahead(content);
+    let positions = content.positions;
+    // Decompressing runs on a thread of its own, unless it runs on several
+    // already; the reader gets finished chunks.
+    let mut content: Box<dyn Read + Send> = if content.inflates_ahead {
+        content.reader
+    } else {
+        Box::new(read_ahead(content.reader))
+    };
     let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
     let format = sniff(&head, source)?;
     Ok(Opened::Stream {
@@ -220,6 +235,17 @@ impl std::fmt::Display for NotADump {
 }
 
 impl std::error::Error for NotADump {}
+
+/// The file at `path` read through its index as `members` says; `None`
+/// when it has no index that agrees with it (nothing is read then).
+pub fn open_through_index(path: &Path, members: Members) -> Result<Option<Opened>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let Some(chosen) = indexed::open(&file, members, &Progress::hidden())? else {
+        return Ok(None);
+    };
+    let source = Source::Path(path.to_path_buf());
+    sniffed(&source, Compression::Gzip, chosen, None).map(Some)
+}
 
 /// Says which format `head` (the first bytes of the content) starts.
 fn sniff(head: &[u8], source: &Source) -> Result<Format, NotADump> {

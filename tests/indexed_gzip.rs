@@ -432,7 +432,11 @@ fn a_crlf_comment_line_cut_between_writes_keeps_the_announcement() {
     for chunk in 1..8 {
         let cut = dir.path().join("cut.sql.gz");
         write_indexed(&cut, bytes, chunk);
-        assert_eq!(index_of(&cut).unwrap().members, expected, "writes of {chunk}");
+        assert_eq!(
+            index_of(&cut).unwrap().members,
+            expected,
+            "writes of {chunk}"
+        );
     }
 }
 

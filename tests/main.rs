@@ -8,6 +8,7 @@ mod common;
 
 mod backup;
 mod backup_faults;
+mod bounded_memory;
 mod cli_texts;
 mod csv_safe;
 mod damaged;

@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 
+use super::Content;
 use crate::indexed_gzip::{Index, Inflate, ParallelInflate, Positions};
 use crate::progress::Progress;
 
@@ -28,20 +29,11 @@ pub enum Members<'a> {
     Tables(&'a dyn Fn(&[u8]) -> bool),
 }
 
-/// A file read through its index.
-pub struct Chosen {
-    /// The chosen members inflated and joined, in order.
-    pub reader: Box<dyn Read + Send>,
-    /// Where their lines are in the whole dump; `None` when every member
-    /// is read (the lines are the dump's).
-    pub positions: Option<Positions>,
-}
-
 /// `file` read through its index as `members` says, or `None` when it is
 /// to be read as a stream (no index that agrees, or [`Members::Stream`]).
 /// Counts the compressed bytes of the chosen members on `progress`; the
 /// others count as passed over.
-pub fn open(file: &File, members: Members, progress: &Progress) -> io::Result<Option<Chosen>> {
+pub fn open(file: &File, members: Members, progress: &Progress) -> io::Result<Option<Content>> {
     if matches!(members, Members::Stream) {
         return Ok(None);
     }
@@ -70,9 +62,10 @@ pub fn open(file: &File, members: Members, progress: &Progress) -> io::Result<Op
         Members::AllInParallel => Box::new(ParallelInflate::with_all_cores(file, chosen)?),
         _ => Box::new(Inflate::new(file, chosen)),
     };
-    Ok(Some(Chosen {
+    Ok(Some(Content {
         reader: Box::new(CompressedProgress::new(inflated, spans, progress.clone())),
         positions,
+        inflates_ahead: matches!(members, Members::AllInParallel),
     }))
 }
 
