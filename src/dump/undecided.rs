@@ -7,7 +7,7 @@
 //! and keeps only the wanted students' texts, decoding only those.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 
 use anyhow::{Context, Result};
 use chrono::{FixedOffset, TimeZone};
@@ -88,8 +88,31 @@ impl Undecided {
 }
 
 fn at_end(reader: &mut BufReader<File>) -> Result<bool> {
-    use std::io::BufRead;
     Ok(reader.fill_buf()?.is_empty())
+}
+
+/// Where the encoded texts are read back from: passing over a text not
+/// wanted costs no reading.
+trait Source: Read {
+    fn pass_over(&mut self, len: u64) -> io::Result<()>;
+}
+
+impl Source for &[u8] {
+    fn pass_over(&mut self, len: u64) -> io::Result<()> {
+        let len =
+            usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        *self = self
+            .get(len..)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        Ok(())
+    }
+}
+
+impl Source for BufReader<File> {
+    fn pass_over(&mut self, len: u64) -> io::Result<()> {
+        let len = i64::try_from(len).map_err(|_| bad("a kept text is too long"))?;
+        self.seek_relative(len)
+    }
 }
 
 // One text: id, user_id, task_id (i64 LE each), created_at, a flag byte and
@@ -162,7 +185,7 @@ fn decode_timestamp(r: &mut impl Read) -> io::Result<Timestamp> {
 
 /// The next text, if `keep` wants its student's; its text is skipped
 /// unread otherwise.
-fn decode(r: &mut impl Read, keep: &impl Fn(i64) -> bool) -> io::Result<Option<TaskText>> {
+fn decode(r: &mut impl Source, keep: &impl Fn(i64) -> bool) -> io::Result<Option<TaskText>> {
     let id = i64::from_le_bytes(read_array(r)?);
     let user_id = i64::from_le_bytes(read_array(r)?);
     let task_id = i64::from_le_bytes(read_array(r)?);
@@ -173,10 +196,7 @@ fn decode(r: &mut impl Read, keep: &impl Fn(i64) -> bool) -> io::Result<Option<T
     };
     let len = u64::from_le_bytes(read_array(r)?);
     if !keep(user_id) {
-        let skipped = io::copy(&mut r.take(len), &mut io::sink())?;
-        if skipped != len {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
+        r.pass_over(len)?;
         return Ok(None);
     }
     let mut text = Vec::new();
