@@ -72,7 +72,7 @@ fn main() -> Result<()> {
         mb / s
     );
     println!(
-        "indexed ({members} data members): {indexed_len} bytes (+{:.3}%), {i:.2} s, {:.0} MB/s ({:.3}x the time)",
+        "indexed ({members} data members): {indexed_len} bytes ({:+.3}%), {i:.2} s, {:.0} MB/s ({:.3}x the time)",
         (indexed_len as f64 / single_len as f64 - 1.0) * 100.0,
         mb / i,
         i / s

@@ -229,7 +229,8 @@ impl Filter {
     }
 }
 
-fn same_user(filter: &str, name: &str) -> bool {
+/// Whether `--user` `filter` (lower case) names the student `name`.
+pub fn same_user(filter: &str, name: &str) -> bool {
     filter.eq_ignore_ascii_case(name) || *filter == name.to_lowercase()
 }
 

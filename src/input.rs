@@ -8,6 +8,10 @@
 //! to say which pg_dump format the content is. What it opens is an
 //! [`Opened`]: one stream, or a directory dump's directory.
 //! It never looks at file names: `backup.sql.gz` may hold a custom archive.
+//! A `.sql.gz` file with an index that agrees with it is read through the
+//! index instead, as the caller's [`Members`] says ([`indexed`]).
+
+mod indexed;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -20,7 +24,9 @@ use flate2::bufread::MultiGzDecoder;
 
 use crate::format::compress::Compression;
 use crate::format::frames;
+use crate::indexed_gzip::Positions;
 use crate::progress::Progress;
+pub use indexed::Members;
 
 /// Where a dump comes from, as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +94,10 @@ pub enum Opened {
         /// The file itself when it can be read again at any offset (an
         /// uncompressed regular file): a custom archive seeks in it.
         file: Option<PathBuf>,
+        /// Where the lines of `reader` are in the whole dump, when it gives
+        /// only some of the dump's bytes (the chosen members of an indexed
+        /// `.sql.gz`); `None` when it gives them all.
+        positions: Option<Positions>,
     },
     /// A `pg_dump -Fd` directory: its files are opened by its reader.
     Directory(PathBuf),
@@ -111,8 +121,26 @@ impl Opened {
 }
 const SNIFF_LEN: usize = 8192;
 
+/// The decompressed bytes of a source, before the format is sniffed.
+struct Content {
+    /// The dump's bytes, or the chosen members' of an indexed `.sql.gz`.
+    reader: Box<dyn Read + Send>,
+    /// Where the lines of `reader` are in the whole dump, when it gives
+    /// only some of them.
+    positions: Option<Positions>,
+    /// `reader` decompresses on threads of its own, ahead of its caller.
+    inflates_ahead: bool,
+}
+
 /// Opens `source`, undoes outer gzip, zstd or LZ4 and sniffs the format.
+/// An indexed `.sql.gz` is read as one gzip stream, whole.
 pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
+    open_members(source, progress, Members::Stream)
+}
+
+/// [`open`], reading an indexed `.sql.gz` file through its index as
+/// `members` says.
+pub fn open_members(source: &Source, progress: &Progress, members: Members) -> Result<Opened> {
     let (raw, len, path): (Box<dyn Read + Send>, Option<u64>, Option<&Path>) = match source {
         Source::Stdin => (Box::new(io::stdin()), None, None),
         Source::Memory(bytes) => (
@@ -135,6 +163,11 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
             }
             let file =
                 File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let through_index = indexed::open(&file, members, progress)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if let Some(chosen) = through_index {
+                return sniffed(source, Compression::Gzip, chosen, None);
+            }
             (Box::new(file), Some(meta.len()), Some(path.as_path()))
         }
     };
@@ -151,19 +184,41 @@ pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
         Compression::Zstd => Box::new(Decompressing::new("zstd", frames::zstd(buffered))),
         Compression::Lz4 => Box::new(Decompressing::new("LZ4", frames::lz4(buffered))),
     };
-    // Inflating runs on its own thread; the reader gets finished chunks.
-    let mut content = read_ahead(content);
-    let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
-    let format = sniff(&head, source)?;
     let file = match (compression, path) {
         (Compression::None, Some(p)) => Some(p.to_path_buf()),
         _ => None,
     };
+    let content = Content {
+        reader: content,
+        positions: None,
+        inflates_ahead: false,
+    };
+    sniffed(source, compression, content, file)
+}
+
+/// The stream of `content` with its format sniffed.
+fn sniffed(
+    source: &Source,
+    compression: Compression,
+    content: Content,
+    file: Option<PathBuf>,
+) -> Result<Opened> {
+    let positions = content.positions;
+    // Decompressing runs on a thread of its own, unless it runs on several
+    // already; the reader gets finished chunks.
+    let mut content: Box<dyn Read + Send> = if content.inflates_ahead {
+        content.reader
+    } else {
+        Box::new(read_ahead(content.reader))
+    };
+    let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
+    let format = sniff(&head, source)?;
     Ok(Opened::Stream {
         format,
         compression,
         reader: Box::new(Prefixed::new(head, content)),
         file,
+        positions,
     })
 }
 
@@ -180,6 +235,17 @@ impl std::fmt::Display for NotADump {
 }
 
 impl std::error::Error for NotADump {}
+
+/// The file at `path` read through its index as `members` says; `None`
+/// when it has no index that agrees with it (nothing is read then).
+pub fn open_through_index(path: &Path, members: Members) -> Result<Option<Opened>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let Some(chosen) = indexed::open(&file, members, &Progress::hidden())? else {
+        return Ok(None);
+    };
+    let source = Source::Path(path.to_path_buf());
+    sniffed(&source, Compression::Gzip, chosen, None).map(Some)
+}
 
 /// Says which format `head` (the first bytes of the content) starts.
 fn sniff(head: &[u8], source: &Source) -> Result<Format, NotADump> {

@@ -110,9 +110,8 @@ pub fn report(d: &Dump, wanted: Option<&str>) -> Report {
         }
         None => None,
     };
-    let texts = chosen
-        .filter(|db| db.texts_table.is_some())
-        .map(|db| &db.texts);
+    let with_texts = chosen.filter(|db| db.texts_table.is_some());
+    let texts = with_texts.map(|db| &db.texts);
     let summary = &d.summary;
     Report {
         path: d.source.display(),
@@ -142,9 +141,10 @@ pub fn report(d: &Dump, wanted: Option<&str>) -> Report {
             .collect(),
         texts_table: chosen.and_then(|db| db.texts_table.as_ref().map(|t| t.to_string())),
         texts_problem,
-        texts: texts.map(|t| t.rows.len()),
+        texts: with_texts.map(|db| db.texts_count),
         students: texts.map(|t| t.students),
-        newest_text_change: texts.and_then(|t| t.newest_change().map(|c| c.rfc3339.clone())),
+        newest_text_change: with_texts
+            .and_then(|db| db.newest_text_change.as_ref().map(|c| c.rfc3339.clone())),
         error,
     }
 }

@@ -161,6 +161,37 @@ impl Progress {
         }
     }
 
+    /// Counts `n` bytes of this read as read, where they were read some
+    /// other way than through a wrapped reader (the compressed bytes of the
+    /// members of an indexed `.sql.gz`).
+    pub fn advance(&self, n: u64) {
+        self.read.bytes.fetch_add(n, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    /// `n` bytes of this read's size (given to [`Progress::expect`]) that
+    /// it need not read (the members of tables an indexed `.sql.gz` lets it
+    /// leave out): a bar of its own is shortened by them, a bar over several
+    /// dumps counts them as done.
+    pub fn pass_over(&self, n: u64) {
+        match (&self.bar, &self.shared) {
+            (Some(bar), Some(_)) => {
+                self.read.bytes.fetch_add(n, Ordering::Relaxed);
+                bar.inc(n);
+            }
+            (bar, None) => {
+                let left = self.read.expected.load(Ordering::Relaxed).saturating_sub(n);
+                self.read.expected.store(left, Ordering::Relaxed);
+                if let Some(bar) = bar {
+                    bar.set_length(left);
+                }
+            }
+            (None, Some(_)) => {}
+        }
+    }
+
     /// The first bytes read through [`Progress::wrap_read`] (up to 64 KiB),
     /// as they are in the file, before any decompression.
     pub fn raw_head(&self) -> Vec<u8> {

@@ -25,7 +25,7 @@ fn bin() -> Command {
 }
 
 /// The plain fixtures that `reindex` takes, compressed or not.
-const PLAIN_FIXTURES: &[&str] = &[
+pub(crate) const PLAIN_FIXTURES: &[&str] = &[
     "nights/buggy_race_bk_20240304.sql.gz",
     "nights/buggy_race_bk_20240305.sql.gz",
     "nights/buggy_race_bk_20240306-021500.sql.gz",
@@ -416,6 +416,28 @@ fn crlf_dumps_are_indexed_like_lf_ones() {
         assert_eq!(&dump[end - 2..end + 4], b"\r\n\\.\r\n");
     }
     assert!(index.tables().contains(&&b"public.tasktexts"[..]));
+}
+
+/// A CRLF `--` line cut anywhere between two writes still keeps the
+/// announcement before it (a cut after its CR lost it).
+#[test]
+fn a_crlf_comment_line_cut_between_writes_keeps_the_announcement() {
+    let bytes = b"-- Data for Name: t; Type: TABLE DATA; Schema: public; Owner: o\r\n--\r\n\
+                  COPY public.t (a, b) FROM stdin;\r\n1\tx\r\n\\.\r\n";
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.sql.gz");
+    write_indexed(&whole, bytes, usize::MAX);
+    let expected = index_of(&whole).unwrap().members;
+    assert!(expected.iter().any(|m| m.table.is_some()), "{expected:?}");
+    for chunk in 1..8 {
+        let cut = dir.path().join("cut.sql.gz");
+        write_indexed(&cut, bytes, chunk);
+        assert_eq!(
+            index_of(&cut).unwrap().members,
+            expected,
+            "writes of {chunk}"
+        );
+    }
 }
 
 /// Quoted names are kept byte for byte as the COPY line has them, and a

@@ -8,6 +8,7 @@ mod common;
 
 mod backup;
 mod backup_faults;
+mod bounded_memory;
 mod cli_texts;
 mod csv_safe;
 mod damaged;
@@ -19,6 +20,7 @@ mod formats;
 mod fuzz_regressions;
 mod huge_text;
 mod indexed_gzip;
+mod indexed_reads;
 mod inspect;
 mod pg_support;
 mod progress;

@@ -7,7 +7,8 @@
 //! 2. start pg_dump (locally or with `docker exec -i`) in its own process
 //!    group, its password in its environment only ([`conn`], [`pg_dump`]);
 //! 3. stream its stdout into an [`AtomicFile`] in DIR (created 0600 under a
-//!    partial name), through gzip for plain dumps; collect its stderr (bounded);
+//!    partial name), through gzip for plain dumps (an indexed `.sql.gz`,
+//!    [`crate::indexed_gzip`]); collect its stderr (bounded);
 //! 4. judge pg_dump by its exit status and stderr; sync the file;
 //! 5. read the file back with our own reader: complete, texts table parsed ([`verify`]);
 //! 6. name it `PREFIX + YYYYMMDD-HHMMSS + .sql.gz|.dump` ([`names`]) without
@@ -37,11 +38,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use chrono::Utc;
 use flate2::Compression;
-use flate2::write::GzEncoder;
 use nix::unistd::{Uid, User};
 
 use crate::atomic_file::AtomicFile;
 use crate::error::usage;
+use crate::indexed_gzip::IndexedGzWriter;
 use crate::words::{human_size, plural};
 use conn::{Conn, DumpFormat, Launch};
 use interrupts::Interrupts;
@@ -135,7 +136,10 @@ fn dump_into(settings: &Settings, file: &AtomicFile, interrupts: &Interrupts) ->
     let dir = &settings.dir;
     let buffered = BufWriter::with_capacity(256 * 1024, file.file());
     let mut sink = match settings.launch.format {
-        DumpFormat::Plain => Sink::Gzip(Box::new(GzEncoder::new(buffered, Compression::default()))),
+        DumpFormat::Plain => Sink::Gzip(Box::new(IndexedGzWriter::new(
+            buffered,
+            Compression::default(),
+        ))),
         DumpFormat::Custom => Sink::Raw(buffered),
     };
     let dumped = pg_dump::dump(&settings.launch, &settings.conn, &mut sink, interrupts).map_err(
@@ -154,7 +158,9 @@ fn dump_into(settings: &Settings, file: &AtomicFile, interrupts: &Interrupts) ->
 
 /// Where pg_dump's output goes on its way to the file.
 enum Sink<'a> {
-    Gzip(Box<GzEncoder<BufWriter<&'a File>>>),
+    /// An indexed `.sql.gz` (docs/indexed-backups.md): gzip to any tool,
+    /// and a reader can inflate only the tables it needs.
+    Gzip(Box<IndexedGzWriter<BufWriter<&'a File>>>),
     Raw(BufWriter<&'a File>),
 }
 
@@ -175,7 +181,8 @@ impl Write for Sink<'_> {
 }
 
 impl Sink<'_> {
-    /// Ends the gzip stream and writes out every buffered byte.
+    /// Ends the gzip stream (with its index) and writes out every buffered
+    /// byte.
     fn finish(self) -> io::Result<()> {
         let mut buffered = match self {
             Sink::Gzip(w) => w.finish()?,

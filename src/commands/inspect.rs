@@ -41,7 +41,7 @@ pub fn run(args: &Args) -> Result<()> {
     let mut failed = 0;
     for path in &args.dumps {
         let mut options = args.dump_args.options();
-        options.skip_text_content = true;
+        options.count_texts_only = true;
         options.count_rows = true;
         options.salvage = true;
         let report = match dump::read(&Source::from_arg(path), &options) {

@@ -68,6 +68,7 @@ pub fn run(args: &Args) -> Result<()> {
     output::check_not_an_input(args.output.as_deref(), &[&args.dump])?;
     let mut options = args.dump_args.options();
     options.prefilter = filter.prefilter();
+    options.users = filter.users().to_vec();
     let dump = read_dump(&args.dump, &options)?;
     let (texts, warnings) = dump.texts(args.dump_args.database.as_deref())?;
     for w in &warnings {

@@ -2,18 +2,21 @@
 //! format into a [`RaceSink`] (the race server's tables, `race`) built on a
 //! [`SummarySink`] (what the dump is and holds, `summary`), and picks the
 //! database that holds the texts. This is the one entry point the commands
-//! use: `dump::read(source, &options)`.
+//! use: `dump::read(source, &options)`. With `--user` on an indexed
+//! `.sql.gz`, the users tables are read first, so that texts of other
+//! students are never kept.
 
 pub mod race;
 pub mod summary;
+mod undecided;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use self::race::RaceSink;
 pub use self::race::{DEFAULT_TEXTS_TABLES, Database, Prefilter};
 pub use self::summary::{DatabaseSummary, Summary, SummarySink, TableStat};
 use crate::format;
-use crate::input::{self, Source};
+use crate::input::{self, Members, Source};
 use crate::progress::Progress;
 use crate::texts::Texts;
 
@@ -24,8 +27,11 @@ pub struct ReadOptions {
     pub table: Option<String>,
     /// `--database`: which database of a pg_dumpall script.
     pub database: Option<String>,
-    /// Keep the texts' content (inspect does not need it).
-    pub skip_text_content: bool,
+    /// Count the texts instead of keeping them (`inspect`): the texts
+    /// table's rows are read for [`Database::texts_count`] and
+    /// [`Database::newest_text_change`] only, and `texts.rows` stays empty,
+    /// so that memory does not grow with the table.
+    pub count_texts_only: bool,
     /// Count the rows of every table (`inspect`); otherwise a custom archive
     /// written to a file is read by seeking straight to the tables needed.
     pub count_rows: bool,
@@ -37,6 +43,10 @@ pub struct ReadOptions {
     /// ([`Progress::for_dumps`]).
     pub shared_progress: Option<Progress>,
     pub prefilter: Option<Prefilter>,
+    /// `--user` (lower case): only these students' texts are wanted, so
+    /// the others' are dropped as soon as it is known whose they are.
+    /// Empty: every text is kept.
+    pub users: Vec<String>,
 }
 
 /// What reading a dump gave.
@@ -186,7 +196,18 @@ pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
         }),
         None => Progress::hidden(),
     };
-    let opened = match input::open(source, &progress) {
+    // Through the index of an indexed `.sql.gz`: `inspect` inflates every
+    // member on every core; the others only the rows they read.
+    let needed = |raw: &[u8]| {
+        format::plain::parse_table_name(raw)
+            .is_none_or(|t| race::reads_rows_of(&t, options.table.as_deref()))
+    };
+    let members = if options.count_rows {
+        Members::AllInParallel
+    } else {
+        Members::Tables(&needed)
+    };
+    let opened = match input::open_members(source, &progress, members) {
         Ok(o) => o,
         Err(e) => {
             progress.finish();
@@ -200,9 +221,16 @@ pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
     };
     let summary = SummarySink::new(opened.format(), opened.compression(), options.count_rows);
     let mut sink = RaceSink::new(summary, options);
+    if !options.users.is_empty()
+        && let Some(known) = usernames_read_first(source, options)
+    {
+        sink = sink.knowing_usernames(known);
+    }
     let result = format::read_with_progress(opened, &mut sink, &progress);
     progress.finish();
-    let (summary, databases) = sink.finish();
+    let (summary, databases) = sink
+        .finish()
+        .with_context(|| format!("{}: cannot read the texts back", source.display()))?;
     let mut dump = Dump {
         source: source.clone(),
         summary,
@@ -231,6 +259,30 @@ pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
         dump.summary.damage = Some(message);
     }
     Ok(dump)
+}
+
+/// The usernames of every database of an indexed `.sql.gz` by schema, read
+/// from its users tables (and the SQL around the tables' rows) alone; `None`
+/// for any other source, or when they do not read: the main read decides
+/// then, as for any dump.
+fn usernames_read_first(source: &Source, options: &ReadOptions) -> Option<Vec<race::Usernames>> {
+    let Source::Path(path) = source else {
+        return None;
+    };
+    let users_only =
+        |raw: &[u8]| format::plain::parse_table_name(raw).is_some_and(|t| t.name == "users");
+    let opened = input::open_through_index(path, Members::Tables(&users_only)).ok()??;
+    let users_only_options = ReadOptions {
+        count_texts_only: true,
+        count_rows: false,
+        prefilter: None,
+        users: Vec::new(),
+        ..options.clone()
+    };
+    let summary = SummarySink::new(opened.format(), opened.compression(), false);
+    let mut sink = RaceSink::new(summary, &users_only_options);
+    format::read(opened, &mut sink).ok()?;
+    Some(sink.into_usernames())
 }
 
 /// What to add to the message of a failed read whose file looks like a

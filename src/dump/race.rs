@@ -3,15 +3,20 @@
 //! [`RaceSink`] reads them from any format's rows, built on a
 //! [`SummarySink`] that sees every table: it maps each table's columns by
 //! name, decodes the fields it needs, applies the prefilter, and keeps the
-//! users and tasks of the texts table's schema.
+//! users and tasks of the texts table's schema. With `--user`, texts of
+//! other students are dropped as soon as the users table says whose they
+//! are; until then they wait, compactly and on disk past a bound
+//! ([`super::undecided`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 
 use super::ReadOptions;
 use super::summary::{Summary, SummarySink};
+use super::undecided::Undecided;
+use crate::filter::same_user;
 use crate::format::{Interest, Meta, Row, TableName, Visitor};
 use crate::texts::{Task, TaskText, Texts, Timestamp};
 
@@ -21,6 +26,25 @@ pub const DEFAULT_TEXTS_TABLES: [&str; 2] = ["tasktexts", "task_texts"];
 /// A test on a text row applied while reading, so that rows which cannot
 /// pass the filters are never kept.
 pub type Prefilter = Arc<dyn Fn(&TaskText) -> bool + Send + Sync>;
+
+/// Whether `table` is the texts table: named `wanted` (`--table`: `name`
+/// in any schema or `schema.name`), which replaces the default names.
+fn is_texts_table(table: &TableName, wanted: Option<&str>) -> bool {
+    match wanted {
+        Some(wanted) => match wanted.split_once('.') {
+            Some((schema, name)) => table.schema == schema && table.name == name,
+            None => table.name == wanted,
+        },
+        None => DEFAULT_TEXTS_TABLES.contains(&table.name.as_str()),
+    }
+}
+
+/// Whether [`RaceSink`] reads the rows of `table` (the texts table, as
+/// `--table` names it, and the users and tasks of any schema): the others'
+/// rows need not be read at all.
+pub fn reads_rows_of(table: &TableName, texts_table: Option<&str>) -> bool {
+    is_texts_table(table, texts_table) || matches!(table.name.as_str(), "users" | "tasks")
+}
 
 /// The race server's tables in one database of a dump (the summary's
 /// database of the same place).
@@ -37,6 +61,12 @@ pub struct Database {
     /// columns: why there is no texts table.
     pub texts_problem: Option<String>,
     pub texts: Texts,
+    /// The texts table's rows read (those the prefilter keeps), whether
+    /// kept in `texts` or only counted ([`ReadOptions::count_texts_only`]).
+    pub texts_count: usize,
+    /// The newest change among them (the last of equals, as
+    /// [`Texts::newest_change`] finds it).
+    pub newest_text_change: Option<Timestamp>,
 }
 
 impl Database {
@@ -57,7 +87,13 @@ pub struct RaceSink<'o> {
     /// One per database of the summary, in the same order.
     databases: Vec<(Database, Lookups)>,
     current: Current,
+    /// The usernames of each database by schema, read before the rest of
+    /// the dump (the users tables of an indexed `.sql.gz`), if they were.
+    known_usernames: Option<Vec<Usernames>>,
 }
+
+/// Usernames by user id, per schema.
+pub type Usernames = HashMap<String, HashMap<i64, String>>;
 
 /// Which of the needed tables is being read, with its columns' positions.
 enum Current {
@@ -95,9 +131,15 @@ struct TasksColumns {
 /// (they come after it in the dump).
 #[derive(Default)]
 struct Lookups {
-    usernames: HashMap<String, HashMap<i64, String>>,
+    usernames: Usernames,
     students: HashMap<String, usize>,
     tasks: HashMap<String, HashMap<i64, Task>>,
+    /// With `--user`: the ids of the students it names, once the users
+    /// table of the texts table's schema is known.
+    wanted_users: Option<HashSet<i64>>,
+    /// With `--user`: texts read before that, and any texts of the wanted
+    /// students after them (to keep their order).
+    undecided: Undecided,
 }
 
 impl<'o> RaceSink<'o> {
@@ -107,13 +149,66 @@ impl<'o> RaceSink<'o> {
             options,
             databases: vec![(Database::default(), Lookups::default())],
             current: Current::None,
+            known_usernames: None,
+        }
+    }
+
+    /// The usernames of every database, read before the rest of the dump,
+    /// so that `--user` is decided as the texts are read.
+    pub fn knowing_usernames(mut self, known: Vec<Usernames>) -> Self {
+        self.known_usernames = Some(known);
+        self
+    }
+
+    /// The usernames of each database by schema, as read (a sink given
+    /// only the users tables: see [`RaceSink::knowing_usernames`]).
+    pub fn into_usernames(self) -> Vec<Usernames> {
+        self.databases
+            .into_iter()
+            .map(|(_, lookups)| lookups.usernames)
+            .collect()
+    }
+
+    fn wanted_ids(&self, usernames: &HashMap<i64, String>) -> HashSet<i64> {
+        ids_of(&self.options.users, usernames)
+    }
+
+    /// With `--user`, at the start of the texts table in `schema`: decides
+    /// whose texts are kept if the users are known already.
+    fn decide_at_texts(&mut self, schema: &str) {
+        if self.options.users.is_empty() || self.database().1.wanted_users.is_some() {
+            return;
+        }
+        let index = self.databases.len() - 1;
+        let ids = match self.known_usernames.as_ref().and_then(|k| k.get(index)) {
+            Some(known) => Some(self.wanted_ids(&pick_schema(known.clone(), schema))),
+            None => self.databases[index]
+                .1
+                .usernames
+                .get(schema)
+                .map(|names| self.wanted_ids(names)),
+        };
+        self.database().1.wanted_users = ids;
+    }
+
+    /// With `--user`, at the end of a users table in `schema`: decides
+    /// whose texts are kept if it is the texts table's schema.
+    fn decide_at_users(&mut self, schema: &str) {
+        if self.options.users.is_empty() || self.database().1.wanted_users.is_some() {
+            return;
+        }
+        let (db, lookups) = &self.databases[self.databases.len() - 1];
+        if db.texts_table.as_ref().is_some_and(|t| t.schema == schema) {
+            let ids = lookups.usernames.get(schema).map(|n| self.wanted_ids(n));
+            self.database().1.wanted_users = ids;
         }
     }
 
     /// The summary and, in the same order as its databases, the race
     /// server's tables of each.
-    pub fn finish(self) -> (Summary, Vec<Database>) {
+    pub fn finish(self) -> Result<(Summary, Vec<Database>)> {
         let summary = self.summary.finish();
+        let users_wanted = &self.options.users;
         let databases = self
             .databases
             .into_iter()
@@ -133,21 +228,22 @@ impl<'o> RaceSink<'o> {
                     .copied()
                     .or_else(|| lookups.students.values().next().copied())
                     .unwrap_or(0);
-                db
+                if !users_wanted.is_empty() {
+                    let wanted = lookups
+                        .wanted_users
+                        .unwrap_or_else(|| ids_of(users_wanted, &db.texts.usernames));
+                    lookups
+                        .undecided
+                        .drain(|user| wanted.contains(&user), &mut db.texts.rows)?;
+                }
+                Ok(db)
             })
-            .collect();
-        (summary, databases)
+            .collect::<Result<_>>()?;
+        Ok((summary, databases))
     }
 
     fn is_texts_table(&self, table: &TableName) -> bool {
-        // `--table` replaces the default names.
-        match &self.options.table {
-            Some(wanted) => match wanted.split_once('.') {
-                Some((schema, name)) => table.schema == schema && table.name == name,
-                None => table.name == *wanted,
-            },
-            None => DEFAULT_TEXTS_TABLES.contains(&table.name.as_str()),
-        }
+        is_texts_table(table, self.options.table.as_deref())
     }
 
     fn database_wanted(&self) -> bool {
@@ -219,7 +315,7 @@ impl<'o> RaceSink<'o> {
             Some(i) => timestamp_field(row, i, "modified_at", id)?,
             None => None,
         };
-        let text = if self.options.skip_text_content {
+        let text = if self.options.count_texts_only {
             Vec::new()
         } else {
             row.get(c.text)?
@@ -234,13 +330,31 @@ impl<'o> RaceSink<'o> {
             modified_at,
             text,
         };
-        if self
+        if !self
             .options
             .prefilter
             .as_ref()
             .is_none_or(|keep| keep(&text))
         {
-            self.database().0.texts.rows.push(text);
+            return Ok(());
+        }
+        let users_wanted = !self.options.users.is_empty();
+        let count_only = self.options.count_texts_only;
+        let (db, lookups) = self.database();
+        db.texts_count += 1;
+        if db
+            .newest_text_change
+            .as_ref()
+            .is_none_or(|newest| text.changed_at().instant >= newest.instant)
+        {
+            db.newest_text_change = Some(text.changed_at().clone());
+        }
+        match &lookups.wanted_users {
+            _ if count_only => {}
+            _ if !users_wanted => db.texts.rows.push(text),
+            Some(ids) if !ids.contains(&text.user_id) => {}
+            Some(_) if lookups.undecided.is_empty() => db.texts.rows.push(text),
+            _ => lookups.undecided.push(&text)?,
         }
         Ok(())
     }
@@ -319,6 +433,9 @@ impl Visitor for RaceSink<'_> {
             self.database().0.problems.push(format!("{e:#}"));
             Current::None
         });
+        if let Current::Texts(_) = self.current {
+            self.decide_at_texts(&table.schema);
+        }
         match self.current {
             Current::None => uncounted,
             _ => Interest::Rows,
@@ -340,8 +457,20 @@ impl Visitor for RaceSink<'_> {
 
     fn end_data(&mut self, rows: Option<u64>) {
         self.summary.end_data(rows);
-        self.current = Current::None;
+        if let Current::Users(c) = std::mem::replace(&mut self.current, Current::None) {
+            self.decide_at_users(&c.schema);
+        }
     }
+}
+
+/// The ids of the students `users` (`--user`, lower case) names among
+/// `usernames`.
+fn ids_of(users: &[String], usernames: &HashMap<i64, String>) -> HashSet<i64> {
+    usernames
+        .iter()
+        .filter(|(_, name)| users.iter().any(|u| same_user(u, name)))
+        .map(|(id, _)| *id)
+        .collect()
 }
 
 fn pick_schema<V: Default>(mut by_schema: HashMap<String, V>, schema: &str) -> V {

@@ -209,10 +209,11 @@ impl<R: Read> LineReader<R> {
                 return Ok(Skipped { rows, ended: false });
             }
             // Consume up to where a terminator could still start: the last
-            // LF, or everything when a very long row has none here (so a
-            // huge field is streamed, never held).
+            // LF when fewer bytes follow it than a `\.` line has, else
+            // everything (no terminator starts after that LF: it would have
+            // been found), so that a huge row is streamed, never held.
             let keep_from = need_more_at
-                .or_else(|| memchr::memrchr(b'\n', avail))
+                .or_else(|| memchr::memrchr(b'\n', avail).filter(|&lf| avail.len() - lf <= 4))
                 .unwrap_or(avail.len());
             let newlines = memchr_iter(b'\n', &avail[..keep_from]).count() as u64;
             rows += newlines;
@@ -326,6 +327,23 @@ mod tests {
         assert_eq!((s.rows, s.ended), (2, true));
         assert_eq!(r.next_line().unwrap(), Some(&b"next"[..]));
         assert_eq!(r.buf.len(), INITIAL, "the buffer never grew");
+    }
+
+    #[test]
+    fn huge_rows_after_other_rows_are_streamed_in_constant_memory() {
+        let mut data = Vec::new();
+        for i in 0..3 {
+            data.extend_from_slice(format!("{i}\t").as_bytes());
+            data.extend(std::iter::repeat_n(b'x', 5 * INITIAL));
+            data.push(b'\n');
+        }
+        data.extend_from_slice(b"\\.\nnext\n");
+        let mut r = LineReader::new(data.as_slice());
+        let s = r.skip_copy_block().unwrap();
+        assert_eq!((s.rows, s.ended), (3, true));
+        assert_eq!(r.next_line().unwrap(), Some(&b"next"[..]));
+        assert_eq!(r.buf.len(), INITIAL, "the buffer never grew");
+        assert_eq!(skip(&data[..data.len() - 5]), (3, true, None, 4));
     }
 
     #[test]

@@ -200,9 +200,10 @@ pub fn read_with_progress(
             format,
             reader,
             file,
+            positions,
             ..
         } => match format {
-            Format::Plain => plain::read(reader, visitor),
+            Format::Plain => plain::read_in_part(reader, positions, visitor),
             Format::Custom => custom::read(reader, file.as_deref(), visitor),
             Format::Tar => tar::read(reader, visitor),
             Format::Directory => {

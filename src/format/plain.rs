@@ -19,10 +19,24 @@ use super::copy_text::Splitter;
 use super::lines::LineReader;
 use super::sql::Scanner;
 use super::{Interest, Meta, Row, TableName, Visitor, ddl, inserts};
+use crate::indexed_gzip::Positions;
 
 pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()> {
+    read_in_part(input, None, visitor)
+}
+
+/// [`read`] of a dump with some tables' rows cut out (the chosen members of
+/// an indexed `.sql.gz`): `positions` says where its lines are in the whole
+/// dump, so that messages give the dump's line numbers, and a table whose
+/// rows were cut out ends with `end_data(None)`, as one passed over.
+pub fn read_in_part(
+    input: Box<dyn Read + Send>,
+    positions: Option<Positions>,
+    visitor: &mut dyn Visitor,
+) -> Result<()> {
     let mut reader = PlainReader {
         lines: LineReader::new(input),
+        positions,
         visitor,
         quotes: QuoteState::default(),
         pending: None,
@@ -36,6 +50,8 @@ pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()
 
 struct PlainReader<'v, R> {
     lines: LineReader<R>,
+    /// Where the lines read are in the whole dump, when some were cut out.
+    positions: Option<Positions>,
     visitor: &'v mut dyn Visitor,
     quotes: QuoteState,
     /// A statement that has begun but not yet ended.
@@ -70,9 +86,14 @@ struct InsertRun {
 }
 
 impl<R: Read> PlainReader<'_, R> {
+    /// The number in the whole dump of line `line` of the input.
+    fn dump_line(&self, line: u64) -> u64 {
+        self.positions.as_ref().map_or(line, |p| p.dump_line(line))
+    }
+
     fn run(&mut self) -> Result<()> {
         loop {
-            let line_no = self.lines.line_number() + 1;
+            let line_no = self.dump_line(self.lines.line_number() + 1);
             let Some(line) = self.lines.next_line()? else {
                 break;
             };
@@ -174,6 +195,7 @@ impl<R: Read> PlainReader<'_, R> {
             columns = self.definitions.get(&table).cloned().unwrap_or_default();
         }
         let interest = self.visitor.begin_data(&table, &columns);
+        let copy_line = self.lines.line_number();
         let rows = match interest {
             Interest::Count | Interest::PassOver => {
                 let skipped = self.lines.skip_copy_block()?;
@@ -182,6 +204,12 @@ impl<R: Read> PlainReader<'_, R> {
                         "the dump ends inside the data of {table} (COPY at line {line_no}, after {} rows): it is truncated",
                         skipped.rows
                     );
+                }
+                let end = self.lines.line_number();
+                if self.dump_line(end) - self.dump_line(copy_line) != end - copy_line {
+                    // The rows were cut out of what is read: not counted.
+                    self.visitor.end_data(None);
+                    return Ok(());
                 }
                 skipped.rows
             }
@@ -201,7 +229,7 @@ impl<R: Read> PlainReader<'_, R> {
                         bail!(
                             "the dump ends inside the data of {table} (COPY at line {line_no}, after {rows} rows; \
                              the next row is cut short at line {}): it is truncated",
-                            self.lines.line_number()
+                            self.dump_line(self.lines.line_number())
                         );
                     }
                     rows += 1;
@@ -209,7 +237,8 @@ impl<R: Read> PlainReader<'_, R> {
                         .split(line, columns.len())
                         .and_then(|row| self.visitor.row(&row))
                         .with_context(|| {
-                            format!("line {}, row {rows} of {table}", self.lines.line_number())
+                            let line = self.dump_line(self.lines.line_number());
+                            format!("line {line}, row {rows} of {table}")
                         })?;
                 }
                 rows
@@ -348,6 +377,14 @@ pub fn parse_copy_header(header: &str) -> Result<(TableName, Vec<String>)> {
         return s.fail("the end of the statement");
     }
     Ok((table, columns))
+}
+
+/// The table a `COPY` line names, from its name as written there
+/// (`public.tasktexts`, `"My Schema"."Texts"`, `tasktexts` in `public`).
+pub fn parse_table_name(raw: &[u8]) -> Option<TableName> {
+    let mut s = Scanner::new(raw, true, "table name");
+    let table = s.table_name().ok()?;
+    s.at_end().then_some(table)
 }
 
 /// Where the SQL lexer stands at the end of a line.

@@ -476,8 +476,10 @@ impl Read for Inflate {
 /// members ahead of the reader, and read in order: for `inspect`, which
 /// reads every member.
 ///
-/// Memory: at most `ahead + 1` members' bytes at a time, each at most
-/// [`MAX_MEMBER_LEN`] (16 MiB).
+/// Memory: `ahead + 1` buffers of a member's bytes, each at most
+/// [`MAX_MEMBER_LEN`] (16 MiB), allocated once and used again member after
+/// member (freed and allocated anew on several threads, buffers of that
+/// size stay with the allocator: the process would grow far past them).
 pub struct ParallelInflate {
     file: Arc<File>,
     members: std::vec::IntoIter<Member>,
@@ -488,6 +490,8 @@ pub struct ParallelInflate {
     current: Vec<u8>,
     pos: usize,
     failed: bool,
+    /// Buffers read out, for the next members.
+    spare: Vec<Vec<u8>>,
 }
 
 impl ParallelInflate {
@@ -515,6 +519,7 @@ impl ParallelInflate {
             current: Vec::new(),
             pos: 0,
             failed: false,
+            spare: Vec::new(),
         })
     }
 
@@ -532,8 +537,10 @@ impl ParallelInflate {
             };
             let (tx, rx) = sync_channel(1);
             let file = Arc::clone(&self.file);
+            let mut bytes = self.spare.pop().unwrap_or_default();
             self.pool.spawn(move || {
-                let mut bytes = Vec::with_capacity(member.uncompressed_len as usize);
+                bytes.clear();
+                bytes.reserve_exact(member.uncompressed_len as usize);
                 let result = MemberReader::new(file, member)
                     .read_to_end(&mut bytes)
                     .map(|_| bytes);
@@ -554,7 +561,7 @@ impl Read for ParallelInflate {
             let Some(next) = self.pending.pop_front() else {
                 return Ok(0);
             };
-            self.current = Vec::new();
+            self.spare.push(std::mem::take(&mut self.current));
             self.pos = 0;
             match next.recv() {
                 Ok(Ok(bytes)) => self.current = bytes,

@@ -239,7 +239,7 @@ impl<W: Write> IndexedGzWriter<W> {
             };
         }
         let is_prefix_of = |full: &[u8]| line.len() < full.len() && full.starts_with(line);
-        if !complete && (is_prefix_of(COPY) || is_prefix_of(ANNOUNCE) || is_prefix_of(b"--\r")) {
+        if !complete && (is_prefix_of(COPY) || is_prefix_of(ANNOUNCE) || is_prefix_of(b"--\r\n")) {
             return Line::Undecided;
         }
         if line.starts_with(COPY) {
