@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
-use textrescue::indexed_gzip::{Index, Inflate, ParallelInflate, table_is};
+use textrescue::dump::race::reads_rows_of;
+use textrescue::format::plain::parse_table_name;
+use textrescue::indexed_gzip::{Index, Inflate, ParallelInflate};
 
 fn drain(mut r: impl Read) -> io::Result<u64> {
     io::copy(&mut r, &mut io::sink())
@@ -27,11 +29,8 @@ fn main() -> Result<()> {
     let rounds: usize = args.next().map_or(Ok(3), |r| r.parse())?;
     let open = || File::open(&path).with_context(|| path.clone());
     let index = Index::read(&open()?)?.context("no index that agrees with the file")?;
-    let texts = index.plan(|t| {
-        ["tasktexts", "task_texts", "users", "tasks"]
-            .iter()
-            .any(|w| table_is(t, w))
-    });
+    // What `texts` reads: the rows of the texts, users and tasks tables.
+    let texts = index.plan(|t| parse_table_name(t).is_some_and(|t| reads_rows_of(&t, None)));
     let texts_bytes: u64 = texts.iter().map(|m| m.uncompressed_len).sum();
     println!(
         "{path}: {} members, {} bytes of dump; texts need {} members, {texts_bytes} bytes",

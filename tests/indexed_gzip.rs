@@ -16,8 +16,7 @@ use flate2::read::MultiGzDecoder;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use textrescue::indexed_gzip::{
-    FOOTER_LEN, Index, IndexedGzWriter, Inflate, MAX_MEMBER_LEN, Member, ParallelInflate,
-    Positions, table_is,
+    FOOTER_LEN, Index, IndexedGzWriter, Inflate, MAX_MEMBER_LEN, Member, ParallelInflate, Positions,
 };
 
 fn bin() -> Command {
@@ -105,7 +104,7 @@ fn read_parallel(path: &Path, members: Vec<Member>) -> std::io::Result<Vec<u8>> 
 fn texts_tables(table: &[u8]) -> bool {
     ["tasktexts", "task_texts", "users", "tasks"]
         .iter()
-        .any(|t| table_is(table, t))
+        .any(|t| common::table_is(table, t))
 }
 
 fn texts_json(dump: &Path) -> Output {
@@ -464,7 +463,10 @@ fn table_names_are_kept_as_written_and_only_announced_copies_count() {
             vec![&b"\"My \"\"Schema\"\"\".\"Task Texts\""[..]],
             "chunks of {chunk}"
         );
-        assert!(table_is(index.tables()[0], "My \"Schema\".Task Texts"));
+        assert!(common::table_is(
+            index.tables()[0],
+            "My \"Schema\".Task Texts"
+        ));
         assert!(real_gunzip(&path) == dump);
         let kept = read_members(&path, index.plan(|_| false)).unwrap();
         assert!(common::text(&kept).contains("(id, \"text (x)\") FROM stdin;\n\\.\n"));

@@ -14,7 +14,7 @@ use common::{NASTY, assert_ok, insert_text_sql, pg, text};
 use flate2::Compression;
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
-use textrescue::indexed_gzip::{FOOTER_LEN, Index, IndexedGzWriter, Member, table_is};
+use textrescue::indexed_gzip::{FOOTER_LEN, Index, IndexedGzWriter, Member};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_textrescue"))
@@ -78,7 +78,12 @@ fn backup_writes_an_indexed_sql_gz_that_gunzip_and_psql_restore() {
 
     let index = index_of(&file).expect("the backup has an index that agrees");
     assert!(index.members.len() > 3, "{}", index.members.len());
-    assert!(index.tables().iter().any(|t| table_is(t, "tasktexts")));
+    assert!(
+        index
+            .tables()
+            .iter()
+            .any(|t| common::table_is(t, "tasktexts"))
+    );
     let t = Command::new("gzip").arg("-t").arg(&file).output().unwrap();
     assert!(t.status.success(), "gzip -t: {}", text(&t.stderr));
     let gunzip = Command::new("gzip").arg("-dc").arg(&file).output().unwrap();
@@ -165,7 +170,7 @@ fn reads_of_an_indexed_copy_are_the_reads_of_the_whole_file() {
         let texts = |t: &[u8]| {
             ["tasktexts", "task_texts", "users", "tasks"]
                 .iter()
-                .any(|w| table_is(t, w))
+                .any(|w| common::table_is(t, w))
         };
         if index.plan(texts).len() < index.members.len() {
             cut += 1;
@@ -255,7 +260,11 @@ fn member_of(file: &Path, table: &str) -> Member {
         .unwrap()
         .members
         .into_iter()
-        .filter(|m| m.table.as_deref().is_some_and(|t| table_is(t, table)))
+        .filter(|m| {
+            m.table
+                .as_deref()
+                .is_some_and(|t| common::table_is(t, table))
+        })
         .max_by_key(|m| m.compressed_len)
         .unwrap_or_else(|| panic!("no member of {table}"))
 }

@@ -95,71 +95,6 @@ impl Member {
     }
 }
 
-/// The parts of a schema-qualified name as a `COPY` line writes it, with
-/// double quotes undone (`"a""b".c` gives `a"b` and `c`). `None` for a name
-/// that is not well formed.
-pub fn name_parts(raw: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    loop {
-        let mut part = Vec::new();
-        if raw.get(i) == Some(&b'"') {
-            i += 1;
-            loop {
-                match *raw.get(i)? {
-                    b'"' if raw.get(i + 1) == Some(&b'"') => {
-                        part.push(b'"');
-                        i += 2;
-                    }
-                    b'"' => {
-                        i += 1;
-                        break;
-                    }
-                    c => {
-                        part.push(c);
-                        i += 1;
-                    }
-                }
-            }
-        } else {
-            let start = i;
-            while let Some(&c) = raw.get(i) {
-                if matches!(c, b'.' | b'"' | b' ' | b'(') {
-                    break;
-                }
-                i += 1;
-            }
-            if i == start {
-                return None;
-            }
-            part.extend_from_slice(&raw[start..i]);
-        }
-        parts.push(part);
-        match raw.get(i) {
-            None => return Some(parts),
-            Some(b'.') => i += 1,
-            Some(_) => return None,
-        }
-    }
-}
-
-/// Whether a table named `raw` (as in a `COPY` line) is `wanted`, given as
-/// `NAME` (in any schema) or `SCHEMA.NAME`, unquoted.
-pub fn table_is(raw: &[u8], wanted: &str) -> bool {
-    let Some(parts) = name_parts(raw) else {
-        return false;
-    };
-    let Some(name) = parts.last() else {
-        return false;
-    };
-    match wanted.split_once('.') {
-        Some((schema, table)) => {
-            parts.len() == 2 && parts[0] == schema.as_bytes() && name == table.as_bytes()
-        }
-        None => name == wanted.as_bytes(),
-    }
-}
-
 /// The gzip member header of a data member, as `GzEncoder` writes one: no
 /// name, no time, XFL from the level, OS unknown (255).
 fn member_header(level: u32) -> [u8; 10] {
@@ -193,26 +128,6 @@ fn empty_member_with(kind: u8, data: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_split_and_unquoted() {
-        assert_eq!(
-            name_parts(b"public.tasktexts").unwrap(),
-            vec![b"public".to_vec(), b"tasktexts".to_vec()]
-        );
-        assert_eq!(
-            name_parts(br#""My ""odd"" schema"."Task.Texts""#).unwrap(),
-            vec![br#"My "odd" schema"#.to_vec(), b"Task.Texts".to_vec()]
-        );
-        assert_eq!(name_parts(b"users").unwrap(), vec![b"users".to_vec()]);
-        assert!(name_parts(b"a..b").is_none());
-        assert!(name_parts(b"\"open").is_none());
-        assert!(table_is(b"public.tasktexts", "tasktexts"));
-        assert!(table_is(b"public.tasktexts", "public.tasktexts"));
-        assert!(!table_is(b"other.tasktexts", "public.tasktexts"));
-        assert!(table_is(br#""S"."task_texts""#, "S.task_texts"));
-        assert!(!table_is(b"public.tasktexts_old", "tasktexts"));
-    }
 
     #[test]
     fn the_footer_has_its_documented_length() {

@@ -23,9 +23,11 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use flate2::Crc;
 use flate2::bufread::GzDecoder;
 
+use crate::format::plain::parse_table_name;
+
 use super::{
     EMPTY_DEFLATE, ENTRY_FIXED_LEN, FLAG_DATA_END, FLAG_TABLE_DATA, FOOTER_DATA_LEN, FOOTER_LEN,
-    KIND_FOOTER, KIND_INDEX, MAX_MEMBER_LEN, Member, SUBFIELD_ID, VERSION, name_parts,
+    KIND_FOOTER, KIND_INDEX, MAX_MEMBER_LEN, Member, SUBFIELD_ID, VERSION,
 };
 
 /// An index larger than this is not believed (it would list over a million
@@ -104,7 +106,7 @@ impl Index {
 
     /// The members to inflate to read the tables that `wanted` says yes to
     /// (it is asked with each table's name as its `COPY` line writes it; see
-    /// [`super::table_is`]): every member except the rows of other tables.
+    /// [`crate::format::plain::parse_table_name`]): every member except the rows of other tables.
     ///
     /// Inflated and joined in order, the chosen members are the dump with
     /// the rows of the other tables cut out, and nothing else changed: the
@@ -220,7 +222,7 @@ fn parse_entries(p: &[u8], count: u32, index_offset: u64, dump_len: u64) -> Opti
         if flags & !(FLAG_TABLE_DATA | FLAG_DATA_END) != 0
             || (flags & FLAG_DATA_END != 0 && !table_data)
             || table_data != (name_len > 0)
-            || (table_data && name_parts(name).is_none())
+            || (table_data && parse_table_name(name).is_none())
             || member.uncompressed_offset != u
             || member.compressed_offset != c
             || member.uncompressed_len == 0

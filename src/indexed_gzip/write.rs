@@ -24,6 +24,8 @@ use std::io::{self, Write};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use memchr::memchr;
 
+use crate::format::plain::parse_table_name;
+
 use super::{
     ENTRY_FIXED_LEN, FOOTER_DATA_LEN, INDEX_CHUNK, KIND_FOOTER, KIND_INDEX, MAX_MEMBER_LEN, Member,
     empty_member_with, member_header,
@@ -430,7 +432,8 @@ pub(crate) fn copy_table(line: &[u8]) -> Option<&[u8]> {
     if end > MAX_NAME {
         return None;
     }
-    super::name_parts(&rest[..end])?;
+    // Only a name the readers can read again gets members of its own.
+    parse_table_name(&rest[..end])?;
     Some(&rest[..end])
 }
 

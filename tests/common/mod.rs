@@ -487,3 +487,15 @@ pub const NASTY: &[&str] = &[
     "\u{1}\u{2}\u{1f}\u{7f} trailing  \n\n",
     "-- PostgreSQL database dump complete\n",
 ];
+
+/// Whether a table named `raw` (as a `COPY` line writes it, quotes and all)
+/// is `wanted`, given as `NAME` (any schema) or `SCHEMA.NAME`, unquoted.
+pub fn table_is(raw: &[u8], wanted: &str) -> bool {
+    let Some(table) = textrescue::format::plain::parse_table_name(raw) else {
+        return false;
+    };
+    match wanted.split_once('.') {
+        Some((schema, name)) => table.schema == schema && table.name == name,
+        None => table.name == wanted,
+    }
+}
