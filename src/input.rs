@@ -10,6 +10,11 @@
 //! It never looks at file names: `backup.sql.gz` may hold a custom archive.
 //! A `.sql.gz` file with an index that agrees with it is read through the
 //! index instead, as the caller's [`Members`] says ([`indexed`]).
+//!
+//! What it hands on is a [`DumpRead`]: the bytes, and, where the rows of a
+//! table were counted while they were inflated (the members of an indexed
+//! `.sql.gz` inflated in parallel), the count instead of the bytes for a
+//! reader that only counts them.
 
 mod indexed;
 
@@ -27,6 +32,45 @@ use crate::format::frames;
 use crate::indexed_gzip::Positions;
 use crate::progress::Progress;
 pub use indexed::Members;
+
+/// The decompressed bytes of a dump, which may know how many lines some of
+/// them hold without their being read.
+pub trait DumpRead: Read {
+    /// Where the next bytes are table rows (from the start of a line to the
+    /// end of one) whose line ends were counted as they were decompressed,
+    /// passes over them and says how many bytes and line ends they hold:
+    /// a reader that only counts the rows of a table need not scan them.
+    /// `None`, reading nothing, where the next bytes are to be read; so is
+    /// every byte of a reader that counts nothing (the default).
+    fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
+        Ok(None)
+    }
+}
+
+impl<R: DumpRead + ?Sized> DumpRead for Box<R> {
+    fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
+        (**self).pass_over_counted()
+    }
+}
+
+/// Bytes passed over by [`DumpRead::pass_over_counted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub bytes: u64,
+    /// Line ends (`\n`) among them.
+    pub lines: u64,
+}
+
+/// A reader that counts nothing ahead: every byte is read.
+pub struct NothingCounted<R>(pub R);
+
+impl<R: Read> Read for NothingCounted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read> DumpRead for NothingCounted<R> {}
 
 /// Where a dump comes from, as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +134,7 @@ pub enum Opened {
         compression: Compression,
         /// The decompressed content from its first byte (the sniffed bytes
         /// are put back in front).
-        reader: Box<dyn Read + Send>,
+        reader: Box<dyn DumpRead + Send>,
         /// The file itself when it can be read again at any offset (an
         /// uncompressed regular file): a custom archive seeks in it.
         file: Option<PathBuf>,
@@ -124,7 +168,7 @@ const SNIFF_LEN: usize = 8192;
 /// The decompressed bytes of a source, before the format is sniffed.
 struct Content {
     /// The dump's bytes, or the chosen members' of an indexed `.sql.gz`.
-    reader: Box<dyn Read + Send>,
+    reader: Box<dyn DumpRead + Send>,
     /// Where the lines of `reader` are in the whole dump, when it gives
     /// only some of them.
     positions: Option<Positions>,
@@ -189,7 +233,7 @@ pub fn open_members(source: &Source, progress: &Progress, members: Members) -> R
         _ => None,
     };
     let content = Content {
-        reader: content,
+        reader: Box::new(NothingCounted(content)),
         positions: None,
         inflates_ahead: false,
     };
@@ -206,10 +250,10 @@ fn sniffed(
     let positions = content.positions;
     // Decompressing runs on a thread of its own, unless it runs on several
     // already; the reader gets finished chunks.
-    let mut content: Box<dyn Read + Send> = if content.inflates_ahead {
+    let mut content: Box<dyn DumpRead + Send> = if content.inflates_ahead {
         content.reader
     } else {
-        Box::new(read_ahead(content.reader))
+        Box::new(NothingCounted(read_ahead(Box::new(content.reader))))
     };
     let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
     let format = sniff(&head, source)?;
@@ -347,6 +391,15 @@ impl<R: Read> Read for Prefixed<R> {
             return Ok(n);
         }
         self.rest.read(buf)
+    }
+}
+
+impl<R: DumpRead> DumpRead for Prefixed<R> {
+    fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
+        if self.pos < self.head.len() {
+            return Ok(None);
+        }
+        self.rest.pass_over_counted()
     }
 }
 

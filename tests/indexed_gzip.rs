@@ -586,6 +586,63 @@ fn a_damaged_member_is_an_error() {
     }
 }
 
+/// An index whose line count for a member of table rows is wrong (its
+/// checksum made true, so that the index agrees with the file) is damage
+/// where the count is used: reading the members in parallel, which counts
+/// the rows' line ends to pass over rows that are only counted, fails and
+/// says where, and so does `inspect`; nothing is counted from it.
+#[test]
+fn a_member_whose_line_ends_disagree_with_the_index_is_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.sql.gz");
+    assert_ok(&reindex(
+        &fixture("nights/buggy_race_bk_20240305.sql.gz"),
+        &good,
+    ));
+    let index = index_of(&good).unwrap();
+    let i = index
+        .members
+        .iter()
+        .position(|m| m.data_end && m.newlines > 0)
+        .expect("a member that ends a table's rows");
+    let miscounted = index.members[i].clone();
+    let mut bytes = std::fs::read(&good).unwrap();
+    let index_offset = {
+        let last = index.members.last().unwrap();
+        (last.compressed_offset + last.compressed_len) as usize
+    };
+    let entry = |i: usize| index_offset + 18 + i * 43 + name_lens(&index.members[..i]);
+    let at = entry(i) + 32;
+    let newlines = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    assert_eq!(newlines, miscounted.newlines);
+    bytes[at..at + 8].copy_from_slice(&(newlines + 1).to_le_bytes());
+    let payload_len = entry(index.members.len()) - (index_offset + 18);
+    let mut crc = flate2::Crc::new();
+    crc.update(&bytes[index_offset + 18..][..payload_len]);
+    let crc_at = bytes.len() - 10 - 4;
+    bytes[crc_at..crc_at + 4].copy_from_slice(&crc.sum().to_le_bytes());
+    let bad = dir.path().join("bad.sql.gz");
+    std::fs::write(&bad, &bytes).unwrap();
+    let index = index_of(&bad).expect("the index agrees");
+    assert_eq!(index.members[i].newlines, newlines + 1);
+
+    let e = read_parallel(&bad, index.members.clone())
+        .expect_err("a wrong line count")
+        .to_string();
+    let said = format!(
+        "damaged after {} decompressed bytes (in the member at byte {} of the file): \
+         the index says {} line ends, the member holds {newlines}",
+        miscounted.uncompressed_offset + miscounted.uncompressed_len,
+        miscounted.compressed_offset,
+        newlines + 1
+    );
+    assert!(e.contains(&said), "{e}");
+    let out = bin().arg("inspect").arg(&bad).output().unwrap();
+    let e = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains(&said), "{e}");
+}
+
 /// `reindex` refuses what it cannot or must not do, with one line and
 /// exit 1 (2 for an output that is the input), and leaves no file.
 #[test]

@@ -119,7 +119,8 @@ fn run_in(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
 
-/// The commands that read a dump for its texts, on `dump.sql.gz`.
+/// The commands that read a dump for its texts, and `inspect`, on
+/// `dump.sql.gz`.
 const READS: &[&[&str]] = &[
     &["texts", "dump.sql.gz"],
     &["texts", "--format", "json", "dump.sql.gz"],
@@ -127,6 +128,8 @@ const READS: &[&[&str]] = &[
     &["texts", "--table", "users", "dump.sql.gz"],
     &["diff", "dump.sql.gz", "dump.sql.gz"],
     &["history", "dump.sql.gz"],
+    &["inspect", "dump.sql.gz"],
+    &["inspect", "--format", "json", "dump.sql.gz"],
 ];
 
 /// Two folders with `dump.sql.gz`: `bytes` as one gzip member, and as an

@@ -23,6 +23,7 @@ use super::copy_text::Splitter;
 use super::lines::LineReader;
 use super::plain::{self, parse_copy_header};
 use super::{Interest, Meta, Row, TableName, Visitor, ddl};
+use crate::input::NothingCounted;
 
 /// The archive versions this reader knows: 1.10 (PostgreSQL 9.0) to 1.16
 /// (PostgreSQL 17 and 18).
@@ -547,7 +548,7 @@ pub(crate) fn read_copy_data(
     visitor: &mut dyn Visitor,
 ) -> Result<u64> {
     let place = || format!("the data of {table} (TOC entry {})", entry.dump_id);
-    let mut lines = LineReader::new(decoded);
+    let mut lines = LineReader::new(NothingCounted(decoded));
     let rows = match interest {
         Interest::Count | Interest::PassOver => lines.skip_copy_block().with_context(place)?.rows,
         Interest::Rows => {

@@ -1,5 +1,7 @@
 //! Lines of a script, read from a stream without copying them where
-//! possible, plus a fast skip over a COPY block that nobody needs.
+//! possible, plus a fast skip over a COPY block that nobody needs (which
+//! takes the rows' line count instead of the rows where the input counted
+//! them already: [`DumpRead::pass_over_counted`]).
 //!
 //! Line ends are LF or CRLF: a dump that went through `docker exec -t` has
 //! CRLF on every line (the pseudo-terminal turns every LF into CRLF). The
@@ -12,6 +14,8 @@ use std::io::{self, Read};
 
 use anyhow::{Result, bail};
 use memchr::{memchr, memchr_iter, memmem};
+
+use crate::input::DumpRead;
 
 const INITIAL: usize = 1 << 20;
 /// A line longer than this is not something pg_dump writes.
@@ -160,10 +164,18 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    fn take(&mut self, bytes: usize, lines: u64) {
+        self.start += bytes;
+        self.consumed += bytes as u64;
+        self.line += lines;
+    }
+}
+
+impl<R: DumpRead> LineReader<R> {
     /// Skips the rows of a COPY block up to and including its `\.` line,
     /// counting them without looking at their content.
     pub fn skip_copy_block(&mut self) -> Result<Skipped> {
-        let mut rows = 0u64;
+        let mut rows = self.pass_over_counted()?;
         // A block whose first line is `\.` has no rows.
         loop {
             let avail = &self.buf[self.start..self.end];
@@ -222,10 +234,20 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    fn take(&mut self, bytes: usize, lines: u64) {
-        self.start += bytes;
-        self.consumed += bytes as u64;
-        self.line += lines;
+    /// At the start of a COPY block's rows, with nothing of them buffered:
+    /// the rows the input counted already, passed over (its count is from
+    /// a line start to a line end). Their line ends.
+    fn pass_over_counted(&mut self) -> Result<u64> {
+        let mut lines = 0;
+        while self.start == self.end && !self.eof {
+            let Some(counted) = self.inner.pass_over_counted()? else {
+                break;
+            };
+            self.consumed += counted.bytes;
+            self.line += counted.lines;
+            lines += counted.lines;
+        }
+        Ok(lines)
     }
 }
 
@@ -246,6 +268,7 @@ fn terminator_line_len(data: &[u8], eof: bool) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::input::{Counted, NothingCounted};
 
     /// A reader that hands out one byte per call, to cross every boundary.
     struct Trickle<'a>(&'a [u8]);
@@ -261,7 +284,7 @@ mod tests {
     }
 
     fn lines(data: &[u8]) -> Vec<Vec<u8>> {
-        let mut r = LineReader::new(Trickle(data));
+        let mut r = LineReader::new(NothingCounted(Trickle(data)));
         let mut out = Vec::new();
         while let Some(l) = r.next_line().unwrap() {
             out.push(l.to_vec());
@@ -282,12 +305,12 @@ mod tests {
     }
 
     fn skip(data: &[u8]) -> (u64, bool, Option<Vec<u8>>, u64) {
-        let mut r = LineReader::new(Trickle(data));
+        let mut r = LineReader::new(NothingCounted(Trickle(data)));
         let s = r.skip_copy_block().unwrap();
         let next = r.next_line().unwrap().map(<[u8]>::to_vec);
         let (rows, ended, line) = (s.rows, s.ended, r.line_number());
         // The same through one big read.
-        let mut big = LineReader::new(data);
+        let mut big = LineReader::new(NothingCounted(data));
         let s2 = big.skip_copy_block().unwrap();
         assert_eq!((s2.rows, s2.ended), (rows, ended));
         assert_eq!(big.next_line().unwrap().map(<[u8]>::to_vec), next);
@@ -322,7 +345,7 @@ mod tests {
         let mut data = b"1\t".to_vec();
         data.extend(std::iter::repeat_n(b'x', 8 * INITIAL));
         data.extend_from_slice(b"\n2\ty\n\\.\nnext\n");
-        let mut r = LineReader::new(data.as_slice());
+        let mut r = LineReader::new(NothingCounted(data.as_slice()));
         let s = r.skip_copy_block().unwrap();
         assert_eq!((s.rows, s.ended), (2, true));
         assert_eq!(r.next_line().unwrap(), Some(&b"next"[..]));
@@ -338,7 +361,7 @@ mod tests {
             data.push(b'\n');
         }
         data.extend_from_slice(b"\\.\nnext\n");
-        let mut r = LineReader::new(data.as_slice());
+        let mut r = LineReader::new(NothingCounted(data.as_slice()));
         let s = r.skip_copy_block().unwrap();
         assert_eq!((s.rows, s.ended), (3, true));
         assert_eq!(r.next_line().unwrap(), Some(&b"next"[..]));
@@ -352,5 +375,90 @@ mod tests {
         assert_eq!((rows, ended, next), (2, false, None));
         let (rows, ended, _, _) = skip(b"a\nb\n");
         assert_eq!((rows, ended), (2, false));
+    }
+
+    /// Rows counted ahead, given as whole pieces after a COPY line.
+    struct CountedAhead {
+        pieces: std::collections::VecDeque<(&'static [u8], bool)>,
+        current: &'static [u8],
+    }
+
+    impl Read for CountedAhead {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            while self.current.is_empty() {
+                match self.pieces.pop_front() {
+                    Some((bytes, _)) => self.current = bytes,
+                    None => return Ok(0),
+                }
+            }
+            let n = buf.len().min(self.current.len());
+            buf[..n].copy_from_slice(&self.current[..n]);
+            self.current = &self.current[n..];
+            Ok(n)
+        }
+    }
+
+    impl DumpRead for CountedAhead {
+        fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
+            match self.pieces.front() {
+                Some(&(bytes, true)) if self.current.is_empty() => {
+                    self.pieces.pop_front();
+                    Ok(Some(Counted {
+                        bytes: bytes.len() as u64,
+                        lines: memchr_iter(b'\n', bytes).count() as u64,
+                    }))
+                }
+                _ => Ok(None),
+            }
+        }
+    }
+
+    /// Rows the input counted are taken as counted, with no byte of them
+    /// read: the rows, line numbers and offsets after them are those of a
+    /// read of every byte, and rows that are not counted are read.
+    #[test]
+    fn counted_rows_are_taken_as_counted() {
+        let pieces = [
+            (&b"COPY t (a) FROM stdin;\n"[..], false),
+            (b"1\n2\n3", true),
+            (b"3\n4\n", true),
+            (b"\\.\nCOPY u (a) FROM stdin;\n", false),
+            (b"5\n", false),
+            (b"\\.\nSELECT 1;\n", false),
+        ];
+        let whole: Vec<u8> = pieces.iter().flat_map(|(b, _)| b.to_vec()).collect();
+        let mut r = LineReader::new(CountedAhead {
+            pieces: pieces.into_iter().collect(),
+            current: b"",
+        });
+        let mut plain = LineReader::new(NothingCounted(whole.as_slice()));
+        for r in [&mut r as &mut dyn Skipping, &mut plain] {
+            assert_eq!(r.line(), Some(b"COPY t (a) FROM stdin;".to_vec()));
+            assert_eq!(r.skip(), (4, true));
+            assert_eq!(r.line(), Some(b"COPY u (a) FROM stdin;".to_vec()));
+            assert_eq!(r.skip(), (1, true));
+            assert_eq!(r.line(), Some(b"SELECT 1;".to_vec()));
+            assert_eq!(r.at(), (10, whole.len() as u64));
+        }
+    }
+
+    /// [`LineReader`] of any input, as the test above uses it.
+    trait Skipping {
+        fn line(&mut self) -> Option<Vec<u8>>;
+        fn skip(&mut self) -> (u64, bool);
+        fn at(&self) -> (u64, u64);
+    }
+
+    impl<R: DumpRead> Skipping for LineReader<R> {
+        fn line(&mut self) -> Option<Vec<u8>> {
+            self.next_line().unwrap().map(<[u8]>::to_vec)
+        }
+        fn skip(&mut self) -> (u64, bool) {
+            let s = self.skip_copy_block().unwrap();
+            (s.rows, s.ended)
+        }
+        fn at(&self) -> (u64, u64) {
+            (self.line_number(), self.offset())
+        }
     }
 }

@@ -20,9 +20,10 @@ use super::lines::LineReader;
 use super::sql::Scanner;
 use super::{Interest, Meta, Row, TableName, Visitor, ddl, inserts};
 use crate::indexed_gzip::Positions;
+use crate::input::{DumpRead, NothingCounted};
 
 pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()> {
-    read_in_part(input, None, visitor)
+    read_in_part(Box::new(NothingCounted(input)), None, visitor)
 }
 
 /// [`read`] of a dump with some tables' rows cut out (the chosen members of
@@ -30,7 +31,7 @@ pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()
 /// dump, so that messages give the dump's line numbers, and a table whose
 /// rows were cut out ends with `end_data(None)`, as one passed over.
 pub fn read_in_part(
-    input: Box<dyn Read + Send>,
+    input: Box<dyn DumpRead + Send>,
     positions: Option<Positions>,
     visitor: &mut dyn Visitor,
 ) -> Result<()> {
@@ -85,7 +86,7 @@ struct InsertRun {
     rows: u64,
 }
 
-impl<R: Read> PlainReader<'_, R> {
+impl<R: DumpRead> PlainReader<'_, R> {
     /// The number in the whole dump of line `line` of the input.
     fn dump_line(&self, line: u64) -> u64 {
         self.positions.as_ref().map_or(line, |p| p.dump_line(line))

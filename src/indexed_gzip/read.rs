@@ -2,7 +2,9 @@
 //! ([`Index::read`]), choosing the members a reader needs
 //! ([`Index::plan`]), and inflating them, in order, on the calling thread
 //! ([`Inflate`]) or a few members ahead on worker threads
-//! ([`ParallelInflate`]).
+//! ([`ParallelInflate`]), which also count the line ends of table rows as
+//! they inflate them, so that a reader that only counts those rows can
+//! take the count instead of the bytes.
 //!
 //! Two kinds of trouble are told apart. An index that is missing, or that
 //! does not agree with the file (a footer that is not one, a checksum that
@@ -10,8 +12,8 @@
 //! is no index: [`Index::read`] gives `None` and the caller reads the file as
 //! any gzip stream, which reports damage the way it always has. A member
 //! that does not inflate to its bytes (a deflate error, a CRC-32 or length
-//! that does not match) is damage: the readers fail with an error that says
-//! where.
+//! that does not match, or rows whose line ends are not as many as the
+//! index says) is damage: the readers fail with an error that says where.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -24,6 +26,7 @@ use flate2::Crc;
 use flate2::bufread::GzDecoder;
 
 use crate::format::plain::parse_table_name;
+use crate::input::{Counted, DumpRead};
 
 use super::{
     EMPTY_DEFLATE, ENTRY_FIXED_LEN, FLAG_DATA_END, FLAG_TABLE_DATA, FOOTER_DATA_LEN, FOOTER_LEN,
@@ -478,22 +481,39 @@ impl Read for Inflate {
 /// members ahead of the reader, and read in order: for `inspect`, which
 /// reads every member.
 ///
+/// The workers also count the line ends of every member that holds only
+/// table rows of a table whose rows end in the file (its `\.` line comes),
+/// and check the count against the index's: such a member is rows from a
+/// line start to a line end, which [`DumpRead::pass_over_counted`] can give
+/// as a count, so that the reader spends nothing on the rows of a table it
+/// only counts. A count that differs from the index's is damage.
+///
 /// Memory: `ahead + 1` buffers of a member's bytes, each at most
 /// [`MAX_MEMBER_LEN`] (16 MiB), allocated once and used again member after
 /// member (freed and allocated anew on several threads, buffers of that
 /// size stay with the allocator: the process would grow far past them).
 pub struct ParallelInflate {
     file: Arc<File>,
-    members: std::vec::IntoIter<Member>,
+    /// Each member with whether its line ends are counted.
+    members: std::vec::IntoIter<(Member, bool)>,
     pool: rayon::ThreadPool,
     ahead: usize,
     /// The members being inflated, in order.
-    pending: VecDeque<Receiver<io::Result<Vec<u8>>>>,
+    pending: VecDeque<Receiver<io::Result<Inflated>>>,
     current: Vec<u8>,
+    /// The line ends of `current`, where they were counted.
+    current_lines: Option<u64>,
     pos: usize,
     failed: bool,
     /// Buffers read out, for the next members.
     spare: Vec<Vec<u8>>,
+}
+
+/// One member's bytes, inflated by a worker.
+struct Inflated {
+    bytes: Vec<u8>,
+    /// Its line ends, where they were counted (and agree with the index).
+    lines: Option<u64>,
 }
 
 impl ParallelInflate {
@@ -514,11 +534,12 @@ impl ParallelInflate {
             .map_err(io::Error::other)?;
         Ok(ParallelInflate {
             file: Arc::new(file),
-            members: members.into_iter(),
+            members: with_rows_counted(members).into_iter(),
             pool,
             ahead: ahead.max(1),
             pending: VecDeque::new(),
             current: Vec::new(),
+            current_lines: None,
             pos: 0,
             failed: false,
             spare: Vec::new(),
@@ -534,7 +555,7 @@ impl ParallelInflate {
     /// Starts inflating members until `ahead` are under way or done.
     fn top_up(&mut self) {
         while self.pending.len() < self.ahead {
-            let Some(member) = self.members.next() else {
+            let Some((member, count_lines)) = self.members.next() else {
                 return;
             };
             let (tx, rx) = sync_channel(1);
@@ -543,44 +564,115 @@ impl ParallelInflate {
             self.pool.spawn(move || {
                 bytes.clear();
                 bytes.reserve_exact(member.uncompressed_len as usize);
-                let result = MemberReader::new(file, member)
-                    .read_to_end(&mut bytes)
-                    .map(|_| bytes);
-                let _ = tx.send(result);
+                let _ = tx.send(inflate(file, member, bytes, count_lines));
             });
             self.pending.push_back(rx);
         }
     }
+
+    /// Makes the next member, once inflated, the one being read; false
+    /// where there is none (or an error was given).
+    fn advance(&mut self) -> io::Result<bool> {
+        if self.failed {
+            return Ok(false);
+        }
+        self.top_up();
+        let Some(next) = self.pending.pop_front() else {
+            return Ok(false);
+        };
+        self.spare.push(std::mem::take(&mut self.current));
+        self.pos = 0;
+        match next.recv() {
+            Ok(Ok(inflated)) => {
+                self.current = inflated.bytes;
+                self.current_lines = inflated.lines;
+            }
+            Ok(Err(e)) => {
+                self.failed = true;
+                return Err(e);
+            }
+            Err(_) => {
+                self.failed = true;
+                return Err(io::Error::other("a thread inflating the dump failed"));
+            }
+        }
+        self.top_up();
+        Ok(true)
+    }
+}
+
+/// Each of `members` with whether its line ends are to be counted: table
+/// rows of a run of members that ends with the table's data.
+fn with_rows_counted(members: Vec<Member>) -> Vec<(Member, bool)> {
+    let mut data_ends_ahead = false;
+    let mut counted: Vec<(Member, bool)> = members
+        .into_iter()
+        .rev()
+        .map(|m| {
+            data_ends_ahead = m.table.is_some() && (m.data_end || data_ends_ahead);
+            let count_lines = data_ends_ahead;
+            (m, count_lines)
+        })
+        .collect();
+    counted.reverse();
+    counted
+}
+
+/// A worker's job: `member` inflated into `bytes` and checked, its line
+/// ends counted and checked against the index where `count_lines`.
+fn inflate(
+    file: Arc<File>,
+    member: Member,
+    mut bytes: Vec<u8>,
+    count_lines: bool,
+) -> io::Result<Inflated> {
+    let mut reader = MemberReader::new(file, member);
+    reader.read_to_end(&mut bytes)?;
+    if !count_lines {
+        return Ok(Inflated { bytes, lines: None });
+    }
+    let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+    if lines != reader.member.newlines {
+        return Err(reader.damaged(format!(
+            "the index says {} line ends, the member holds {lines}",
+            reader.member.newlines
+        )));
+    }
+    Ok(Inflated {
+        bytes,
+        lines: Some(lines),
+    })
 }
 
 impl Read for ParallelInflate {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.current.len() {
-            if self.failed {
+            if !self.advance()? {
                 return Ok(0);
             }
-            self.top_up();
-            let Some(next) = self.pending.pop_front() else {
-                return Ok(0);
-            };
-            self.spare.push(std::mem::take(&mut self.current));
-            self.pos = 0;
-            match next.recv() {
-                Ok(Ok(bytes)) => self.current = bytes,
-                Ok(Err(e)) => {
-                    self.failed = true;
-                    return Err(e);
-                }
-                Err(_) => {
-                    self.failed = true;
-                    return Err(io::Error::other("a thread inflating the dump failed"));
-                }
-            }
-            self.top_up();
         }
         let n = buf.len().min(self.current.len() - self.pos);
         buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+impl DumpRead for ParallelInflate {
+    /// The next member as a count when nothing of the current one is left
+    /// to read and the next one's line ends were counted; otherwise the
+    /// next one is left to be read.
+    fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
+        if self.pos < self.current.len() || !self.advance()? {
+            return Ok(None);
+        }
+        let Some(lines) = self.current_lines else {
+            return Ok(None);
+        };
+        self.pos = self.current.len();
+        Ok(Some(Counted {
+            bytes: self.current.len() as u64,
+            lines,
+        }))
     }
 }

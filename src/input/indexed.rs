@@ -3,14 +3,15 @@
 //! the one gzip stream. This module owns that choice for [`super::open`]:
 //! which members ([`Members`]), the reader of them, where their lines are in
 //! the whole dump ([`Positions`]), and counting their compressed bytes on
-//! the progress bar. A file without an index, or with one that does not
+//! the progress bar, also for rows passed over as counted
+//! ([`super::DumpRead`]). A file without an index, or with one that does not
 //! agree with it, is no business of this module: it is read as a stream,
 //! with no error and no warning.
 
 use std::fs::File;
 use std::io::{self, Read};
 
-use super::Content;
+use super::{Content, Counted, DumpRead, NothingCounted};
 use crate::indexed_gzip::{Index, Inflate, ParallelInflate, Positions};
 use crate::progress::Progress;
 
@@ -58,9 +59,9 @@ pub fn open(file: &File, members: Members, progress: &Progress) -> io::Result<Op
         .map(|m| (m.uncompressed_len, m.compressed_len))
         .collect();
     let file = file.try_clone()?;
-    let inflated: Box<dyn Read + Send> = match members {
+    let inflated: Box<dyn DumpRead + Send> = match members {
         Members::AllInParallel => Box::new(ParallelInflate::with_all_cores(file, chosen)?),
-        _ => Box::new(Inflate::new(file, chosen)),
+        _ => Box::new(NothingCounted(Inflate::new(file, chosen))),
     };
     Ok(Some(Content {
         reader: Box::new(CompressedProgress::new(inflated, spans, progress.clone())),
@@ -122,5 +123,15 @@ impl<R: Read> Read for CompressedProgress<R> {
         let n = self.inner.read(buf)?;
         self.count(n as u64);
         Ok(n)
+    }
+}
+
+impl<R: DumpRead> DumpRead for CompressedProgress<R> {
+    fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
+        let counted = self.inner.pass_over_counted()?;
+        if let Some(c) = counted {
+            self.count(c.bytes);
+        }
+        Ok(counted)
     }
 }
