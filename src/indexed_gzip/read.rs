@@ -560,10 +560,8 @@ impl ParallelInflate {
             };
             let (tx, rx) = sync_channel(1);
             let file = Arc::clone(&self.file);
-            let mut bytes = self.spare.pop().unwrap_or_default();
+            let bytes = self.spare.pop().unwrap_or_default();
             self.pool.spawn(move || {
-                bytes.clear();
-                bytes.reserve_exact(member.uncompressed_len as usize);
                 let _ = tx.send(inflate(file, member, bytes, count_lines));
             });
             self.pending.push_back(rx);
@@ -620,18 +618,53 @@ fn with_rows_counted(members: Vec<Member>) -> Vec<(Member, bool)> {
 
 /// A worker's job: `member` inflated into `bytes` and checked, its line
 /// ends counted and checked against the index where `count_lines`.
+///
+/// Inflated a piece at a time and counted while the piece is in the cache
+/// (a count of the whole 16 MiB afterwards reads it back from memory); the
+/// buffer keeps the bytes it held initialized, so that a buffer used again
+/// is not zeroed first.
 fn inflate(
     file: Arc<File>,
     member: Member,
     mut bytes: Vec<u8>,
     count_lines: bool,
 ) -> io::Result<Inflated> {
+    const PIECE: usize = 128 * 1024;
+    let len = member.uncompressed_len as usize;
     let mut reader = MemberReader::new(file, member);
-    reader.read_to_end(&mut bytes)?;
+    if bytes.len() < len {
+        bytes.resize(len, 0);
+    }
+    bytes.truncate(len);
+    let (mut filled, mut lines) = (0, 0);
+    while filled < len {
+        let end = (filled + PIECE).min(len);
+        let n = match reader.read(&mut bytes[filled..end]) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if count_lines {
+            lines += memchr::memchr_iter(b'\n', &bytes[filled..filled + n]).count() as u64;
+        }
+        filled += n;
+    }
+    // The end of the member, where its CRC-32 and length are checked (and
+    // fewer or more bytes than its length are damage).
+    loop {
+        match reader.read(&mut [0; 1]) {
+            Ok(0) => break,
+            Ok(_) => {
+                return Err(reader.damaged(format!("the member holds more than its {len} bytes")));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
     if !count_lines {
         return Ok(Inflated { bytes, lines: None });
     }
-    let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
     if lines != reader.member.newlines {
         return Err(reader.damaged(format!(
             "the index says {} line ends, the member holds {lines}",
