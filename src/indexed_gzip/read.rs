@@ -633,6 +633,7 @@ fn inflate(
     let len = member.uncompressed_len as usize;
     let mut reader = MemberReader::new(file, member);
     if bytes.len() < len {
+        bytes.reserve_exact(len - bytes.len());
         bytes.resize(len, 0);
     }
     bytes.truncate(len);
