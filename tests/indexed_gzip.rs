@@ -16,11 +16,21 @@ use flate2::read::MultiGzDecoder;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use textrescue::indexed_gzip::{
-    FOOTER_LEN, Index, IndexedGzWriter, Inflate, MAX_MEMBER_LEN, Member, ParallelInflate, Positions,
+    FOOTER_LEN, IndexedGzWriter, Inflate, MAX_MEMBER_LEN, Member, ParallelInflate, Positions,
 };
 
 fn bin() -> Command {
     Command::cargo_bin("textrescue").unwrap()
+}
+
+/// The fixtures' nightly of 5 March reindexed into `dir` as `name`.
+fn reindexed_night(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    assert_ok(&reindex(
+        &fixture("nights/buggy_race_bk_20240305.sql.gz"),
+        &path,
+    ));
+    path
 }
 
 /// The plain fixtures that `reindex` takes, compressed or not.
@@ -44,18 +54,6 @@ pub(crate) const PLAIN_FIXTURES: &[&str] = &[
     "pg13/plain.sql.gz",
     "pg17/plain.sql",
 ];
-
-/// The dump inside a fixture (gzip undone).
-fn inflated(path: &Path) -> Vec<u8> {
-    let raw = std::fs::read(path).unwrap();
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
-        out
-    } else {
-        raw
-    }
-}
 
 fn reindex(input: &Path, output: &Path) -> Output {
     bin()
@@ -82,10 +80,6 @@ fn real_gunzip(path: &Path) -> Vec<u8> {
         .unwrap();
     assert!(out.status.success(), "gzip -dc: {out:?}");
     out.stdout
-}
-
-fn index_of(path: &Path) -> Option<Index> {
-    Index::read(&File::open(path).unwrap()).unwrap()
 }
 
 fn read_members(path: &Path, members: Vec<Member>) -> std::io::Result<Vec<u8>> {
@@ -138,10 +132,10 @@ fn every_plain_fixture_round_trips_with_an_index_that_agrees() {
             .join(format!("{}.sql.gz", name.replace('/', "_")));
         let out = reindex(&old, &new);
         assert_ok(&out);
-        let dump = inflated(&old);
+        let dump = common::inflated(&old);
         assert!(real_gunzip(&new) == dump, "{name}: gzip -dc differs");
 
-        let index = index_of(&new).unwrap_or_else(|| panic!("{name}: no index"));
+        let index = common::index_of(&new).unwrap_or_else(|| panic!("{name}: no index"));
         assert_eq!(index.dump_len, dump.len() as u64, "{name}");
         let lines: Vec<&[u8]> = dump.split(|&b| b == b'\n').collect();
         let copies = lines
@@ -212,12 +206,8 @@ fn every_plain_fixture_round_trips_with_an_index_that_agrees() {
 #[test]
 fn a_plan_cuts_out_only_other_tables_data() {
     let dir = tempfile::tempdir().unwrap();
-    let new = dir.path().join("n.sql.gz");
-    assert_ok(&reindex(
-        &fixture("nights/buggy_race_bk_20240305.sql.gz"),
-        &new,
-    ));
-    let index = index_of(&new).unwrap();
+    let new = reindexed_night(dir.path(), "n.sql.gz");
+    let index = common::index_of(&new).unwrap();
     let tables: Vec<String> = index.tables().iter().map(|t| common::text(t)).collect();
     for t in [
         "public.tasktexts",
@@ -236,7 +226,9 @@ fn a_plan_cuts_out_only_other_tables_data() {
     assert!(chosen[buggies..].split('\n').nth(2) == Some("\\."));
     assert!(chosen.contains("-- Data for Name: buggies; Type: TABLE DATA"));
     assert!(chosen.contains("\n-- PostgreSQL database dump complete\n"));
-    let dump = common::text(&inflated(&fixture("nights/buggy_race_bk_20240305.sql.gz")));
+    let dump = common::text(&common::inflated(&fixture(
+        "nights/buggy_race_bk_20240305.sql.gz",
+    )));
     let after_the_last_rows = dump.rsplit("\n\\.\n").next().unwrap();
     assert!(chosen.ends_with(after_the_last_rows));
     let none = read_members(&new, index.plan(|_| false)).unwrap();
@@ -262,9 +254,9 @@ fn positions_in_the_chosen_members_are_positions_in_the_dump() {
         let new = dir.path().join("p.sql.gz");
         let _ = std::fs::remove_file(&new);
         assert_ok(&reindex(&fixture(name), &new));
-        let dump = inflated(&fixture(name));
+        let dump = common::inflated(&fixture(name));
         let dump_lines: Vec<&[u8]> = dump.split(|&b| b == b'\n').collect();
-        let index = index_of(&new).unwrap();
+        let index = common::index_of(&new).unwrap();
         assert_eq!(
             index.members.iter().map(|m| m.newlines).sum::<u64>(),
             dump.iter().filter(|&&b| b == b'\n').count() as u64
@@ -300,7 +292,7 @@ fn rows_cut_short_are_always_chosen() {
     let old = fixture("damaged/cut-in-copy.sql");
     let new = dir.path().join("cut.sql.gz");
     assert_ok(&reindex(&old, &new));
-    let index = index_of(&new).unwrap();
+    let index = common::index_of(&new).unwrap();
     let last = index.members.last().unwrap();
     assert!(last.table.is_some() && !last.data_end);
     let chosen = index.plan(|_| false);
@@ -364,7 +356,7 @@ fn a_table_over_16_mib_is_split_into_members() {
     let path = dir.path().join("big.sql.gz");
     write_indexed(&path, &dump, 1 << 20);
     assert!(real_gunzip(&path) == dump);
-    let index = index_of(&path).unwrap();
+    let index = common::index_of(&path).unwrap();
     let data: Vec<&Member> = index.members.iter().filter(|m| m.table.is_some()).collect();
     assert_eq!(data.len(), 3, "{:?}", index.members);
     assert!(
@@ -405,8 +397,8 @@ fn crlf_dumps_are_indexed_like_lf_ones() {
     let dir = tempfile::tempdir().unwrap();
     let new = dir.path().join("crlf.sql.gz");
     assert_ok(&reindex(&fixture("formats/crlf.sql.gz"), &new));
-    let index = index_of(&new).unwrap();
-    let dump = inflated(&fixture("formats/crlf.sql.gz"));
+    let index = common::index_of(&new).unwrap();
+    let dump = common::inflated(&fixture("formats/crlf.sql.gz"));
     assert!(dump.ends_with(b"\r\n"));
     let ends: Vec<&Member> = index.members.iter().filter(|m| m.data_end).collect();
     assert!(ends.len() >= 3);
@@ -426,13 +418,13 @@ fn a_crlf_comment_line_cut_between_writes_keeps_the_announcement() {
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole.sql.gz");
     write_indexed(&whole, bytes, usize::MAX);
-    let expected = index_of(&whole).unwrap().members;
+    let expected = common::index_of(&whole).unwrap().members;
     assert!(expected.iter().any(|m| m.table.is_some()), "{expected:?}");
     for chunk in 1..8 {
         let cut = dir.path().join("cut.sql.gz");
         write_indexed(&cut, bytes, chunk);
         assert_eq!(
-            index_of(&cut).unwrap().members,
+            common::index_of(&cut).unwrap().members,
             expected,
             "writes of {chunk}"
         );
@@ -457,7 +449,7 @@ fn table_names_are_kept_as_written_and_only_announced_copies_count() {
     for chunk in [1, 3, 7, 1000] {
         let path = dir.path().join(format!("q{chunk}.sql.gz"));
         write_indexed(&path, dump, chunk);
-        let index = index_of(&path).unwrap();
+        let index = common::index_of(&path).unwrap();
         assert_eq!(
             index.tables(),
             vec![&b"\"My \"\"Schema\"\"\".\"Task Texts\""[..]],
@@ -486,7 +478,7 @@ fn an_index_that_does_not_agree_is_none() {
         &good,
     ));
     let bytes = std::fs::read(&good).unwrap();
-    let index = index_of(&good).unwrap();
+    let index = common::index_of(&good).unwrap();
     let index_offset = {
         let last = index.members.last().unwrap();
         (last.compressed_offset + last.compressed_len) as usize
@@ -537,11 +529,11 @@ fn an_index_that_does_not_agree_is_none() {
     cases.push(("pointing wrong".into(), shifted));
     for (what, b) in cases {
         let p = write(&format!("{}.sql.gz", what.replace(' ', "-")), &b);
-        assert_eq!(index_of(&p), None, "{what}");
+        assert_eq!(common::index_of(&p), None, "{what}");
     }
     // Only the index was flipped: the dump is whole for gzip.
     let p = write("flipped-index.sql.gz", &flipped(index_offset + 30));
-    assert!(real_gunzip(&p) == inflated(&good));
+    assert!(real_gunzip(&p) == common::inflated(&good));
 }
 
 /// Bytes of the table names of `members` in the index.
@@ -557,12 +549,8 @@ fn name_lens(members: &[Member]) -> usize {
 #[test]
 fn a_damaged_member_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("good.sql.gz");
-    assert_ok(&reindex(
-        &fixture("nights/buggy_race_bk_20240305.sql.gz"),
-        &good,
-    ));
-    let index = index_of(&good).unwrap();
+    let good = reindexed_night(dir.path(), "good.sql.gz");
+    let index = common::index_of(&good).unwrap();
     let biggest = index
         .members
         .iter()
@@ -573,7 +561,7 @@ fn a_damaged_member_is_an_error() {
     bytes[(biggest.compressed_offset + biggest.compressed_len / 2) as usize] ^= 0x55;
     let bad = dir.path().join("bad.sql.gz");
     std::fs::write(&bad, &bytes).unwrap();
-    let index = index_of(&bad).expect("the index still agrees");
+    let index = common::index_of(&bad).expect("the index still agrees");
     for (how, result) in [
         ("in order", read_members(&bad, index.members.clone())),
         ("in parallel", read_parallel(&bad, index.members.clone())),
@@ -594,12 +582,8 @@ fn a_damaged_member_is_an_error() {
 #[test]
 fn a_member_whose_line_ends_disagree_with_the_index_is_damage() {
     let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("good.sql.gz");
-    assert_ok(&reindex(
-        &fixture("nights/buggy_race_bk_20240305.sql.gz"),
-        &good,
-    ));
-    let index = index_of(&good).unwrap();
+    let good = reindexed_night(dir.path(), "good.sql.gz");
+    let index = common::index_of(&good).unwrap();
     let i = index
         .members
         .iter()
@@ -623,7 +607,7 @@ fn a_member_whose_line_ends_disagree_with_the_index_is_damage() {
     bytes[crc_at..crc_at + 4].copy_from_slice(&crc.sum().to_le_bytes());
     let bad = dir.path().join("bad.sql.gz");
     std::fs::write(&bad, &bytes).unwrap();
-    let index = index_of(&bad).expect("the index agrees");
+    let index = common::index_of(&bad).expect("the index agrees");
     assert_eq!(index.members[i].newlines, newlines + 1);
 
     let e = read_parallel(&bad, index.members.clone())
@@ -672,7 +656,7 @@ fn reindex_refuses_and_leaves_nothing() {
         .output()
         .unwrap();
     assert_ok(&out);
-    assert!(real_gunzip(&new) == inflated(&fixture("formats/plain.sql")));
+    assert!(real_gunzip(&new) == common::inflated(&fixture("formats/plain.sql")));
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&new).unwrap().permissions().mode() & 0o777,
@@ -730,7 +714,7 @@ fn any_bytes_round_trip_whatever_the_chunks() {
                 write_indexed(&b, &bytes, usize::MAX);
                 let file = std::fs::read(&a).unwrap();
                 let bounds = |p: &Path| -> Vec<(u64, u64, Option<Vec<u8>>, bool)> {
-                    index_of(p)
+                    common::index_of(p)
                         .expect("an index")
                         .members
                         .into_iter()
@@ -750,7 +734,7 @@ fn any_bytes_round_trip_whatever_the_chunks() {
                     .read_to_end(&mut back)
                     .unwrap();
                 prop_assert!(back == bytes);
-                let index = index_of(&a).expect("an index");
+                let index = common::index_of(&a).expect("an index");
                 prop_assert_eq!(index.dump_len, bytes.len() as u64);
                 prop_assert!(read_members(&a, index.members.clone()).unwrap() == bytes);
                 let kept = read_members(&a, index.plan(|_| false)).unwrap();
@@ -793,7 +777,7 @@ fn a_reindexed_dump_restores_with_psql() {
     std::fs::write(&old, &dump).unwrap();
     let new = dir.path().join("new.sql.gz");
     assert_ok(&reindex(&old, &new));
-    let index = index_of(&new).unwrap();
+    let index = common::index_of(&new).unwrap();
     assert!(
         index
             .tables()

@@ -6,22 +6,17 @@
 
 use crate::common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::{NASTY, assert_ok, insert_text_sql, pg, text};
 use flate2::Compression;
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
-use textrescue::indexed_gzip::{FOOTER_LEN, Index, IndexedGzWriter, Member};
+use textrescue::indexed_gzip::{FOOTER_LEN, IndexedGzWriter, Member};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_textrescue"))
-}
-
-fn index_of(path: &Path) -> Option<Index> {
-    Index::read(&std::fs::File::open(path).unwrap()).unwrap()
 }
 
 /// The one `.sql.gz` in `dir`.
@@ -76,7 +71,7 @@ fn backup_writes_an_indexed_sql_gz_that_gunzip_and_psql_restore() {
     assert_ok(&c.output().unwrap());
     let file = only_backup(dir.path());
 
-    let index = index_of(&file).expect("the backup has an index that agrees");
+    let index = common::index_of(&file).expect("the backup has an index that agrees");
     assert!(index.members.len() > 3, "{}", index.members.len());
     assert!(
         index
@@ -166,10 +161,10 @@ fn assert_same_reads(single: &Path, indexed: &Path, what: &str) {
 fn reads_of_an_indexed_copy_are_the_reads_of_the_whole_file() {
     let mut cut = 0;
     for name in crate::indexed_gzip::PLAIN_FIXTURES {
-        let bytes = inflated(&common::fixture(name));
+        let bytes = common::inflated(&common::fixture(name));
         let (single, indexed) = single_and_indexed(&bytes);
         let file = indexed.path().join("dump.sql.gz");
-        let index = index_of(&file).unwrap_or_else(|| panic!("{name}: no index"));
+        let index = common::index_of(&file).unwrap_or_else(|| panic!("{name}: no index"));
         let texts = |t: &[u8]| {
             ["tasktexts", "task_texts", "users", "tasks"]
                 .iter()
@@ -184,17 +179,6 @@ fn reads_of_an_indexed_copy_are_the_reads_of_the_whole_file() {
         cut >= 5,
         "only {cut} fixtures have rows the readers leave out"
     );
-}
-
-fn inflated(path: &Path) -> Vec<u8> {
-    let raw = std::fs::read(path).unwrap();
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
-        out
-    } else {
-        raw
-    }
 }
 
 /// A dump with a table of `other_rows` rows before the texts, whose
@@ -259,7 +243,7 @@ fn line_numbers_in_messages_are_the_dumps() {
 
 /// The member of `table`'s rows with the most compressed bytes.
 fn member_of(file: &Path, table: &str) -> Member {
-    index_of(file)
+    common::index_of(file)
         .unwrap()
         .members
         .into_iter()
@@ -289,7 +273,7 @@ fn only_the_needed_members_are_inflated() {
     let file = indexed.path().join("dump.sql.gz");
     let other = member_of(&file, "other");
     flip_byte(&file, other.compressed_offset + other.compressed_len / 2);
-    assert!(index_of(&file).is_some(), "the index still agrees");
+    assert!(common::index_of(&file).is_some(), "the index still agrees");
     let args: &[&str] = &["texts", "--format", "json", "dump.sql.gz"];
     let read = run_in(indexed.path(), args);
     assert_eq!(read.0, Some(0), "{}", read.2);
@@ -315,7 +299,7 @@ fn a_damaged_member_of_the_texts_is_reported_as_damage() {
     let file = indexed.path().join("dump.sql.gz");
     let texts = member_of(&file, "tasktexts");
     flip_byte(&file, texts.compressed_offset + texts.compressed_len - 12);
-    assert!(index_of(&file).is_some(), "the index still agrees");
+    assert!(common::index_of(&file).is_some(), "the index still agrees");
     let out = bin()
         .current_dir(indexed.path())
         .args(["texts", "dump.sql.gz"])
@@ -333,12 +317,12 @@ fn a_damaged_member_of_the_texts_is_reported_as_damage() {
 /// about the index.
 #[test]
 fn a_corrupted_index_is_passed_over_silently() {
-    let bytes = inflated(&common::fixture("nights/buggy_race_bk_20240305.sql.gz"));
+    let bytes = common::inflated(&common::fixture("nights/buggy_race_bk_20240305.sql.gz"));
     let (single, indexed) = single_and_indexed(&bytes);
     let file = indexed.path().join("dump.sql.gz");
     let len = std::fs::metadata(&file).unwrap().len();
     flip_byte(&file, len - FOOTER_LEN as u64 - 20);
-    assert!(index_of(&file).is_none());
+    assert!(common::index_of(&file).is_none());
     assert_same_reads(single.path(), indexed.path(), "a corrupted index");
     let (code, _, err) = run_in(indexed.path(), &["inspect", "dump.sql.gz"]);
     assert_eq!((code, err.as_str()), (Some(0), ""));

@@ -5,10 +5,11 @@
 
 use crate::common::{NASTY, assert_ok, insert_text_sql, text};
 use crate::dockerdb::Container;
+use crate::restore::run;
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `textrescue ARGS...` with no local connection settings: everything goes
@@ -30,10 +31,6 @@ fn textrescue(args: &[&str]) -> Command {
         .args(args)
         .stdin(Stdio::null());
     c
-}
-
-fn run(mut c: Command) -> Output {
-    c.output().expect("run textrescue")
 }
 
 /// alice's and bob's nasty texts: a backup taken through the container,

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_ok, fixture, text};
+use common::{TempDb, assert_ok, fixture, text};
 use tempfile::TempDir;
 
 /// A psql that, on its `at`-th run, first runs `action` with sh, then is
@@ -93,6 +93,29 @@ fn a_text_saved_between_plan_and_restore_stops_it() {
     );
 }
 
+/// `restore` of alice's 1-EDIT from night 1 over the live one, through
+/// `psql`, the safety backup in `safety_dir`.
+fn overwrite_alice_1_edit(db: &TempDb, safety_dir: &Path, psql: &Path) -> Command {
+    let backup = fixture(&format!("nights/{NIGHT1}"));
+    let mut c = restore(
+        db,
+        &backup,
+        &[
+            "--user",
+            "alice",
+            "--task",
+            "1-EDIT",
+            "--on-conflict",
+            "overwrite",
+            "--yes",
+            "--safety-dir",
+            safety_dir.to_str().unwrap(),
+        ],
+    );
+    c.arg("--psql").arg(psql);
+    c
+}
+
 /// The plan said "overwrite live text 102"; alice saves 102 again before
 /// the transaction: her save is kept, the restore stops.
 #[test]
@@ -106,24 +129,7 @@ fn a_live_text_changed_after_the_plan_is_not_overwritten() {
         3,
         &writer("UPDATE public.tasktexts SET text = 'her newest save' WHERE id = 102"),
     );
-    let backup = fixture(&format!("nights/{NIGHT1}"));
-    let safety_dir = tmp.path().to_str().unwrap();
-    let mut c = restore(
-        &db,
-        &backup,
-        &[
-            "--user",
-            "alice",
-            "--task",
-            "1-EDIT",
-            "--on-conflict",
-            "overwrite",
-            "--yes",
-            "--safety-dir",
-            safety_dir,
-        ],
-    );
-    c.arg("--psql").arg(&psql);
+    let c = overwrite_alice_1_edit(&db, tmp.path(), &psql);
     let err = assert_step_failed(&run(c), "step 5 of 6 (restore) failed");
     assert!(err.contains("the live text id 102 was changed"), "{err}");
     assert_eq!(
@@ -388,24 +394,7 @@ fn a_text_saved_during_the_restore_is_not_lost() {
             done.display()
         ),
     );
-    let backup = fixture(&format!("nights/{NIGHT1}"));
-    let safety_dir = tmp.path().to_str().unwrap();
-    let mut c = restore(
-        &db,
-        &backup,
-        &[
-            "--user",
-            "alice",
-            "--task",
-            "1-EDIT",
-            "--on-conflict",
-            "overwrite",
-            "--yes",
-            "--safety-dir",
-            safety_dir,
-        ],
-    );
-    c.arg("--psql").arg(&psql);
+    let c = overwrite_alice_1_edit(&db, tmp.path(), &psql);
     let out = run(c);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !done.exists() {

@@ -499,3 +499,23 @@ pub fn table_is(raw: &[u8], wanted: &str) -> bool {
         None => table.name == wanted,
     }
 }
+
+/// A dump file's bytes, inflated when it is gzip (one member or many).
+pub fn inflated(path: &std::path::Path) -> Vec<u8> {
+    use std::io::Read;
+    let raw = std::fs::read(path).unwrap();
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else {
+        raw
+    }
+}
+
+/// The index of an indexed `.sql.gz`, where it agrees with the file.
+pub fn index_of(path: &std::path::Path) -> Option<textrescue::indexed_gzip::Index> {
+    textrescue::indexed_gzip::Index::read(&std::fs::File::open(path).unwrap()).unwrap()
+}
