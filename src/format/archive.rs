@@ -163,6 +163,24 @@ impl Toc {
     }
 }
 
+/// Which tables are partitions of which, from the TOC's definitions: a
+/// `TABLE ATTACH` entry (pg_dump 14 and later), the partition's `TABLE`
+/// entry followed by its `ALTER TABLE ... ATTACH PARTITION` (12, 13) or
+/// made `PARTITION OF` its parent (10, 11).
+fn report_partitions(entries: &[TocEntry], visitor: &mut dyn Visitor) {
+    for e in entries {
+        if e.desc != "TABLE" && e.desc != "TABLE ATTACH" {
+            continue;
+        }
+        let attached = std::iter::once(0)
+            .chain(e.defn.match_indices("\nALTER TABLE ").map(|(at, _)| at + 1))
+            .find_map(|at| ddl::attach_partition(&e.defn[at..]));
+        if let Some((partition, parent)) = attached.or_else(|| ddl::partition_of(&e.defn)) {
+            visitor.meta(Meta::PartitionOf { partition, parent });
+        }
+    }
+}
+
 /// Reads an archive's integers and strings, counting bytes for messages.
 pub(crate) struct ArchiveReader<R> {
     pub(crate) inner: R,
@@ -341,6 +359,7 @@ pub(crate) fn read_toc<R: Read>(
         }
         entries.push(entry);
     }
+    report_partitions(&entries, visitor);
     Ok(Toc {
         header,
         entries,
@@ -605,16 +624,16 @@ fn read_insert_data(
         .unwrap_or_default();
     let mut one_table = OneTable {
         inner: visitor,
-        table,
+        entry: entry.dump_id,
         columns: &columns,
-        begun: false,
+        begun: None,
         other: None,
     };
     plain::read(Box::new(Cursor::new(script)), &mut one_table).with_context(place)?;
     if let Some(other) = one_table.other {
         bail!("{}: an INSERT into {other}, another table", place());
     }
-    if !one_table.begun {
+    if one_table.begun.is_none() {
         // No INSERT at all: the table is empty.
         visitor.begin_data(table, &columns);
         visitor.end_data(Some(0));
@@ -622,26 +641,35 @@ fn read_insert_data(
     Ok(())
 }
 
-/// Passes on the data of one table, the entry's, from the plain reader's
-/// reading of the entry's INSERT statements; notes any other table.
+/// Passes on the data of one table from the plain reader's reading of the
+/// entry's INSERT statements, and the statements it could not read; notes
+/// any other table. The table is the one the first INSERT names: the
+/// entry's, or with `--load-via-partition-root` its partitioned table's.
 struct OneTable<'v, 't> {
     inner: &'v mut dyn Visitor,
-    table: &'t TableName,
+    /// The TOC entry's dump id, for messages.
+    entry: i64,
     /// The columns of the table's CREATE TABLE, for INSERTs without a list.
     columns: &'t [String],
-    begun: bool,
+    begun: Option<TableName>,
     other: Option<TableName>,
 }
 
 impl Visitor for OneTable<'_, '_> {
-    fn meta(&mut self, _meta: Meta) {}
+    fn meta(&mut self, meta: Meta) {
+        if let Meta::Unread(mut unread) = meta {
+            // Its line is a line of the entry's data (after its CREATE TABLE).
+            unread.place = format!("TOC entry {}, {}", self.entry, unread.place);
+            self.inner.meta(Meta::Unread(unread));
+        }
+    }
 
     fn begin_data(&mut self, table: &TableName, columns: &[String]) -> Interest {
-        if table != self.table || self.begun {
+        if self.begun.as_ref().is_some_and(|t| t != table) {
             self.other.get_or_insert_with(|| table.clone());
             return Interest::PassOver;
         }
-        self.begun = true;
+        self.begun = Some(table.clone());
         let columns = if columns.is_empty() {
             self.columns
         } else {
