@@ -14,6 +14,7 @@
 //! bytes. Where each format keeps its data is its own file's business
 //! (`custom`, `tar`, `directory`).
 
+use std::collections::HashMap;
 use std::io::{self, Cursor, Read};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -178,6 +179,56 @@ fn report_partitions(entries: &[TocEntry], visitor: &mut dyn Visitor) {
         if let Some((partition, parent)) = attached.or_else(|| ddl::partition_of(&e.defn)) {
             visitor.meta(Meta::PartitionOf { partition, parent });
         }
+    }
+}
+
+impl Toc {
+    /// The CREATE TABLE of the table an entry's data belongs to, after
+    /// those of the tables it inherits from (pg_dump lists only a child's
+    /// own columns), so that the plain reader knows all its columns.
+    fn definitions_of(&self, data: &TocEntry) -> Vec<&str> {
+        let mut defns = Vec::new();
+        self.definitions_within(data, 0, &mut defns);
+        defns
+    }
+
+    /// [`Toc::definitions_of`], `depth` parents down: a damaged TOC whose
+    /// tables inherit from each other in a circle cannot recurse forever.
+    fn definitions_within<'t>(&'t self, data: &TocEntry, depth: usize, defns: &mut Vec<&'t str>) {
+        let Some(defn) = self.table_definition(data) else {
+            return;
+        };
+        if depth < 16
+            && let Some(definition) = ddl::create_table(defn)
+        {
+            for parent in &definition.inherits {
+                if let Some(e) = self.entries.iter().find(|e| {
+                    e.desc == "TABLE" && e.tag == parent.name && e.namespace == parent.schema
+                }) {
+                    self.definitions_within(e, depth + 1, defns);
+                }
+            }
+        }
+        defns.push(defn);
+    }
+
+    /// The columns of the table an entry's data belongs to, all of them
+    /// (a child's after its parents').
+    fn columns_of(&self, data: &TocEntry) -> Option<Vec<String>> {
+        let mut columns: HashMap<TableName, Vec<String>> = HashMap::new();
+        let mut last = None;
+        for defn in self.definitions_of(data) {
+            let d = ddl::create_table(defn)?;
+            let parents: Vec<&[String]> = d
+                .inherits
+                .iter()
+                .map(|p| columns.get(p).map_or(&[][..], Vec::as_slice))
+                .collect();
+            let all = d.columns_after(&parents);
+            columns.insert(d.table.clone(), all);
+            last = Some(d.table);
+        }
+        columns.remove(&last?)
     }
 }
 
@@ -609,7 +660,7 @@ fn read_insert_data(
         )
     };
     let mut script = Vec::new();
-    if let Some(defn) = toc.table_definition(entry) {
+    for defn in toc.definitions_of(entry) {
         script.extend_from_slice(defn.as_bytes());
         script.push(b'\n');
     }
@@ -617,11 +668,7 @@ fn read_insert_data(
         script.extend_from_slice(b"SET standard_conforming_strings = off;\n");
     }
     data.read_to_end(&mut script).with_context(place)?;
-    let columns = toc
-        .table_definition(entry)
-        .and_then(ddl::create_table_columns)
-        .map(|(_, c)| c)
-        .unwrap_or_default();
+    let columns = toc.columns_of(entry).unwrap_or_default();
     let mut one_table = OneTable {
         inner: visitor,
         entry: entry.dump_id,

@@ -13,10 +13,57 @@ use anyhow::Result;
 use super::TableName;
 use super::sql::Scanner;
 
-/// The table a CREATE TABLE statement creates and its columns in order.
+/// The table a CREATE TABLE statement creates and the columns it lists
+/// (for a table that inherits, its own only: see [`create_table`]).
 pub fn create_table_columns(statement: &str) -> Option<(TableName, Vec<String>)> {
     let mut s = Scanner::new(statement.as_bytes(), true, "CREATE TABLE statement");
     table_and_columns(&mut s).ok()
+}
+
+/// What a CREATE TABLE statement says of a table's columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    pub table: TableName,
+    /// The columns it lists.
+    pub columns: Vec<String>,
+    /// `INHERITS (parent, ...)`: pg_dump lists only the child's own
+    /// columns, and its rows hold the parents' columns first.
+    pub inherits: Vec<TableName>,
+}
+
+impl Definition {
+    /// The table's columns in data order, given its parents' (in the
+    /// order of `inherits`): the parents' first, merged by name as
+    /// PostgreSQL merges them, then the child's own others.
+    pub fn columns_after(&self, parents: &[&[String]]) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for column in parents.iter().copied().flatten().chain(&self.columns) {
+            if !all.contains(column) {
+                all.push(column.clone());
+            }
+        }
+        all
+    }
+}
+
+/// A CREATE TABLE statement's table, columns and parents.
+pub fn create_table(statement: &str) -> Option<Definition> {
+    let mut s = Scanner::new(statement.as_bytes(), true, "CREATE TABLE statement");
+    let (table, columns) = table_and_columns(&mut s).ok()?;
+    let mut inherits = Vec::new();
+    if s.keyword("INHERITS") && s.punct(b'(') {
+        loop {
+            inherits.push(s.table_name().ok()?);
+            if !s.punct(b',') {
+                break;
+            }
+        }
+    }
+    Some(Definition {
+        table,
+        columns,
+        inherits,
+    })
 }
 
 /// The words that start a table constraint rather than a column: reserved
@@ -174,6 +221,30 @@ mod tests {
         );
         assert_eq!(create_table_columns("CREATE TABLE p.t OF some_type;"), None);
         assert_eq!(create_table_columns("CREATE TABLE t (a int"), None);
+    }
+
+    #[test]
+    fn inherited_columns_come_first() {
+        let d = create_table("CREATE TABLE public.child (\n    extra integer,\n    v text\n)\nINHERITS (public.parent, other);").unwrap();
+        assert_eq!(
+            d.inherits,
+            vec![
+                TableName::new("public", "parent"),
+                TableName::new("public", "other")
+            ]
+        );
+        let parent = vec!["id".to_string(), "v".to_string()];
+        let other = vec!["o".to_string()];
+        assert_eq!(
+            d.columns_after(&[&parent, &other]),
+            vec!["id", "v", "o", "extra"]
+        );
+        assert!(
+            create_table("CREATE TABLE t (a int);")
+                .unwrap()
+                .inherits
+                .is_empty()
+        );
     }
 
     #[test]

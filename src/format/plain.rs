@@ -304,8 +304,14 @@ impl<R: DumpRead> PlainReader<'_, R> {
         match statement.kind {
             StatementKind::Other => Ok(()),
             StatementKind::CreateTable => {
-                if let Some((table, columns)) = ddl::create_table_columns(&statement.text) {
-                    self.definitions.insert(table, columns);
+                if let Some(d) = ddl::create_table(&statement.text) {
+                    let parents: Vec<&[String]> = d
+                        .inherits
+                        .iter()
+                        .map(|p| self.definitions.get(p).map_or(&[][..], Vec::as_slice))
+                        .collect();
+                    let columns = d.columns_after(&parents);
+                    self.definitions.insert(d.table, columns);
                 } else if let Some((partition, parent)) = ddl::partition_of(&statement.text) {
                     // pg_dump before 12: the partition takes its parent's columns.
                     if let Some(columns) = self.definitions.get(&parent).cloned() {
@@ -421,7 +427,9 @@ fn classify(line: &[u8]) -> LineStart {
         LineStart::MetaCommand
     } else if trimmed.starts_with(b"COPY ") && trimmed.ends_with(b"FROM stdin;") {
         LineStart::Copy
-    } else if trimmed.starts_with(b"CREATE TABLE ") {
+    } else if trimmed.starts_with(b"CREATE TABLE ")
+        || trimmed.starts_with(b"CREATE UNLOGGED TABLE ")
+    {
         LineStart::Statement(StatementKind::CreateTable)
     } else if trimmed.starts_with(b"ALTER TABLE ") {
         LineStart::Statement(StatementKind::AlterTable)
