@@ -389,3 +389,52 @@ fn a_statement_not_read_loses_nothing_else() {
     let without_103: Vec<Value> = want.iter().filter(|t| t["id"] != 103).cloned().collect();
     assert_eq!(got, Value::Array(without_103));
 }
+
+/// An indexed `.sql.gz` (what `backup` writes) is read by its tables'
+/// names; the partitions of a partitioned texts table have their own, and
+/// their rows are still read.
+#[test]
+fn an_indexed_copy_finds_the_texts_in_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = &expected()["texts"];
+    for name in ["copy.sql.gz", "load-via-root.sql.gz"] {
+        let indexed = dir.path().join(format!("indexed-{name}"));
+        let indexed = indexed.display().to_string();
+        let out = textrescue(&[
+            "reindex",
+            &shape(name).display().to_string(),
+            "-o",
+            &indexed,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            common::index_of(Path::new(&indexed)).is_some(),
+            "{name}: indexed"
+        );
+        let out = textrescue(&[
+            "texts",
+            &indexed,
+            "--table",
+            "parted_texts",
+            "--format",
+            "json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let count = |v: &Value| v.as_array().unwrap().len();
+        assert!(
+            &got == want,
+            "{name}: {} texts, not {}",
+            count(&got),
+            count(want)
+        );
+    }
+}

@@ -204,6 +204,27 @@ impl Dump {
 /// Reads `source` to the end. With `salvage`, damage after some rows is
 /// reported in [`Dump::damage`] instead of failing.
 pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
+    let dump = read_members(source, options, false)?;
+    // An indexed `.sql.gz` is read by its tables' names, and a partition of
+    // the texts, users or tasks table has its own: once the dump has said
+    // whose partition it is, the dump is read again with every member.
+    let partition_cut_out = dump.summary.databases.iter().any(|db| {
+        db.tables.iter().any(|t| {
+            let root = dump.summary.root_of(&t.name);
+            t.rows.is_none()
+                && root != t.name
+                && race::reads_rows_of(&root, options.table.as_deref())
+        })
+    });
+    if partition_cut_out {
+        return read_members(source, options, true);
+    }
+    Ok(dump)
+}
+
+/// [`read`], through the index of an indexed `.sql.gz` by the tables
+/// needed, or every member when `every_member`.
+fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> Result<Dump> {
     let progress = match &options.shared_progress {
         Some(shared) => shared.part(),
         None if options.progress => Progress::for_stderr(&match source {
@@ -218,7 +239,7 @@ pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
         format::plain::parse_table_name(raw)
             .is_none_or(|t| race::reads_rows_of(&t, options.table.as_deref()))
     };
-    let members = if options.count_rows {
+    let members = if options.count_rows || every_member {
         Members::AllInParallel
     } else {
         Members::Tables(&needed)

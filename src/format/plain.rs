@@ -209,6 +209,13 @@ impl<R: DumpRead> PlainReader<'_, R> {
         }
     }
 
+    /// Whether lines were cut out of the input between `copy_line` (a COPY
+    /// header's) and the line just read (the `\.` ending its rows).
+    fn rows_cut_out(&self, copy_line: u64) -> bool {
+        let end = self.lines.line_number();
+        self.dump_line(end) - self.dump_line(copy_line) != end - copy_line
+    }
+
     /// Reports a statement of table data that was not read.
     fn unread(&mut self, line_no: u64, table: Option<TableName>, reason: String) {
         self.visitor.meta(Meta::Unread(Unread {
@@ -257,8 +264,7 @@ impl<R: DumpRead> PlainReader<'_, R> {
                         skipped.rows
                     );
                 }
-                let end = self.lines.line_number();
-                if self.dump_line(end) - self.dump_line(copy_line) != end - copy_line {
+                if self.rows_cut_out(copy_line) {
                     // The rows were cut out of what is read: not counted.
                     self.visitor.end_data(None);
                     return Ok(());
@@ -292,6 +298,13 @@ impl<R: DumpRead> PlainReader<'_, R> {
                             let line = self.dump_line(self.lines.line_number());
                             format!("line {line}, row {rows} of {table}")
                         })?;
+                }
+                if rows == 0 && self.rows_cut_out(copy_line) {
+                    // Rows wanted, but the index had them cut out (a
+                    // partition of a table read, by a name of its own):
+                    // not counted, so that the reader of the dump knows.
+                    self.visitor.end_data(None);
+                    return Ok(());
                 }
                 rows
             }
@@ -468,11 +481,21 @@ fn connect_target(word: &str) -> Option<String> {
 }
 
 /// `COPY schema.table (col, ...) FROM stdin;` into its table and columns.
+/// pg_dump 11 and before write `WITH OIDS` before `FROM` for a table with
+/// OIDs dumped with `--oids`: each row's OID is then its first field, a
+/// column named `oid` here. (With no column list, the columns are the
+/// table's definition's, and the OID is not among them.)
 pub fn parse_copy_header(header: &str) -> Result<(TableName, Vec<String>)> {
     let mut s = Scanner::new(header.as_bytes(), true, "COPY statement");
     s.expect_keyword("COPY")?;
     let table = s.table_name()?;
-    let columns = s.name_list()?.unwrap_or_default();
+    let mut columns = s.name_list()?.unwrap_or_default();
+    if s.keyword("WITH") {
+        s.expect_keyword("OIDS")?;
+        if !columns.is_empty() {
+            columns.insert(0, "oid".to_string());
+        }
+    }
     for word in ["FROM", "stdin"] {
         s.expect_keyword(word)?;
     }
@@ -637,6 +660,90 @@ mod tests {
         let (t, c) = parse_copy_header("COPY tasktexts FROM stdin;").unwrap();
         assert_eq!(t, TableName::new("public", "tasktexts"));
         assert!(c.is_empty());
+        // A table with no columns left (all dropped): two spaces, no list.
+        let (t, c) = parse_copy_header("COPY public.dropped_all  FROM stdin;").unwrap();
+        assert_eq!(t, TableName::new("public", "dropped_all"));
+        assert!(c.is_empty());
+        let (_, c) = parse_copy_header("COPY t (a, b) WITH OIDS FROM stdin;").unwrap();
+        assert_eq!(c, vec!["oid", "a", "b"]);
+    }
+
+    /// What a reader reports, in order, as text.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl Visitor for Log {
+        fn meta(&mut self, meta: Meta) {
+            self.0.push(match meta {
+                Meta::Unread(u) => format!("unread {u}"),
+                other => format!("{other:?}"),
+            });
+        }
+        fn begin_data(&mut self, table: &TableName, columns: &[String]) -> Interest {
+            self.0.push(format!("begin {table} {columns:?}"));
+            Interest::Rows
+        }
+        fn row(&mut self, row: &Row) -> Result<()> {
+            let fields: Vec<String> = (0..row.len())
+                .map(|i| {
+                    format!(
+                        "{:?}",
+                        row.get(i)
+                            .unwrap()
+                            .map(|f| String::from_utf8_lossy(&f).into_owned())
+                    )
+                })
+                .collect();
+            self.0.push(format!("row [{}]", fields.join(" ")));
+            Ok(())
+        }
+        fn end_data(&mut self, rows: Option<u64>) {
+            self.0.push(format!("end {rows:?}"));
+        }
+    }
+
+    #[test]
+    fn a_statement_not_read_is_reported_and_reading_goes_on() {
+        let script = "CREATE TABLE public.t (\n);\n\
+            CREATE TABLE public.u (\n    a integer,\n    b text\n);\n\
+            INSERT INTO public.u VALUES (1, 'one');\n\
+            INSERT INTO public.t DEFAULT VALUES;\n\
+            INSERT INTO public.t DEFAULT VALUES;\n\
+            INSERT INTO public.u VALUES (2, 'two');\n\
+            INSERT INTO public.u VALUES (3, now());\n\
+            INSERT INTO public.u VALUES (4, 'four', 'extra');\n\
+            INSERT INTO public.u VALUES (5, 'five') ON CONFLICT DO NOTHING;\n\
+            INSERT INTO 'u' VALUES (6, 'six');\n\
+            COPY public.\"u (a, b) FROM stdin;\n7\tseven\n\\.\n\
+            COPY public.u  FROM stdin;\n8\teight\n\\.\n\
+            -- PostgreSQL database dump complete\n";
+        let mut log = Log::default();
+        read(
+            Box::new(std::io::Cursor::new(script.as_bytes().to_vec())),
+            &mut log,
+        )
+        .unwrap();
+        let log = log.0.join("\n");
+        let want = r#"begin public.u ["a", "b"]
+row [Some("1") Some("one")]
+end Some(1)
+begin public.t []
+row []
+row []
+end Some(2)
+begin public.u ["a", "b"]
+row [Some("2") Some("two")]
+unread line 11: a statement of the data of public.u was not read: expected a value at byte 32 of the INSERT statement, found "now());"
+unread line 12: a statement of the data of public.u was not read: a row has 3 values for 2 columns
+row [Some("5") Some("five")]
+end Some(2)
+unread line 14: a statement of table data was not read: cannot read the table an INSERT statement writes to
+unread line 15: a statement of table data was not read: cannot read the COPY header "COPY public.\"u (a, b) FROM stdin;" (the COPY statement ends where the end of a quoted name was expected); its 1 rows are passed over
+begin public.u ["a", "b"]
+row [Some("8") Some("eight")]
+end Some(1)
+Complete"#;
+        assert_eq!(log, want);
     }
 
     #[test]
