@@ -380,10 +380,11 @@ fn a_statement_not_read_loses_nothing_else() {
         assert!(err.contains(&needle), "{needle}: {err}");
     }
     let out = textrescue(&["texts", &texts, "--format", "json", "--salvage"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        err.contains(&format!("line {line}")) && err.contains("every row but those statements'"),
+        "{err}"
     );
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
     let without_103: Vec<Value> = want.iter().filter(|t| t["id"] != 103).cloned().collect();
