@@ -29,6 +29,7 @@ mod restore_docker;
 mod restore_faults;
 mod restore_sql;
 mod roundtrip_proptest;
+mod row_shapes;
 mod seams;
 mod week;
 

@@ -113,9 +113,16 @@ impl DumpArgs {
 pub fn read_dump(arg: &str, options: &ReadOptions) -> Result<Dump> {
     let dump = dump::read(&Source::from_arg(arg), options)?;
     if let Some(damage) = &dump.summary.damage {
-        warn(&format!(
-            "--salvage: {damage}; what follows holds only the rows read before that point"
-        ));
+        if dump.summary.ended {
+            // Read to its end, past statements it could not read.
+            warn(&format!(
+                "--salvage: {damage}; what follows holds every row but those statements'"
+            ));
+        } else {
+            warn(&format!(
+                "--salvage: {damage}; what follows holds only the rows read before that point"
+            ));
+        }
     }
     Ok(dump)
 }

@@ -5,6 +5,12 @@
 //! use: `dump::read(source, &options)`. With `--user` on an indexed
 //! `.sql.gz`, the users tables are read first, so that texts of other
 //! students are never kept.
+//!
+//! A statement of table data the reader could not follow (see
+//! [`format::Meta::Unread`]) fails the read when it may hold rows of the
+//! texts, users or tasks tables, as damage does (`--salvage` shows the
+//! rest); one of another table only makes the dump incomplete, with a
+//! warning from [`Dump::texts`].
 
 pub mod race;
 pub mod summary;
@@ -159,6 +165,16 @@ impl Dump {
             )
         })?;
         let mut warnings = db.problems.clone();
+        if self.summary.damage.is_none() {
+            // Statements of other tables than the race server's (those of
+            // its tables fail the read): the texts are whole.
+            warnings.extend(self.summary.unread.iter().map(|u| {
+                format!(
+                    "{}: {u}; its rows are left out (not a table textrescue reads)",
+                    self.source.display()
+                )
+            }));
+        }
         if db.texts.usernames.is_empty() && self.summary.damage.is_some() {
             // pg_dump writes `users` after the texts table, so a dump cut
             // inside the texts never reaches it.
@@ -188,6 +204,27 @@ impl Dump {
 /// Reads `source` to the end. With `salvage`, damage after some rows is
 /// reported in [`Dump::damage`] instead of failing.
 pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
+    let dump = read_members(source, options, false)?;
+    // An indexed `.sql.gz` is read by its tables' names, and a partition of
+    // the texts, users or tasks table has its own: once the dump has said
+    // whose partition it is, the dump is read again with every member.
+    let partition_cut_out = dump.summary.databases.iter().any(|db| {
+        db.tables.iter().any(|t| {
+            let root = dump.summary.root_of(&t.name);
+            t.rows.is_none()
+                && root != t.name
+                && race::reads_rows_of(&root, options.table.as_deref())
+        })
+    });
+    if partition_cut_out {
+        return read_members(source, options, true);
+    }
+    Ok(dump)
+}
+
+/// [`read`], through the index of an indexed `.sql.gz` by the tables
+/// needed, or every member when `every_member`.
+fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> Result<Dump> {
     let progress = match &options.shared_progress {
         Some(shared) => shared.part(),
         None if options.progress => Progress::for_stderr(&match source {
@@ -202,7 +239,7 @@ pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
         format::plain::parse_table_name(raw)
             .is_none_or(|t| race::reads_rows_of(&t, options.table.as_deref()))
     };
-    let members = if options.count_rows {
+    let members = if options.count_rows || every_member {
         Members::AllInParallel
     } else {
         Members::Tables(&needed)
@@ -247,7 +284,33 @@ pub fn read(source: &Source, options: &ReadOptions) -> Result<Dump> {
             return Err(anyhow!(message));
         }
         dump.summary.damage = Some(message);
-    } else if !dump.summary.complete {
+    } else if dump.summary.ended && !dump.summary.unread.is_empty() {
+        let unread = &dump.summary.unread;
+        let message = format!(
+            "{}: {} statement{} of table data could not be read, so the dump is incomplete: {}",
+            source.display(),
+            unread.len(),
+            crate::words::plural(unread.len()),
+            unread
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        let needed = unread.iter().any(|u| {
+            u.table.as_ref().is_none_or(|t| {
+                race::reads_rows_of(&dump.summary.root_of(t), options.table.as_deref())
+            })
+        });
+        if options.salvage {
+            dump.summary.damage = Some(message);
+        } else if needed {
+            bail!(
+                "{message}. It may hold rows of the tables the texts are read from; \
+                 --salvage shows what was read"
+            );
+        }
+    } else if !dump.summary.ended {
         let message = format!(
             "{}: the dump is incomplete: it ends without pg_dump's closing line \
              (\"-- PostgreSQL database dump complete\"), so data may be missing",

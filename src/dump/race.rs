@@ -3,7 +3,10 @@
 //! [`RaceSink`] reads them from any format's rows, built on a
 //! [`SummarySink`] that sees every table: it maps each table's columns by
 //! name, decodes the fields it needs, applies the prefilter, and keeps the
-//! users and tasks of the texts table's schema. With `--user`, texts of
+//! users and tasks of the texts table's schema. A partition's rows are its
+//! partitioned table's (the dump names the partition, or the root with
+//! `--load-via-partition-root`), and a table's rows may come in several
+//! parts (one per partition). With `--user`, texts of
 //! other students are dropped as soon as the users table says whose they
 //! are; until then they wait, compactly and on disk past a bound
 //! ([`super::undecided`]).
@@ -257,17 +260,24 @@ impl<'o> RaceSink<'o> {
         self.databases.last_mut().expect("a database")
     }
 
-    /// Which needed table `table` is, if any; fails when it lacks a column.
-    fn pick_columns(&mut self, table: &TableName, columns: &[String]) -> Result<Current> {
-        if self.is_texts_table(table) {
+    /// Which needed table `table` (a partition of `root`, or `root`
+    /// itself) is, if any; fails when it lacks a column.
+    fn pick_columns(
+        &mut self,
+        table: &TableName,
+        root: &TableName,
+        columns: &[String],
+    ) -> Result<Current> {
+        if self.is_texts_table(root) {
             let named_by = self.options.table.clone();
             let db = &mut self.database().0;
-            if let Some(first) = &db.texts_table {
+            if let Some(first) = db.texts_table.as_ref().filter(|first| *first != root) {
                 db.problems.push(format!(
                     "a second texts table {table} was ignored; {first} is read (--table chooses)"
                 ));
             } else if let Ok(c) = texts_columns(columns, table) {
-                db.texts_table = Some(table.clone());
+                // Another part of the same table (a partition) goes on it.
+                db.texts_table = Some(root.clone());
                 db.texts_problem = None;
                 return Ok(Current::Texts(c));
             } else {
@@ -287,15 +297,15 @@ impl<'o> RaceSink<'o> {
                 ));
             }
         }
-        match table.name.as_str() {
+        match root.name.as_str() {
             "users" => Ok(Current::Users(UsersColumns {
-                schema: table.schema.clone(),
+                schema: root.schema.clone(),
                 id: position(columns, "id", table)?,
                 username: position(columns, "username", table)?,
                 is_student: columns.iter().position(|c| c == "is_student"),
             })),
             "tasks" => Ok(Current::Tasks(TasksColumns {
-                schema: table.schema.clone(),
+                schema: root.schema.clone(),
                 id: position(columns, "id", table)?,
                 phase: position(columns, "phase", table)?,
                 name: position(columns, "name", table)?,
@@ -429,12 +439,15 @@ impl Visitor for RaceSink<'_> {
         if !self.database_wanted() {
             return uncounted;
         }
-        self.current = self.pick_columns(table, columns).unwrap_or_else(|e| {
-            self.database().0.problems.push(format!("{e:#}"));
-            Current::None
-        });
+        let root = self.summary.summary().root_of(table);
+        self.current = self
+            .pick_columns(table, &root, columns)
+            .unwrap_or_else(|e| {
+                self.database().0.problems.push(format!("{e:#}"));
+                Current::None
+            });
         if let Current::Texts(_) = self.current {
-            self.decide_at_texts(&table.schema);
+            self.decide_at_texts(&root.schema);
         }
         match self.current {
             Current::None => uncounted,

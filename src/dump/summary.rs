@@ -1,11 +1,12 @@
 //! What any dump is, whoever reads it: its format, versions and compression,
 //! its databases and each one's tables with their row counts, whether it is
-//! complete and what damage stopped its reading. Format-neutral: built by a
+//! complete, the statements of table data that were not read, and what
+//! damage stopped its reading. Format-neutral: built by a
 //! [`SummarySink`] from what any format's reader reports, and all that
 //! `inspect` shows apart from the texts.
 
 use crate::format::compress::Compression;
-use crate::format::{Interest, Meta, Row, TableName, Visitor};
+use crate::format::{Interest, Meta, Row, TableName, Unread, Visitor};
 use crate::input::Format;
 
 /// A summary of one dump.
@@ -22,8 +23,17 @@ pub struct Summary {
     pub archive_version: Option<String>,
     /// pg_dumpall output (several databases).
     pub cluster: bool,
-    /// The dump's closing line or the archive's end was reached.
+    /// Everything was read: the dump's closing line or the archive's end
+    /// was reached, and no statement of table data was left unread.
     pub complete: bool,
+    /// The dump's closing line or the archive's end was reached (whether
+    /// or not every statement before it was read).
+    pub ended: bool,
+    /// Statements of table data that were not read, in dump order: their
+    /// rows are in no count.
+    pub unread: Vec<Unread>,
+    /// Partitions and their parents (partition, parent), as the dump says.
+    pub partitions: Vec<(TableName, TableName)>,
     /// In dump order; a dump that names no database has one, unnamed.
     pub databases: Vec<DatabaseSummary>,
     /// Set with `--salvage` when reading stopped early: what went wrong.
@@ -31,6 +41,20 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The partitioned table at the root of `table`, or `table` itself
+    /// when it is no partition.
+    pub fn root_of(&self, table: &TableName) -> TableName {
+        let mut root = table;
+        // Bounded: a cycle (no real dump has one) cannot hang.
+        for _ in 0..=self.partitions.len() {
+            match self.partitions.iter().find(|(p, _)| p == root) {
+                Some((_, parent)) => root = parent,
+                None => break,
+            }
+        }
+        root.clone()
+    }
+
     /// Both compressions in words: `gzip`, `none`, `zstd (data)`,
     /// `gzip, lz4 (data)`.
     pub fn compression_label(&self) -> String {
@@ -81,6 +105,9 @@ impl SummarySink {
                 archive_version: None,
                 cluster: false,
                 complete: false,
+                ended: false,
+                unread: Vec::new(),
+                partitions: Vec::new(),
                 databases: vec![DatabaseSummary::default()],
                 damage: None,
             },
@@ -120,7 +147,16 @@ impl Visitor for SummarySink {
             Meta::ArchiveVersion(v) => s.archive_version = Some(v),
             Meta::DataCompression(c) => s.data_compression = c,
             Meta::Cluster => s.cluster = true,
-            Meta::Complete => s.complete = true,
+            Meta::Complete => {
+                s.ended = true;
+                s.complete = s.unread.is_empty();
+            }
+            Meta::Unread(unread) => {
+                s.complete = false;
+                s.unread.push(unread);
+            }
+            // The rows are still counted under the table the dump names.
+            Meta::PartitionOf { partition, parent } => s.partitions.push((partition, parent)),
             Meta::Database(name) => {
                 let current = s.databases.last_mut().expect("a summary has a database");
                 // The part before the first database's name holds no data
@@ -182,5 +218,19 @@ mod tests {
         assert_eq!(names, [Some("template1"), Some("race")]);
         assert_eq!(s.databases[1].tables[0].rows, Some(3));
         assert_eq!(s.compression_label(), "gzip, zstd (data)");
+    }
+
+    #[test]
+    fn a_statement_not_read_makes_the_dump_incomplete() {
+        let mut sink = SummarySink::new(Format::Plain, Compression::None, true);
+        sink.meta(Meta::Unread(Unread {
+            place: "line 7".into(),
+            table: Some(TableName::new("public", "t")),
+            reason: "why".into(),
+        }));
+        sink.meta(Meta::Complete);
+        let s = sink.finish();
+        assert!(s.ended && !s.complete);
+        assert_eq!(s.unread.len(), 1);
     }
 }

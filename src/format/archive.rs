@@ -14,16 +14,19 @@
 //! bytes. Where each format keeps its data is its own file's business
 //! (`custom`, `tar`, `directory`).
 
-use std::io::{self, Cursor, Read};
+use std::io::{self, Read};
 
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::compress::{self, Codec, Compression};
 use super::copy_text::Splitter;
 use super::lines::LineReader;
-use super::plain::{self, parse_copy_header};
-use super::{Interest, Meta, Row, TableName, Visitor, ddl};
+use super::plain::parse_copy_header;
+use super::{Interest, Meta, TableName, Visitor, ddl};
+
+mod insert_data;
 use crate::input::NothingCounted;
+use insert_data::read_insert_data;
 
 /// The archive versions this reader knows: 1.10 (PostgreSQL 9.0) to 1.16
 /// (PostgreSQL 17 and 18).
@@ -160,6 +163,24 @@ impl Toc {
             .iter()
             .find(|e| e.desc == "TABLE" && e.tag == data.tag && e.namespace == data.namespace)
             .map(|e| e.defn.as_str())
+    }
+}
+
+/// Which tables are partitions of which, from the TOC's definitions: a
+/// `TABLE ATTACH` entry (pg_dump 14 and later), the partition's `TABLE`
+/// entry followed by its `ALTER TABLE ... ATTACH PARTITION` (12, 13) or
+/// made `PARTITION OF` its parent (10, 11).
+fn report_partitions(entries: &[TocEntry], visitor: &mut dyn Visitor) {
+    for e in entries {
+        if e.desc != "TABLE" && e.desc != "TABLE ATTACH" {
+            continue;
+        }
+        let attached = std::iter::once(0)
+            .chain(e.defn.match_indices("\nALTER TABLE ").map(|(at, _)| at + 1))
+            .find_map(|at| ddl::attach_partition(&e.defn[at..]));
+        if let Some((partition, parent)) = attached.or_else(|| ddl::partition_of(&e.defn)) {
+            visitor.meta(Meta::PartitionOf { partition, parent });
+        }
     }
 }
 
@@ -341,6 +362,7 @@ pub(crate) fn read_toc<R: Read>(
         }
         entries.push(entry);
     }
+    report_partitions(&entries, visitor);
     Ok(Toc {
         header,
         entries,
@@ -571,95 +593,4 @@ pub(crate) fn read_copy_data(
     // so that a damaged compressed stream is noticed.
     while lines.next_line().with_context(place)?.is_some() {}
     Ok(rows)
-}
-
-/// Data stored as INSERT statements (`pg_dump --inserts` into an archive):
-/// a small SQL script, read by the plain reader after the table's CREATE
-/// TABLE (for its columns) and the dump's `standard_conforming_strings`.
-fn read_insert_data(
-    toc: &Toc,
-    entry: &TocEntry,
-    table: &TableName,
-    data: &mut dyn Read,
-    visitor: &mut dyn Visitor,
-) -> Result<()> {
-    let place = || {
-        format!(
-            "the data of {table} (TOC entry {}, INSERT statements)",
-            entry.dump_id
-        )
-    };
-    let mut script = Vec::new();
-    if let Some(defn) = toc.table_definition(entry) {
-        script.extend_from_slice(defn.as_bytes());
-        script.push(b'\n');
-    }
-    if !toc.std_strings {
-        script.extend_from_slice(b"SET standard_conforming_strings = off;\n");
-    }
-    data.read_to_end(&mut script).with_context(place)?;
-    let columns = toc
-        .table_definition(entry)
-        .and_then(ddl::create_table_columns)
-        .map(|(_, c)| c)
-        .unwrap_or_default();
-    let mut one_table = OneTable {
-        inner: visitor,
-        table,
-        columns: &columns,
-        begun: false,
-        other: None,
-    };
-    plain::read(Box::new(Cursor::new(script)), &mut one_table).with_context(place)?;
-    if let Some(other) = one_table.other {
-        bail!("{}: an INSERT into {other}, another table", place());
-    }
-    if !one_table.begun {
-        // No INSERT at all: the table is empty.
-        visitor.begin_data(table, &columns);
-        visitor.end_data(Some(0));
-    }
-    Ok(())
-}
-
-/// Passes on the data of one table, the entry's, from the plain reader's
-/// reading of the entry's INSERT statements; notes any other table.
-struct OneTable<'v, 't> {
-    inner: &'v mut dyn Visitor,
-    table: &'t TableName,
-    /// The columns of the table's CREATE TABLE, for INSERTs without a list.
-    columns: &'t [String],
-    begun: bool,
-    other: Option<TableName>,
-}
-
-impl Visitor for OneTable<'_, '_> {
-    fn meta(&mut self, _meta: Meta) {}
-
-    fn begin_data(&mut self, table: &TableName, columns: &[String]) -> Interest {
-        if table != self.table || self.begun {
-            self.other.get_or_insert_with(|| table.clone());
-            return Interest::PassOver;
-        }
-        self.begun = true;
-        let columns = if columns.is_empty() {
-            self.columns
-        } else {
-            columns
-        };
-        self.inner.begin_data(table, columns)
-    }
-
-    fn row(&mut self, row: &Row) -> Result<()> {
-        if self.other.is_some() {
-            return Ok(());
-        }
-        self.inner.row(row)
-    }
-
-    fn end_data(&mut self, rows: Option<u64>) {
-        if self.other.is_none() {
-            self.inner.end_data(rows);
-        }
-    }
 }

@@ -1,6 +1,11 @@
 //! The data of INSERT-style dumps (`--inserts`, `--column-inserts`,
-//! `--rows-per-insert`): `INSERT INTO schema.table [(columns)] VALUES
-//! (...), (...);`, one statement at a time.
+//! `--rows-per-insert`, `--on-conflict-do-nothing`), one statement at a
+//! time, in every shape pg_dump's `dumpTableData_insert` writes (9.x to 18):
+//! `INSERT INTO schema.table [(columns)] [OVERRIDING SYSTEM VALUE] VALUES
+//! (...)[, (...)] [ON CONFLICT DO NOTHING];`, and `INSERT INTO schema.table
+//! DEFAULT VALUES;` for each row of a table with no columns (all dropped):
+//! one row of no fields. The table is the partitioned table's root rather
+//! than the partition's with `--load-via-partition-root`.
 //!
 //! pg_dump writes only literals here: `NULL`, `true`/`false`, numbers as
 //! their text, quoted strings with an optional `::type` cast (everything
@@ -32,15 +37,26 @@ const STATEMENT: &str = "INSERT statement";
 /// The table an `INSERT INTO` statement writes to and its column list if
 /// it has one, read from its start without parsing its values.
 pub fn target(statement: &str) -> Option<(TableName, Option<Vec<String>>)> {
-    head(&mut Scanner::new(statement.as_bytes(), true, STATEMENT)).ok()
+    let mut s = Scanner::new(statement.as_bytes(), true, STATEMENT);
+    s.expect_keyword("INSERT").ok()?;
+    s.expect_keyword("INTO").ok()?;
+    let table = s.table_name().ok()?;
+    let columns = s.name_list().ok()?;
+    Some((table, columns))
 }
 
 /// Parses one whole INSERT statement (with its `;`).
 pub fn parse(statement: &str, standard_conforming_strings: bool) -> Result<Insert> {
     let mut s = Scanner::new(statement.as_bytes(), standard_conforming_strings, STATEMENT);
-    let (table, columns) = head(&mut s)?;
+    let (table, columns, body) = head(&mut s)?;
     let mut rows = Vec::new();
-    each_row(&mut s, |row| rows.push(row), true)?;
+    match body {
+        Body::Values => each_row(&mut s, |row| rows.push(row), true)?,
+        Body::DefaultValues => {
+            rows.push(Vec::new());
+            end(&mut s)?;
+        }
+    }
     Ok(Insert {
         table,
         columns,
@@ -51,25 +67,64 @@ pub fn parse(statement: &str, standard_conforming_strings: bool) -> Result<Inser
 /// How many rows an INSERT statement holds, without decoding them.
 pub fn count_rows(statement: &str, standard_conforming_strings: bool) -> Result<u64> {
     let mut s = Scanner::new(statement.as_bytes(), standard_conforming_strings, STATEMENT);
-    head(&mut s)?;
+    let (_, _, body) = head(&mut s)?;
     let mut n = 0u64;
-    each_row(&mut s, |_| n += 1, false)?;
+    match body {
+        Body::Values => each_row(&mut s, |_| n += 1, false)?,
+        Body::DefaultValues => {
+            n = 1;
+            end(&mut s)?;
+        }
+    }
     Ok(n)
 }
 
-/// `INSERT INTO name [(columns)] VALUES`
-fn head(s: &mut Scanner<'_>) -> Result<(TableName, Option<Vec<String>>)> {
+/// What follows an INSERT's table and column list.
+enum Body {
+    /// `VALUES (...), ...`: the rows.
+    Values,
+    /// `DEFAULT VALUES`: one row, of a table with no columns.
+    DefaultValues,
+}
+
+/// `INSERT INTO name [(columns)] [OVERRIDING SYSTEM VALUE] VALUES`, or
+/// `INSERT INTO name DEFAULT VALUES`.
+fn head(s: &mut Scanner<'_>) -> Result<(TableName, Option<Vec<String>>, Body)> {
     s.expect_keyword("INSERT")?;
     s.expect_keyword("INTO")?;
     let table = s.table_name()?;
     let columns = s.name_list()?;
+    if columns.is_none() && s.keyword("DEFAULT") {
+        s.expect_keyword("VALUES")?;
+        return Ok((table, columns, Body::DefaultValues));
+    }
     if s.keyword("OVERRIDING") {
-        // OVERRIDING SYSTEM VALUE (identity columns, --inserts).
-        s.expect_keyword("SYSTEM")?;
+        // OVERRIDING SYSTEM VALUE: identity columns GENERATED ALWAYS
+        // (pg_dump 10 and later); USER VALUE is not one pg_dump writes
+        // but reads the same.
+        if !s.keyword("SYSTEM") {
+            s.expect_keyword("USER")?;
+        }
         s.expect_keyword("VALUE")?;
     }
     s.expect_keyword("VALUES")?;
-    Ok((table, columns))
+    Ok((table, columns, Body::Values))
+}
+
+/// `[ON CONFLICT DO NOTHING] [;]` and nothing after it.
+fn end(s: &mut Scanner<'_>) -> Result<()> {
+    if s.keyword("ON") {
+        // --on-conflict-do-nothing (pg_dump 12 and later).
+        for word in ["CONFLICT", "DO", "NOTHING"] {
+            s.expect_keyword(word)?;
+        }
+    }
+    // The closing `;` is optional.
+    s.punct(b';');
+    if !s.at_end() {
+        return s.fail("the end of the statement");
+    }
+    Ok(())
 }
 
 /// `(v, ...), (...) ;` — each row to `each`; values decoded if `decode`.
@@ -97,12 +152,7 @@ fn each_row(s: &mut Scanner<'_>, mut each: impl FnMut(Values), decode: bool) -> 
         if s.punct(b',') {
             continue;
         }
-        // The closing `;` is optional.
-        s.punct(b';');
-        if !s.at_end() {
-            return s.fail("the end of the statement");
-        }
-        return Ok(());
+        return end(s);
     }
 }
 
@@ -246,6 +296,43 @@ mod tests {
             count_rows("INSERT INTO t VALUES ('a\\'), ('b');", true).unwrap(),
             2
         );
+    }
+
+    #[test]
+    fn every_shape_pg_dump_writes() {
+        // A table whose columns were all dropped: one row per statement.
+        let i = parse("INSERT INTO public.t DEFAULT VALUES;", true).unwrap();
+        assert_eq!(i.table, TableName::new("public", "t"));
+        assert_eq!(i.columns, None);
+        assert_eq!(i.rows, vec![Vec::<Option<Vec<u8>>>::new()]);
+        assert_eq!(
+            count_rows("INSERT INTO public.t DEFAULT VALUES;", true).unwrap(),
+            1
+        );
+        assert_eq!(
+            target("INSERT INTO public.t DEFAULT VALUES;"),
+            Some((TableName::new("public", "t"), None))
+        );
+        // --on-conflict-do-nothing, one row and several (--rows-per-insert).
+        let one = "INSERT INTO public.t VALUES (1, 'a') ON CONFLICT DO NOTHING;";
+        assert_eq!(parse(one, true).unwrap().rows, vec![vec![v("1"), v("a")]]);
+        let several = "INSERT INTO public.t (id, x) VALUES\n\t(1, 'a'),\n\t(2, DEFAULT) ON CONFLICT DO NOTHING;";
+        assert_eq!(count_rows(several, true).unwrap(), 2);
+        assert_eq!(parse(several, true).unwrap().rows[1], vec![v("2"), None]);
+        // Identity columns GENERATED ALWAYS.
+        let i = parse(
+            "INSERT INTO public.t (id, x) OVERRIDING SYSTEM VALUE VALUES (7, 'b');",
+            true,
+        )
+        .unwrap();
+        assert_eq!(i.rows, vec![vec![v("7"), v("b")]]);
+        for bad in [
+            "INSERT INTO t VALUES (1) ON CONFLICT DO UPDATE SET a = 1;",
+            "INSERT INTO t DEFAULT VALUES (1);",
+            "INSERT INTO t (a) DEFAULT VALUES;",
+        ] {
+            assert!(parse(bad, true).is_err(), "{bad}");
+        }
     }
 
     #[test]

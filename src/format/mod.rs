@@ -89,6 +89,47 @@ pub enum Meta {
     /// The dump's closing line (or the archive's end) was reached: nothing
     /// is missing from what pg_dump wrote.
     Complete,
+    /// A statement of table data the reader could not follow (an INSERT it
+    /// cannot parse, a COPY header it cannot read): its rows are not read
+    /// and not counted, and reading went on at the next statement, so that
+    /// one such statement never loses the rest of the dump.
+    Unread(Unread),
+    /// `partition` is a partition of `parent` (pg_dump's `ALTER TABLE ONLY
+    /// parent ATTACH PARTITION partition`, or `CREATE TABLE partition
+    /// PARTITION OF parent` before PostgreSQL 12's pg_dump): its rows are
+    /// rows of the partitioned table.
+    PartitionOf {
+        partition: TableName,
+        parent: TableName,
+    },
+}
+
+/// A statement of table data that was not read ([`Meta::Unread`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    /// Where it is: `line 1234`, or in an archive `TOC entry 12, line 3`.
+    pub place: String,
+    /// The table it writes to, when that much could be read.
+    pub table: Option<TableName>,
+    /// Why it was not read.
+    pub reason: String,
+}
+
+impl fmt::Display for Unread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.table {
+            Some(t) => write!(
+                f,
+                "{}: a statement of the data of {t} was not read: {}",
+                self.place, self.reason
+            ),
+            None => write!(
+                f,
+                "{}: a statement of table data was not read: {}",
+                self.place, self.reason
+            ),
+        }
+    }
 }
 
 /// What the visitor wants of a table's data.

@@ -6,19 +6,25 @@
 //! closely enough to never mistake quoted text for a statement: it tracks
 //! quotes, dollar quotes and comments line by line, recognises the few
 //! statements that matter (COPY, CREATE TABLE for column lists, INSERT,
-//! `SET standard_conforming_strings`, psql's `\connect`), and hands table
-//! data to the visitor. Only CREATE TABLE and INSERT statements are read
-//! whole, one at a time, by the SQL scanner (`ddl`, `inserts`).
+//! ALTER TABLE for partitions, `SET standard_conforming_strings`, psql's
+//! `\connect`), and hands table data to the visitor. Only CREATE TABLE,
+//! ALTER TABLE and INSERT statements are read whole, one at a time, by the
+//! SQL scanner (`ddl`, `inserts`).
+//!
+//! A statement of table data that the reader cannot follow (an INSERT it
+//! cannot parse, a COPY header it cannot read) is reported as
+//! [`Meta::Unread`] with its line and table, and reading goes on at the
+//! next statement: one such statement never loses the rest of the dump.
 
 use std::collections::HashMap;
 use std::io::Read;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 use super::copy_text::Splitter;
 use super::lines::LineReader;
 use super::sql::Scanner;
-use super::{Interest, Meta, Row, TableName, Visitor, ddl, inserts};
+use super::{Interest, Meta, Row, TableName, Unread, Visitor, ddl, inserts};
 use crate::indexed_gzip::Positions;
 use crate::input::{DumpRead, NothingCounted};
 
@@ -43,6 +49,7 @@ pub fn read_in_part(
         pending: None,
         insert_run: None,
         definitions: HashMap::new(),
+        data_of: None,
         standard_strings: true,
         cluster: false,
     };
@@ -61,6 +68,11 @@ struct PlainReader<'v, R> {
     insert_run: Option<InsertRun>,
     /// Column lists from CREATE TABLE, for INSERTs without one.
     definitions: HashMap<TableName, Vec<String>>,
+    /// The table whose data pg_dump's last `-- Data for Name: ...; Type:
+    /// TABLE DATA` comment announces: with `--load-via-partition-root`, a
+    /// partition's INSERTs name its root, but without a column list their
+    /// values are in the partition's column order.
+    data_of: Option<TableName>,
     standard_strings: bool,
     /// pg_dumpall output: complete only at the cluster's closing line.
     cluster: bool,
@@ -75,6 +87,8 @@ struct Pending {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum StatementKind {
     CreateTable,
+    /// For `ATTACH PARTITION`.
+    AlterTable,
     Insert,
     Other,
 }
@@ -164,7 +178,13 @@ impl<R: DumpRead> PlainReader<'_, R> {
 
     fn comment(&mut self, line: &str) {
         let text = line.trim_start_matches('-').trim();
-        if let Some(v) = text.strip_prefix("Dumped from database version ") {
+        if text.starts_with("Name: ") || text.starts_with("Data for Name: ") {
+            // Another object: the INSERTs of one table's data end (those of
+            // two partitions into their root are two runs, each in its
+            // partition's column order).
+            self.end_insert_run();
+            self.data_of = data_comment_table(text);
+        } else if let Some(v) = text.strip_prefix("Dumped from database version ") {
             self.visitor.meta(Meta::ServerVersion(v.trim().to_string()));
         } else if let Some(v) = text.strip_prefix("Dumped by pg_dump version ") {
             self.visitor.meta(Meta::PgDumpVersion(v.trim().to_string()));
@@ -189,9 +209,47 @@ impl<R: DumpRead> PlainReader<'_, R> {
         }
     }
 
+    /// Whether lines were cut out of the input between `copy_line` (a COPY
+    /// header's) and the line just read (the `\.` ending its rows).
+    fn rows_cut_out(&self, copy_line: u64) -> bool {
+        let end = self.lines.line_number();
+        self.dump_line(end) - self.dump_line(copy_line) != end - copy_line
+    }
+
+    /// Reports a statement of table data that was not read.
+    fn unread(&mut self, line_no: u64, table: Option<TableName>, reason: String) {
+        self.visitor.meta(Meta::Unread(Unread {
+            place: format!("line {line_no}"),
+            table,
+            reason,
+        }));
+    }
+
     fn copy_block(&mut self, header: &str, line_no: u64) -> Result<()> {
-        let (table, mut columns) = parse_copy_header(header)
-            .with_context(|| format!("line {line_no}: cannot read the COPY header {header:?}"))?;
+        let (table, mut columns) = match parse_copy_header(header) {
+            Ok(read) => read,
+            Err(e) => {
+                // Its rows end at `\.` as any COPY's: passed over, and the
+                // dump read on after them.
+                let table = header
+                    .trim_start()
+                    .strip_prefix("COPY ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|name| parse_table_name(name.as_bytes()));
+                let skipped = self.lines.skip_copy_block()?;
+                if !skipped.ended {
+                    bail!(
+                        "the dump ends inside the data of the COPY at line {line_no}: it is truncated"
+                    );
+                }
+                self.unread(
+                    line_no,
+                    table,
+                    format!("cannot read the COPY header {header:?} ({e:#}); its {} rows are passed over", skipped.rows),
+                );
+                return Ok(());
+            }
+        };
         if columns.is_empty() {
             columns = self.definitions.get(&table).cloned().unwrap_or_default();
         }
@@ -206,8 +264,7 @@ impl<R: DumpRead> PlainReader<'_, R> {
                         skipped.rows
                     );
                 }
-                let end = self.lines.line_number();
-                if self.dump_line(end) - self.dump_line(copy_line) != end - copy_line {
+                if self.rows_cut_out(copy_line) {
                     // The rows were cut out of what is read: not counted.
                     self.visitor.end_data(None);
                     return Ok(());
@@ -242,6 +299,13 @@ impl<R: DumpRead> PlainReader<'_, R> {
                             format!("line {line}, row {rows} of {table}")
                         })?;
                 }
+                if rows == 0 && self.rows_cut_out(copy_line) {
+                    // Rows wanted, but the index had them cut out (a
+                    // partition of a table read, by a name of its own):
+                    // not counted, so that the reader of the dump knows.
+                    self.visitor.end_data(None);
+                    return Ok(());
+                }
                 rows
             }
         };
@@ -253,8 +317,26 @@ impl<R: DumpRead> PlainReader<'_, R> {
         match statement.kind {
             StatementKind::Other => Ok(()),
             StatementKind::CreateTable => {
-                if let Some((table, columns)) = ddl::create_table_columns(&statement.text) {
-                    self.definitions.insert(table, columns);
+                if let Some(d) = ddl::create_table(&statement.text) {
+                    let parents: Vec<&[String]> = d
+                        .inherits
+                        .iter()
+                        .map(|p| self.definitions.get(p).map_or(&[][..], Vec::as_slice))
+                        .collect();
+                    let columns = d.columns_after(&parents);
+                    self.definitions.insert(d.table, columns);
+                } else if let Some((partition, parent)) = ddl::partition_of(&statement.text) {
+                    // pg_dump before 12: the partition takes its parent's columns.
+                    if let Some(columns) = self.definitions.get(&parent).cloned() {
+                        self.definitions.insert(partition.clone(), columns);
+                    }
+                    self.visitor.meta(Meta::PartitionOf { partition, parent });
+                }
+                Ok(())
+            }
+            StatementKind::AlterTable => {
+                if let Some((partition, parent)) = ddl::attach_partition(&statement.text) {
+                    self.visitor.meta(Meta::PartitionOf { partition, parent });
                 }
                 Ok(())
             }
@@ -264,13 +346,21 @@ impl<R: DumpRead> PlainReader<'_, R> {
 
     fn insert(&mut self, text: &str, line_no: u64) -> Result<()> {
         let Some((table, listed)) = inserts::target(text) else {
-            bail!("line {line_no}: cannot read the target of an INSERT statement");
+            self.end_insert_run();
+            self.unread(
+                line_no,
+                None,
+                "cannot read the table an INSERT statement writes to".to_string(),
+            );
+            return Ok(());
         };
         if self.insert_run.as_ref().is_some_and(|r| r.table != table) {
             self.end_insert_run();
         }
         if self.insert_run.is_none() {
+            let partition = self.data_of.as_ref().filter(|&of| *of != table);
             let columns = listed
+                .or_else(|| partition.and_then(|p| self.definitions.get(p).cloned()))
                 .or_else(|| self.definitions.get(&table).cloned())
                 .unwrap_or_default();
             let interest = self.visitor.begin_data(&table, &columns);
@@ -282,22 +372,35 @@ impl<R: DumpRead> PlainReader<'_, R> {
             });
         }
         let run = self.insert_run.as_mut().expect("an insert run is open");
-        match run.interest {
+        // The whole statement is read before any of its rows is handed on:
+        // one that does not read is passed over whole, and the run goes on.
+        let read = match run.interest {
             Interest::Count | Interest::PassOver => {
-                run.rows += inserts::count_rows(text, self.standard_strings)
-                    .with_context(|| format!("line {line_no}, INSERT into {table}"))?;
+                inserts::count_rows(text, self.standard_strings).map(|n| {
+                    run.rows += n;
+                    None
+                })
             }
-            Interest::Rows => {
-                let insert = inserts::parse(text, self.standard_strings)
-                    .with_context(|| format!("line {line_no}, INSERT into {table}"))?;
-                for row in &insert.rows {
-                    if run.columns != 0 && row.len() != run.columns {
-                        bail!(
-                            "line {line_no}: an INSERT into {table} has {} values for {} columns",
-                            row.len(),
-                            run.columns
-                        );
-                    }
+            Interest::Rows => inserts::parse(text, self.standard_strings).and_then(|insert| {
+                match insert
+                    .rows
+                    .iter()
+                    .find(|row| run.columns != 0 && row.len() != run.columns)
+                {
+                    Some(row) => Err(anyhow!(
+                        "a row has {} values for {} columns",
+                        row.len(),
+                        run.columns
+                    )),
+                    None => Ok(Some(insert.rows)),
+                }
+            }),
+        };
+        match read {
+            Err(e) => self.unread(line_no, Some(table), format!("{e:#}")),
+            Ok(None) => {}
+            Ok(Some(rows)) => {
+                for row in &rows {
                     run.rows += 1;
                     self.visitor
                         .row(&Row::decoded(row))
@@ -337,13 +440,26 @@ fn classify(line: &[u8]) -> LineStart {
         LineStart::MetaCommand
     } else if trimmed.starts_with(b"COPY ") && trimmed.ends_with(b"FROM stdin;") {
         LineStart::Copy
-    } else if trimmed.starts_with(b"CREATE TABLE ") {
+    } else if trimmed.starts_with(b"CREATE TABLE ")
+        || trimmed.starts_with(b"CREATE UNLOGGED TABLE ")
+    {
         LineStart::Statement(StatementKind::CreateTable)
+    } else if trimmed.starts_with(b"ALTER TABLE ") {
+        LineStart::Statement(StatementKind::AlterTable)
     } else if trimmed.starts_with(b"INSERT INTO ") {
         LineStart::Statement(StatementKind::Insert)
     } else {
         LineStart::Statement(StatementKind::Other)
     }
+}
+
+/// The table of a `Data for Name: t; Type: TABLE DATA; Schema: s; ...`
+/// comment (names as they are, unquoted); `None` for any other object.
+fn data_comment_table(text: &str) -> Option<TableName> {
+    let rest = text.strip_prefix("Data for Name: ")?;
+    let (name, rest) = rest.split_once("; Type: TABLE DATA; Schema: ")?;
+    let schema = rest.split_once(';').map_or(rest, |(schema, _)| schema);
+    Some(TableName::new(schema, name))
 }
 
 /// The database a `\connect` names: a plain name, a quoted one, or a
@@ -365,11 +481,21 @@ fn connect_target(word: &str) -> Option<String> {
 }
 
 /// `COPY schema.table (col, ...) FROM stdin;` into its table and columns.
+/// pg_dump 11 and before write `WITH OIDS` before `FROM` for a table with
+/// OIDs dumped with `--oids`: each row's OID is then its first field, a
+/// column named `oid` here. (With no column list, the columns are the
+/// table's definition's, and the OID is not among them.)
 pub fn parse_copy_header(header: &str) -> Result<(TableName, Vec<String>)> {
     let mut s = Scanner::new(header.as_bytes(), true, "COPY statement");
     s.expect_keyword("COPY")?;
     let table = s.table_name()?;
-    let columns = s.name_list()?.unwrap_or_default();
+    let mut columns = s.name_list()?.unwrap_or_default();
+    if s.keyword("WITH") {
+        s.expect_keyword("OIDS")?;
+        if !columns.is_empty() {
+            columns.insert(0, "oid".to_string());
+        }
+    }
     for word in ["FROM", "stdin"] {
         s.expect_keyword(word)?;
     }
@@ -517,49 +643,4 @@ fn dollar_tag(s: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_headers_with_quoted_names_and_any_schema() {
-        let (t, c) =
-            parse_copy_header("COPY public.tasktexts (id, created_at, text) FROM stdin;").unwrap();
-        assert_eq!(t, TableName::new("public", "tasktexts"));
-        assert_eq!(c, vec!["id", "created_at", "text"]);
-        let (t, c) =
-            parse_copy_header(r#"COPY "My Schema"."task""texts" ("ID", text) FROM stdin;"#)
-                .unwrap();
-        assert_eq!(t, TableName::new("My Schema", "task\"texts"));
-        assert_eq!(c, vec!["ID", "text"]);
-        let (t, c) = parse_copy_header("COPY tasktexts FROM stdin;").unwrap();
-        assert_eq!(t, TableName::new("public", "tasktexts"));
-        assert!(c.is_empty());
-    }
-
-    #[test]
-    fn statements_end_only_outside_quotes() {
-        let mut q = QuoteState::default();
-        assert!(q.scan_line(b"SET x = 1;", true));
-        assert!(!q.scan_line(b"INSERT INTO t VALUES (1, 'a;", true));
-        assert!(!q.scan_line(b"b');' ;", true));
-        assert!(q.scan_line(b"');", true));
-        assert!(!q.scan_line(b"CREATE FUNCTION f() AS $body$ select 1;", true));
-        assert!(q.scan_line(b"$body$;", true));
-        assert!(!q.scan_line(b"INSERT INTO t VALUES (E'it\\'s;", true));
-        assert!(q.scan_line(b"');", true));
-        assert!(q.scan_line(b"SELECT 1; -- a comment;'", true));
-        // With standard_conforming_strings off every string takes backslashes.
-        assert!(!q.scan_line(b"INSERT INTO t VALUES ('\\');", false));
-        assert!(q.scan_line(b"');", false));
-    }
-
-    #[test]
-    fn connect_targets() {
-        assert_eq!(connect_target("buggy_race").unwrap(), "buggy_race");
-        assert_eq!(connect_target("\"odd name\"").unwrap(), "odd name");
-        assert_eq!(
-            connect_target("\"dbname='buggy_race'\"").unwrap(),
-            "buggy_race"
-        );
-    }
-}
+mod tests;
