@@ -22,7 +22,8 @@ BEGIN
         EXCEPTION WHEN untranslatable_character OR character_not_in_repertoire THEN
             n := n + 1;
             IF n <= 20 THEN
-                missing := missing || format('U+%s (%s)', lpad(upper(to_hex(c.code)), 4, '0'), c.place);
+                missing := missing || format('U+%s (%s)', lpad(upper(to_hex(c.code)), greatest(4, length(to_hex(c.code))), '0'),
+                                              c.place);
             END IF;
         END;
     END LOOP;
