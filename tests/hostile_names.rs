@@ -133,9 +133,19 @@ fn pipe_into_psql(db: &TempDb, dump: &Path, schema: &str, table: &str) -> Output
 
 /// The whole round: the dump (plain or a custom archive) restored through
 /// the script piped into psql, then by `restore` (dry run, restore, undo).
-fn round(schema: &str, table: &str, custom: bool, undo: bool, m: &Marker) {
+/// `strings_off`: the database has `standard_conforming_strings` off (a
+/// backslash in a plain literal escapes the quote after it) until a script
+/// or query sets it.
+fn round(schema: &str, table: &str, custom: bool, undo: bool, strings_off: bool, m: &Marker) {
     let pg = common::pg();
     let db = hostile_db(&pg, schema, table, m);
+    if strings_off {
+        db.psql(&format!(
+            "ALTER DATABASE \"{}\" SET standard_conforming_strings = off",
+            db.name()
+        ));
+        assert_eq!(db.psql("SHOW standard_conforming_strings"), "off");
+    }
     let before = texts(&db, schema, table);
     assert_eq!(before.as_array().unwrap().len(), 2);
     let tmp = TempDir::new().unwrap();
@@ -219,18 +229,19 @@ fn round(schema: &str, table: &str, custom: bool, undo: bool, m: &Marker) {
 fn a_schema_named_to_end_the_do_block() {
     let m = Marker::new();
     let schema = format!("s$textrescue$\\! touch {} #", m.m());
-    round(&schema, "tasktexts", false, true, &m);
+    round(&schema, "tasktexts", false, true, false, &m);
 }
 
 /// Dollar quotes of every kind, `\i`, a psql variable and quotes, in both
-/// the schema and the texts table's name.
+/// the schema and the texts table's name, one of them a backslash and a
+/// quote, in a database with `standard_conforming_strings` off.
 #[test]
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn dollar_quotes_meta_commands_and_quotes_in_both_names() {
     let m = Marker::new();
-    let schema = format!("$$ $x$ :name \\i {} '", m.i());
+    let schema = format!("$$ $x$ :name \\i {} \\'", m.i());
     let table = format!("t$textrescue$'\"\\! touch {}", m.m());
-    round(&schema, &table, false, true, &m);
+    round(&schema, &table, false, true, true, &m);
 }
 
 /// A newline in each name: after one, a name could begin a line of the
@@ -243,7 +254,7 @@ fn a_newline_in_each_name() {
     let m = Marker::new();
     let schema = format!("a\n\\! touch {}\n-- x", m.m());
     let table = format!("q'\"\n\\i {} :'name' $x$", m.i());
-    round(&schema, &table, true, false, &m);
+    round(&schema, &table, true, false, false, &m);
 }
 
 /// The script shows the names in its comments, escaped, and holds them

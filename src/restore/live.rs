@@ -1,7 +1,10 @@
 //! The live database as `restore` reaches it: psql, locally or through
 //! `docker exec -i NAME psql`, connected as `backup` connects (the same
 //! connection settings, the password only in the child's environment), and
-//! the live texts read back for comparing with a backup's.
+//! the live texts read back for comparing with a backup's. Every query
+//! sets what makes its literals safe first ([`SETTINGS_SQL`]) and names the
+//! live tables only through the views of [`Tables::target_sql`]: no
+//! schema or table name, from the dump or the live database, is ever SQL.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
