@@ -9,7 +9,7 @@
 //! The script is built so that psql can only ever see it as what it is:
 //!
 //! - every text, username, task name and table name is data, written as
-//!   readable SQL literals and never outside one ([`literal`]): a `\!`,
+//!   readable SQL literals and never outside one (`literal.rs`): a `\!`,
 //!   `\i`, `\.`, `:variable` or `$$` inside a literal is not a meta-command,
 //!   an interpolation or a quote, and as each line of a text gets its own
 //!   line of the script beginning with a quote, no line of the script
@@ -19,7 +19,7 @@
 //!   NUL cannot be restored through psql's UTF-8 and is refused before
 //!   anything is written);
 //! - the schema and table names reach SQL only through `format('%I')`
-//!   inside the database ([`names`]): the program works on temporary views
+//!   inside the database (`names.rs`): the program works on temporary views
 //!   of the live tables, so nothing a dump or the live database holds is
 //!   ever pasted into a `DO` block's dollar-quoted body (a schema named
 //!   `s$textrescue$\! touch x` cannot end it) or anywhere psql reads code;
