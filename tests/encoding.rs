@@ -3,6 +3,11 @@
 //! real pg_dump): such a text is reported, never silently changed. JSON and
 //! restore SQL refuse it by id, csv keeps its bytes, the table shows it with
 //! a warning.
+//!
+//! And live databases that are not UTF-8, restored into from a UTF-8 dump:
+//! a LATIN1 one takes the characters Latin-1 has (hidden ones such as
+//! U+00A0 too) and refuses, naming them, those it has not, before anything
+//! changes; a SQL_ASCII one keeps the UTF-8 bytes as they are.
 use crate::common;
 
 use std::process::{Command, Output};
@@ -249,4 +254,181 @@ fn custom_and_insert_dumps_of_a_sql_ascii_database() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line "), "{err}");
     assert!(err.contains("not UTF-8"), "{err}");
+}
+
+/// Texts whose hidden characters a LATIN1 database can hold (U+00A0,
+/// U+00AD, with é and è that show), and texts it cannot (U+1F3F3 U+FE0F,
+/// U+200B): ids 5, 6, 7.
+const SHOWN: &[(i64, i64, i64, &str)] = &[
+    (5, 2, 1, "caf\u{e9}\u{a0}cr\u{e8}me\u{ad}\r\n\tend \\! x\n"),
+    (6, 3, 2, "flag \u{1f3f3}\u{fe0f} and\u{a0}more"),
+    (7, 2, 3, "zero\u{200b}width"),
+];
+
+/// A plain dump (by the real pg_dump) of a UTF-8 database holding [`SHOWN`].
+fn utf8_dump(pg: &common::Pg, dir: &std::path::Path) -> std::path::PathBuf {
+    let db = pg.create_db("trenc_src");
+    db.load_schema_with_people();
+    for (id, user, task, text) in SHOWN {
+        db.psql(&common::insert_text_sql(
+            Some(*id),
+            *user,
+            *task,
+            "2024-03-01 10:00:00+00",
+            None,
+            text,
+        ));
+    }
+    let path = dir.join("utf8.sql");
+    std::fs::write(&path, db.pg_dump(&[])).unwrap();
+    path
+}
+
+/// The texts of a live database, read back as UTF-8 bytes.
+fn live_texts(db: &common::TempDb) -> Vec<(i64, String)> {
+    db.query_json("SELECT id, text FROM public.tasktexts ORDER BY id")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_i64().unwrap(),
+                r["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn shown(ids: &[i64]) -> Vec<(i64, String)> {
+    SHOWN
+        .iter()
+        .filter(|t| ids.contains(&t.0))
+        .map(|t| (t.0, t.3.to_string()))
+        .collect()
+}
+
+/// `textrescue texts DUMP ARGS --format sql`, run by psql in `db`.
+fn script_into(db: &common::TempDb, dump: &std::path::Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_textrescue"))
+        .arg("texts")
+        .arg(dump)
+        .args(args)
+        .args(["--format", "sql"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db.psql_input(&out.stdout)
+}
+
+/// A LATIN1 database: the texts whose characters Latin-1 has are restored
+/// exactly (U+00A0 and U+00AD too, written as their UTF-8 bytes, which the
+/// server converts); a script holding a character it has not (U+FE0F) is
+/// refused before anything changes, naming each such character and where
+/// it is. `restore` does the same: its plan (and --dry-run) refuses, naming
+/// them; the texts Latin-1 has are restored and read back byte for byte.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_latin1_database_takes_what_latin1_has_and_refuses_the_rest_by_name() {
+    let pg = common::pg();
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = utf8_dump(&pg, tmp.path());
+    let db = pg.create_db_encoded("trenc_latin1", "LATIN1");
+    db.load_schema_with_people();
+    assert_eq!(db.psql("SHOW server_encoding"), "LATIN1");
+
+    let out = script_into(&db, &dump, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "textrescue: nothing restored, nothing changed: the database encoding LATIN1 cannot \
+             hold 3 characters: U+200B (text id 7), U+FE0F (text id 6), U+1F3F3 (text id 6)"
+        ),
+        "{err}"
+    );
+    assert_eq!(live_texts(&db), []);
+
+    let out = script_into(&db, &dump, &["--id", "5"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(live_texts(&db), shown(&[5]));
+    assert_eq!(
+        db.psql("SELECT encode(convert_to(text, 'LATIN1'), 'hex') FROM public.tasktexts"),
+        "636166e9a06372e86d65ad0d0a09656e64205c2120780a",
+        "stored as Latin-1"
+    );
+
+    // restore: the plan refuses bob's text by its characters.
+    db.psql("DELETE FROM public.tasktexts");
+    let out = crate::restore::run(crate::restore::restore(
+        &db,
+        &dump,
+        &["--user", "alice", "--user", "bob", "--dry-run"],
+    ));
+    let err = crate::restore::assert_step_failed(&out, "step 3 of 6 (plan) failed");
+    assert!(
+        err.contains("the database encoding LATIN1 cannot hold 3 characters: U+200B (text id 7)"),
+        "{err}"
+    );
+    let out = crate::restore::run(crate::restore::restore(
+        &db,
+        &dump,
+        &["--user", "alice", "--id", "5", "--yes"],
+    ));
+    common::assert_ok(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("verified: 1 text read back from the live database, equal to the backup's"),
+        "{said}"
+    );
+    assert_eq!(live_texts(&db), shown(&[5]));
+}
+
+/// A SQL_ASCII database converts nothing: with the script's client_encoding
+/// UTF8 it stores each text's UTF-8 bytes as they are, hidden characters
+/// (written as their UTF-8 bytes) included, and reads them back the same.
+/// The script has nothing to refuse there, and `restore` verifies it.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_sql_ascii_database_keeps_the_utf8_bytes() {
+    let pg = common::pg();
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = utf8_dump(&pg, tmp.path());
+    let db = pg.create_db_encoded("trenc_ascii", "SQL_ASCII");
+    db.load_schema_with_people();
+    assert_eq!(db.psql("SHOW server_encoding"), "SQL_ASCII");
+
+    let out = script_into(&db, &dump, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(live_texts(&db), shown(&[5, 6, 7]));
+    assert_eq!(
+        db.psql("SELECT octet_length(text) FROM public.tasktexts WHERE id = 6"),
+        SHOWN[1].3.len().to_string(),
+        "the UTF-8 bytes, one for one"
+    );
+
+    db.psql("DELETE FROM public.tasktexts");
+    let out = crate::restore::run(crate::restore::restore(
+        &db,
+        &dump,
+        &["--user", "alice", "--user", "bob", "--yes"],
+    ));
+    common::assert_ok(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("verified: 3 texts read back from the live database"),
+        "{said}"
+    );
+    assert_eq!(live_texts(&db), shown(&[5, 6, 7]));
 }

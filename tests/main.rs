@@ -18,6 +18,7 @@ mod dockerdb;
 mod encoding;
 mod formats;
 mod fuzz_regressions;
+mod hostile_names;
 mod huge_text;
 mod indexed_gzip;
 mod indexed_reads;

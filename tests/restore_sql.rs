@@ -537,9 +537,10 @@ fn psql_meta_commands_in_texts_and_names_do_not_run() {
             "'\\restrict abc', E'\\n',",
             "'\\unrestrict abc', E'\\r',",
             "'\\.', E'\\r\\n',",
-            "'E''\\x41'' it''''s ''quoted'' ', E'\\u202E', 'gnp.exe', E'\\u202C', ' zero', \
-             E'\\u200B', 'width ', E'\\u2028', 'sep שלום עולם 🏳', E'\\uFE0F\\uFE0F\\u200D', '🌈', \
-             E'\\t\\u001B', '[2J', E'\\u007F\\n',",
+            "'E''\\x41'' it''''s ''quoted'' ', convert_from(decode('e280ae', 'hex'), 'UTF8'), 'gnp.exe', \
+             convert_from(decode('e280ac', 'hex'), 'UTF8'), ' zero', convert_from(decode('e2808b', 'hex'), 'UTF8'), 'width ', \
+             convert_from(decode('e280a8', 'hex'), 'UTF8'), 'sep שלום עולם 🏳', \
+             convert_from(decode('efb88fefb88fe2808d', 'hex'), 'UTF8'), '🌈', E'\\t\\u001B', '[2J', E'\\u007F\\n',",
             "'A plain text,', E'\\n',",
             "'as students write it.', E'\\n'",
         ],
@@ -547,8 +548,8 @@ fn psql_meta_commands_in_texts_and_names_do_not_run() {
     assert!(
         sql.contains(&format!(
             "VALUES (1, array_to_string(ARRAY['eve', E'\\n', '\\! touch {m}', E'\\n', \
-             ':''x''', E'\\r', '\\unrestrict k', E'\\u202E', '''$$'], ''), 7, \
-             array_to_string(ARRAY['x''', E'\\n', '\\! id', E'\\r', '\\.', E'\\u200B'], ''), 5,"
+             ':''x''', E'\\r', '\\unrestrict k', convert_from(decode('e280ae', 'hex'), 'UTF8'), '''$$'], ''), 7, \
+             array_to_string(ARRAY['x''', E'\\n', '\\! id', E'\\r', '\\.', convert_from(decode('e2808b', 'hex'), 'UTF8')], ''), 5,"
         )),
         "{sql}"
     );
@@ -727,7 +728,9 @@ fn a_text_of_many_lines_restores_exactly() {
     let sql = std::fs::read_to_string(&script).unwrap();
     assert_readable_and_inert(
         &sql,
-        &["'39999', E'\\t', 'line with a tab', E'\\u200B', ' and CRLF', E'\\r\\n'"],
+        &[
+            "'39999', E'\\t', 'line with a tab', convert_from(decode('e2808b', 'hex'), 'UTF8'), ' and CRLF', E'\\r\\n'",
+        ],
     );
     db.psql("DELETE FROM public.tasktexts");
     let said = run_ok(&db, &script);

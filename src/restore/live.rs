@@ -1,7 +1,10 @@
 //! The live database as `restore` reaches it: psql, locally or through
 //! `docker exec -i NAME psql`, connected as `backup` connects (the same
 //! connection settings, the password only in the child's environment), and
-//! the live texts read back for comparing with a backup's.
+//! the live texts read back for comparing with a backup's. Every query
+//! sets what makes its literals safe first ([`SETTINGS_SQL`]) and names the
+//! live tables only through the views of [`Tables::target_sql`]: no
+//! schema or table name, from the dump or the live database, is ever SQL.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,7 +20,7 @@ use serde::Deserialize;
 use super::Interrupt;
 use crate::backup::conn::{Conn, client_command};
 use crate::output::escape;
-use crate::output::sql::{Tables, render_template, string_literal};
+use crate::output::sql::{Chars, SETTINGS_SQL, Tables, render_template, string_literal};
 
 /// How to run psql against the live database.
 #[derive(Debug, Clone)]
@@ -128,6 +131,7 @@ impl Live {
         self.rows(
             tables,
             &format!("t.id = ANY (ARRAY[{}]::bigint[])", list.join(", ")),
+            Chars::default(),
             interrupt,
         )
     }
@@ -140,33 +144,41 @@ impl Live {
         interrupt: &Interrupt,
     ) -> Result<Vec<LiveRow>> {
         let list: Vec<String> = usernames.iter().map(|u| string_literal(u)).collect();
+        let mut chars = Chars::default();
+        for u in usernames {
+            chars.add(u, || "a username asked for".into());
+        }
         self.rows(
             tables,
             &format!(
                 "lower(u.username) = ANY (SELECT lower(x) FROM unnest(ARRAY[{}]::text[]) x)",
                 list.join(", ")
             ),
+            chars,
             interrupt,
         )
     }
 
+    /// The rows matching `condition` (SQL of ours, names only as
+    /// literals), read through the views of [`Tables::target_sql`] in a
+    /// transaction that is rolled back: no name from the dump or the live
+    /// database is ever SQL here.
     fn rows(
         &self,
         tables: &Tables,
         condition: &str,
+        chars: Chars,
         interrupt: &Interrupt,
     ) -> Result<Vec<LiveRow>> {
+        let mut chars = chars;
+        tables.add_chars(&mut chars);
         let mut sql = Vec::new();
-        render_template(
-            include_str!("rows.sql"),
-            &[
-                ("texts", &tables.texts),
-                ("users", &tables.users),
-                ("tasks", &tables.tasks),
-                ("where", condition),
-            ],
-            &mut sql,
-        )?;
+        sql.extend_from_slice(SETTINGS_SQL.as_bytes());
+        sql.extend_from_slice(b"BEGIN;\n");
+        chars.check_sql(&mut sql)?;
+        tables.target_sql(false, &mut sql)?;
+        render_template(include_str!("rows.sql"), &[("where", condition)], &mut sql)?;
+        sql.extend_from_slice(b"ROLLBACK;\n");
         let json = self.query(&sql, "textrescue-rows ", interrupt)?;
         let rows: Vec<LiveRowJson> =
             serde_json::from_str(&json).context("psql's answer is not the JSON asked for")?;

@@ -145,9 +145,14 @@ impl Pg {
 
     /// A new, empty UTF-8 database, dropped (WITH (FORCE)) when the value is dropped.
     pub fn create_db(&self, prefix: &str) -> TempDb {
+        self.create_db_encoded(prefix, "UTF8")
+    }
+
+    /// As [`Pg::create_db`], in `encoding` (`LATIN1`, `SQL_ASCII`, ...).
+    pub fn create_db_encoded(&self, prefix: &str, encoding: &str) -> TempDb {
         let name = unique_name(prefix);
         self.admin_sql(&format!(
-            "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+            "CREATE DATABASE {} TEMPLATE template0 ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C'",
             quote_ident(&name)
         ));
         TempDb {

@@ -1,9 +1,11 @@
 -- Look up every student and task in the live database, check, then restore.
+-- The live tables are the views made above (textrescue_texts, textrescue_users,
+-- textrescue_tasks): no name from the dump or the database is written here.
 DO $textrescue$
 DECLARE
     policy constant text := @policy@;
     check_only constant boolean := @check_only@;
-    seq text := pg_get_serial_sequence(@texts_literal@, 'id');
+    seq text;
     p record;
     problems text[] := '{}';
     what text;
@@ -24,12 +26,15 @@ DECLARE
     n_overwritten integer := 0;
     n_deleted integer := 0;
 BEGIN
+    SELECT pg_get_serial_sequence(format('%I.%I', tg.schema_name, tg.texts_name), 'id')
+        INTO seq FROM textrescue_target tg;
+
     -- 1. The live ids of the students and tasks (the backup's are not used).
     UPDATE textrescue_plan pl SET
-        user_id = (SELECT u.id FROM @users@ u
+        user_id = (SELECT u.id FROM textrescue_users u
                    WHERE lower(u.username) = lower(pl.username)
                    ORDER BY u.username = pl.username DESC, u.id LIMIT 1),
-        task_id = (SELECT k.id FROM @tasks@ k
+        task_id = (SELECT k.id FROM textrescue_tasks k
                    WHERE k.phase = pl.phase AND lower(k.name) = lower(pl.task_name)
                    ORDER BY k.name = pl.task_name DESC, k.id LIMIT 1);
 
@@ -43,7 +48,7 @@ BEGIN
     END LOOP;
     IF policy = 'error' THEN
         FOR p IN SELECT pl.n, pl.username, pl.phase, upper(pl.task_name) AS task, min(t.id) AS live_id
-                 FROM textrescue_plan pl JOIN @texts@ t
+                 FROM textrescue_plan pl JOIN textrescue_texts t
                    ON t.user_id = pl.user_id AND t.task_id = pl.task_id
                  GROUP BY 1, 2, 3, 4 ORDER BY 1 LOOP
             problems := problems || format('%s already has a text for task %s-%s (id %s)',
@@ -51,7 +56,7 @@ BEGIN
         END LOOP;
     END IF;
     FOR p IN SELECT d.id, u.username FROM textrescue_delete d
-             JOIN @texts@ t ON t.id = d.id LEFT JOIN @users@ u ON u.id = t.user_id
+             JOIN textrescue_texts t ON t.id = d.id LEFT JOIN textrescue_users u ON u.id = t.user_id
              WHERE u.username IS NULL
                 OR NOT lower(u.username) = ANY (SELECT lower(x) FROM unnest(d.usernames) x)
              ORDER BY d.n LOOP
@@ -74,7 +79,7 @@ BEGIN
         what := format('%s %s-%s (backup id %s)', p.username, p.phase, upper(p.task_name), p.backup_id);
         SELECT t.id, t.created_at, t.modified_at, t.text
             INTO cur_id, live_created, live_modified, cur_text
-            FROM @texts@ t
+            FROM textrescue_texts t
             WHERE t.user_id = p.user_id AND t.task_id = p.task_id ORDER BY t.id LIMIT 1;
         IF cur_id IS NULL THEN
             now_action := 'restore';
@@ -102,7 +107,7 @@ BEGIN
                 CASE WHEN check_only THEN 'would skip' ELSE 'skipped' END, what, cur_id;
             CONTINUE;
         ELSIF now_action = 'overwrite' THEN
-            UPDATE @texts@
+            UPDATE textrescue_texts
                 SET text = p.text, created_at = p.created_at, modified_at = p.modified_at
                 WHERE id = cur_id;
             UPDATE textrescue_plan SET row_id = cur_id WHERE n = p.n;
@@ -115,12 +120,12 @@ BEGIN
                 what, cur_id;
         END IF;
 
-        IF NOT EXISTS (SELECT 1 FROM @texts@ t WHERE t.id = p.backup_id) THEN
+        IF NOT EXISTS (SELECT 1 FROM textrescue_texts t WHERE t.id = p.backup_id) THEN
             new_id := p.backup_id;
         ELSE
             -- A fresh id, above every id in the table and in this script.
             SELECT greatest(max(t.id), (SELECT max(backup_id) FROM textrescue_plan))
-                INTO top FROM @texts@ t;
+                INTO top FROM textrescue_texts t;
             IF seq IS NULL OR check_only THEN
                 IF seq IS NOT NULL THEN
                     EXECUTE format('SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM %s', seq)
@@ -136,7 +141,7 @@ BEGIN
                 END IF;
             END IF;
         END IF;
-        INSERT INTO @texts@ (id, created_at, modified_at, user_id, task_id, text)
+        INSERT INTO textrescue_texts (id, created_at, modified_at, user_id, task_id, text)
             VALUES (new_id, p.created_at, p.modified_at, p.user_id, p.task_id, p.text);
         UPDATE textrescue_plan SET row_id = new_id WHERE n = p.n;
         n_restored := n_restored + 1;
@@ -149,7 +154,7 @@ BEGIN
     FOR p IN SELECT * FROM textrescue_delete ORDER BY n LOOP
         SELECT t.id, u.username, k.phase || '-' || upper(k.name), t.created_at, t.modified_at, t.text
             INTO cur_id, live_user, live_task, live_created, live_modified, cur_text
-            FROM @texts@ t LEFT JOIN @users@ u ON u.id = t.user_id LEFT JOIN @tasks@ k ON k.id = t.task_id
+            FROM textrescue_texts t LEFT JOIN textrescue_users u ON u.id = t.user_id LEFT JOIN textrescue_tasks k ON k.id = t.task_id
             WHERE t.id = p.id;
         live_sha := CASE WHEN cur_id IS NULL THEN NULL
                          ELSE encode(sha256(convert_to(cur_text, 'UTF8')), 'hex') END;
@@ -166,7 +171,7 @@ BEGIN
         IF cur_id IS NULL THEN
             RAISE NOTICE 'the live text id % to delete is not there (already gone)', p.id;
         ELSE
-            DELETE FROM @texts@ WHERE id = p.id;
+            DELETE FROM textrescue_texts WHERE id = p.id;
             n_deleted := n_deleted + 1;
             RAISE NOTICE '% the live text id % (%, %)',
                 CASE WHEN check_only THEN 'would delete' ELSE 'deleted' END, p.id, live_user, live_task;
@@ -175,7 +180,7 @@ BEGIN
 
     -- 5. The id sequence ahead of every id, so the server's next insert succeeds.
     IF seq IS NOT NULL THEN
-        SELECT max(t.id) INTO top FROM @texts@ t;
+        SELECT max(t.id) INTO top FROM textrescue_texts t;
         EXECUTE format('SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM %s', seq)
             INTO seq_next;
         IF check_only AND last_new >= seq_next THEN
