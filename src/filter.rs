@@ -9,6 +9,7 @@ use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone};
 
 use crate::dump::Prefilter;
 use crate::error::UsageError;
+use crate::output::escape;
 use crate::texts::{Record, Task, TaskText, Timestamp};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -219,12 +220,19 @@ impl Filter {
         if matched > 0 || self.tasks.len() != 1 || self.users.is_empty() {
             return None;
         }
-        let users: String = self.users.iter().map(|u| format!(" --user {u}")).collect();
+        // The command as it can be pasted: `--option=VALUE`, quoted.
+        let users: String = self
+            .users
+            .iter()
+            .map(|u| format!(" {}", escape::shell_option("--user", u)))
+            .collect();
         let task = self.tasks[0].to_string();
+        let task_word = escape::shell_option("--task", &task);
+        let task = escape::visible(&task);
         Some(format!(
-            "no text of {} for task {task} in this dump; `textrescue history BACKUPS_FOLDER{users} --task {task}` \
+            "no text of {} for task {task} in this dump; `textrescue history BACKUPS_FOLDER{users} {task_word}` \
              finds the older backups that have it",
-            self.users.join(" or ")
+            escape::visible(&self.users.join(" or "))
         ))
     }
 }
