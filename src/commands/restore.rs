@@ -175,7 +175,12 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     connection_words.push(("--yes".into(), None));
+    let mut usernames: Vec<String> = args.filter.users.clone();
+    usernames.extend(filter.users().iter().cloned());
+    usernames.sort();
+    usernames.dedup();
     let settings = Settings {
+        usernames,
         source: args.backup.clone(),
         from: args.from.clone(),
         read_options: ReadOptions {

@@ -61,6 +61,11 @@ pub struct Settings {
     /// `--from`: the one backup to take every text from.
     pub from: Option<PathBuf>,
     pub filter: Filter,
+    /// The students a text to delete must belong to: the `--user` names as
+    /// given and as lower-cased here. The database compares them with
+    /// `lower()`, which in a database of the C locale leaves `Ü` as it is:
+    /// the name as given still matches there.
+    pub usernames: Vec<String>,
     pub read_options: ReadOptions,
     /// In pg_dumpall output: the database to read.
     pub database: Option<String>,
@@ -137,7 +142,7 @@ pub fn run(settings: &Settings) -> Result<()> {
     let interrupt = Interrupt::install()?;
     let unchanged_db = "the live database is unchanged";
     let mut out = std::io::stdout().lock();
-    let usernames = settings.filter.users().to_vec();
+    let usernames = &settings.usernames;
 
     // 1. What to restore.
     let selection = select::select(settings, &settings.live, &interrupt)
@@ -184,7 +189,7 @@ pub fn run(settings: &Settings) -> Result<()> {
                 &settings.live,
                 &selection,
                 settings.on_conflict,
-                &usernames,
+                usernames,
                 &interrupt,
             )
         })
@@ -225,8 +230,8 @@ pub fn run(settings: &Settings) -> Result<()> {
     }
 
     // 5. Apply.
-    let applied = apply::apply(settings, &selection, &report, &usernames, &interrupt)
-        .with_context(|| {
+    let applied =
+        apply::apply(settings, &selection, &report, usernames, &interrupt).with_context(|| {
             step(
                 5,
                 "restore",
