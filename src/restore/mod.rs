@@ -299,7 +299,7 @@ pub fn run(settings: &Settings) -> Result<()> {
                     bail!(
                         "step 5 of {STEPS} (restore) failed: COMMIT was sent but its answer never \
                          came ({why}), and whether the restore is in cannot be told: {unknown}; \
-                         the live database may hold the restore in whole or in part; {undo}"
+                         the live database may hold it or not; {undo}"
                     );
                 }
             }

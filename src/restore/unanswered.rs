@@ -81,8 +81,8 @@ fn wait_for_the_transaction(live: &Live, selection: &Selection) -> Result<()> {
     live.query(sql.as_bytes(), "textrescue-settled", &Interrupt::never())
         .with_context(|| {
             format!(
-                "waiting on a new connection for the restore's transaction to end failed (it \
-                 may still be running: the wait gives up after {WAIT_SECS} s)"
+                "waiting on a new connection for the restore's transaction to end (at most \
+                 {WAIT_SECS} s) failed"
             )
         })?;
     Ok(())
