@@ -481,3 +481,47 @@ mod tests {
         assert!(Filter::from_args(&a).is_err());
     }
 }
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    /// The hint's command, read back by bash, gives history the names as
+    /// they were given (lower-cased, as every filter compares them).
+    #[test]
+    fn the_older_backups_hint_is_a_command_that_parses_back() {
+        let f = Filter::from_args(&FilterArgs {
+            users: vec!["-y".into(), "A b".into(), "$(touch x)".into()],
+            tasks: vec!["0--y".into()],
+            ..FilterArgs::default()
+        })
+        .unwrap();
+        let hint = f.older_backups_hint(0).unwrap();
+        let command = hint
+            .split('`')
+            .nth(1)
+            .and_then(|c| c.strip_prefix("textrescue history BACKUPS_FOLDER "))
+            .unwrap_or_else(|| panic!("{hint}"));
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {command}"))
+            .current_dir(std::env::temp_dir())
+            .output()
+            .unwrap();
+        let words: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "--user=-y",
+                "--user=a b",
+                "--user=$(touch x)",
+                "--task=0--Y"
+            ],
+            "{hint}"
+        );
+    }
+}
