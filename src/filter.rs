@@ -9,6 +9,7 @@ use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone};
 
 use crate::dump::Prefilter;
 use crate::error::UsageError;
+use crate::output::escape;
 use crate::texts::{Record, Task, TaskText, Timestamp};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -219,12 +220,19 @@ impl Filter {
         if matched > 0 || self.tasks.len() != 1 || self.users.is_empty() {
             return None;
         }
-        let users: String = self.users.iter().map(|u| format!(" --user {u}")).collect();
+        // The command as it can be pasted: `--option=VALUE`, quoted.
+        let users: String = self
+            .users
+            .iter()
+            .map(|u| format!(" {}", escape::shell_option("--user", u)))
+            .collect();
         let task = self.tasks[0].to_string();
+        let task_word = escape::shell_option("--task", &task);
+        let task = escape::visible(&task);
         Some(format!(
-            "no text of {} for task {task} in this dump; `textrescue history BACKUPS_FOLDER{users} --task {task}` \
+            "no text of {} for task {task} in this dump; `textrescue history BACKUPS_FOLDER{users} {task_word}` \
              finds the older backups that have it",
-            self.users.join(" or ")
+            escape::visible(&self.users.join(" or "))
         ))
     }
 }
@@ -471,5 +479,49 @@ mod tests {
             ..FilterArgs::default()
         };
         assert!(Filter::from_args(&a).is_err());
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    /// The hint's command, read back by bash, gives history the names as
+    /// they were given (lower-cased, as every filter compares them).
+    #[test]
+    fn the_older_backups_hint_is_a_command_that_parses_back() {
+        let f = Filter::from_args(&FilterArgs {
+            users: vec!["-y".into(), "A b".into(), "$(touch x)".into()],
+            tasks: vec!["0--y".into()],
+            ..FilterArgs::default()
+        })
+        .unwrap();
+        let hint = f.older_backups_hint(0).unwrap();
+        let command = hint
+            .split('`')
+            .nth(1)
+            .and_then(|c| c.strip_prefix("textrescue history BACKUPS_FOLDER "))
+            .unwrap_or_else(|| panic!("{hint}"));
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {command}"))
+            .current_dir(std::env::temp_dir())
+            .output()
+            .unwrap();
+        let words: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "--user=-y",
+                "--user=a b",
+                "--user=$(touch x)",
+                "--task=0--Y"
+            ],
+            "{hint}"
+        );
     }
 }

@@ -610,7 +610,7 @@ fn history_table_shows_timelines_and_how_to_restore() {
     assert!(line("1-EDIT").contains("● ◆ ●"), "{table}");
     assert!(line("0-GET").contains("● ● ●"), "{table}");
     let restore = format!(
-        "textrescue texts {} --user alice --task 0-ENV --format sql -o restore-alice-0-ENV.sql",
+        "textrescue texts {} --user=alice --task=0-ENV --format=sql --output=restore-alice-0-ENV.sql",
         nights[0].1
     );
     assert!(table.contains(&restore), "{table}");
@@ -619,7 +619,7 @@ fn history_table_shows_timelines_and_how_to_restore() {
     // The restore command works.
     let parts: Vec<&str> = restore.split_whitespace().collect();
     let out = textrescue()
-        .args(&parts[1..parts.len() - 4])
+        .args(&parts[1..parts.len() - 2])
         .args(["--format", "json"])
         .output()
         .unwrap();

@@ -28,6 +28,7 @@ mod progress;
 mod restore;
 mod restore_docker;
 mod restore_faults;
+mod restore_names;
 mod restore_sql;
 mod roundtrip_proptest;
 mod row_shapes;

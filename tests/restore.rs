@@ -215,7 +215,7 @@ fn a_deleted_text_comes_back_verified_and_the_undo_removes_it() {
         .unwrap();
     assert!(
         undo_line.contains(&format!(
-            "restore {} --user alice --id 104 --on-conflict overwrite --delete-absent --dbname {} --yes",
+            "restore {} --user=alice --id=104 --on-conflict=overwrite --delete-absent --dbname={} --yes",
             safety.display(),
             db.name()
         )),
@@ -368,7 +368,7 @@ fn an_overwritten_text_with_several_versions_needs_from() {
         .find(|l| l.starts_with("to undo it: "))
         .unwrap();
     assert!(
-        undo_line.contains("--id 102 --on-conflict overwrite --dbname"),
+        undo_line.contains("--id=102 --on-conflict=overwrite --dbname="),
         "{undo_line}"
     );
     assert!(!undo_line.contains("--delete-absent"), "{undo_line}");
@@ -618,7 +618,7 @@ fn a_password_reaches_psql_and_pg_dump_only_through_their_environment() {
     assert!(!said.contains("s3cret") && !text(&out.stderr).contains("s3cret"));
     assert!(
         said.contains(&format!(
-            "--host {} --port {} --username {} --dbname {} ",
+            "--host={} --port={} --username={} --dbname={} ",
             pg.host,
             pg.port,
             pg.user,

@@ -110,7 +110,7 @@ fn restore_through_a_real_container_and_undo() {
         .lines()
         .find_map(|l| l.strip_prefix("to undo it: textrescue "))
         .unwrap_or_else(|| panic!("{said}"));
-    assert!(undo.contains("--container server-db-1"), "{undo}");
+    assert!(undo.contains("--container=server-db-1"), "{undo}");
     let mut c2 = Command::new("bash");
     for var in ["PGPASSWORD", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"] {
         c2.env_remove(var);

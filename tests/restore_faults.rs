@@ -12,7 +12,8 @@
 
 use crate::common;
 use crate::restore::{
-    NIGHT1, NIGHT2, assert_step_failed, backups_folder, files, night_db, restore, row, run, state,
+    NIGHT1, NIGHT2, assert_step_failed, backups_folder, files, night_db, restore, row, run,
+    run_undo, state,
 };
 
 use std::fs;
@@ -28,15 +29,25 @@ use tempfile::TempDir;
 /// A psql that, on its `at`-th run, first runs `action` with sh, then is
 /// the real psql.
 fn psql_doing(dir: &Path, at: u32, action: &str) -> PathBuf {
+    psql_doing_at(dir, &[(at, action)])
+}
+
+/// A psql that, on each run named in `actions`, first runs its action with
+/// sh, then is the real psql.
+fn psql_doing_at(dir: &Path, actions: &[(u32, &str)]) -> PathBuf {
     let path = dir.join("psql-standin");
     let count = dir.join("psql-runs");
+    let cases: String = actions
+        .iter()
+        .map(|(at, action)| format!("  {at})\n{action}\n  ;;\n"))
+        .collect();
     fs::write(
         &path,
         format!(
             "#!/bin/sh\n\
              n=$(( $(cat '{count}' 2>/dev/null || echo 0) + 1 ))\n\
              echo $n > '{count}'\n\
-             if [ $n = {at} ]; then\n{action}\nfi\n\
+             case $n in\n{cases}esac\n\
              exec psql \"$@\"\n",
             count = count.display()
         ),
@@ -449,4 +460,141 @@ fn a_read_back_that_differs_fails_and_gives_the_undo() {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// The restore's psql (its third run) loses its connection around COMMIT:
+/// `mode` as tests/bin/psql-unanswered takes it; `later` are actions for
+/// the runs after it (4: the new connection that waits for the restore's
+/// transaction to end, 5: the read-back).
+fn commit_unanswered(
+    db: &TempDb,
+    dir: &Path,
+    tmp: &Path,
+    mode: &str,
+    later: &[(u32, &str)],
+) -> std::process::Output {
+    let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bin/psql-unanswered");
+    let lose = format!("exec '{}' \"$@\"", standin.display());
+    let mut actions = vec![(3, lose.as_str())];
+    actions.extend_from_slice(later);
+    let psql = psql_doing_at(tmp, &actions);
+    let mut c = restore(db, dir, &["--user", "alice", "--task", "0-ENV", "--yes"]);
+    c.arg("--psql").arg(&psql).env("STANDIN_UNANSWERED", mode);
+    run(c)
+}
+
+/// The server commits, the answer is lost: the run says it does not know,
+/// reads the rows back on a new connection, finds the restore in, and ends
+/// as a restore does (exit 0, verified, the undo command, which works).
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_commit_whose_answer_is_lost_is_read_back_and_found_in() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let night1 = night_db(&pg, NIGHT1);
+    let (tmp, dir) = backups_folder();
+    let before = state(&db);
+    let out = commit_unanswered(&db, &dir, tmp.path(), "after-commit", &[]);
+    assert_ok(&out);
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("COMMIT was sent, but its answer never came (psql failed: psql: error: server closed the connection unexpectedly)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the restore was committed, only the COMMIT's answer was lost"),
+        "{said}"
+    );
+    assert!(
+        said.contains("restored 1, overwrote 0, skipped 0: committed"),
+        "{said}"
+    );
+    assert!(said.contains("verified: 1 text read back"), "{said}");
+    assert!(!said.contains("nothing was committed"), "{said}");
+    assert_eq!(row(&db, 104), row(&night1, 104));
+    assert_ok(&run_undo(&db, &said));
+    assert_eq!(state(&db).0, before.0);
+}
+
+/// The connection is lost while COMMIT is on its way: the server rolls the
+/// transaction back. The read-back finds every text as before: "nothing
+/// was committed", exit 1, and no undo command (there is nothing to undo).
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_commit_that_never_arrived_is_read_back_and_found_out() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (tmp, dir) = backups_folder();
+    let before = state(&db);
+    let out = commit_unanswered(&db, &dir, tmp.path(), "before-commit", &[]);
+    let err = assert_step_failed(
+        &out,
+        "step 5 of 6 (restore) failed; COMMIT was sent but its answer never came",
+    );
+    assert!(
+        err.contains("read back on a new connection, every text is as before the restore: nothing was committed, the live database is unchanged; the safety backup "),
+        "{err}"
+    );
+    assert!(
+        !text(&out.stdout).contains("to undo it"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(state(&db), before);
+}
+
+/// The answer is lost and the new connection cannot be had either (the
+/// server is gone, say): nobody can tell whether the restore is in, so the
+/// run fails and gives the undo command, which works once the database is
+/// back (here the restore was in).
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_lost_answer_that_cannot_be_read_back_gives_the_undo() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (tmp, dir) = backups_folder();
+    let before = state(&db);
+    let gone = "echo 'psql: error: connection to server failed: Connection refused' >&2; exit 2";
+    let out = commit_unanswered(&db, &dir, tmp.path(), "after-commit", &[(4, gone)]);
+    let err = assert_step_failed(
+        &out,
+        "step 5 of 6 (restore) failed: COMMIT was sent but its answer never came",
+    );
+    assert!(
+        err.contains("whether the restore is in cannot be told"),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(err.contains("to undo it: textrescue restore "), "{err}");
+    let said = text(&out.stdout);
+    assert!(said.contains("to undo it: "), "{said}");
+    assert_ok(&run_undo(&db, &said));
+    assert_eq!(state(&db).0, before.0);
+}
+
+/// The answer is lost and, before the read-back, someone else changes the
+/// restored text: it is neither the backup's nor what was there before.
+/// The run says what the live database holds, fails, gives the undo.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_lost_answer_and_a_text_changed_since_is_reported_as_found() {
+    let pg = common::pg();
+    let db = night_db(&pg, NIGHT2);
+    let (tmp, dir) = backups_folder();
+    let change = writer("UPDATE public.tasktexts SET text = 'changed meanwhile' WHERE id = 104");
+    let out = commit_unanswered(&db, &dir, tmp.path(), "after-commit", &[(4, &change)]);
+    let err = assert_step_failed(
+        &out,
+        "step 5 of 6 (restore) failed: COMMIT was sent but its answer never came",
+    );
+    assert!(
+        err.contains("neither all as the restore leaves them nor all as before"),
+        "{err}"
+    );
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("the live database now holds:\n  alice 0-ENV: live id 104 differs from the backup in text (17 bytes, the backup's 39)"),
+        "{said}"
+    );
+    assert!(said.contains("to undo it: "), "{said}");
 }

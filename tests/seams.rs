@@ -328,9 +328,9 @@ fn history_restore_commands_write_distinct_files() {
     let mut files: Vec<&str> = commands
         .iter()
         .map(|c| {
-            let words: Vec<&str> = c.split_whitespace().collect();
-            let at = words.iter().position(|w| *w == "-o").expect(c);
-            words[at + 1]
+            c.split_whitespace()
+                .find_map(|w| w.strip_prefix("--output="))
+                .expect(c)
         })
         .collect();
     assert!(!table.contains("> restore.sql"), "{table}");

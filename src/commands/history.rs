@@ -15,7 +15,7 @@ use crate::error::UsageError;
 use crate::filter::{Filter, FilterArgs};
 use crate::history::{Key, Outcome, TextSummary, histories, summarize};
 use crate::nightlies::{candidates, one_prefix};
-use crate::output::escape::{self, shell_word};
+use crate::output::escape::{self, shell_option, shell_path};
 use crate::output::{self, Destination};
 use crate::progress::{Progress, size_on_disk};
 
@@ -214,9 +214,10 @@ fn restore_file(s: &TextSummary, used: &mut HashSet<String>) -> String {
 
 /// The `texts` command that gets a text back from the dump that last had
 /// it, with the student and task named as that dump names them, into its
-/// own restore script `file`.
+/// own restore script `file`. Every value is `--option=VALUE`, quoted for
+/// the shell: a student named `-y` or `$(touch x)` stays a value.
 fn restore_command(dump: &str, s: &TextSummary, dump_args: &DumpArgs, file: &str) -> String {
-    let mut command = format!("textrescue texts {}", shell_word(dump));
+    let mut command = format!("textrescue texts {}", shell_path(dump));
     fn shown(name: &Option<String>) -> Option<&str> {
         name.as_deref().filter(|n| escape::is_visible(n))
     }
@@ -224,17 +225,21 @@ fn restore_command(dump: &str, s: &TextSummary, dump_args: &DumpArgs, file: &str
     // characters) is left out of the command: the id is used instead.
     match (shown(&s.username), shown(&s.task)) {
         (Some(user), Some(task)) => {
-            command += &format!(" --user {} --task {}", shell_word(user), shell_word(task));
+            command += &format!(
+                " {} {}",
+                shell_option("--user", user),
+                shell_option("--task", task)
+            );
         }
-        _ => command += &format!(" --id {}", s.id),
+        _ => command += &format!(" {}", shell_option("--id", &s.id.to_string())),
     }
     if let Some(table) = &dump_args.table {
-        command += &format!(" --table {}", shell_word(table));
+        command += &format!(" {}", shell_option("--table", table));
     }
     if let Some(database) = &dump_args.database {
-        command += &format!(" --database {}", shell_word(database));
+        command += &format!(" {}", shell_option("--database", database));
     }
-    command + " --format sql -o " + &shell_word(file)
+    command + " --format=sql " + &shell_option("--output", file)
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use crate::backup::{self, Settings as BackupSettings};
 use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::filter::{Filter, FilterArgs};
+use crate::output::escape;
 use crate::output::sql::OnConflict;
-use crate::restore::{self, Settings, live::Live};
+use crate::restore::{self, Settings, live::Live, target};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "\
@@ -23,6 +24,10 @@ Examples:
       --container server-db-1 --username buggy --dbname buggy_race
   textrescue restore buggy_race_bk_20240304-020000.sql.gz --user alice \\
       --host 127.0.0.1 --username buggy --dbname buggy_race --yes
+
+The live database: --dbname (or --database-url, or PGDATABASE without
+--container), else the one the backups are named after (DBNAME_bk_...) when
+they all name the same one; the plan says which and why.
 
 Steps: choose the texts (in a folder: for each text the newest backup that has
 it), a safety backup of the live database (as `textrescue backup` takes it)
@@ -103,38 +108,61 @@ pub fn run(args: &Args) -> Result<()> {
         )
         .into());
     }
-    let conn = args.connection.conn()?;
+    let mut conn = args.connection.conn()?;
     let container = args.connection.container();
+    let c = &args.connection;
+    let url_from_env =
+        c.database_url.is_some() && std::env::var("TEXTRESCUE_DATABASE_URL").ok() == c.database_url;
+    let target = target::decide(
+        &conn,
+        c.database_url.as_ref().map(|_| url_from_env),
+        container.is_some(),
+        &target::Backups {
+            source: &args.backup,
+            from: args.from.as_deref(),
+            prefix: args.prefix.as_deref(),
+        },
+    )?;
+    conn.dbname = Some(target.dbname.clone());
     let prefix = match &args.prefix {
         Some(p) => p.clone(),
         None => backup::default_prefix(&conn, container.is_some())?,
     };
     backup::check_prefix(&prefix)?;
+    let target_note = format!(
+        "live database: {}{} ({})",
+        escape::visible(&target.dbname),
+        match &c.container {
+            Some(name) => format!(", in the container {}", escape::visible(name)),
+            None => String::new(),
+        },
+        target.why
+    );
     // The undo command reaches the same database, never with a password in
     // it: a URL from TEXTRESCUE_DATABASE_URL is read again from there; one
     // given on the command line is named by its parts (the password then
-    // comes from PGPASSWORD or ~/.pgpass).
-    let c = &args.connection;
-    let url_from_env =
-        c.database_url.is_some() && std::env::var("TEXTRESCUE_DATABASE_URL").ok() == c.database_url;
-    let (host, port, username, dbname) = if c.database_url.is_some() && !url_from_env {
-        (&conn.host, &conn.port, &conn.username, &conn.dbname)
+    // comes from PGPASSWORD or ~/.pgpass). The database is named whenever
+    // the URL does not name it again, so that the undo never depends on
+    // PGDATABASE or on how the database was chosen this time.
+    let (host, port, username) = if c.database_url.is_some() && !url_from_env {
+        (&conn.host, &conn.port, &conn.username)
     } else {
-        (&c.host, &c.port, &c.username, &c.dbname)
+        (&c.host, &c.port, &c.username)
     };
+    let dbname = (!url_from_env).then(|| target.dbname.clone());
     let mut connection_words = Vec::new();
     for (flag, value) in [
         ("--container", &c.container),
         ("--host", host),
         ("--port", port),
         ("--username", username),
-        ("--dbname", dbname),
+        ("--dbname", &dbname),
         ("--table", &args.table),
         ("--database", &args.database),
         ("--prefix", &args.prefix),
     ] {
         if let Some(v) = value {
-            connection_words.extend([flag.to_string(), v.clone()]);
+            connection_words.push((flag.to_string(), Some(v.clone())));
         }
     }
     for (flag, value, default) in [
@@ -143,11 +171,16 @@ pub fn run(args: &Args) -> Result<()> {
         ("--docker", &c.docker, "docker"),
     ] {
         if value != default {
-            connection_words.extend([flag.to_string(), value.clone()]);
+            connection_words.push((flag.to_string(), Some(value.clone())));
         }
     }
-    connection_words.push("--yes".into());
+    connection_words.push(("--yes".into(), None));
+    let mut usernames: Vec<String> = args.filter.users.clone();
+    usernames.extend(filter.users().iter().cloned());
+    usernames.sort();
+    usernames.dedup();
     let settings = Settings {
+        usernames,
         source: args.backup.clone(),
         from: args.from.clone(),
         read_options: ReadOptions {
@@ -190,6 +223,7 @@ pub fn run(args: &Args) -> Result<()> {
         },
         prefix,
         connection_words,
+        target_note,
     };
     restore::run(&settings)
 }

@@ -105,6 +105,25 @@ pub fn shell_word(word: &str) -> String {
     out
 }
 
+/// An option with its value for a command printed for a person to run:
+/// `--flag=VALUE`, the value quoted as [`shell_word`] quotes it. Joined by
+/// `=`, a value that begins with `-` (a student named `-y`) stays the
+/// option's value and is never read as an option of its own.
+pub fn shell_option(flag: &str, value: &str) -> String {
+    format!("{flag}={}", shell_word(value))
+}
+
+/// A path as a positional word of a printed command: [`shell_word`], with
+/// `./` before a relative path that begins with `-` (which would otherwise
+/// be read as an option).
+pub fn shell_path(path: &str) -> String {
+    if path.starts_with('-') {
+        shell_word(&format!("./{path}"))
+    } else {
+        shell_word(path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +154,59 @@ mod tests {
             shell_word("eve';\n\\! x\r\u{202e}"),
             "$'eve\\';\\n\\\\! x\\r\\u202e'"
         );
+    }
+
+    /// Values that break a command line unless they are quoted and joined
+    /// to their option: each printed word, read by a real bash, gives back
+    /// the option and the value exactly.
+    #[test]
+    fn printed_options_parse_back_with_bash() {
+        let values = [
+            "-y",
+            "--dbname=x",
+            "--",
+            "-",
+            "a b",
+            "$(touch x)",
+            "`id`",
+            "it's \"q\"",
+            "~root",
+            "*",
+            "a;b|c&d",
+            "Ünïcødé 🏎",
+            "new\nline",
+            "tab\there",
+            "bidi\u{202e}x",
+            "",
+            "back\\slash",
+            "!event",
+        ];
+        let mut words = Vec::new();
+        let mut wanted = Vec::new();
+        for v in values {
+            words.push(shell_option("--user", v));
+            wanted.push(format!("--user={v}"));
+        }
+        for p in ["-x.sql.gz", "a b/-c", "/abs/-d"] {
+            words.push(shell_path(p));
+            wanted.push(if p.starts_with('-') {
+                format!("./{p}")
+            } else {
+                p.to_string()
+            });
+        }
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {}", words.join(" ")))
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("run bash");
+        assert!(out.status.success(), "{out:?}");
+        let got: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(String::from)
+            .collect();
+        assert_eq!(got, wanted, "{}", words.join(" "));
     }
 }

@@ -15,16 +15,23 @@
 //! 6. verify: the rows read back and compared byte for byte ([`verify`]);
 //!    then a summary and the one command that undoes it ([`undo`]).
 //!
+//! The live database is decided first ([`target`]: `--dbname`, else the
+//! backups' names) and named in the plan.
+//!
 //! Every failure before the commit leaves the live database as it was and
 //! says which step failed. SIGINT, SIGTERM and SIGHUP are caught: before the
 //! commit they stop the run (psql is ended, its transaction rolls back);
-//! once COMMIT is sent, the run finishes and reports.
+//! once COMMIT is sent, the run finishes and reports. A COMMIT whose answer
+//! never came is settled by reading the rows back ([`unanswered`]): the
+//! undo command is printed whenever the restore may be in.
 
 pub mod apply;
 pub mod confirm;
 pub mod live;
 pub mod plan;
 pub mod select;
+pub mod target;
+pub mod unanswered;
 pub mod undo;
 pub mod verify;
 
@@ -54,6 +61,11 @@ pub struct Settings {
     /// `--from`: the one backup to take every text from.
     pub from: Option<PathBuf>,
     pub filter: Filter,
+    /// The students a text to delete must belong to: the `--user` names as
+    /// given and as lower-cased here. The database compares them with
+    /// `lower()`, which in a database of the C locale leaves `Ü` as it is:
+    /// the name as given still matches there.
+    pub usernames: Vec<String>,
     pub read_options: ReadOptions,
     /// In pg_dumpall output: the database to read.
     pub database: Option<String>,
@@ -68,8 +80,10 @@ pub struct Settings {
     /// The prefix of the backups to read in a folder of several databases'.
     pub prefix: String,
     /// The options that reach the live database again, for the undo
-    /// command (`--container NAME`, `--dbname NAME`, ...).
-    pub connection_words: Vec<String>,
+    /// command: (`--container`, `Some(NAME)`), (`--yes`, `None`), ...
+    pub connection_words: Vec<(String, Option<String>)>,
+    /// Which live database, and why (for the plan).
+    pub target_note: String,
 }
 
 /// The first SIGINT, SIGTERM or SIGHUP, once caught.
@@ -128,7 +142,7 @@ pub fn run(settings: &Settings) -> Result<()> {
     let interrupt = Interrupt::install()?;
     let unchanged_db = "the live database is unchanged";
     let mut out = std::io::stdout().lock();
-    let usernames = settings.filter.users().to_vec();
+    let usernames = &settings.usernames;
 
     // 1. What to restore.
     let selection = select::select(settings, &settings.live, &interrupt)
@@ -175,7 +189,7 @@ pub fn run(settings: &Settings) -> Result<()> {
                 &settings.live,
                 &selection,
                 settings.on_conflict,
-                &usernames,
+                usernames,
                 &interrupt,
             )
         })
@@ -185,6 +199,7 @@ pub fn run(settings: &Settings) -> Result<()> {
         "plan (the restore run in check mode against the live database, then rolled back), from {}:",
         selection.source
     )?;
+    writeln!(out, "  {}", settings.target_note)?;
     out.write_all(plan::render(&selection, &report, false).as_bytes())?;
     writeln!(out, "{}", counts(&report, false))?;
     if settings.dry_run {
@@ -215,25 +230,88 @@ pub fn run(settings: &Settings) -> Result<()> {
     }
 
     // 5. Apply.
-    let done =
-        apply::apply(settings, &selection, &report, &usernames, &interrupt).with_context(|| {
+    let applied =
+        apply::apply(settings, &selection, &report, usernames, &interrupt).with_context(|| {
             step(
                 5,
                 "restore",
                 &unchanged_with_backup("nothing was committed, the live database is unchanged"),
             )
         })?;
+    let undo_line = |done: &Report| match undo::command(
+        &safety,
+        &selection,
+        done,
+        &settings.connection_words,
+    ) {
+        Some(c) => format!("to undo it: {c}"),
+        None => "nothing was changed: nothing to undo".into(),
+    };
+    let done = match applied {
+        apply::Applied::Committed(done) => done,
+        apply::Applied::Unanswered { report: done, why } => {
+            let why = format!("{why:#}");
+            let _ = writeln!(
+                out,
+                "COMMIT was sent, but its answer never came ({why}): whether the restore was \
+                 committed is not known; reading the texts back on a new connection once the \
+                 restore's transaction has ended"
+            );
+            let _ = out.flush();
+            match unanswered::settle(&settings.live, &selection, &done) {
+                unanswered::Verdict::Committed => {
+                    let _ = writeln!(
+                        out,
+                        "the read-back shows every change in the live database: the restore \
+                         was committed, only the COMMIT's answer was lost"
+                    );
+                    done
+                }
+                unanswered::Verdict::NotCommitted => bail!(
+                    "{}",
+                    step(
+                        5,
+                        "restore",
+                        &unchanged_with_backup(&format!(
+                            "COMMIT was sent but its answer never came ({why}); read back on a \
+                             new connection, every text is as before the restore: nothing was \
+                             committed, the live database is unchanged"
+                        ))
+                    )
+                ),
+                unanswered::Verdict::Unknown {
+                    found,
+                    why: unknown,
+                } => {
+                    let undo = undo_line(&done);
+                    if !found.is_empty() {
+                        let _ = writeln!(out, "the live database now holds:");
+                        for f in &found {
+                            let _ = writeln!(out, "  {}", f.what);
+                        }
+                    }
+                    let _ = writeln!(
+                        out,
+                        "safety backup (the live database before the restore): {}",
+                        safety.display()
+                    );
+                    let _ = writeln!(out, "{undo}");
+                    bail!(
+                        "step 5 of {STEPS} (restore) failed: COMMIT was sent but its answer never \
+                         came ({why}), and whether the restore is in cannot be told: {unknown}; \
+                         the live database may hold it or not; {undo}"
+                    );
+                }
+            }
+        }
+    };
     // From here on the restore is committed: the summary is written as far
     // as stdout takes it, and the exit status is the read-back's alone.
     let _ = writeln!(out, "{}: committed", counts(&done, true));
     let _ = out.write_all(plan::render(&selection, &done, true).as_bytes());
 
     // 6. Verify, and say how to undo it.
-    let undo = undo::command(&safety, &selection, &done, &settings.connection_words);
-    let undo_line = match &undo {
-        Some(c) => format!("to undo it: {c}"),
-        None => "nothing was changed: nothing to undo".into(),
-    };
+    let undo_line = undo_line(&done);
     let problems = verify::verify(&settings.live, &selection, &done, &Interrupt::never());
     let _ = writeln!(
         out,

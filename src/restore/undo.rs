@@ -3,13 +3,17 @@
 //! touched, by id (`--id`), with `--on-conflict overwrite` (the texts it
 //! overwrote get their old text back) and `--delete-absent` (the texts it
 //! added, which the safety backup does not have, are deleted).
+//!
+//! Every value is written `--option=VALUE` and quoted for the shell, so that
+//! a value that begins with `-` (a student named `-y`) or holds spaces,
+//! quotes or `$(...)` reaches textrescue as it is.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::plan::Report;
 use super::select::Selection;
-use crate::output::escape::shell_word;
+use crate::output::escape::{shell_option, shell_path};
 use crate::output::sql::Action;
 
 /// The undo command, or `None` when the restore changed nothing.
@@ -17,7 +21,7 @@ pub fn command(
     safety: &Path,
     selection: &Selection,
     report: &Report,
-    connection: &[String],
+    connection: &[(String, Option<String>)],
 ) -> Option<String> {
     let mut users = BTreeSet::new();
     let mut ids = BTreeSet::new();
@@ -48,21 +52,17 @@ pub fn command(
     let mut words = vec![
         "textrescue".to_string(),
         "restore".to_string(),
-        shell_word(&safety.display().to_string()),
+        shell_path(&safety.display().to_string()),
     ];
-    for u in &users {
-        words.push("--user".into());
-        words.push(shell_word(u));
-    }
-    for id in &ids {
-        words.push("--id".into());
-        words.push(id.to_string());
-    }
-    words.push("--on-conflict".into());
-    words.push("overwrite".into());
+    words.extend(users.iter().map(|u| shell_option("--user", u)));
+    words.extend(ids.iter().map(|id| shell_option("--id", &id.to_string())));
+    words.push(shell_option("--on-conflict", "overwrite"));
     if added {
         words.push("--delete-absent".into());
     }
-    words.extend(connection.iter().map(|w| shell_word(w)));
+    words.extend(connection.iter().map(|(flag, value)| match value {
+        Some(v) => shell_option(flag, v),
+        None => flag.clone(),
+    }));
     Some(words.join(" "))
 }
