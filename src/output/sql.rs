@@ -54,7 +54,7 @@ use crate::texts::Record;
 pub(crate) use literal::comment_safe;
 pub(crate) use literal::string_literal;
 use literal::{describe, plural, sha_literal, text_literal, timestamp_literal};
-pub(crate) use names::{Chars, SETTINGS_SQL, Tables, render_template};
+pub(crate) use names::{Chars, LockMode, SETTINGS_SQL, Tables, render_template};
 
 /// The temporary tables the program works from.
 const TABLES_SQL: &str = include_str!("sql/tables.sql");
@@ -400,7 +400,7 @@ fn write_program(
         }
     }
     chars.check_sql(out)?;
-    tables.target_sql(true, out)?;
+    tables.target_sql(Some(LockMode::Exclusive), out)?;
     out.write_all(b"\n")?;
     out.write_all(TABLES_SQL.as_bytes())?;
 

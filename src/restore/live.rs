@@ -176,7 +176,7 @@ impl Live {
         sql.extend_from_slice(SETTINGS_SQL.as_bytes());
         sql.extend_from_slice(b"BEGIN;\n");
         chars.check_sql(&mut sql)?;
-        tables.target_sql(false, &mut sql)?;
+        tables.target_sql(None, &mut sql)?;
         render_template(include_str!("rows.sql"), &[("where", condition)], &mut sql)?;
         sql.extend_from_slice(b"ROLLBACK;\n");
         let json = self.query(&sql, "textrescue-rows ", interrupt)?;

@@ -16,7 +16,7 @@ use super::live::Live;
 use super::plan::Report;
 use super::select::Selection;
 use super::verify::{self, Found, State};
-use crate::output::sql::Tables;
+use crate::output::sql::{LockMode, SETTINGS_SQL, Tables};
 
 /// How long the new connection waits for the restore's transaction to end.
 pub const WAIT_SECS: u64 = 60;
@@ -69,16 +69,14 @@ pub fn settle(live: &Live, selection: &Selection, report: &Report) -> Verdict {
 /// others from reading it as a whole (the restore's EXCLUSIVE lock), or
 /// fails after [`WAIT_SECS`].
 fn wait_for_the_transaction(live: &Live, selection: &Selection) -> Result<()> {
+    // The table is named only through Tables' views and format('%I'), as
+    // everywhere else (a name may hold anything: docs/hardening.md).
     let tables = Tables::new(&selection.table)?;
-    let sql = format!(
-        "BEGIN;\n\
-         SET LOCAL lock_timeout = '{WAIT_SECS}s';\n\
-         LOCK TABLE {} IN SHARE MODE;\n\
-         SELECT 'textrescue-settled';\n\
-         ROLLBACK;\n",
-        tables.texts
-    );
-    live.query(sql.as_bytes(), "textrescue-settled", &Interrupt::never())
+    let mut sql =
+        format!("BEGIN;\n{SETTINGS_SQL}SET LOCAL lock_timeout = '{WAIT_SECS}s';\n").into_bytes();
+    tables.target_sql(Some(LockMode::Share), &mut sql)?;
+    sql.extend_from_slice(b"SELECT 'textrescue-settled';\nROLLBACK;\n");
+    live.query(&sql, "textrescue-settled", &Interrupt::never())
         .with_context(|| {
             format!(
                 "waiting on a new connection for the restore's transaction to end (at most \

@@ -69,19 +69,40 @@ impl Tables {
     /// SQL that makes the views `textrescue_texts`, `textrescue_users` and
     /// `textrescue_tasks` of these tables, inside a transaction (the names
     /// travel in a temporary table dropped at its end), after
-    /// [`SETTINGS_SQL`]. `lock`: the texts table is locked against writes
-    /// (for the rest of the transaction) before the views are made.
-    pub(crate) fn target_sql(&self, lock: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    /// [`SETTINGS_SQL`]. `lock`: the texts table is locked in that mode (for
+    /// the rest of the transaction) before the views are made.
+    pub(crate) fn target_sql(
+        &self,
+        lock: Option<LockMode>,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
         render_template(
             TARGET_SQL,
             &[
                 ("schema", &string_literal(&self.schema)),
                 ("texts", &string_literal(&self.texts)),
-                ("lock", if lock { "true" } else { "false" }),
+                (
+                    "lock",
+                    match lock {
+                        None => "NULL",
+                        Some(LockMode::Exclusive) => "'EXCLUSIVE'",
+                        Some(LockMode::Share) => "'SHARE'",
+                    },
+                ),
             ],
             out,
         )
     }
+}
+
+/// How [`Tables::target_sql`] locks the texts table.
+#[derive(Clone, Copy)]
+pub(crate) enum LockMode {
+    /// Against writes, reading still works: what a restore holds.
+    Exclusive,
+    /// Granted only once no one holds a write lock: waits for a restore's
+    /// transaction to end (see restore/unanswered.rs).
+    Share,
 }
 
 /// Every character above ASCII of a script's values, each with where it

@@ -28,9 +28,10 @@ BEGIN
             array_to_string(missing, ', ')
             USING HINT = 'Connect to the database the backup is of, or name its texts table (--table).';
     END IF;
-    IF @lock@ THEN
-        -- Keep the server from writing texts while this runs (reading still works).
-        EXECUTE format('LOCK TABLE %I.%I IN EXCLUSIVE MODE', tg.schema_name, tg.texts_name);
+    IF @lock@::text IS NOT NULL THEN
+        -- EXCLUSIVE keeps the server from writing texts while a restore runs
+        -- (reading still works); SHARE waits for such a restore to end.
+        EXECUTE format('LOCK TABLE %I.%I IN %s MODE', tg.schema_name, tg.texts_name, @lock@::text);
     END IF;
     EXECUTE format('CREATE TEMPORARY VIEW textrescue_texts AS SELECT * FROM %I.%I',
                    tg.schema_name, tg.texts_name);

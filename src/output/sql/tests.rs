@@ -192,12 +192,15 @@ fn table_names_are_data() {
     let target = |schema: &str, name: &str| {
         let t = Tables::new(&TableName::new(schema, name)).unwrap();
         let mut out = Vec::new();
-        t.target_sql(true, &mut out).unwrap();
+        t.target_sql(Some(LockMode::Exclusive), &mut out).unwrap();
         String::from_utf8(out).unwrap()
     };
     let sql = target("public", "tasktexts");
     assert!(sql.contains("VALUES ('public', 'tasktexts');\n"), "{sql}");
-    assert!(sql.contains("IF true THEN"), "{sql}");
+    assert!(
+        sql.contains("IF 'EXCLUSIVE'::text IS NOT NULL THEN"),
+        "{sql}"
+    );
     let nasty = "s$textrescue$\\! touch pwned #\n\\i x :'v' \"q\" $$";
     let sql = target(nasty, "O'Neil\u{202e}");
     assert!(
@@ -474,7 +477,10 @@ fn the_script_for_restore_holds_texts_to_the_plan_and_reports() {
         "{sql}"
     );
     assert!(sql.contains("VALUES ('public', 'tasktexts');\n"), "{sql}");
-    assert!(sql.contains("IN EXCLUSIVE MODE"), "{sql}");
+    assert!(
+        sql.contains("IF 'EXCLUSIVE'::text IS NOT NULL THEN"),
+        "{sql}"
+    );
     assert!(
         sql.trim_end().ends_with("FROM textrescue_delete))::text;"),
         "{sql}"
