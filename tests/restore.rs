@@ -327,10 +327,10 @@ fn an_overwritten_text_with_several_versions_needs_from() {
         &["--user", "alice", "--task", "1-EDIT", "--yes"],
     ));
     let err = assert_step_failed(&out, "step 1 of 6 (choosing the texts) failed");
-    assert!(err.contains("--from BACKUP"), "{err}");
+    assert!(err.contains("--from=BACKUP"), "{err}");
     assert!(err.contains("alice 1-EDIT (live: id 102"), "{err}");
-    assert!(err.contains(&format!("--from {NIGHT1}: id 102")), "{err}");
-    assert!(err.contains(&format!("--from {NIGHT3}: id 102")), "{err}");
+    assert!(err.contains(&format!("--from={NIGHT1}: id 102")), "{err}");
+    assert!(err.contains(&format!("--from={NIGHT3}: id 102")), "{err}");
     assert_eq!(state(&db), before);
     assert_eq!(
         files(&dir),

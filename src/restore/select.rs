@@ -241,7 +241,7 @@ pub fn select(settings: &Settings, live: &Live, interrupt: &Interrupt) -> Result
     if !ambiguous.is_empty() {
         bail!(
             "{} text{} changed in the live database since the backups, and the backups hold \
-             several versions: choose the backup to restore from with --from BACKUP (and \
+             several versions: choose the backup to restore from with --from=BACKUP (and \
              --on-conflict overwrite to replace the live text):\n{}",
             ambiguous.len(),
             if ambiguous.len() == 1 { " is" } else { "s are" },
@@ -331,8 +331,8 @@ fn list_versions(newest: &Chosen, live: &LiveRow, distinct: &[&Chosen]) -> Strin
     );
     for c in distinct {
         s.push_str(&format!(
-            "\n    --from {}: id {}, {} bytes, modified {}, begins \"{}\"",
-            file_name(&c.backup),
+            "\n    {}: id {}, {} bytes, modified {}, begins \"{}\"",
+            crate::output::escape::shell_option("--from", &file_name(&c.backup)),
             c.text.id,
             c.text.text.len(),
             comment_safe(&c.text.changed_at().rfc3339, 40),

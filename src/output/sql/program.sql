@@ -55,13 +55,14 @@ BEGIN
                                            p.username, p.phase, p.task, p.live_id);
         END LOOP;
     END IF;
-    FOR p IN SELECT d.id, u.username FROM textrescue_delete d
+    FOR p IN SELECT d.id, u.username, d.usernames FROM textrescue_delete d
              JOIN textrescue_texts t ON t.id = d.id LEFT JOIN textrescue_users u ON u.id = t.user_id
              WHERE u.username IS NULL
                 OR NOT lower(u.username) = ANY (SELECT lower(x) FROM unnest(d.usernames) x)
              ORDER BY d.n LOOP
-        problems := problems || format('the live text id %s to delete belongs to %s, not to a student named',
-                                       p.id, coalesce(quote_literal(p.username), 'no student'));
+        problems := problems || format('the live text id %s to delete belongs to %s, not to a student named %s',
+                                       p.id, coalesce(quote_literal(p.username), 'no student'),
+                                       array_to_string(ARRAY(SELECT quote_literal(x) FROM unnest(p.usernames) x), ' or '));
     END LOOP;
     IF cardinality(problems) > 0 THEN
         RAISE EXCEPTION 'textrescue: nothing restored, nothing changed: %',
