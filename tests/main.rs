@@ -8,7 +8,9 @@ mod common;
 
 mod backup;
 mod backup_faults;
+mod backup_trust;
 mod bounded_memory;
+mod build_script;
 mod cli_texts;
 mod csv_safe;
 mod damaged;
