@@ -24,6 +24,7 @@ mod huge_text;
 mod indexed_gzip;
 mod indexed_reads;
 mod inspect;
+mod output_signals;
 mod pg_support;
 mod progress;
 mod restore;
