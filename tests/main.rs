@@ -33,6 +33,7 @@ mod restore_faults;
 mod restore_sql;
 mod roundtrip_proptest;
 mod seams;
+mod url_secrets;
 mod week;
 
 #[test]
