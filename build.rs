@@ -5,14 +5,18 @@
 //!
 //! - `has_postgres`: a PostgreSQL answers at PGHOST:PGPORT (default
 //!   127.0.0.1:5432) and `psql` is on the PATH;
-//! - `has_docker`: `docker info` answers (a running Docker Engine);
+//! - `has_docker`: `docker info` answers (a running Docker Engine) and the
+//!   test image is there (`docker image inspect`; `TEXTRESCUE_PG_IMAGE`, by
+//!   default the `textrescue-pg15:bookworm` that `bash .ci/docker-up`
+//!   builds). An engine without the image (most laptops) skips the Docker
+//!   tests as no engine does, and the build says why (a cargo warning);
 //! - `is_root`: the build runs as root (mounts, `chattr +i`, `setpriv`).
 //!
 //! With `CI` set every one is on: CI must run every test, and a missing
 //! service then fails the tests that need it instead of skipping them.
 //!
-//! The answer is cached with the build. It is looked at again when PG*, CI or
-//! DOCKER_HOST change, or when the PostgreSQL socket folder or the Docker
+//! The answer is cached with the build. It is looked at again when PG*, CI,
+//! DOCKER_HOST or TEXTRESCUE_PG_IMAGE change, or when the PostgreSQL socket folder or the Docker
 //! socket changes (a server started or stopped); `touch build.rs` forces it.
 //! The library itself never reads these cfgs.
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -24,7 +28,15 @@ fn main() {
     for cfg in ["has_postgres", "has_docker", "is_root"] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
-    for var in ["CI", "PGHOST", "PGPORT", "PGUSER", "DOCKER_HOST", "PATH"] {
+    for var in [
+        "CI",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "DOCKER_HOST",
+        "PATH",
+        "TEXTRESCUE_PG_IMAGE",
+    ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
     for path in [
@@ -42,8 +54,15 @@ fn main() {
     if ci || postgres_answers() {
         println!("cargo::rustc-cfg=has_postgres");
     }
-    if ci || docker_answers() {
-        println!("cargo::rustc-cfg=has_docker");
+    let image = test_image();
+    match docker_state(&image) {
+        _ if ci => println!("cargo::rustc-cfg=has_docker"),
+        Docker::Ready => println!("cargo::rustc-cfg=has_docker"),
+        Docker::NoImage => println!(
+            "cargo::warning=the Docker tests will be skipped: the Docker Engine answers but has \
+             no image {image} (`bash .ci/docker-up` builds it; then `touch build.rs`)"
+        ),
+        Docker::NoEngine => {}
     }
     if ci || is_root() {
         println!("cargo::rustc-cfg=is_root");
@@ -94,6 +113,40 @@ fn docker_answers() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The image the Docker tests run (tests/dockerdb/mod.rs reads the same variable).
+fn test_image() -> String {
+    env_or("TEXTRESCUE_PG_IMAGE", "textrescue-pg15:bookworm")
+}
+
+/// What the Docker tests would find.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Docker {
+    NoEngine,
+    /// The engine answers, without the test image.
+    NoImage,
+    Ready,
+}
+
+/// Whether an engine answers and has `image` (looked for, never pulled:
+/// the tests never pull).
+pub fn docker_state(image: &str) -> Docker {
+    if !docker_answers() {
+        return Docker::NoEngine;
+    }
+    let present = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", "--", image])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if present {
+        Docker::Ready
+    } else {
+        Docker::NoImage
+    }
 }
 
 fn is_root() -> bool {

@@ -9,20 +9,95 @@
 //! for backups), and the folder is synced so that the name survives a
 //! crash. Dropped before that (an error, a panic, a signal that ends the
 //! run cleanly), it is removed.
+//!
+//! A SIGINT, SIGTERM or SIGHUP that would end the process (`texts -o`,
+//! `diff -o`, `history -o`, ...) removes every temporary name first: the
+//! names of the files alive are kept in a list, and a thread started with
+//! the first file receives those signals, removes them, and ends the
+//! process by the same signal (the shell sees 128 + its number). While a
+//! run handles the signals itself (`backup`, `restore`: see
+//! [`crate::backup::interrupts::taken`]), that thread leaves them to it:
+//! that run fails, and its files are dropped on the way out.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use anyhow::{Context, Result};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use tempfile::NamedTempFile;
+
+use crate::backup::interrupts;
 
 /// A file being written under a temporary name in its target's folder.
 #[derive(Debug)]
 pub struct AtomicFile {
+    // Dropped in this order: the file removed, then its name forgotten.
     temp: NamedTempFile,
     folder: PathBuf,
+    live: Live,
+}
+
+/// The temporary names of the files alive, for the signal thread.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn live() -> MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while holding it leaves a list still worth using.
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One name in [`LIVE`], forgotten when dropped (or when named: [`Live::named`]).
+#[derive(Debug)]
+struct Live(Option<PathBuf>);
+
+impl Live {
+    /// The file has its final name: its temporary name is gone. Called with
+    /// the list locked since before the rename, so that the signal thread
+    /// sees either the temporary name or none.
+    fn named(mut self, list: &mut Vec<PathBuf>) {
+        if let Some(path) = self.0.take() {
+            list.retain(|p| *p != path);
+        }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            live().retain(|p| *p != path);
+        }
+    }
+}
+
+/// Starts the thread that removes the temporary names on SIGINT, SIGTERM
+/// or SIGHUP, once per process. Without it (it could not be started) a
+/// signal ends the process as before, leaving the name.
+fn watch_signals() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+            return;
+        };
+        let _ = std::thread::Builder::new()
+            .name("remove-temporaries".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    if interrupts::taken() {
+                        continue;
+                    }
+                    // Kept locked to the end: no file gets its name after this.
+                    let list = live();
+                    for path in list.iter() {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    let _ = signal_hook::low_level::emulate_default_handler(sig);
+                    std::process::exit(128 + sig);
+                }
+            });
+    });
 }
 
 /// What [`AtomicFile::persist_noclobber`] did.
@@ -40,10 +115,17 @@ impl AtomicFile {
     /// A new, empty file in `folder`, named `prefix`, six random
     /// characters, `suffix`, created with `mode` (less the umask).
     pub fn create_in(folder: &Path, prefix: &str, suffix: &str, mode: u32) -> io::Result<Self> {
+        watch_signals();
+        // Locked while the file is made: a signal then removes it too.
+        let mut list = live();
         let temp = builder(prefix, suffix, mode).tempfile_in(folder)?;
+        list.push(temp.path().to_path_buf());
+        drop(list);
+        let live = Live(Some(temp.path().to_path_buf()));
         Ok(AtomicFile {
             temp,
             folder: folder.to_path_buf(),
+            live,
         })
     }
 
@@ -62,11 +144,13 @@ impl AtomicFile {
     /// the folder.
     pub fn persist_replacing(self, target: &Path) -> Result<()> {
         self.sync_data(target)?;
-        let folder = self.folder;
-        self.temp
-            .persist(target)
+        let AtomicFile { temp, folder, live } = self;
+        let mut list = self::live();
+        temp.persist(target)
             .map_err(|e| anyhow::Error::new(e.error))
             .with_context(|| format!("cannot name the file {}", target.display()))?;
+        live.named(&mut list);
+        drop(list);
         sync_folder(&folder)
     }
 
@@ -75,9 +159,12 @@ impl AtomicFile {
     /// folder.
     pub fn persist_noclobber(self, target: &Path) -> Result<Noclobber> {
         self.sync_data(target)?;
-        let AtomicFile { temp, folder } = self;
+        let AtomicFile { temp, folder, live } = self;
+        let mut list = self::live();
         match temp.persist_noclobber(target) {
             Ok(_) => {
+                live.named(&mut list);
+                drop(list);
                 sync_folder(&folder)?;
                 Ok(Noclobber::Persisted)
             }
@@ -85,6 +172,7 @@ impl AtomicFile {
                 Ok(Noclobber::NameTaken(AtomicFile {
                     temp: e.file,
                     folder,
+                    live,
                 }))
             }
             Err(e) => Err(anyhow::Error::new(e.error))

@@ -1,6 +1,7 @@
 //! A folder of nightly backups as the readers see it: which of its files are
 //! dumps (textrescue's own files never are), when each was taken (the date
-//! in its name, else its modification time), and which database's series
+//! in its name, else its modification time; also for a name dated after now,
+//! which is not trusted and is reported: see `backup::names`), and which database's series
 //! each belongs to (the name before the date). `history` reads the dumps
 //! this finds; so does `restore` given a folder.
 
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, Result, anyhow};
+use chrono::Utc;
 
 use crate::backup::names;
 use crate::words::plural;
@@ -61,6 +63,7 @@ pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<D
             found.push((path.clone(), true, meta));
         }
     }
+    let now = Utc::now();
     let mut seen = HashSet::new();
     let mut candidates = Vec::new();
     for (path, explicit, meta) in found {
@@ -72,17 +75,29 @@ pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<D
             .file_name()
             .and_then(|n| n.to_str())
             .and_then(names::dated_name);
-        let when = match dated
-            .as_ref()
-            .and_then(|d| d.when.and_utc().timestamp_nanos_opt())
-        {
-            Some(t) => i128::from(t),
-            None => meta
-                .modified()
+        let modified = || {
+            meta.modified()
                 .ok()
                 .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_nanos() as i128)
-                .unwrap_or(0),
+                .unwrap_or(0)
+        };
+        let when = match &dated {
+            Some(d) if names::after_now(d.when, d.timed, now) => {
+                warnings.push(format!(
+                    "{}: its name is dated {}, after now (a clock set wrong?): ordered by \
+                     its modification time instead",
+                    path.display(),
+                    d.when.format("%Y-%m-%d %H:%M:%S UTC")
+                ));
+                modified()
+            }
+            Some(d) => d
+                .when
+                .and_utc()
+                .timestamp_nanos_opt()
+                .map_or_else(modified, i128::from),
+            None => modified(),
         };
         let seq = dated.as_ref().map_or(0, |d| d.seq);
         let prefix = dated.map(|d| d.prefix.to_string());
@@ -200,5 +215,44 @@ mod tests {
             ]
         );
         assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    /// A name dated after now (a clock set wrong, or a planted file) is not
+    /// the newest backup: it is ordered by its modification time, with a warning.
+    #[test]
+    fn a_name_dated_after_now_is_ordered_by_its_modification_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = |name: &str, secs: u64| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"x").unwrap();
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(secs))
+                .unwrap();
+        };
+        // Written 2024-03-04 00:30 and 2024-03-06 02:00 UTC, and a name of
+        // 2099 written 2024-03-05 00:00.
+        set("buggy_race_bk_20240304.sql.gz", 1_709_512_200);
+        set("buggy_race_bk_20990101-020000.sql.gz", 1_709_596_800);
+        set("buggy_race_bk_20240306-020000.sql.gz", 1_709_690_400);
+        let mut warnings = Vec::new();
+        let found = candidates(&[dir.path().to_path_buf()], &mut warnings).unwrap();
+        let names: Vec<String> = found
+            .iter()
+            .map(|c| c.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "buggy_race_bk_20240304.sql.gz",
+                "buggy_race_bk_20990101-020000.sql.gz",
+                "buggy_race_bk_20240306-020000.sql.gz",
+            ]
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("buggy_race_bk_20990101-020000.sql.gz: its name is dated 2099-01-01 02:00:00 UTC, after now"),
+            "{warnings:?}"
+        );
+        assert_eq!(found[1].prefix.as_deref(), Some("buggy_race_bk_"));
     }
 }

@@ -403,40 +403,40 @@ fn retention_keeps_exactly_what_it_should() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let p = "buggy_race_bk_";
-    // Backups dated 2099, newer than the one the test takes, so that the
-    // expected set does not depend on today's date (the new backup is kept
-    // whatever the rules say). ISO weeks: 2099-03-09..15 is W11,
-    // 2099-03-02..08 is W10, 2099-02-23..03-01 is W09.
+    // Backups dated 2015, older than the one the test takes, which is
+    // always kept and takes today's day, week and month: each rule keeps
+    // one more than it keeps of these, whatever today's date. ISO weeks:
+    // 2015-03-09..15 is W11, 2015-03-02..08 is W10, 2015-02-23..03-01 is W09.
     let backups = [
-        "20990312-020000.sql.gz", // Thu W11, March: daily, weekly, monthly
-        "20990312.sql.gz",        // old cron name, same day, older: removed
-        "20990311-020000.dump",   // Wed W11: daily
-        "20990310-020000.sql.gz", // Tue W11: daily
-        "20990309-020000.sql.gz", // Mon W11: removed
-        "20990305-020000.sql.gz", // Thu W10: weekly
-        "20990303.sql.gz",        // W10: removed
-        "20990228-020000.sql.gz", // Sat W09, February: monthly
-        "20990227-020000.sql.gz", // removed
-        "20990131-020000.sql.gz", // January: removed (only 2 months)
-        "20981231.sql.gz",        // removed
+        "20150312-020000.sql.gz", // Thu W11, March: daily, weekly, monthly
+        "20150312.sql.gz",        // old cron name, same day, older: removed
+        "20150311-020000.dump",   // Wed W11: daily
+        "20150310-020000.sql.gz", // Tue W11: daily
+        "20150309-020000.sql.gz", // Mon W11: removed
+        "20150305-020000.sql.gz", // Thu W10: weekly
+        "20150303.sql.gz",        // W10: removed
+        "20150228-020000.sql.gz", // Sat W09, February: monthly
+        "20150227-020000.sql.gz", // removed
+        "20150131-020000.sql.gz", // January: removed (only 2 months besides today's)
+        "20141231.sql.gz",        // removed
     ];
     let kept = [
-        "20990312-020000.sql.gz",
-        "20990311-020000.dump",
-        "20990310-020000.sql.gz",
-        "20990305-020000.sql.gz",
-        "20990228-020000.sql.gz",
+        "20150312-020000.sql.gz",
+        "20150311-020000.dump",
+        "20150310-020000.sql.gz",
+        "20150305-020000.sql.gz",
+        "20150228-020000.sql.gz",
     ];
     let unrelated = [
         "notes.txt",
-        "buggy_race_bk_20990301-020000.sql.gz.bak",
-        "buggy_race_bk_20990301.sql",
-        "buggy_race_bk_2099030.sql.gz",
-        "buggy_race_bk_20990230-020000.sql.gz",
-        "buggy_race_bk_20990301_020000.sql.gz",
-        "other_bk_20990301-020000.sql.gz",
-        "xbuggy_race_bk_20990301.sql.gz",
-        ".buggy_race_bk_20990301.sql.gz",
+        "buggy_race_bk_20150301-020000.sql.gz.bak",
+        "buggy_race_bk_20150301.sql",
+        "buggy_race_bk_2015030.sql.gz",
+        "buggy_race_bk_20150230-020000.sql.gz",
+        "buggy_race_bk_20150301_020000.sql.gz",
+        "other_bk_20150301-020000.sql.gz",
+        "xbuggy_race_bk_20150301.sql.gz",
+        ".buggy_race_bk_20150301.sql.gz",
     ];
     for name in backups {
         fs::write(dir.join(format!("{p}{name}")), b"old backup").unwrap();
@@ -445,18 +445,18 @@ fn retention_keeps_exactly_what_it_should() {
         fs::write(dir.join(name), b"not ours").unwrap();
     }
     // A directory with a backup's name is no backup.
-    fs::create_dir(dir.join("buggy_race_bk_20990301-020000.dump")).unwrap();
+    fs::create_dir(dir.join("buggy_race_bk_20150301-020000.dump")).unwrap();
     let before = entries(dir);
 
     let keep_args = [
         "--prefix",
         p,
         "--keep-daily",
-        "3",
+        "4",
         "--keep-weekly",
-        "2",
+        "3",
         "--keep-monthly",
-        "2",
+        "3",
     ];
     // --dry-run: says what it would remove, removes nothing.
     let mut c = backup(&db, dir);
@@ -487,7 +487,7 @@ fn retention_keeps_exactly_what_it_should() {
     assert_eq!(dry_backup.len(), 1, "only the new backup appeared");
     assert!(after_dry.is_superset(&before));
 
-    // For real: the dry run's backup (older than the 2099 ones) goes too.
+    // For real: the dry run's backup (older than the new one, the same day) goes too.
     let mut c = backup(&db, dir);
     c.args(keep_args);
     let out = run(c);
@@ -502,7 +502,7 @@ fn retention_keeps_exactly_what_it_should() {
     assert_eq!(new.len(), 1, "{after:?}");
     let mut expected: BTreeSet<String> = kept.iter().map(|k| format!("{p}{k}")).collect();
     expected.extend(unrelated.iter().map(|u| u.to_string()));
-    expected.insert("buggy_race_bk_20990301-020000.dump".into());
+    expected.insert("buggy_race_bk_20150301-020000.dump".into());
     expected.insert(new[0].clone());
     assert_eq!(after, expected);
 

@@ -8,7 +8,9 @@ mod common;
 
 mod backup;
 mod backup_faults;
+mod backup_trust;
 mod bounded_memory;
+mod build_script;
 mod cli_texts;
 mod csv_safe;
 mod damaged;
@@ -23,6 +25,7 @@ mod huge_text;
 mod indexed_gzip;
 mod indexed_reads;
 mod inspect;
+mod output_signals;
 mod pg_support;
 mod progress;
 mod restore;
@@ -33,6 +36,7 @@ mod restore_sql;
 mod roundtrip_proptest;
 mod row_shapes;
 mod seams;
+mod url_secrets;
 mod week;
 
 #[test]

@@ -16,10 +16,11 @@ use super::interrupts::Interrupts;
 use super::names::{self, LOCK_FILE, PARTIAL_PREFIX};
 use crate::atomic_file::{AtomicFile, Noclobber};
 
-/// Creates DIR (and missing parents) with mode 0700; an existing DIR is left as it is.
+/// Creates DIR (and missing parents) with mode 0700; an existing DIR is
+/// left as it is, unless group or others can write it: it is refused then.
 pub fn prepare(dir: &Path) -> Result<()> {
     match fs::metadata(dir) {
-        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(m) if m.is_dir() => return check_not_writable_by_others(dir, m.permissions().mode()),
         Ok(_) => bail!("--dir {}: not a directory", dir.display()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(anyhow!("--dir {}: {e}", dir.display())),
@@ -33,6 +34,38 @@ pub fn prepare(dir: &Path) -> Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot set the mode of {}", dir.display()))?;
     Ok(())
+}
+
+/// Refuses a backups folder that group or others can write (as ssh refuses
+/// a key file others can read): whoever can write there can remove or
+/// replace backups, or plant names that retention and `restore` would read
+/// as backups. A sticky bit does not help: planted names are the problem.
+fn check_not_writable_by_others(dir: &Path, mode: u32) -> Result<()> {
+    if mode & 0o022 == 0 {
+        return Ok(());
+    }
+    let who = match mode & 0o022 {
+        0o020 => "its group",
+        0o002 => "others",
+        _ => "its group and others",
+    };
+    bail!(
+        "--dir {}: {who} can write it (mode {:04o}), so they could remove, replace or plant \
+         backups; make it yours alone with `chmod go-w {}`; no backup written",
+        dir.display(),
+        mode & 0o7777,
+        shell_word(&dir.display().to_string())
+    )
+}
+
+/// `s` as one shell word, for a command a message suggests.
+fn shell_word(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// Takes DIR's lock, waiting up to `timeout` (trying every 100 ms, and

@@ -37,6 +37,35 @@ pub struct Interrupts {
     handle: Handle,
     thread: Option<JoinHandle<()>>,
     registered: Vec<SigId>,
+    /// Dropped last, once the default action is set again.
+    _run: RunCounted,
+}
+
+/// How many [`Interrupts`] exist.
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// One count in [`RUNS`], for as long as it lives.
+struct RunCounted(());
+
+impl RunCounted {
+    fn count() -> RunCounted {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        RunCounted(())
+    }
+}
+
+impl Drop for RunCounted {
+    fn drop(&mut self) {
+        RUNS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether SIGINT, SIGTERM and SIGHUP are handled by a run under way (a
+/// backup's [`Interrupts`], or a caller holding [`HandledElsewhere`]): the
+/// run fails on them and cleans up. Otherwise they end the process, and
+/// `atomic_file` removes its temporary files first.
+pub fn taken() -> bool {
+    RUNS.load(Ordering::SeqCst) > 0 || HANDLED_ELSEWHERE.load(Ordering::SeqCst) > 0
 }
 
 /// Keeps an action set (see [`Interrupts::on_signal`]); dropping it unsets
@@ -60,6 +89,9 @@ fn lock(action: &Mutex<Option<Action>>) -> MutexGuard<'_, Option<Action>> {
 impl Interrupts {
     pub fn install() -> Result<Interrupts> {
         let context = "cannot install signal handlers";
+        // Counted before any handler is in place, so that the thread of
+        // `atomic_file` never ends a run that handles the signal itself.
+        let run = RunCounted::count();
         default_action().store(false, Ordering::SeqCst);
         let mut registered = Vec::new();
         let seen = Arc::new(AtomicBool::new(false));
@@ -101,6 +133,7 @@ impl Interrupts {
             handle,
             thread: Some(thread),
             registered,
+            _run: run,
         })
     }
 

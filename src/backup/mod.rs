@@ -2,8 +2,9 @@
 //!
 //! The steps, each of which can fail the backup (and then no file is left
 //! under a backup's name):
-//! 1. create DIR (mode 0700) if missing, take the lock `DIR/.textrescue-backup.lock`,
-//!    remove what a killed run left ([`folder`]);
+//! 1. create DIR (mode 0700) if missing, refuse a DIR that group or others
+//!    can write, take the lock `DIR/.textrescue-backup.lock`, remove what a
+//!    killed run left ([`folder`]);
 //! 2. start pg_dump (locally or with `docker exec -i`) in its own process
 //!    group, its password in its environment only ([`conn`], [`pg_dump`]);
 //! 3. stream its stdout into an [`AtomicFile`] in DIR (created 0600 under a
@@ -100,7 +101,7 @@ pub fn run(settings: &Settings) -> Result<Written> {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        let removed = retention::apply(
+        let plan = retention::apply(
             dir,
             &settings.prefix,
             name,
@@ -108,6 +109,15 @@ pub fn run(settings: &Settings) -> Result<Written> {
             settings.dry_run,
         )
         .map_err(|e| anyhow!("backup {} written, but {e:#}", path.display()))?;
+        for future in &plan.future {
+            eprintln!(
+                "textrescue: warning: {} is dated after now (a clock set wrong, or not a backup \
+                 of ours): retention gives it no slot and never removes it; rename it to the \
+                 date it was taken, or remove it",
+                dir.join(future).display()
+            );
+        }
+        let removed = plan.remove;
         let n = removed.len();
         if settings.dry_run {
             for name in &removed {
@@ -116,6 +126,10 @@ pub fn run(settings: &Settings) -> Result<Written> {
             retention_note = format!("; --dry-run: would remove {n} old backup{}", plural(n));
         } else {
             retention_note = format!("; removed {n} old backup{}", plural(n));
+        }
+        if !plan.future.is_empty() {
+            let f = plan.future.len();
+            retention_note += &format!("; {f} backup{} dated after now left alone", plural(f));
         }
     }
     if !settings.quiet {

@@ -12,8 +12,13 @@
 //!   `.dump`, or any other for [`dated_name`]). The PREFIX says which
 //!   database it is of (`<dbname>_bk_` by default, the old cron script's
 //!   `buggy_race_bk_`).
+//!
+//! A name's date is only what the name says: a clock set wrong when the
+//! file was written, or a planted file, can date it after now. Such a name
+//! ([`after_now`]) is not trusted: retention gives it no slot and never
+//! removes it, the readers order it by its modification time, and both say so.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
 
 /// What every name of the tool's own files in a backups folder starts with.
 pub const OWN_PREFIX: &str = ".textrescue-";
@@ -40,10 +45,35 @@ pub struct DatedName<'a> {
     pub prefix: &'a str,
     /// UTC, 00:00:00 for a date alone.
     pub when: NaiveDateTime,
+    /// Whether the name has a time (`-HHMMSS`), not a date alone.
+    pub timed: bool,
     /// The `-N` a second backup within one second gets (0 without).
     pub seq: u32,
     /// From the first `.` after the date (may be empty).
     pub extension: &'a str,
+}
+
+/// What the date part of a name says.
+struct Stamp<'a> {
+    when: NaiveDateTime,
+    timed: bool,
+    seq: u32,
+    /// What follows: the end, or the extension from its `.`.
+    rest: &'a str,
+}
+
+/// How far after now a name may be dated and still be trusted: a name with
+/// a time is UTC (as `backup` writes them), so only clocks a little apart
+/// (an hour); a date alone may be a local date (the old cron script's
+/// `$(date +%Y%m%d)`), up to 14 hours ahead of UTC (UTC+14).
+const TIMED_SLACK: TimeDelta = TimeDelta::hours(1);
+const DATE_SLACK: TimeDelta = TimeDelta::hours(14);
+
+/// Whether a name dated `when` (with a time or not: `timed`) is dated
+/// after `now`, beyond what clocks and time zones explain.
+pub fn after_now(when: NaiveDateTime, timed: bool, now: DateTime<Utc>) -> bool {
+    let slack = if timed { TIMED_SLACK } else { DATE_SLACK };
+    when > now.naive_utc() + slack
 }
 
 /// The date and the time in a backup's name (UTC), as chrono formats.
@@ -71,18 +101,29 @@ fn digits(s: &str, n: usize) -> Option<&str> {
 }
 
 /// `YYYYMMDD[-HHMMSS[-N]]` at the start of `s`, then the end or a `.`.
-fn parse_stamp(s: &str) -> Option<(NaiveDateTime, u32, &str)> {
+fn parse_stamp(s: &str) -> Option<Stamp<'_>> {
     let date = NaiveDate::parse_from_str(digits(s, 8)?, DATE).ok()?;
     let rest = &s[8..];
     let ext = |r: &'_ str| (r.is_empty() || r.starts_with('.')).then_some(());
     if ext(rest).is_some() {
-        return Some((date.and_time(NaiveTime::MIN), 0, rest));
+        return Some(Stamp {
+            when: date.and_time(NaiveTime::MIN),
+            timed: false,
+            seq: 0,
+            rest,
+        });
     }
     let rest = rest.strip_prefix('-')?;
     let time = NaiveTime::parse_from_str(digits(rest, 6)?, TIME).ok()?;
+    let when = date.and_time(time);
     let rest = &rest[6..];
     if ext(rest).is_some() {
-        return Some((date.and_time(time), 0, rest));
+        return Some(Stamp {
+            when,
+            timed: true,
+            seq: 0,
+            rest,
+        });
     }
     let rest = rest.strip_prefix('-')?;
     let end = rest.find('.').unwrap_or(rest.len());
@@ -90,7 +131,12 @@ fn parse_stamp(s: &str) -> Option<(NaiveDateTime, u32, &str)> {
     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || n.starts_with('0') {
         return None;
     }
-    Some((date.and_time(time), n.parse().ok()?, &rest[end..]))
+    Some(Stamp {
+        when,
+        timed: true,
+        seq: n.parse().ok()?,
+        rest: &rest[end..],
+    })
 }
 
 /// A file name as a dated backup name, whatever its prefix and extension.
@@ -107,25 +153,38 @@ pub fn dated_name(name: &str) -> Option<DatedName<'_>> {
         .filter(|&i| !b[i - 1].is_ascii_alphanumeric() && b[i].is_ascii_digit())
         .filter(|&i| name.is_char_boundary(i))
         .find_map(|i| {
-            let (when, seq, extension) = parse_stamp(&name[i..])?;
+            let stamp = parse_stamp(&name[i..])?;
             Some(DatedName {
                 prefix: &name[..i],
-                when,
-                seq,
-                extension,
+                when: stamp.when,
+                timed: stamp.timed,
+                seq: stamp.seq,
+                extension: stamp.rest,
             })
         })
+}
+
+/// `name` as a dated name, when it is a backup that `backup` could have
+/// written with this prefix (`.sql.gz` or `.dump`).
+pub fn backup_with_prefix<'a>(name: &'a str, prefix: &str) -> Option<DatedName<'a>> {
+    if prefix.is_empty() || is_own_file(name) {
+        return None;
+    }
+    let rest = name.strip_prefix(prefix)?;
+    let stamp = parse_stamp(rest)?;
+    matches!(stamp.rest, ".sql.gz" | ".dump").then_some(DatedName {
+        prefix: &name[..prefix.len()],
+        when: stamp.when,
+        timed: stamp.timed,
+        seq: stamp.seq,
+        extension: stamp.rest,
+    })
 }
 
 /// The time and sequence number in `name` when it is a backup that
 /// `backup` could have written with this prefix (`.sql.gz` or `.dump`).
 pub fn parse_name(name: &str, prefix: &str) -> Option<(NaiveDateTime, u32)> {
-    if prefix.is_empty() || is_own_file(name) {
-        return None;
-    }
-    let rest = name.strip_prefix(prefix)?;
-    let (when, seq, extension) = parse_stamp(rest)?;
-    matches!(extension, ".sql.gz" | ".dump").then_some((when, seq))
+    backup_with_prefix(name, prefix).map(|d| (d.when, d.seq))
 }
 
 #[cfg(test)]
@@ -164,6 +223,26 @@ mod tests {
             let read = if seq == 1 { 0 } else { seq };
             assert_eq!(parse_name(name, "buggy_race_bk_"), Some((when, read)));
         }
+    }
+
+    #[test]
+    fn a_name_dated_after_now_is_told_with_slack_for_clocks_and_time_zones() {
+        let now = NaiveDate::from_ymd_opt(2024, 3, 5)
+            .unwrap()
+            .and_hms_opt(11, 0, 0)
+            .unwrap()
+            .and_utc();
+        let at = |s: &str| dated_name(s).map(|d| after_now(d.when, d.timed, now));
+        // With a time (UTC): up to an hour ahead is a clock a little fast.
+        assert_eq!(at("x_20240305-120000.sql.gz"), Some(false));
+        assert_eq!(at("x_20240305-120001.sql.gz"), Some(true));
+        assert_eq!(at("x_20240305-120001-2.sql.gz"), Some(true));
+        // A date alone may be local: 2024-03-06 00:00 is 13 h ahead, and
+        // already the 6th at UTC+14; the 7th is not yet anywhere.
+        assert_eq!(at("x_20240306.sql.gz"), Some(false));
+        assert_eq!(at("x_20240307.sql.gz"), Some(true));
+        assert_eq!(at("x_20990101-000000.dump"), Some(true));
+        assert_eq!(at("x_20240304.sql.gz"), Some(false));
     }
 
     #[test]

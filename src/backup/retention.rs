@@ -8,22 +8,38 @@
 //! month. A backup kept by any rule is kept; the backup just taken is always
 //! kept (and takes its day's, week's and month's slot). With no `--keep-*`
 //! option nothing is removed.
+//!
+//! A name dated after now ([`names::after_now`]: a clock set wrong, then
+//! corrected, or a planted file) is not trusted: it holds no slot (else a
+//! few such names would push every real backup out) and is never removed;
+//! the run reports it.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use chrono::{Datelike, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 
-use super::names::parse_name;
+use super::names;
 
 /// One file that is a backup by its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backup {
     pub name: String,
     pub when: NaiveDateTime,
+    /// Whether its name has a time, not only a date.
+    pub timed: bool,
     /// The `-N` suffix a second backup within one second gets (0 without).
     pub seq: u32,
+}
+
+/// What retention does in a folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The names to remove, oldest first.
+    pub remove: Vec<String>,
+    /// The names dated after now, left alone (to report).
+    pub future: Vec<String>,
 }
 
 /// The `--keep-*` options.
@@ -48,33 +64,35 @@ pub fn scan(dir: &Path, prefix: &str) -> Result<Vec<Backup>> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        let Some((when, seq)) = parse_name(&name, prefix) else {
+        let Some((when, timed, seq)) =
+            names::backup_with_prefix(&name, prefix).map(|d| (d.when, d.timed, d.seq))
+        else {
             continue;
         };
         // Never a directory or a symlink, whatever its name.
         if !entry.file_type().is_ok_and(|t| t.is_file()) {
             continue;
         }
-        found.push(Backup { name, when, seq });
+        found.push(Backup {
+            name,
+            when,
+            timed,
+            seq,
+        });
     }
     Ok(found)
 }
 
 /// Removes the backups with this prefix in `dir` that [`plan`] picks (with
-/// `dry_run`, none); returns their names. Fails naming each one that could
+/// `dry_run`, none); returns the plan. Fails naming each one that could
 /// not be removed.
-pub fn apply(
-    dir: &Path,
-    prefix: &str,
-    new_name: &str,
-    keep: &Keep,
-    dry_run: bool,
-) -> Result<Vec<String>> {
-    let remove = plan(&scan(dir, prefix)?, new_name, keep);
+pub fn apply(dir: &Path, prefix: &str, new_name: &str, keep: &Keep, dry_run: bool) -> Result<Plan> {
+    let plan = plan(&scan(dir, prefix)?, new_name, keep, Utc::now());
     if dry_run {
-        return Ok(remove);
+        return Ok(plan);
     }
-    let failed: Vec<String> = remove
+    let failed: Vec<String> = plan
+        .remove
         .iter()
         .filter_map(|name| {
             let e = std::fs::remove_file(dir.join(name)).err()?;
@@ -84,18 +102,28 @@ pub fn apply(
     if !failed.is_empty() {
         bail!("removing old backups failed: {}", failed.join("; "));
     }
-    Ok(remove)
+    Ok(plan)
 }
 
 /// A day, an ISO week or a month, as a comparable key.
 type Period = fn(&NaiveDateTime) -> (i32, u32);
 
-/// The names to remove, oldest first. `new_name` is never among them.
-pub fn plan(backups: &[Backup], new_name: &str, keep: &Keep) -> Vec<String> {
+/// The names to remove (oldest first) at `now`, and those dated after it.
+/// `new_name` is never removed; nor is a name dated after now, which holds
+/// no slot either.
+pub fn plan(backups: &[Backup], new_name: &str, keep: &Keep, now: DateTime<Utc>) -> Plan {
+    let (future, trusted): (Vec<&Backup>, Vec<&Backup>) = backups
+        .iter()
+        .partition(|b| b.name != new_name && names::after_now(b.when, b.timed, now));
+    let mut future: Vec<String> = future.into_iter().map(|b| b.name.clone()).collect();
+    future.sort();
     if !keep.any() {
-        return Vec::new();
+        return Plan {
+            remove: Vec::new(),
+            future,
+        };
     }
-    let mut sorted: Vec<&Backup> = backups.iter().collect();
+    let mut sorted = trusted;
     // Newest first.
     sorted.sort_by(|a, b| (b.when, b.seq, &b.name).cmp(&(a.when, a.seq, &a.name)));
     let mut kept: HashSet<&str> = HashSet::new();
@@ -128,7 +156,10 @@ pub fn plan(backups: &[Backup], new_name: &str, keep: &Keep) -> Vec<String> {
         .filter(|b| !kept.contains(b.name.as_str()))
         .collect();
     remove.reverse();
-    remove.into_iter().map(|b| b.name.clone()).collect()
+    Plan {
+        remove: remove.into_iter().map(|b| b.name.clone()).collect(),
+        future,
+    }
 }
 
 #[cfg(test)]
@@ -139,7 +170,7 @@ mod tests {
 
     #[test]
     fn names() {
-        let t = |s: &str| parse_name(s, P).map(|(w, n)| (w.to_string(), n));
+        let t = |s: &str| names::parse_name(s, P).map(|(w, n)| (w.to_string(), n));
         assert_eq!(
             t("buggy_race_bk_20240305.sql.gz"),
             Some(("2024-03-05 00:00:00".into(), 0))
@@ -171,12 +202,24 @@ mod tests {
     }
 
     fn b(name: &str) -> Backup {
-        let (when, seq) = parse_name(name, P).unwrap();
+        let d = names::backup_with_prefix(name, P).unwrap();
         Backup {
             name: name.into(),
-            when,
-            seq,
+            when: d.when,
+            timed: d.timed,
+            seq: d.seq,
         }
+    }
+
+    /// A moment after every name in these tests.
+    fn later() -> DateTime<Utc> {
+        "2024-12-31T00:00:00Z".parse().unwrap()
+    }
+
+    fn remove(all: &[Backup], new: &str, keep: &Keep) -> Vec<String> {
+        let plan = plan(all, new, keep, later());
+        assert!(plan.future.is_empty());
+        plan.remove
     }
 
     #[test]
@@ -199,7 +242,7 @@ mod tests {
             weekly: Some(2),
             monthly: Some(2),
         };
-        let removed = plan(&all, names[0], &keep);
+        let removed = remove(&all, names[0], &keep);
         // daily: 0310, 0309-020000, 0308; weekly: W10 (0310), W9 (0303);
         // monthly: 2024-03 (0310), 2024-02 (0229).
         assert_eq!(
@@ -212,13 +255,13 @@ mod tests {
                 "buggy_race_bk_20240309.sql.gz",
             ]
         );
-        assert!(plan(&all, names[0], &Keep::default()).is_empty());
+        assert!(remove(&all, names[0], &Keep::default()).is_empty());
         // The new backup survives even a rule that keeps nothing.
         let zero = Keep {
             daily: Some(0),
             ..Keep::default()
         };
-        let removed = plan(&all, names[5], &zero);
+        let removed = remove(&all, names[5], &zero);
         assert_eq!(removed.len(), names.len() - 1);
         assert!(!removed.contains(&names[5].to_string()));
     }
@@ -234,8 +277,56 @@ mod tests {
             ..Keep::default()
         };
         assert_eq!(
-            plan(&all, "buggy_race_bk_20240310-020000-2.sql.gz", &keep),
+            remove(&all, "buggy_race_bk_20240310-020000-2.sql.gz", &keep),
             ["buggy_race_bk_20240310-020000.sql.gz"]
         );
+    }
+
+    /// The case that lost a week of backups: three names dated after now
+    /// took the three daily slots, and every real backup but the new one
+    /// went. They hold no slot, are never removed, and are reported.
+    #[test]
+    fn names_dated_after_now_hold_no_slot_and_stay() {
+        let now: DateTime<Utc> = "2024-03-10T02:00:05Z".parse().unwrap();
+        let new = "buggy_race_bk_20240310-020000.sql.gz";
+        let names = [
+            new,
+            "buggy_race_bk_20240309-020000.sql.gz",
+            "buggy_race_bk_20240308-020000.sql.gz",
+            "buggy_race_bk_20240307-020000.sql.gz",
+            "buggy_race_bk_20240306-020000.sql.gz",
+            "buggy_race_bk_20240305-020000.sql.gz",
+            "buggy_race_bk_20240311-020000.sql.gz", // a day ahead
+            "buggy_race_bk_20240412.sql.gz",        // a month ahead
+            "buggy_race_bk_20250101-000000.dump",   // a year ahead
+        ];
+        let all: Vec<Backup> = names.iter().map(|n| b(n)).collect();
+        let keep = Keep {
+            daily: Some(3),
+            ..Keep::default()
+        };
+        let got = plan(&all, new, &keep, now);
+        assert_eq!(
+            got.remove,
+            [
+                "buggy_race_bk_20240305-020000.sql.gz",
+                "buggy_race_bk_20240306-020000.sql.gz",
+                "buggy_race_bk_20240307-020000.sql.gz",
+            ]
+        );
+        assert_eq!(
+            got.future,
+            [
+                "buggy_race_bk_20240311-020000.sql.gz",
+                "buggy_race_bk_20240412.sql.gz",
+                "buggy_race_bk_20250101-000000.dump",
+            ]
+        );
+        // A clock now set back a day: every earlier backup looks ahead of
+        // it; none is removed, and the new one stays.
+        let back: DateTime<Utc> = "2024-03-05T02:00:05Z".parse().unwrap();
+        let got = plan(&all, "buggy_race_bk_20240305-020000.sql.gz", &keep, back);
+        assert!(got.remove.is_empty(), "{got:?}");
+        assert_eq!(got.future.len(), names.len() - 1);
     }
 }
