@@ -432,3 +432,64 @@ fn a_sql_ascii_database_keeps_the_utf8_bytes() {
     );
     assert_eq!(live_texts(&db), shown(&[5, 6, 7]));
 }
+
+/// A database in LATIN1 or SQL_ASCII dumped by the real pg_dump with
+/// `--inserts` (and `--rows-per-insert`) reads as its COPY dump does: the
+/// INSERT statements are the dump's encoding, read as bytes, and their
+/// values come out as the same bytes as COPY's rows. (Before, a statement
+/// that was not UTF-8 stopped the read.)
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn inserts_of_a_database_not_in_utf8_read_as_copy_does() {
+    let pg = common::pg();
+    for encoding in ["LATIN1", "SQL_ASCII"] {
+        let db = pg.create_db_encoded("tr_enc_ins", encoding);
+        db.load_schema_with_people();
+        // E'\351' is one byte: é in LATIN1, and just that byte in SQL_ASCII.
+        let out = db.psql_input(
+            b"SET client_encoding = 'LATIN1';\n\
+              INSERT INTO public.tasktexts (id, created_at, modified_at, user_id, task_id, text)\n\
+              SELECT 301, '2024-03-01 14:22:11+00', NULL, u.id, t.id, E'caf\\351 au lait, ''q''\\nline 2'\n\
+              FROM public.users u, public.tasks t ORDER BY u.id, t.id LIMIT 1;\n",
+        );
+        common::assert_ok(&out);
+        let tmp = tempfile::tempdir().unwrap();
+        // The dump in the database's own encoding, as pg_dump writes it
+        // when nothing else is asked for.
+        let csv_of = |args: &[&str]| {
+            let path = tmp.path().join(format!("{}.sql", args.join("")));
+            let dump = db.pg_dump_env(args, &[("PGCLIENTENCODING", encoding)]);
+            let set = format!("SET client_encoding = '{encoding}';");
+            assert!(common::text(&dump).contains(&set), "{encoding} {args:?}");
+            std::fs::write(&path, dump).unwrap();
+            let out = textrescue(&[
+                "texts",
+                &path.display().to_string(),
+                "-f",
+                "csv",
+                "--id",
+                "301",
+            ]);
+            common::assert_ok(&out);
+            out.stdout
+        };
+        let copy = csv_of(&[]);
+        let want: &[u8] = b"caf\xe9 au lait, 'q'\nline 2";
+        assert!(
+            copy.windows(want.len()).any(|w| w == want),
+            "{encoding}: {}",
+            String::from_utf8_lossy(&copy)
+        );
+        for args in [
+            &["--inserts"][..],
+            &["--column-inserts"],
+            &["--rows-per-insert=5"],
+        ] {
+            assert_eq!(
+                csv_of(args),
+                copy,
+                "{encoding} {args:?}: the INSERT dump reads as the COPY dump"
+            );
+        }
+    }
+}

@@ -56,14 +56,12 @@ fn replay(target: &str, data: &[u8], scratch: &Path) {
             assert_eq!(copy_text::decode(&escaped).unwrap().as_deref(), Some(data));
         }
         "inserts" => {
-            if let Ok(s) = std::str::from_utf8(data) {
-                for std_strings in [true, false] {
-                    if let Ok(insert) = inserts::parse(s, std_strings) {
-                        assert_eq!(
-                            inserts::count_rows(s, std_strings).unwrap(),
-                            insert.rows.len() as u64
-                        );
-                    }
+            for std_strings in [true, false] {
+                if let Ok(insert) = inserts::parse(data, std_strings) {
+                    assert_eq!(
+                        inserts::count_rows(data, std_strings).unwrap(),
+                        insert.rows.len() as u64
+                    );
                 }
             }
         }

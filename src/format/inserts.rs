@@ -15,7 +15,9 @@
 //! The literals are read by the scanner of `sql` rather than a general SQL
 //! parser: it keeps every byte exact (`E'\xff'` is one byte, not text),
 //! follows `standard_conforming_strings = off` (backslashes escape in every
-//! string), and counts rows without building values.
+//! string), and counts rows without building values. A statement is bytes
+//! in the dump's encoding (a LATIN1 database's dump is LATIN1): values come
+//! out as those bytes, exactly as COPY rows do.
 
 use anyhow::Result;
 
@@ -36,8 +38,8 @@ const STATEMENT: &str = "INSERT statement";
 
 /// The table an `INSERT INTO` statement writes to and its column list if
 /// it has one, read from its start without parsing its values.
-pub fn target(statement: &str) -> Option<(TableName, Option<Vec<String>>)> {
-    let mut s = Scanner::new(statement.as_bytes(), true, STATEMENT);
+pub fn target(statement: &(impl AsRef<[u8]> + ?Sized)) -> Option<(TableName, Option<Vec<String>>)> {
+    let mut s = Scanner::new(statement.as_ref(), true, STATEMENT);
     s.expect_keyword("INSERT").ok()?;
     s.expect_keyword("INTO").ok()?;
     let table = s.table_name().ok()?;
@@ -46,8 +48,11 @@ pub fn target(statement: &str) -> Option<(TableName, Option<Vec<String>>)> {
 }
 
 /// Parses one whole INSERT statement (with its `;`).
-pub fn parse(statement: &str, standard_conforming_strings: bool) -> Result<Insert> {
-    let mut s = Scanner::new(statement.as_bytes(), standard_conforming_strings, STATEMENT);
+pub fn parse(
+    statement: &(impl AsRef<[u8]> + ?Sized),
+    standard_conforming_strings: bool,
+) -> Result<Insert> {
+    let mut s = Scanner::new(statement.as_ref(), standard_conforming_strings, STATEMENT);
     let (table, columns, body) = head(&mut s)?;
     let mut rows = Vec::new();
     match body {
@@ -65,8 +70,11 @@ pub fn parse(statement: &str, standard_conforming_strings: bool) -> Result<Inser
 }
 
 /// How many rows an INSERT statement holds, without decoding them.
-pub fn count_rows(statement: &str, standard_conforming_strings: bool) -> Result<u64> {
-    let mut s = Scanner::new(statement.as_bytes(), standard_conforming_strings, STATEMENT);
+pub fn count_rows(
+    statement: &(impl AsRef<[u8]> + ?Sized),
+    standard_conforming_strings: bool,
+) -> Result<u64> {
+    let mut s = Scanner::new(statement.as_ref(), standard_conforming_strings, STATEMENT);
     let (_, _, body) = head(&mut s)?;
     let mut n = 0u64;
     match body {

@@ -81,7 +81,9 @@ struct PlainReader<'v, R> {
 struct Pending {
     kind: StatementKind,
     first_line: u64,
-    text: String,
+    /// The statement's bytes, in the dump's encoding (`SET client_encoding`):
+    /// values are read as bytes, as COPY rows are.
+    text: Vec<u8>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -141,7 +143,7 @@ impl<R: DumpRead> PlainReader<'_, R> {
                         self.pending = Some(Pending {
                             kind,
                             first_line: line_no,
-                            text: String::new(),
+                            text: Vec::new(),
                         });
                     }
                 }
@@ -150,14 +152,9 @@ impl<R: DumpRead> PlainReader<'_, R> {
             let pending = self.pending.as_mut().expect("a statement is pending");
             if pending.kind != StatementKind::Other {
                 if !pending.text.is_empty() {
-                    pending.text.push('\n');
+                    pending.text.push(b'\n');
                 }
-                match std::str::from_utf8(line) {
-                    Ok(s) => pending.text.push_str(s),
-                    Err(_) => bail!(
-                        "line {line_no}: a statement holds bytes that are not UTF-8 (a SQL_ASCII database?); its text cannot be read exactly"
-                    ),
-                }
+                pending.text.extend_from_slice(line);
             } else if line.starts_with(b"SET standard_conforming_strings") {
                 self.standard_strings = !line.ends_with(b"off;");
             }
@@ -317,7 +314,11 @@ impl<R: DumpRead> PlainReader<'_, R> {
         match statement.kind {
             StatementKind::Other => Ok(()),
             StatementKind::CreateTable => {
-                if let Some(d) = ddl::create_table(&statement.text) {
+                // Names as the SQL scanner reads them (bytes that are not
+                // UTF-8 shown as U+FFFD), so that they match its COPY and
+                // INSERT targets; the race server's names are ASCII.
+                let text = String::from_utf8_lossy(&statement.text);
+                if let Some(d) = ddl::create_table(&text) {
                     let parents: Vec<&[String]> = d
                         .inherits
                         .iter()
@@ -325,7 +326,7 @@ impl<R: DumpRead> PlainReader<'_, R> {
                         .collect();
                     let columns = d.columns_after(&parents);
                     self.definitions.insert(d.table, columns);
-                } else if let Some((partition, parent)) = ddl::partition_of(&statement.text) {
+                } else if let Some((partition, parent)) = ddl::partition_of(&text) {
                     // pg_dump before 12: the partition takes its parent's columns.
                     if let Some(columns) = self.definitions.get(&parent).cloned() {
                         self.definitions.insert(partition.clone(), columns);
@@ -335,7 +336,9 @@ impl<R: DumpRead> PlainReader<'_, R> {
                 Ok(())
             }
             StatementKind::AlterTable => {
-                if let Some((partition, parent)) = ddl::attach_partition(&statement.text) {
+                if let Some((partition, parent)) =
+                    ddl::attach_partition(&String::from_utf8_lossy(&statement.text))
+                {
                     self.visitor.meta(Meta::PartitionOf { partition, parent });
                 }
                 Ok(())
@@ -344,7 +347,7 @@ impl<R: DumpRead> PlainReader<'_, R> {
         }
     }
 
-    fn insert(&mut self, text: &str, line_no: u64) -> Result<()> {
+    fn insert(&mut self, text: &[u8], line_no: u64) -> Result<()> {
         let Some((table, listed)) = inserts::target(text) else {
             self.end_insert_run();
             self.unread(
