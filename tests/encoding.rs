@@ -247,13 +247,16 @@ fn custom_and_insert_dumps_of_a_sql_ascii_database() {
     assert_eq!(&rows[0][7], FFFE);
     assert_refused(&["texts", &custom, "-f", "json"], 201);
 
+    // The INSERT dump gives the same bytes as the archive (its statements
+    // are the dump's encoding, read as bytes), and JSON refuses the same text.
     let inserts = dump(&["--inserts"], "inserts.sql");
-    let out = textrescue(&["texts", &inserts, "-f", "csv"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line "), "{err}");
-    assert!(err.contains("not UTF-8"), "{err}");
+    let csv = |path: &str| {
+        let out = textrescue(&["texts", path, "-f", "csv"]);
+        common::assert_ok(&out);
+        out.stdout
+    };
+    assert_eq!(csv(&inserts), csv(&custom));
+    assert_refused(&["texts", &inserts, "-f", "json"], 201);
 }
 
 /// Texts whose hidden characters a LATIN1 database can hold (U+00A0,
