@@ -19,6 +19,7 @@ mod encoding;
 mod formats;
 mod fuzz_regressions;
 mod huge_text;
+mod indexed_differential;
 mod indexed_gzip;
 mod indexed_reads;
 mod inspect;
