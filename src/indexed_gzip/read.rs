@@ -638,13 +638,25 @@ impl ParallelInflate {
         }
     }
 
-    /// Whether nothing of the current member is left to read.
-    fn current_read(&self) -> bool {
-        match &self.current {
+    /// Whether nothing of the current member is left to read. A member the
+    /// reader inflates, read to its last byte, is ended here (its CRC-32
+    /// and length checked).
+    fn current_read(&mut self) -> io::Result<bool> {
+        Ok(match &mut self.current {
             Current::Done => true,
             Current::Bytes { bytes, pos, .. } => *pos == bytes.len(),
+            Current::Unkept {
+                again: Some(reader),
+                ..
+            } if reader.produced == reader.member.uncompressed_len => {
+                if reader.read(&mut [0; 1])? != 0 {
+                    return Err(reader.damaged("the member holds more than its bytes"));
+                }
+                self.current = Current::Done;
+                true
+            }
             Current::Unkept { .. } => false,
-        }
+        })
     }
 
     /// Makes the next member, once inflated, the one being read; false
@@ -858,7 +870,7 @@ impl DumpRead for ParallelInflate {
     /// passing over COPY data at a line start); otherwise the next one is
     /// left to be read.
     fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
-        if !self.current_read() || !self.advance()? {
+        if !self.current_read()? || !self.advance()? {
             return Ok(None);
         }
         let counted = match &mut self.current {

@@ -79,6 +79,10 @@ pub struct IndexedGzWriter<W: Write> {
     members: Vec<Member>,
     /// The table whose data the next bytes are (inside COPY data).
     table: Option<Vec<u8>>,
+    /// The open member ended at a line end short of its 16 MiB.
+    cut_at_line_end: bool,
+    /// The last byte compressed is a line end.
+    fed_lf: bool,
     scan: Scan,
 }
 
@@ -138,6 +142,8 @@ impl<W: Write> IndexedGzWriter<W> {
             open: None,
             members: Vec::new(),
             table: None,
+            cut_at_line_end: false,
+            fed_lf: false,
             scan: Scan {
                 at_line_start: true,
                 ..Scan::default()
@@ -296,19 +302,34 @@ impl<W: Write> IndexedGzWriter<W> {
             if self
                 .open
                 .as_ref()
-                .is_some_and(|m| m.uncompressed_len == MAX_MEMBER_LEN)
+                .is_some_and(|m| m.uncompressed_len == MAX_MEMBER_LEN || self.cut_at_line_end)
             {
                 self.close_member()?;
             }
+            self.cut_at_line_end = false;
             if self.open.is_none() {
                 self.open_member()?;
             }
             let open = self.open.as_mut().expect("a member is open");
-            let n = data
-                .len()
-                .min((MAX_MEMBER_LEN - open.uncompressed_len) as usize);
+            let room = (MAX_MEMBER_LEN - open.uncompressed_len) as usize;
+            let mut n = data.len().min(room);
+            if data.len() > room && open.table.is_some() {
+                // Rows end their member at a line end where the bytes at
+                // hand have one, so that a reader can take the member's
+                // rows as a count (src/indexed_gzip/read.rs).
+                match memchr::memrchr(b'\n', &data[..room]) {
+                    Some(lf) => n = lf + 1,
+                    // The member so far ends at a line end: it ends there.
+                    None if open.uncompressed_len > 0 && self.fed_lf => n = 0,
+                    None => {}
+                }
+            }
+            self.cut_at_line_end = n < data.len();
             open.uncompressed_len += n as u64;
             open.newlines += memchr::memchr_iter(b'\n', &data[..n]).count() as u64;
+            if n > 0 {
+                self.fed_lf = data[n - 1] == b'\n';
+            }
             self.crc.update(&data[..n]);
             self.taken += n as u64;
             self.deflate_into_buf(&data[..n], FlushCompress::None)?;
