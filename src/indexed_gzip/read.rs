@@ -1,10 +1,12 @@
 //! Reading an indexed `.sql.gz`: finding and checking its index
-//! ([`Index::read`]), choosing the members a reader needs
-//! ([`Index::plan`]), and inflating them, in order, on the calling thread
-//! ([`Inflate`]) or a few members ahead on worker threads
-//! ([`ParallelInflate`]), which also count the line ends of table rows as
-//! they inflate them, so that a reader that only counts those rows can
-//! take the count instead of the bytes.
+//! ([`Index::read`]), and inflating its members, in order, on the calling
+//! thread ([`Inflate`]) or on worker threads a few members ahead of the
+//! reader ([`ParallelInflate`]), whose workers also check which members are
+//! rows and nothing else and count their line ends, so that a reader that
+//! passes over those rows takes the count instead of the bytes.
+//! ([`Index::plan`] and [`Positions`], reading only some members, remain
+//! for tools and tests: no command skips a member, as the index's labels
+//! are not to be believed; docs/indexed-backups.md says why.)
 //!
 //! Two kinds of trouble are told apart. An index that is missing, or that
 //! does not agree with the file (a footer that is not one, a checksum that
@@ -12,8 +14,9 @@
 //! is no index: [`Index::read`] gives `None` and the caller reads the file as
 //! any gzip stream, which reports damage the way it always has. A member
 //! that does not inflate to its bytes (a deflate error, a CRC-32 or length
-//! that does not match, or rows whose line ends are not as many as the
-//! index says) is damage: the readers fail with an error that says where.
+//! that does not match) is damage: the readers fail with an error that says
+//! where. What the index says a member holds (its table, its line ends) is
+//! a hint, never damage when it is wrong.
 
 use std::collections::VecDeque;
 use std::fs::File;
