@@ -280,17 +280,6 @@ impl std::fmt::Display for NotADump {
 
 impl std::error::Error for NotADump {}
 
-/// The file at `path` read through its index as `members` says; `None`
-/// when it has no index that agrees with it (nothing is read then).
-pub fn open_through_index(path: &Path, members: Members) -> Result<Option<Opened>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let Some(chosen) = indexed::open(&file, members, &Progress::hidden())? else {
-        return Ok(None);
-    };
-    let source = Source::Path(path.to_path_buf());
-    sniffed(&source, Compression::Gzip, chosen, None).map(Some)
-}
-
 /// Says which format `head` (the first bytes of the content) starts.
 fn sniff(head: &[u8], source: &Source) -> Result<Format, NotADump> {
     let name = source.display();

@@ -14,6 +14,9 @@ use textrescue::input::Source;
 
 #[path = "../fuzz/fuzz_targets/dir_layout.rs"]
 mod dir_layout;
+/// The indexed target's check: through the index as streamed.
+#[path = "../fuzz/fuzz_targets/indexed_check.rs"]
+mod indexed_check;
 /// The fuzz targets' visitor: wants every table's rows and decodes them.
 #[path = "../fuzz/fuzz_targets/common.rs"]
 mod want_all;
@@ -98,6 +101,7 @@ fn replay(target: &str, data: &[u8], scratch: &Path) {
                 let _ = directory::read(scratch, &mut v);
             }
         }
+        "indexed" => indexed_check::check(data, scratch),
         other => panic!("fuzz/corpus/{other}: no such fuzz target"),
     }
 }

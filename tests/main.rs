@@ -22,6 +22,7 @@ mod formats;
 mod fuzz_regressions;
 mod hostile_names;
 mod huge_text;
+mod indexed_differential;
 mod indexed_gzip;
 mod indexed_reads;
 mod inspect;

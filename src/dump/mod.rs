@@ -2,9 +2,7 @@
 //! format into a [`RaceSink`] (the race server's tables, `race`) built on a
 //! [`SummarySink`] (what the dump is and holds, `summary`), and picks the
 //! database that holds the texts. This is the one entry point the commands
-//! use: `dump::read(source, &options)`. With `--user` on an indexed
-//! `.sql.gz`, the users tables are read first, so that texts of other
-//! students are never kept.
+//! use: `dump::read(source, &options)`.
 //!
 //! A statement of table data the reader could not follow (see
 //! [`format::Meta::Unread`]) fails the read when it may hold rows of the
@@ -233,13 +231,13 @@ fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> R
         }),
         None => Progress::hidden(),
     };
-    // Through the index of an indexed `.sql.gz`: `inspect` inflates every
-    // member on every core; the others only the rows they read.
+    // Through the index of an indexed `.sql.gz`: every member inflated on
+    // every core; the bytes of the rows it reads kept, the others counted.
     let needed = |raw: &[u8]| {
         format::plain::parse_table_name(raw)
             .is_none_or(|t| race::reads_rows_of(&t, options.table.as_deref()))
     };
-    let members = if options.count_rows || every_member {
+    let members = if every_member {
         Members::AllInParallel
     } else {
         Members::Tables(&needed)
@@ -258,11 +256,6 @@ fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> R
     };
     let summary = SummarySink::new(opened.format(), opened.compression(), options.count_rows);
     let mut sink = RaceSink::new(summary, options);
-    if !options.users.is_empty()
-        && let Some(known) = usernames_read_first(source, options)
-    {
-        sink = sink.knowing_usernames(known);
-    }
     let result = format::read_with_progress(opened, &mut sink, &progress);
     progress.finish();
     let (summary, databases) = sink
@@ -322,30 +315,6 @@ fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> R
         dump.summary.damage = Some(message);
     }
     Ok(dump)
-}
-
-/// The usernames of every database of an indexed `.sql.gz` by schema, read
-/// from its users tables (and the SQL around the tables' rows) alone; `None`
-/// for any other source, or when they do not read: the main read decides
-/// then, as for any dump.
-fn usernames_read_first(source: &Source, options: &ReadOptions) -> Option<Vec<race::Usernames>> {
-    let Source::Path(path) = source else {
-        return None;
-    };
-    let users_only =
-        |raw: &[u8]| format::plain::parse_table_name(raw).is_some_and(|t| t.name == "users");
-    let opened = input::open_through_index(path, Members::Tables(&users_only)).ok()??;
-    let users_only_options = ReadOptions {
-        count_texts_only: true,
-        count_rows: false,
-        prefilter: None,
-        users: Vec::new(),
-        ..options.clone()
-    };
-    let summary = SummarySink::new(opened.format(), opened.compression(), false);
-    let mut sink = RaceSink::new(summary, &users_only_options);
-    format::read(opened, &mut sink).ok()?;
-    Some(sink.into_usernames())
 }
 
 /// What to add to the message of a failed read whose file looks like a

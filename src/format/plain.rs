@@ -87,7 +87,7 @@ struct Pending {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum StatementKind {
+pub(crate) enum StatementKind {
     CreateTable,
     /// For `ATTACH PARTITION`.
     AlterTable,
@@ -425,7 +425,9 @@ fn end_run(run: &mut Option<InsertRun>, visitor: &mut dyn Visitor) {
     }
 }
 
-enum LineStart {
+/// What a line between statements starts (the indexed writer follows the
+/// dump with this too: `crate::indexed_gzip::write`).
+pub(crate) enum LineStart {
     Blank,
     Comment,
     MetaCommand,
@@ -433,7 +435,7 @@ enum LineStart {
     Statement(StatementKind),
 }
 
-fn classify(line: &[u8]) -> LineStart {
+pub(crate) fn classify(line: &[u8]) -> LineStart {
     let trimmed = line.trim_ascii_start();
     if trimmed.is_empty() {
         LineStart::Blank
@@ -517,9 +519,10 @@ pub fn parse_table_name(raw: &[u8]) -> Option<TableName> {
     s.at_end().then_some(table)
 }
 
-/// Where the SQL lexer stands at the end of a line.
+/// Where the SQL lexer stands at the end of a line (the indexed writer
+/// follows the dump with this too: `crate::indexed_gzip::write`).
 #[derive(Default)]
-struct QuoteState {
+pub(crate) struct QuoteState {
     mode: Mode,
 }
 
@@ -539,13 +542,13 @@ enum Mode {
 }
 
 impl QuoteState {
-    fn is_normal(&self) -> bool {
+    pub(crate) fn is_normal(&self) -> bool {
         self.mode == Mode::Normal
     }
 
     /// Follows quotes through one line (its line end is part of any quote
     /// left open). True when a statement ends at the end of this line.
-    fn scan_line(&mut self, line: &[u8], standard_strings: bool) -> bool {
+    pub(crate) fn scan_line(&mut self, line: &[u8], standard_strings: bool) -> bool {
         let mut i = 0;
         let mut last_significant = None;
         while i < line.len() {

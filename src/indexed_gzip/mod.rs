@@ -12,19 +12,21 @@
 //!   then appends the index;
 //! - [`read`]: [`Index::read`] finds and checks the index of a file (a
 //!   missing or wrong index is `None`: the caller streams the file as any
-//!   gzip), [`Index::plan`] chooses members for a set of tables, and
-//!   [`Inflate`] / [`ParallelInflate`] read the chosen members back;
+//!   gzip), and [`Inflate`] / [`ParallelInflate`] read the members back
+//!   ([`ParallelInflate`] with the rows a reader passes over checked and
+//!   counted on worker threads);
 //! - [`rewrite`]: any plain dump rewritten in this form, and checked.
 //!
-//! The index is a hint, never trusted alone: it is checked against the
-//! members it points at, and every member is inflated with its CRC-32 and
-//! length checked.
+//! The index is believed for where the members are, checked against the
+//! members it points at; what it says they hold (tables, line ends) is a
+//! hint only. Every reader inflates every member, with its CRC-32 and
+//! length checked, and reads what it reads of the same bytes streamed.
 
 pub mod read;
 pub mod rewrite;
 pub mod write;
 
-pub use read::{Index, Inflate, ParallelInflate, Positions};
+pub use read::{Index, Inflate, Job, ParallelInflate, Positions};
 pub use write::IndexedGzWriter;
 
 /// No member holds more than this many bytes of the dump (16 MiB): the unit

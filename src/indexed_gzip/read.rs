@@ -1,10 +1,12 @@
 //! Reading an indexed `.sql.gz`: finding and checking its index
-//! ([`Index::read`]), choosing the members a reader needs
-//! ([`Index::plan`]), and inflating them, in order, on the calling thread
-//! ([`Inflate`]) or a few members ahead on worker threads
-//! ([`ParallelInflate`]), which also count the line ends of table rows as
-//! they inflate them, so that a reader that only counts those rows can
-//! take the count instead of the bytes.
+//! ([`Index::read`]), and inflating its members, in order, on the calling
+//! thread ([`Inflate`]) or on worker threads a few members ahead of the
+//! reader ([`ParallelInflate`]), whose workers also check which members are
+//! rows and nothing else and count their line ends, so that a reader that
+//! passes over those rows takes the count instead of the bytes.
+//! ([`Index::plan`] and [`Positions`], reading only some members, remain
+//! for tools and tests: no command skips a member, as the index's labels
+//! are not to be believed; docs/indexed-backups.md says why.)
 //!
 //! Two kinds of trouble are told apart. An index that is missing, or that
 //! does not agree with the file (a footer that is not one, a checksum that
@@ -12,8 +14,9 @@
 //! is no index: [`Index::read`] gives `None` and the caller reads the file as
 //! any gzip stream, which reports damage the way it always has. A member
 //! that does not inflate to its bytes (a deflate error, a CRC-32 or length
-//! that does not match, or rows whose line ends are not as many as the
-//! index says) is damage: the readers fail with an error that says where.
+//! that does not match) is damage: the readers fail with an error that says
+//! where. What the index says a member holds (its table, its line ends) is
+//! a hint, never damage when it is wrong.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -477,53 +480,114 @@ impl Read for Inflate {
     }
 }
 
-/// The chosen members of an indexed file inflated on worker threads, a few
-/// members ahead of the reader, and read in order: for `inspect`, which
-/// reads every member.
+/// The members of an indexed file inflated on worker threads, a few
+/// members ahead of the reader, and read in order: every member is
+/// inflated and checked (its CRC-32 and length), whatever the index says of
+/// it, so that what the reader is given is what any gzip reader inflates.
 ///
-/// The workers also count the line ends of every member that holds only
-/// table rows of a table whose rows end in the file (its `\.` line comes),
-/// and check the count against the index's: such a member is rows from a
-/// line start to a line end, which [`DumpRead::pass_over_counted`] can give
-/// as a count, so that the reader spends nothing on the rows of a table it
-/// only counts. A count that differs from the index's is damage.
+/// The index's table labels are hints, never trusted: they only say which
+/// members are likely to be rows the reader passes over. The workers count
+/// the line ends of such a member as they inflate it and check its bytes
+/// are rows and nothing else: no line in it starts with `\.` (the line that
+/// ends COPY data), and it ends with a line end. Such a member can be given
+/// as a count ([`DumpRead::pass_over_counted`]) to a reader that is passing
+/// over COPY data at a line start: it would have counted those very lines
+/// as rows. A member that fails the check, or that the reader reads rather
+/// than passes over, is read byte for byte.
 ///
-/// Memory: `ahead + 1` buffers of a member's bytes, each at most
-/// [`MAX_MEMBER_LEN`] (16 MiB), allocated once and used again member after
-/// member (freed and allocated anew on several threads, buffers of that
-/// size stay with the allocator: the process would grow far past them).
+/// Memory: a member to be kept (everything that is not a passed-over
+/// table's rows) is held whole, `ahead + 1` buffers of at most
+/// [`MAX_MEMBER_LEN`] (16 MiB) at once, allocated once and used again
+/// member after member (freed and allocated anew on several threads,
+/// buffers of that size stay with the allocator: the process would grow
+/// far past them). A member not kept is inflated a piece at a time and its
+/// bytes dropped; if the reader does read it, it is inflated again, as a
+/// stream, on the reading thread.
 pub struct ParallelInflate {
     file: Arc<File>,
-    /// Each member with whether its line ends are counted.
-    members: std::vec::IntoIter<(Member, bool)>,
+    /// Each member with how it is inflated.
+    members: std::vec::IntoIter<(Member, Job)>,
     pool: rayon::ThreadPool,
     ahead: usize,
-    /// The members being inflated, in order.
-    pending: VecDeque<Receiver<io::Result<Inflated>>>,
-    current: Vec<u8>,
-    /// The line ends of `current`, where they were counted.
-    current_lines: Option<u64>,
-    pos: usize,
+    /// The members being inflated, or to be inflated by the reader, in
+    /// order.
+    pending: VecDeque<Pending>,
+    /// Of them, the ones on worker threads.
+    on_workers: usize,
+    current: Current,
     failed: bool,
     /// Buffers read out, for the next members.
     spare: Vec<Vec<u8>>,
 }
 
-/// One member's bytes, inflated by a worker.
+/// The member being read.
+enum Current {
+    /// Nothing yet, or the last one read to its end.
+    Done,
+    /// A member held whole; its line ends where it holds rows only.
+    Bytes {
+        bytes: Vec<u8>,
+        pos: usize,
+        rows: Option<u64>,
+    },
+    /// A member whose bytes were not kept: passed over as counted rows, or
+    /// inflated again when read.
+    Unkept {
+        member: Member,
+        rows: Option<u64>,
+        again: Option<Box<MemberReader>>,
+    },
+}
+
+/// How a member of [`ParallelInflate`] is inflated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// By a worker, ahead of the reader, its bytes held whole.
+    Keep,
+    /// By a worker, ahead of the reader, its bytes checked for rows only
+    /// and dropped: given as a count, or inflated again if read.
+    Check,
+    /// By the reader, as it reads it, as a stream: the memory of one
+    /// decoder (the rows of the tables the reader reads, which may be many
+    /// members in a row).
+    OnReader,
+}
+
+/// A member on its way to the reader.
+enum Pending {
+    Worker(Receiver<io::Result<Inflated>>),
+    Reader(Member),
+}
+
+/// One member, inflated and checked by a worker.
 struct Inflated {
-    bytes: Vec<u8>,
-    /// Its line ends, where they were counted (and agree with the index).
-    lines: Option<u64>,
+    member: Member,
+    /// Its bytes, where they are kept.
+    bytes: Option<Vec<u8>>,
+    /// Its line ends, where its bytes are rows only (see [`RowsCheck`]).
+    rows: Option<u64>,
 }
 
 impl ParallelInflate {
     /// Inflates `members` on `threads` worker threads of its own (not
     /// rayon's global pool, whose threads may be the ones reading),
     /// keeping `ahead` members inflated or being inflated beyond the one
-    /// being read. `threads` and `ahead` of 0 count as 1.
+    /// being read, every member's bytes kept. `threads` and `ahead` of 0
+    /// count as 1.
     pub fn new(
         file: File,
         members: Vec<Member>,
+        threads: usize,
+        ahead: usize,
+    ) -> io::Result<ParallelInflate> {
+        let members = members.into_iter().map(|m| (m, Job::Keep)).collect();
+        ParallelInflate::with_jobs(file, members, threads, ahead)
+    }
+
+    /// As [`new`](Self::new), each member with how it is inflated.
+    pub fn with_jobs(
+        file: File,
+        members: Vec<(Member, Job)>,
         threads: usize,
         ahead: usize,
     ) -> io::Result<ParallelInflate> {
@@ -534,13 +598,12 @@ impl ParallelInflate {
             .map_err(io::Error::other)?;
         Ok(ParallelInflate {
             file: Arc::new(file),
-            members: with_rows_counted(members).into_iter(),
+            members: members.into_iter(),
             pool,
             ahead: ahead.max(1),
             pending: VecDeque::new(),
-            current: Vec::new(),
-            current_lines: None,
-            pos: 0,
+            on_workers: 0,
+            current: Current::Done,
             failed: false,
             spare: Vec::new(),
         })
@@ -554,18 +617,49 @@ impl ParallelInflate {
 
     /// Starts inflating members until `ahead` are under way or done.
     fn top_up(&mut self) {
-        while self.pending.len() < self.ahead {
-            let Some((member, count_lines)) = self.members.next() else {
+        while self.on_workers < self.ahead {
+            let Some((member, job)) = self.members.next() else {
                 return;
+            };
+            let bytes = match job {
+                Job::OnReader => {
+                    self.pending.push_back(Pending::Reader(member));
+                    continue;
+                }
+                Job::Keep => Some(self.spare.pop().unwrap_or_default()),
+                Job::Check => None,
             };
             let (tx, rx) = sync_channel(1);
             let file = Arc::clone(&self.file);
-            let bytes = self.spare.pop().unwrap_or_default();
+            // Only a member labelled as rows is worth checking for rows.
+            let check_rows = member.table.is_some();
             self.pool.spawn(move || {
-                let _ = tx.send(inflate(file, member, bytes, count_lines));
+                let _ = tx.send(inflate(file, member, bytes, check_rows));
             });
-            self.pending.push_back(rx);
+            self.pending.push_back(Pending::Worker(rx));
+            self.on_workers += 1;
         }
+    }
+
+    /// Whether nothing of the current member is left to read. A member the
+    /// reader inflates, read to its last byte, is ended here (its CRC-32
+    /// and length checked).
+    fn current_read(&mut self) -> io::Result<bool> {
+        Ok(match &mut self.current {
+            Current::Done => true,
+            Current::Bytes { bytes, pos, .. } => *pos == bytes.len(),
+            Current::Unkept {
+                again: Some(reader),
+                ..
+            } if reader.produced == reader.member.uncompressed_len => {
+                if reader.read(&mut [0; 1])? != 0 {
+                    return Err(reader.damaged("the member holds more than its bytes"));
+                }
+                self.current = Current::Done;
+                true
+            }
+            Current::Unkept { .. } => false,
+        })
     }
 
     /// Makes the next member, once inflated, the one being read; false
@@ -578,12 +672,38 @@ impl ParallelInflate {
         let Some(next) = self.pending.pop_front() else {
             return Ok(false);
         };
-        self.spare.push(std::mem::take(&mut self.current));
-        self.pos = 0;
+        if let Current::Bytes { bytes, .. } = std::mem::replace(&mut self.current, Current::Done) {
+            self.spare.push(bytes);
+        }
+        let next = match next {
+            Pending::Worker(rx) => {
+                self.on_workers -= 1;
+                rx
+            }
+            Pending::Reader(member) => {
+                self.current = Current::Unkept {
+                    member,
+                    rows: None,
+                    again: None,
+                };
+                self.top_up();
+                return Ok(true);
+            }
+        };
         match next.recv() {
             Ok(Ok(inflated)) => {
-                self.current = inflated.bytes;
-                self.current_lines = inflated.lines;
+                self.current = match inflated.bytes {
+                    Some(bytes) => Current::Bytes {
+                        bytes,
+                        pos: 0,
+                        rows: inflated.rows,
+                    },
+                    None => Current::Unkept {
+                        member: inflated.member,
+                        rows: inflated.rows,
+                        again: None,
+                    },
+                };
             }
             Ok(Err(e)) => {
                 self.failed = true;
@@ -599,55 +719,99 @@ impl ParallelInflate {
     }
 }
 
-/// Each of `members` with whether its line ends are to be counted: table
-/// rows of a run of members that ends with the table's data.
-fn with_rows_counted(members: Vec<Member>) -> Vec<(Member, bool)> {
-    let mut data_ends_ahead = false;
-    let mut counted: Vec<(Member, bool)> = members
-        .into_iter()
-        .rev()
-        .map(|m| {
-            data_ends_ahead = m.table.is_some() && (m.data_end || data_ends_ahead);
-            let count_lines = data_ends_ahead;
-            (m, count_lines)
-        })
-        .collect();
-    counted.reverse();
-    counted
+/// Whether a member's bytes, given a piece at a time, are COPY rows and
+/// nothing else: no line starts with `\.` (the line that ends COPY data;
+/// COPY writes a value `\.` as `\\.`, so no row starts so) and the last
+/// byte is a line end, so that a reader passing over COPY data from the
+/// member's first byte would count every line of it as a row and be at a
+/// line start after it. Counts the line ends as it goes.
+struct RowsCheck {
+    lines: u64,
+    /// The last two bytes so far (the member starts as if after a line end).
+    tail: [u8; 2],
+    clean: bool,
 }
 
-/// A worker's job: `member` inflated into `bytes` and checked, its line
-/// ends counted and checked against the index where `count_lines`.
+impl RowsCheck {
+    fn new() -> RowsCheck {
+        RowsCheck {
+            lines: 0,
+            tail: [0, b'\n'],
+            clean: true,
+        }
+    }
+
+    fn piece(&mut self, p: &[u8]) {
+        if p.is_empty() {
+            return;
+        }
+        self.lines += memchr::memchr_iter(b'\n', p).count() as u64;
+        if self.clean {
+            // A `\n\.` across the seam with the bytes before, then within.
+            let mut seam = [0u8; 4];
+            seam[..2].copy_from_slice(&self.tail);
+            let head = p.len().min(2);
+            seam[2..2 + head].copy_from_slice(&p[..head]);
+            if memchr::memmem::find(&seam[..2 + head], b"\n\\.").is_some()
+                || memchr::memmem::find(p, b"\n\\.").is_some()
+            {
+                self.clean = false;
+            }
+        }
+        self.tail = match p {
+            [.., a, b] => [*a, *b],
+            [b] => [self.tail[1], *b],
+            [] => self.tail,
+        };
+    }
+
+    /// The line ends, if the bytes were rows only.
+    fn finish(&self) -> Option<u64> {
+        (self.clean && self.tail[1] == b'\n' && self.lines > 0).then_some(self.lines)
+    }
+}
+
+/// A worker's job: `member` inflated and checked (CRC-32, length), into
+/// `bytes` where it is kept; its bytes checked for rows only (and their
+/// line ends counted) where `check_rows`.
 ///
-/// Inflated a piece at a time and counted while the piece is in the cache
-/// (a count of the whole 16 MiB afterwards reads it back from memory); the
-/// buffer keeps the bytes it held initialized, so that a buffer used again
-/// is not zeroed first.
+/// Inflated a piece at a time and checked while the piece is in the cache
+/// (a pass over the whole 16 MiB afterwards reads it back from memory); a
+/// kept buffer keeps the bytes it held initialized, so that a buffer used
+/// again is not zeroed first.
 fn inflate(
     file: Arc<File>,
     member: Member,
-    mut bytes: Vec<u8>,
-    count_lines: bool,
+    bytes: Option<Vec<u8>>,
+    check_rows: bool,
 ) -> io::Result<Inflated> {
     const PIECE: usize = 128 * 1024;
     let len = member.uncompressed_len as usize;
     let mut reader = MemberReader::new(file, member);
-    if bytes.len() < len {
-        bytes.reserve_exact(len - bytes.len());
-        bytes.resize(len, 0);
+    let keep = bytes.is_some();
+    let mut bytes = bytes.unwrap_or_default();
+    let size = if keep { len } else { PIECE.min(len) };
+    if bytes.len() < size {
+        bytes.reserve_exact(size - bytes.len());
+        bytes.resize(size, 0);
     }
-    bytes.truncate(len);
-    let (mut filled, mut lines) = (0, 0);
+    bytes.truncate(size);
+    let mut check = RowsCheck::new();
+    let mut filled = 0;
     while filled < len {
-        let end = (filled + PIECE).min(len);
-        let n = match reader.read(&mut bytes[filled..end]) {
+        let (from, to) = if keep {
+            (filled, (filled + PIECE).min(len))
+        } else {
+            (0, PIECE.min(len - filled))
+        };
+        let n = match reader.read(&mut bytes[from..to]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if count_lines {
-            lines += memchr::memchr_iter(b'\n', &bytes[filled..filled + n]).count() as u64;
+        if check_rows {
+            check.piece(&bytes[from..from + n]);
         }
         filled += n;
     }
@@ -663,50 +827,76 @@ fn inflate(
             Err(e) => return Err(e),
         }
     }
-    if !count_lines {
-        return Ok(Inflated { bytes, lines: None });
-    }
-    if lines != reader.member.newlines {
-        return Err(reader.damaged(format!(
-            "the index says {} line ends, the member holds {lines}",
-            reader.member.newlines
-        )));
-    }
     Ok(Inflated {
-        bytes,
-        lines: Some(lines),
+        member: reader.member,
+        bytes: keep.then_some(bytes),
+        rows: if check_rows { check.finish() } else { None },
     })
 }
 
 impl Read for ParallelInflate {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.current.len() {
-            if !self.advance()? {
-                return Ok(0);
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match &mut self.current {
+                Current::Bytes { bytes, pos, .. } if *pos < bytes.len() => {
+                    let n = buf.len().min(bytes.len() - *pos);
+                    buf[..n].copy_from_slice(&bytes[*pos..*pos + n]);
+                    *pos += n;
+                    return Ok(n);
+                }
+                Current::Unkept { member, again, .. } => {
+                    // The reader reads what was not kept: inflated again.
+                    let reader = again.get_or_insert_with(|| {
+                        Box::new(MemberReader::new(Arc::clone(&self.file), member.clone()))
+                    });
+                    match reader.read(buf)? {
+                        0 => self.current = Current::Done,
+                        n => return Ok(n),
+                    }
+                }
+                _ => {
+                    if !self.advance()? {
+                        return Ok(0);
+                    }
+                }
             }
         }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 
 impl DumpRead for ParallelInflate {
     /// The next member as a count when nothing of the current one is left
-    /// to read and the next one's line ends were counted; otherwise the
-    /// next one is left to be read.
+    /// to read and the next one's bytes are rows only (the caller is
+    /// passing over COPY data at a line start); otherwise the next one is
+    /// left to be read.
     fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
-        if self.pos < self.current.len() || !self.advance()? {
+        if !self.current_read()? || !self.advance()? {
             return Ok(None);
         }
-        let Some(lines) = self.current_lines else {
-            return Ok(None);
+        let counted = match &mut self.current {
+            Current::Bytes { bytes, pos, rows } => rows.map(|lines| {
+                *pos = bytes.len();
+                Counted {
+                    bytes: bytes.len() as u64,
+                    lines,
+                }
+            }),
+            Current::Unkept {
+                member,
+                rows: Some(lines),
+                again: None,
+            } => Some(Counted {
+                bytes: member.uncompressed_len,
+                lines: *lines,
+            }),
+            _ => None,
         };
-        self.pos = self.current.len();
-        Ok(Some(Counted {
-            bytes: self.current.len() as u64,
-            lines,
-        }))
+        if counted.is_some() && matches!(self.current, Current::Unkept { .. }) {
+            self.current = Current::Done;
+        }
+        Ok(counted)
     }
 }

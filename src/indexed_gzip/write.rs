@@ -7,15 +7,21 @@
 //! around them, so that a reader that skips a table's rows still sees the
 //! table, with no rows.
 //!
-//! Finding the table data is line by line with memchr, holding back only
-//! the start of a line that may be a boundary until it is decided. A `COPY
-//! name (...) FROM stdin;` line starts table data when pg_dump announced it
-//! (a `-- Data for Name: ...; Type: TABLE DATA; ...` comment just before, with
-//! only `--` and empty lines between), so that a line in a function body is
-//! not taken for one; the data ends at a line that is exactly `\.` (COPY
-//! writes a value `\.` as `\\.`). Line ends may be LF or CRLF. Whatever the
-//! input, the members inflate to exactly the bytes written: the boundaries
-//! only decide where members start.
+//! Finding the table data follows the dump line by line as the plain SQL
+//! reader does (`crate::format::plain`, whose pieces it uses): quotes,
+//! dollar quotes, comments and statements that go on over several lines, so
+//! that a `COPY ... FROM stdin;` line starts table data exactly where the
+//! reader takes it to (between statements, outside any quote: never a line
+//! of a function body or of a string). The data ends at a line that is
+//! exactly `\.` (COPY writes a value `\.` as `\\.`). Line ends may be LF or
+//! CRLF, decided by the first line as the reader decides. A line outside
+//! table data is held until it is whole (it is compressed after, on the
+//! right side of a boundary); one longer than [`MAX_HELD`] is taken as it
+//! comes, and the writer then no longer knows where the SQL stands: it
+//! starts no more table members (the file is as valid, only read with less
+//! help). Whatever the input, the members inflate to exactly the bytes
+//! written: the boundaries only decide where members start, and a reader
+//! believes none of them without checking (docs/indexed-backups.md).
 //!
 //! [`finish`]: IndexedGzWriter::finish
 
@@ -24,16 +30,17 @@ use std::io::{self, Write};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use memchr::memchr;
 
-use crate::format::plain::parse_table_name;
+use crate::format::plain::{LineStart, QuoteState, StatementKind, classify, parse_table_name};
 
 use super::{
     ENTRY_FIXED_LEN, FOOTER_DATA_LEN, INDEX_CHUNK, KIND_FOOTER, KIND_INDEX, MAX_MEMBER_LEN, Member,
     empty_member_with, member_header,
 };
 
-/// A line start held back longer than this is ordinary text (no `COPY`
-/// line of a real table is this long).
-const MAX_HELD: usize = 1 << 20;
+/// A line outside table data held back longer than this is compressed as
+/// it comes, and the writer stops starting table members (pg_dump writes no
+/// such line outside `--inserts` dumps, which have no COPY data anyway).
+const MAX_HELD: usize = 8 << 20;
 /// Longest table name kept in the index (PostgreSQL's are at most 63
 /// bytes a part, twice that quoted).
 const MAX_NAME: usize = 1024;
@@ -72,6 +79,10 @@ pub struct IndexedGzWriter<W: Write> {
     members: Vec<Member>,
     /// The table whose data the next bytes are (inside COPY data).
     table: Option<Vec<u8>>,
+    /// The open member ended at a line end short of its 16 MiB.
+    cut_at_line_end: bool,
+    /// The last byte compressed is a line end.
+    fed_lf: bool,
     scan: Scan,
 }
 
@@ -82,9 +93,25 @@ struct Scan {
     at_line_start: bool,
     /// The start of a line not yet decided (not yet compressed either).
     held: Vec<u8>,
-    /// pg_dump's `-- Data for Name: ...; Type: TABLE DATA` comment came, with
-    /// only `--` and empty lines since.
-    announced: bool,
+    /// Where the SQL stands, as the plain reader follows it.
+    sql: Sql,
+}
+
+/// The plain reader's view of the SQL between tables' data
+/// (`crate::format::plain::PlainReader::run`, followed step by step).
+#[derive(Default)]
+struct Sql {
+    quotes: QuoteState,
+    /// The kind of the statement that has begun and not ended.
+    pending: Option<StatementKind>,
+    /// `SET standard_conforming_strings = off` came: backslashes escape in
+    /// every `'...'`.
+    strings_not_standard: bool,
+    /// CRLF line ends, decided by the first line.
+    crlf: Option<bool>,
+    /// A line too long to hold came: where the SQL stands is not known, and
+    /// no more table members are started.
+    lost: bool,
 }
 
 /// What a line (or the start of one) is.
@@ -94,11 +121,8 @@ enum Line {
     /// Nothing that starts or ends table data, and the rest of it does not
     /// matter.
     Other,
-    /// `--` or an empty line: keeps an announcement.
-    Neutral,
-    /// The comment that announces table data.
-    Announce,
-    /// `COPY name ... FROM stdin;`, announced: table data starts after it.
+    /// `COPY name ... FROM stdin;` between statements: table data starts
+    /// after it.
     CopyStart(Vec<u8>),
     /// `\.` in COPY data: the table's data ended before this line.
     CopyEnd,
@@ -118,6 +142,8 @@ impl<W: Write> IndexedGzWriter<W> {
             open: None,
             members: Vec::new(),
             table: None,
+            cut_at_line_end: false,
+            fed_lf: false,
             scan: Scan {
                 at_line_start: true,
                 ..Scan::default()
@@ -173,11 +199,12 @@ impl<W: Write> IndexedGzWriter<W> {
             let line_end = memchr(b'\n', buf).map(|k| k + 1);
             let upto = line_end.unwrap_or(buf.len());
             self.scan.held.extend_from_slice(&buf[..upto]);
-            let line = self.classify(&self.scan.held, line_end.is_some());
+            let held = std::mem::take(&mut self.scan.held);
+            let line = self.classify(&held, line_end.is_some());
             if let Line::Undecided = line {
+                self.scan.held = held;
                 return Ok(());
             }
-            let held = std::mem::take(&mut self.scan.held);
             self.apply(line, &held)?;
             self.scan.at_line_start = line_end.is_some();
             pos = upto;
@@ -222,17 +249,8 @@ impl<W: Write> IndexedGzWriter<W> {
     }
 
     /// Says what `line` (a line with its end when `complete`, else the start
-    /// of one) is.
-    fn classify(&self, line: &[u8], complete: bool) -> Line {
-        const COPY: &[u8] = b"COPY ";
-        const ANNOUNCE: &[u8] = b"-- Data for Name: ";
-        let undecided_unless_long = || {
-            if line.len() > MAX_HELD {
-                Line::Other
-            } else {
-                Line::Undecided
-            }
-        };
+    /// of one) is; a whole line outside table data moves the SQL on.
+    fn classify(&mut self, line: &[u8], complete: bool) -> Line {
         if self.table.is_some() {
             return match line {
                 b"\\.\n" | b"\\.\r\n" => Line::CopyEnd,
@@ -240,34 +258,18 @@ impl<W: Write> IndexedGzWriter<W> {
                 _ => Line::Other,
             };
         }
-        let is_prefix_of = |full: &[u8]| line.len() < full.len() && full.starts_with(line);
-        if !complete && (is_prefix_of(COPY) || is_prefix_of(ANNOUNCE) || is_prefix_of(b"--\r\n")) {
+        let sql = &mut self.scan.sql;
+        if sql.lost {
+            return Line::Other;
+        }
+        if !complete {
+            if line.len() > MAX_HELD {
+                sql.lost = true;
+                return Line::Other;
+            }
             return Line::Undecided;
         }
-        if line.starts_with(COPY) {
-            if !complete {
-                return undecided_unless_long();
-            }
-            return match copy_table(line) {
-                Some(name) if self.scan.announced => Line::CopyStart(name.to_vec()),
-                _ => Line::Other,
-            };
-        }
-        if line.starts_with(ANNOUNCE) {
-            if !complete {
-                return undecided_unless_long();
-            }
-            return if memchr::memmem::find(line, b"; Type: TABLE DATA;").is_some() {
-                Line::Announce
-            } else {
-                Line::Other
-            };
-        }
-        match line {
-            b"\n" | b"\r\n" | b"--\n" | b"--\r\n" => Line::Neutral,
-            b"\r" if !complete => Line::Undecided,
-            _ => Line::Other,
-        }
+        sql.line(line)
     }
 
     /// Acts on a decided line; `held` is the held line start, if the line
@@ -279,7 +281,6 @@ impl<W: Write> IndexedGzWriter<W> {
                 self.feed(held)?;
                 self.close_member()?;
                 self.table = Some(name);
-                self.scan.announced = false;
             }
             Line::CopyEnd => {
                 if let Some(open) = &mut self.open {
@@ -289,15 +290,7 @@ impl<W: Write> IndexedGzWriter<W> {
                 self.table = None;
                 self.feed(held)?;
             }
-            Line::Announce => {
-                self.scan.announced = true;
-                self.feed(held)?;
-            }
-            Line::Neutral => self.feed(held)?,
-            Line::Other => {
-                self.scan.announced = false;
-                self.feed(held)?;
-            }
+            Line::Other => self.feed(held)?,
         }
         Ok(())
     }
@@ -309,19 +302,34 @@ impl<W: Write> IndexedGzWriter<W> {
             if self
                 .open
                 .as_ref()
-                .is_some_and(|m| m.uncompressed_len == MAX_MEMBER_LEN)
+                .is_some_and(|m| m.uncompressed_len == MAX_MEMBER_LEN || self.cut_at_line_end)
             {
                 self.close_member()?;
             }
+            self.cut_at_line_end = false;
             if self.open.is_none() {
                 self.open_member()?;
             }
             let open = self.open.as_mut().expect("a member is open");
-            let n = data
-                .len()
-                .min((MAX_MEMBER_LEN - open.uncompressed_len) as usize);
+            let room = (MAX_MEMBER_LEN - open.uncompressed_len) as usize;
+            let mut n = data.len().min(room);
+            if data.len() > room && open.table.is_some() {
+                // Rows end their member at a line end where the bytes at
+                // hand have one, so that a reader can take the member's
+                // rows as a count (src/indexed_gzip/read.rs).
+                match memchr::memrchr(b'\n', &data[..room]) {
+                    Some(lf) => n = lf + 1,
+                    // The member so far ends at a line end: it ends there.
+                    None if open.uncompressed_len > 0 && self.fed_lf => n = 0,
+                    None => {}
+                }
+            }
+            self.cut_at_line_end = n < data.len();
             open.uncompressed_len += n as u64;
             open.newlines += memchr::memchr_iter(b'\n', &data[..n]).count() as u64;
+            if n > 0 {
+                self.fed_lf = data[n - 1] == b'\n';
+            }
             self.crc.update(&data[..n]);
             self.taken += n as u64;
             self.deflate_into_buf(&data[..n], FlushCompress::None)?;
@@ -416,6 +424,81 @@ impl<W: Write> Write for IndexedGzWriter<W> {
         self.flush_buf()?;
         self.out.flush()
     }
+}
+
+impl Sql {
+    /// A whole line (with its line end, unless it is the dump's last)
+    /// outside table data, as the plain reader takes it: table data starts
+    /// after it, or not.
+    fn line(&mut self, raw: &[u8]) -> Line {
+        let terminated = raw.ends_with(b"\n");
+        let body = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let ends_in_cr = body.ends_with(b"\r");
+        let crlf = *self.crlf.get_or_insert(ends_in_cr && terminated);
+        let line = if crlf && ends_in_cr {
+            &body[..body.len() - 1]
+        } else {
+            body
+        };
+        if self.pending.is_none() && self.quotes.is_normal() {
+            match classify(line) {
+                LineStart::Blank | LineStart::Comment | LineStart::MetaCommand => {
+                    return Line::Other;
+                }
+                LineStart::Copy => {
+                    return match copy_table(raw) {
+                        Some(name) => Line::CopyStart(name.to_vec()),
+                        None => {
+                            // COPY data the writer cannot name: it does
+                            // not follow it, nor the SQL after it.
+                            self.lost = true;
+                            Line::Other
+                        }
+                    };
+                }
+                LineStart::Statement(kind) => self.pending = Some(kind),
+            }
+        }
+        let ends = self.quotes.scan_line(line, !self.strings_not_standard);
+        if self.pending == Some(StatementKind::Other)
+            && line.starts_with(b"SET standard_conforming_strings")
+        {
+            self.strings_not_standard = line.ends_with(b"off;");
+        }
+        if ends {
+            self.pending = None;
+        }
+        Line::Other
+    }
+}
+
+/// A piece of [`write_as_told`]: its bytes, the table whose rows the index
+/// says it holds, and whether it says they end with it.
+#[doc(hidden)]
+pub type ToldPiece<'a> = (&'a [u8], Option<&'a [u8]>, bool);
+
+/// An indexed `.sql.gz` of `pieces` joined, each piece a member of its own
+/// (or several, past [`MAX_MEMBER_LEN`]) labelled as the caller says: the
+/// table whose rows it holds, and whether they end with it. For tests and
+/// fuzzing: a file as anyone may write one, cut and labelled anywhere, that
+/// the readers must read as they read the same bytes streamed. (The index
+/// is well formed only where the labels follow the rules of
+/// docs/indexed-backups.md; otherwise the readers find no index.)
+#[doc(hidden)]
+pub fn write_as_told<W: Write>(out: W, pieces: &[ToldPiece]) -> io::Result<W> {
+    let mut w = IndexedGzWriter::new(out, Compression::fast());
+    w.scan.sql.lost = true;
+    for &(bytes, table, data_end) in pieces {
+        w.close_member()?;
+        w.table = table.map(<[u8]>::to_vec);
+        w.feed(bytes)?;
+        if let Some(open) = &mut w.open {
+            open.data_end = data_end;
+        }
+    }
+    w.close_member()?;
+    w.table = None;
+    w.finish()
 }
 
 /// The table a `COPY ... FROM stdin;` line (with its line end) names, as

@@ -1,39 +1,49 @@
-//! Reading a `.sql.gz` file through its index (`crate::indexed_gzip`): only
-//! the members a reader needs, or every member on every core, instead of
-//! the one gzip stream. This module owns that choice for [`super::open`]:
-//! which members ([`Members`]), the reader of them, where their lines are in
-//! the whole dump ([`Positions`]), and counting their compressed bytes on
-//! the progress bar, also for rows passed over as counted
-//! ([`super::DumpRead`]). A file without an index, or with one that does not
-//! agree with it, is no business of this module: it is read as a stream,
-//! with no error and no warning.
+//! Reading a `.sql.gz` file through its index (`crate::indexed_gzip`):
+//! every member inflated on every core, instead of the one gzip stream on
+//! one. This module owns that choice for [`super::open`]: which members'
+//! bytes are worth keeping ([`Members`]), the reader of them, and counting
+//! their compressed bytes on the progress bar, also for rows passed over as
+//! counted ([`super::DumpRead`]). A file without an index, or with one that
+//! does not agree with it, is no business of this module: it is read as a
+//! stream, with no error and no warning.
+//!
+//! The index is believed for where the members are (each is checked
+//! against its gzip header, length, CRC-32), never for what they hold: every
+//! member is inflated, and the reader reads every byte that it would read
+//! in the stream, so what it makes of the file is what it makes of the same
+//! bytes streamed (docs/indexed-backups.md, "What the index is trusted
+//! with"). What the index buys is parallel inflating, and rows of tables
+//! the reader passes over that it takes as a count, checked by the worker
+//! that inflated them, instead of scanning them.
 
 use std::fs::File;
 use std::io::{self, Read};
 
-use super::{Content, Counted, DumpRead, NothingCounted};
-use crate::indexed_gzip::{Index, Inflate, ParallelInflate, Positions};
+use super::{Content, Counted, DumpRead};
+use crate::indexed_gzip::{Index, Job, ParallelInflate};
 use crate::progress::Progress;
 
-/// Which members of an indexed `.sql.gz` a read inflates.
+/// How an indexed `.sql.gz` is read.
 #[derive(Clone, Copy)]
 pub enum Members<'a> {
-    /// None by the index: the file is one gzip stream (`reindex`, which
-    /// rewrites every byte anyway).
+    /// As one gzip stream, whatever the index (`reindex`, which rewrites
+    /// every byte anyway).
     Stream,
-    /// Every member, inflated in parallel on every core (`inspect`, and
-    /// backup's read-back, which checks every member).
+    /// Every member on every core, every member's bytes kept.
     AllInParallel,
-    /// The rows of the tables this says yes to (asked with each table's name
-    /// as its `COPY` line writes it), and everything that is not table
-    /// data: the dump with the other tables' rows cut out.
+    /// The members the index labels as rows of tables this says no to
+    /// (asked with each table's name as its `COPY` line writes it) on
+    /// worker threads, their line ends counted and their bytes checked and
+    /// dropped: rows the reader is expected to pass over. The others (the
+    /// SQL, the rows it reads) inflated by the reader as it reads them, in
+    /// the memory of one decoder. A hint only: a member checked that the
+    /// reader does read is inflated again for it.
     Tables(&'a dyn Fn(&[u8]) -> bool),
 }
 
 /// `file` read through its index as `members` says, or `None` when it is
 /// to be read as a stream (no index that agrees, or [`Members::Stream`]).
-/// Counts the compressed bytes of the chosen members on `progress`; the
-/// others count as passed over.
+/// Counts the compressed bytes of the members on `progress`.
 pub fn open(file: &File, members: Members, progress: &Progress) -> io::Result<Option<Content>> {
     if matches!(members, Members::Stream) {
         return Ok(None);
@@ -42,31 +52,32 @@ pub fn open(file: &File, members: Members, progress: &Progress) -> io::Result<Op
         return Ok(None);
     };
     let file_len = file.metadata()?.len();
-    let (chosen, positions) = match members {
-        Members::Tables(wanted) => {
-            let chosen = index.plan(wanted);
-            let positions =
-                (chosen.len() < index.members.len()).then(|| Positions::new(&index, &chosen));
-            (chosen, positions)
-        }
-        _ => (index.members.clone(), None),
-    };
-    let compressed: u64 = chosen.iter().map(|m| m.compressed_len).sum();
+    let compressed: u64 = index.members.iter().map(|m| m.compressed_len).sum();
     progress.expect(file_len);
     progress.pass_over(file_len - compressed);
-    let spans = chosen
+    let spans = index
+        .members
         .iter()
         .map(|m| (m.uncompressed_len, m.compressed_len))
         .collect();
-    let file = file.try_clone()?;
-    let inflated: Box<dyn DumpRead + Send> = match members {
-        Members::AllInParallel => Box::new(ParallelInflate::with_all_cores(file, chosen)?),
-        _ => Box::new(NothingCounted(Inflate::new(file, chosen))),
-    };
+    let kept = index
+        .members
+        .into_iter()
+        .map(|m| {
+            let job = match (members, &m.table) {
+                (Members::AllInParallel, _) => Job::Keep,
+                (Members::Tables(wanted), Some(table)) if !wanted(table) => Job::Check,
+                _ => Job::OnReader,
+            };
+            (m, job)
+        })
+        .collect();
+    let threads = rayon::current_num_threads();
+    let inflated = ParallelInflate::with_jobs(file.try_clone()?, kept, threads, threads)?;
     Ok(Some(Content {
         reader: Box::new(CompressedProgress::new(inflated, spans, progress.clone())),
-        positions,
-        inflates_ahead: matches!(members, Members::AllInParallel),
+        positions: None,
+        inflates_ahead: true,
     }))
 }
 
