@@ -19,7 +19,9 @@ const LABELS: [Option<&[u8]>; 4] = [
     Some(b"public.other"),
 ];
 
-/// What a read says, with the source's name taken out.
+/// What a read says, with the source's name taken out. Errors are compared
+/// by their text: an anyhow error's Debug carries its backtrace when
+/// RUST_BACKTRACE is set (as under the fuzzer), which differs by call site.
 fn read(source: &Source, count_rows: bool, users: &[String]) -> String {
     let options = ReadOptions {
         count_rows,
@@ -33,7 +35,9 @@ fn read(source: &Source, count_rows: bool, users: &[String]) -> String {
             "{:?} {:?} {:?}",
             d.summary,
             d.databases,
-            d.texts(None).map(|(t, w)| (t.rows.len(), w))
+            d.texts(None)
+                .map(|(t, w)| (t.rows.len(), w))
+                .map_err(|e| format!("{e:#}"))
         ),
         Err(e) => format!("error: {e:#}"),
     };
