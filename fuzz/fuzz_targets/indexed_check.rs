@@ -34,7 +34,7 @@ fn read(source: &Source, count_rows: bool, users: &[String]) -> String {
         Ok(d) => format!(
             "{:?} {:?} {:?}",
             d.summary,
-            d.databases,
+            d.databases.iter().map(canonical).collect::<Vec<_>>(),
             d.texts(None)
                 .map(|(t, w)| (t.rows.len(), w))
                 .map_err(|e| format!("{e:#}"))
@@ -42,6 +42,27 @@ fn read(source: &Source, count_rows: bool, users: &[String]) -> String {
         Err(e) => format!("error: {e:#}"),
     };
     said.replace(&name, "DUMP")
+}
+
+/// A database as text in one order: its maps (usernames, tasks) are hash
+/// maps, whose Debug order differs from one map to the next.
+fn canonical(db: &textrescue::dump::Database) -> String {
+    let t = &db.texts;
+    format!(
+        "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {:?}",
+        db.name,
+        db.texts_table,
+        db.problems,
+        db.texts_problem,
+        t.rows,
+        t.usernames
+            .iter()
+            .collect::<std::collections::BTreeMap<_, _>>(),
+        t.tasks.iter().collect::<std::collections::BTreeMap<_, _>>(),
+        t.students,
+        db.texts_count,
+        db.newest_text_change,
+    )
 }
 
 /// Panics where a read through an index differs from the same bytes
