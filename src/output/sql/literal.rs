@@ -77,15 +77,11 @@ pub(crate) fn comment_safe(s: &str, max_chars: usize) -> String {
             out.push_str("...");
             break;
         }
+        // A backslash doubled, so that an escape shown stays unambiguous;
+        // everything else as every writer shows it.
         match c {
             '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if needs_escape(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
+            c => crate::output::escape::push_visible(&mut out, c, false),
         }
     }
     out
