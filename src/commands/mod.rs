@@ -33,7 +33,8 @@ pub struct ConnArgs {
     /// Database user (default: PGUSER or the OS user).
     #[arg(short = 'U', long, value_name = "USER")]
     pub username: Option<String>,
-    /// The database (default: PGDATABASE or the user name).
+    /// The database (backup: PGDATABASE or the user name, as pg_dump; restore:
+    /// PGDATABASE, else the one all its backups are named after).
     #[arg(short = 'd', long, value_name = "NAME")]
     pub dbname: Option<String>,
     /// postgres://USER:PASSWORD@HOST:PORT/DBNAME instead of the four options
