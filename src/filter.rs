@@ -9,7 +9,7 @@ use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone};
 
 use crate::dump::Prefilter;
 use crate::error::UsageError;
-use crate::output::escape;
+use crate::escape;
 use crate::texts::{Record, Task, TaskText, Timestamp};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -268,7 +268,7 @@ fn nearest(asked: &str, candidates: impl Iterator<Item = (String, String)>) -> S
     let best: Vec<String> = scored
         .into_iter()
         .take(3)
-        .map(|(_, s)| crate::output::escape::visible(&s))
+        .map(|(_, s)| crate::escape::visible(&s))
         .collect();
     if best.is_empty() {
         String::new()

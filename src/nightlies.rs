@@ -1,7 +1,7 @@
 //! A folder of nightly backups as the readers see it: which of its files are
 //! dumps (textrescue's own files never are), when each was taken (the date
 //! in its name, else its modification time; also for a name dated after now,
-//! which is not trusted and is reported: see `backup::names`), and which database's series
+//! which is not trusted and is reported: see `folder_names`), and which database's series
 //! each belongs to (the name before the date). `history` reads the dumps
 //! this finds; so does `restore` given a folder.
 
@@ -12,8 +12,8 @@ use std::time::UNIX_EPOCH;
 use anyhow::{Context, Result, anyhow};
 use chrono::Utc;
 
-use crate::backup::names;
-use crate::words::plural;
+use crate::counts::plural;
+use crate::folder_names;
 
 /// A dump to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +47,11 @@ pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<D
                 let p = entry.path();
                 // The lock, partial backups, temporary outputs, indexes:
                 // the tool's own files are never dumps.
-                if entry.file_name().to_str().is_some_and(names::is_own_file) {
+                if entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(folder_names::is_own_file)
+                {
                     continue;
                 }
                 let Ok(m) = std::fs::metadata(&p) else {
@@ -74,7 +78,7 @@ pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<D
         let dated = path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(names::dated_name);
+            .and_then(folder_names::dated_name);
         let modified = || {
             meta.modified()
                 .ok()
@@ -83,7 +87,7 @@ pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<D
                 .unwrap_or(0)
         };
         let when = match &dated {
-            Some(d) if names::after_now(d.when, d.timed, now) => {
+            Some(d) if folder_names::after_now(d.when, d.timed, now) => {
                 warnings.push(format!(
                     "{}: its name is dated {}, after now (a clock set wrong?): ordered by \
                      its modification time instead",

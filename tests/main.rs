@@ -9,6 +9,7 @@ mod common;
 mod backup;
 mod backup_faults;
 mod backup_trust;
+mod between_commands;
 mod bounded_memory;
 mod build_script;
 mod cli_texts;
@@ -36,7 +37,6 @@ mod restore_names;
 mod restore_sql;
 mod roundtrip_proptest;
 mod row_shapes;
-mod seams;
 mod url_secrets;
 mod week;
 

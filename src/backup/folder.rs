@@ -1,7 +1,7 @@
 //! The backups folder's side of a backup: the folder made (0700) and
 //! locked, what a killed run left removed, the backup written as an
 //! [`AtomicFile`] under a partial name, and that file named as a backup
-//! without ever replacing one. The names are [`super::names`]'s.
+//! without ever replacing one. The names are [`crate::folder_names`]'s.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -13,8 +13,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use nix::fcntl::OFlag;
 
 use super::interrupts::Interrupts;
-use super::names::{self, LOCK_FILE, PARTIAL_PREFIX};
 use crate::atomic_file::{AtomicFile, Noclobber};
+use crate::folder_names::{self, LOCK_FILE, PARTIAL_PREFIX};
 
 /// Creates DIR (and missing parents) with mode 0700; an existing DIR is
 /// left as it is, unless group or others can write it: it is refused then.
@@ -163,7 +163,7 @@ pub fn name_backup(
     extension: &str,
 ) -> Result<PathBuf> {
     for seq in 1..1000 {
-        let target = dir.join(names::backup_name(prefix, stamp, seq, extension));
+        let target = dir.join(folder_names::backup_name(prefix, stamp, seq, extension));
         match file.persist_noclobber(&target)? {
             Noclobber::Persisted => return Ok(target),
             Noclobber::NameTaken(again) => file = again,

@@ -26,7 +26,6 @@ mod child;
 pub mod conn;
 mod folder;
 pub mod interrupts;
-pub mod names;
 mod pg_dump;
 pub mod retention;
 mod verify;
@@ -42,9 +41,9 @@ use flate2::Compression;
 use nix::unistd::{Uid, User};
 
 use crate::atomic_file::AtomicFile;
+use crate::counts::{human_size, plural};
 use crate::error::usage;
 use crate::indexed_gzip::IndexedGzWriter;
-use crate::words::{human_size, plural};
 use conn::{Conn, DumpFormat, Launch};
 use interrupts::Interrupts;
 use retention::Keep;
@@ -81,7 +80,7 @@ pub fn run(settings: &Settings) -> Result<Written> {
     let _lock = folder::lock(dir, settings.lock_timeout, &interrupts)?;
     folder::remove_stale_partials(dir);
 
-    let stamp = names::stamp(Utc::now());
+    let stamp = crate::folder_names::stamp(Utc::now());
     let format = settings.launch.format;
     let file = folder::create_partial(dir, format.extension())?;
     let dumped = dump_into(settings, &file, &interrupts)?;

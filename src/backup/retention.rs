@@ -9,7 +9,7 @@
 //! kept (and takes its day's, week's and month's slot). With no `--keep-*`
 //! option nothing is removed.
 //!
-//! A name dated after now ([`names::after_now`]: a clock set wrong, then
+//! A name dated after now ([`folder_names::after_now`]: a clock set wrong, then
 //! corrected, or a planted file) is not trusted: it holds no slot (else a
 //! few such names would push every real backup out) and is never removed;
 //! the run reports it.
@@ -20,7 +20,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 
-use super::names;
+use crate::folder_names;
 
 /// One file that is a backup by its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub fn scan(dir: &Path, prefix: &str) -> Result<Vec<Backup>> {
             continue;
         };
         let Some((when, timed, seq)) =
-            names::backup_with_prefix(&name, prefix).map(|d| (d.when, d.timed, d.seq))
+            folder_names::backup_with_prefix(&name, prefix).map(|d| (d.when, d.timed, d.seq))
         else {
             continue;
         };
@@ -114,7 +114,7 @@ type Period = fn(&NaiveDateTime) -> (i32, u32);
 pub fn plan(backups: &[Backup], new_name: &str, keep: &Keep, now: DateTime<Utc>) -> Plan {
     let (future, trusted): (Vec<&Backup>, Vec<&Backup>) = backups
         .iter()
-        .partition(|b| b.name != new_name && names::after_now(b.when, b.timed, now));
+        .partition(|b| b.name != new_name && folder_names::after_now(b.when, b.timed, now));
     let mut future: Vec<String> = future.into_iter().map(|b| b.name.clone()).collect();
     future.sort();
     if !keep.any() {
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn names() {
-        let t = |s: &str| names::parse_name(s, P).map(|(w, n)| (w.to_string(), n));
+        let t = |s: &str| folder_names::parse_name(s, P).map(|(w, n)| (w.to_string(), n));
         assert_eq!(
             t("buggy_race_bk_20240305.sql.gz"),
             Some(("2024-03-05 00:00:00".into(), 0))
@@ -202,7 +202,7 @@ mod tests {
     }
 
     fn b(name: &str) -> Backup {
-        let d = names::backup_with_prefix(name, P).unwrap();
+        let d = folder_names::backup_with_prefix(name, P).unwrap();
         Backup {
             name: name.into(),
             when: d.when,

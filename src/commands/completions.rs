@@ -14,9 +14,9 @@ use clap::CommandFactory;
 use roff::{Roff, bold, roman};
 
 use crate::atomic_file::AtomicFile;
-use crate::backup::names::OUTPUT_TEMP_PREFIX;
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
 use crate::error::UsageError;
+use crate::folder_names::OUTPUT_TEMP_PREFIX;
 
 pub fn completions(args: &CompletionsArgs) -> Result<()> {
     let mut command = Cli::command();

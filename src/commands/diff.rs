@@ -1,5 +1,5 @@
 //! `textrescue diff OLD NEW`: texts added, removed and changed between two
-//! dumps (the matching is [`crate::compare`]'s).
+//! dumps (the matching is [`crate::diff`]'s).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::{DumpArgs, read_dump, warn};
-use crate::compare::{compare, restore_records};
+use crate::counts::plural;
+use crate::diff::{compare, restore_records};
 use crate::error::UsageError;
 use crate::filter::{Filter, FilterArgs};
 use crate::output::diff::Colour;
 use crate::output::sql::{self, OnConflict};
 use crate::output::{self, Destination};
-use crate::words::plural;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(

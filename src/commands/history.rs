@@ -12,10 +12,10 @@ use rayon::prelude::*;
 use super::{DumpArgs, warn};
 use crate::dump::ReadOptions;
 use crate::error::UsageError;
+use crate::escape::{self, shell_option, shell_path};
 use crate::filter::{Filter, FilterArgs};
 use crate::history::{Key, Outcome, TextSummary, histories, summarize};
 use crate::nightlies::{candidates, one_prefix};
-use crate::output::escape::{self, shell_option, shell_path};
 use crate::output::{self, Destination};
 use crate::progress::{Progress, size_on_disk};
 

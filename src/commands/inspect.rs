@@ -10,11 +10,11 @@ use std::io::Write;
 use anyhow::{Result, bail};
 
 use super::{DumpArgs, warn};
+use crate::counts::plural;
 use crate::dump;
 use crate::input::Source;
-use crate::inspection::{report, unreadable};
+use crate::inspect::{report, unreadable};
 use crate::output;
-use crate::words::plural;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "Examples:

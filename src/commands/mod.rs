@@ -137,8 +137,8 @@ pub fn warn_not_utf8<'a, 'r: 'a>(records: impl IntoIterator<Item = &'a crate::te
                 "text {} ({}, {}) is not valid UTF-8 (a SQL_ASCII database?): the table shows \
                  U+FFFD for its bad bytes; --format csv keeps them exact",
                 r.text.id,
-                crate::output::escape::visible(&r.username_or_id()),
-                crate::output::escape::visible(&r.task_label())
+                crate::escape::visible(&r.username_or_id()),
+                crate::escape::visible(&r.task_label())
             ));
         }
     }

@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, Result, bail};
 
 use crate::atomic_file::{AtomicFile, Noclobber};
-use crate::backup::names;
+use crate::folder_names;
 use crate::indexed_gzip::rewrite;
 use crate::input::{self, Format, Opened, Source};
 use crate::progress::Progress;
@@ -70,7 +70,7 @@ pub fn run(args: &Args) -> Result<()> {
         _ => Path::new("."),
     };
     // 0600: a dump holds the users' password hashes.
-    let temp = AtomicFile::create_in(folder, names::OUTPUT_TEMP_PREFIX, "", 0o600)
+    let temp = AtomicFile::create_in(folder, folder_names::OUTPUT_TEMP_PREFIX, "", 0o600)
         .with_context(|| format!("cannot create a file in the folder {}", folder.display()))?;
     let written = rewrite::write(reader, temp.file(), &interrupted);
     progress.finish();

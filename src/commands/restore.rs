@@ -12,8 +12,8 @@ use crate::backup::retention::Keep;
 use crate::backup::{self, Settings as BackupSettings};
 use crate::dump::ReadOptions;
 use crate::error::UsageError;
+use crate::escape;
 use crate::filter::{Filter, FilterArgs};
-use crate::output::escape;
 use crate::output::sql::OnConflict;
 use crate::restore::{self, Settings, live::Live, target};
 

@@ -283,7 +283,7 @@ fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> R
             "{}: {} statement{} of table data could not be read, so the dump is incomplete: {}",
             source.display(),
             unread.len(),
-            crate::words::plural(unread.len()),
+            crate::counts::plural(unread.len()),
             unread
                 .iter()
                 .map(ToString::to_string)

@@ -10,7 +10,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::JsonRow;
 use super::table::{first_line, new_table};
-use crate::compare::{Comparison, what_changed};
+use crate::diff::{Comparison, what_changed};
 use crate::texts::Record;
 use crate::texts::char_length;
 
@@ -130,8 +130,8 @@ pub fn write_table(
         writeln!(
             out,
             "renamed {what}: {} → {}",
-            super::escape::visible(o),
-            super::escape::visible(n)
+            crate::escape::visible(o),
+            crate::escape::visible(n)
         )?;
     }
     if c.removed.is_empty() && c.changed.is_empty() && c.added.is_empty() {
@@ -265,7 +265,7 @@ fn visible(line: &str) -> String {
     let line = line.strip_suffix('\n').unwrap_or(line);
     let mut shown = String::with_capacity(line.len());
     for c in line.chars() {
-        super::escape::push_visible(&mut shown, c, true);
+        crate::escape::push_visible(&mut shown, c, true);
     }
     shown
 }

@@ -52,14 +52,14 @@ pub fn write_table(
     writeln!(out, "dumps, oldest first:")?;
     let width = dumps.len().to_string().len();
     for (i, d) in dumps.iter().enumerate() {
-        writeln!(out, "  {:>width$}  {}", i + 1, super::escape::visible(d))?;
+        writeln!(out, "  {:>width$}  {}", i + 1, crate::escape::visible(d))?;
     }
     for d in left_out {
         writeln!(
             out,
             "  {:>width$}  {} (damaged or unusable: left out)",
             "-",
-            super::escape::visible(d)
+            crate::escape::visible(d)
         )?;
     }
     if rows.is_empty() {
@@ -78,7 +78,7 @@ pub fn write_table(
                 format!(
                     "{} ({})",
                     i + 1,
-                    super::escape::visible(&file_name(&r.last_seen))
+                    crate::escape::visible(&file_name(&r.last_seen))
                 )
             })
             .unwrap_or_else(|| r.last_seen.clone());

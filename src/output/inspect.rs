@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use crate::inspection::Report;
+use crate::inspect::Report;
 
 pub fn write_json(reports: &[Report], out: &mut dyn Write) -> Result<()> {
     serde_json::to_writer_pretty(&mut *out, reports)?;

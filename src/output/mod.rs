@@ -7,7 +7,6 @@
 
 pub mod csv;
 pub mod diff;
-pub mod escape;
 pub mod history;
 pub mod inspect;
 pub mod json;
@@ -23,8 +22,8 @@ use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
 use crate::atomic_file::AtomicFile;
-use crate::backup::names::OUTPUT_TEMP_PREFIX;
 use crate::error::UsageError;
+use crate::folder_names::OUTPUT_TEMP_PREFIX;
 use crate::texts::Record;
 
 /// One text as a json ROW (docs/texts.md): exactly these keys, in this order.
@@ -65,8 +64,8 @@ pub fn utf8_text<'a>(record: &Record<'a>) -> Result<&'a str> {
             "text {} ({}, {}) is not valid UTF-8 at byte {} (a SQL_ASCII database?); \
              it cannot be written as JSON without changing it: --format csv keeps its bytes",
             record.text.id,
-            escape::visible(&record.username_or_id()),
-            escape::visible(&record.task_label()),
+            crate::escape::visible(&record.username_or_id()),
+            crate::escape::visible(&record.task_label()),
             e.valid_up_to()
         )
     })

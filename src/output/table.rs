@@ -8,8 +8,8 @@ use std::io::Write;
 use anyhow::Result;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
+use crate::counts::plural;
 use crate::texts::Record;
-use crate::words::plural;
 
 /// The look of every table textrescue prints: condensed UTF-8 borders,
 /// columns fitted to the terminal, or to `width` when stdout is no terminal.
@@ -37,8 +37,8 @@ pub fn write(records: &[Record<'_>], out: &mut dyn Write) -> Result<()> {
     for r in records {
         table.add_row([
             r.text.id.to_string(),
-            super::escape::visible(&r.username_or_id()),
-            super::escape::visible(&r.task_label()),
+            crate::escape::visible(&r.username_or_id()),
+            crate::escape::visible(&r.task_label()),
             r.text.changed_at().server_form(),
             crate::texts::char_length(&r.text.text).to_string(),
             first_line(&r.text.text, 60),
@@ -62,7 +62,7 @@ pub fn first_line(text: &[u8], max: usize) -> String {
             shown.push('…');
             break;
         }
-        super::escape::push_visible(&mut shown, c, false);
+        crate::escape::push_visible(&mut shown, c, false);
     }
     shown
 }

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::Interrupt;
 use crate::backup::conn::{Conn, client_command};
-use crate::output::escape;
+use crate::escape;
 use crate::output::sql::{Chars, SETTINGS_SQL, Tables, render_template, string_literal};
 
 /// How to run psql against the live database.

@@ -332,7 +332,7 @@ fn list_versions(newest: &Chosen, live: &LiveRow, distinct: &[&Chosen]) -> Strin
     for c in distinct {
         s.push_str(&format!(
             "\n    {}: id {}, {} bytes, modified {}, begins \"{}\"",
-            crate::output::escape::shell_option("--from", &file_name(&c.backup)),
+            crate::escape::shell_option("--from", &file_name(&c.backup)),
             c.text.id,
             c.text.text.len(),
             comment_safe(&c.text.changed_at().rfc3339, 40),

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::backup::conn::Conn;
-use crate::backup::names;
+use crate::counts::plural;
 use crate::error::UsageError;
+use crate::folder_names;
 use crate::nightlies;
-use crate::words::plural;
 
 /// What the backups' prefix ends with when it names a database.
 const SUFFIX: &str = "_bk_";
@@ -160,7 +160,7 @@ fn backup_prefixes(backups: &Backups<'_>) -> Result<BTreeMap<String, usize>> {
             .path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(|n| names::dated_name(n).map(|d| d.prefix.to_string()));
+            .and_then(|n| folder_names::dated_name(n).map(|d| d.prefix.to_string()));
         if let Some(p) = prefix {
             *prefixes.entry(p).or_default() += 1;
         }

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use super::plan::Report;
 use super::select::Selection;
-use crate::output::escape::{shell_option, shell_path};
+use crate::escape::{shell_option, shell_path};
 use crate::output::sql::Action;
 
 /// The undo command, or `None` when the restore changed nothing.

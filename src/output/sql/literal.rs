@@ -10,7 +10,7 @@
 //!   controls, DEL) go into escape strings holding nothing but escapes
 //!   (`E'\r\n'`, `E'\u001B'`), which every server encoding reads;
 //! - other characters a terminal hides (U+00A0, U+FE0F, bidi controls,
-//!   U+2028, zero-width characters: the list of [`super::super::escape`])
+//!   U+2028, zero-width characters: the list of [`crate::escape`])
 //!   are written as their UTF-8 bytes, `convert_from(decode('e280ae',
 //!   'hex'), 'UTF8')`: a server converts them to its own encoding like any
 //!   other character, where `E'\u202E'` is refused by a SQL_ASCII server
@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
 
-use super::super::escape::needs_escape;
+use crate::escape::needs_escape;
 use crate::texts::Timestamp;
 
 /// Characters of a text shown in its comment.
@@ -81,7 +81,7 @@ pub(crate) fn comment_safe(s: &str, max_chars: usize) -> String {
         // everything else as every writer shows it.
         match c {
             '\\' => out.push_str("\\\\"),
-            c => crate::output::escape::push_visible(&mut out, c, false),
+            c => crate::escape::push_visible(&mut out, c, false),
         }
     }
     out

@@ -50,7 +50,7 @@ impl Tables {
             if part.is_empty() || part.contains('\0') {
                 bail!(
                     "{} is not a table name",
-                    super::super::escape::visible(&format!("{:?}", table.to_string()))
+                    crate::escape::visible(&format!("{:?}", table.to_string()))
                 );
             }
         }

@@ -108,7 +108,7 @@ fn literals_are_exact_and_nothing_hidden_reaches_the_script() {
         assert_eq!(eval(&sql), text, "{sql}");
         assert!(
             !sql.chars()
-                .any(|c| c != '\n' && super::super::escape::needs_escape(c)),
+                .any(|c| c != '\n' && crate::escape::needs_escape(c)),
             "{sql:?}"
         );
         for line in sql.lines() {
@@ -385,7 +385,7 @@ fn nasty_text_is_only_ever_inside_literals() {
     assert_eq!(code.matches('$').count(), 12, "{code}");
     assert!(
         !sql.chars()
-            .any(|c| c != '\n' && super::super::escape::needs_escape(c)),
+            .any(|c| c != '\n' && crate::escape::needs_escape(c)),
         "{sql:?}"
     );
     assert!(
