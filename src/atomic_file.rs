@@ -16,7 +16,7 @@
 //! the first file receives those signals, removes them, and ends the
 //! process by the same signal (the shell sees 128 + its number). While a
 //! run handles the signals itself (`backup`, `restore`: see
-//! [`crate::backup::interrupts::taken`]), that thread leaves them to it:
+//! [`crate::signals::taken`]), that thread leaves them to it:
 //! that run fails, and its files are dropped on the way out.
 
 use std::fs::File;
@@ -30,7 +30,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tempfile::NamedTempFile;
 
-use crate::backup::interrupts;
+use crate::signals;
 
 /// A file being written under a temporary name in its target's folder.
 #[derive(Debug)]
@@ -85,7 +85,7 @@ fn watch_signals() {
             .name("remove-temporaries".into())
             .spawn(move || {
                 for sig in signals.forever() {
-                    if interrupts::taken() {
+                    if signals::taken() {
                         continue;
                     }
                     // Kept locked to the end: no file gets its name after this.

@@ -40,4 +40,5 @@ pub mod nightlies;
 pub mod output;
 pub mod progress;
 pub mod restore;
+pub mod signals;
 pub mod texts;

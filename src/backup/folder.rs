@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use nix::fcntl::OFlag;
 
-use super::interrupts::Interrupts;
 use crate::atomic_file::{AtomicFile, Noclobber};
 use crate::folder_names::{self, LOCK_FILE, PARTIAL_PREFIX};
+use crate::signals::Interrupts;
 
 /// Creates DIR (and missing parents) with mode 0700; an existing DIR is
 /// left as it is, unless group or others can write it: it is refused then.

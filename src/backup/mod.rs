@@ -17,7 +17,7 @@
 //! 7. apply retention ([`retention`]), print one line.
 //!
 //! SIGINT, SIGTERM and SIGHUP stop pg_dump (or the read-back) and fail the
-//! run, which cleans up; a second signal exits at once ([`interrupts`]).
+//! run, which cleans up; a second signal exits at once ([`crate::signals`]).
 //! With `--container`, ending the `docker exec` client does not end pg_dump
 //! inside the container: a run that fails or is interrupted also stops that
 //! pg_dump, by the process id its wrapper reported (`conn::PID_MARKER`).
@@ -25,7 +25,6 @@
 mod child;
 pub mod conn;
 mod folder;
-pub mod interrupts;
 mod pg_dump;
 pub mod retention;
 mod verify;
@@ -44,8 +43,8 @@ use crate::atomic_file::AtomicFile;
 use crate::counts::{human_size, plural};
 use crate::error::usage;
 use crate::indexed_gzip::IndexedGzWriter;
+use crate::signals::Interrupts;
 use conn::{Conn, DumpFormat, Launch};
-use interrupts::Interrupts;
 use retention::Keep;
 
 /// Everything `backup` needs, from the command line.

@@ -15,7 +15,7 @@ use anyhow::{Result, anyhow, bail};
 
 use super::child::{GRACE, Group, Watched};
 use super::conn::{self, Conn, Launch};
-use super::interrupts::{Interrupts, signal_name};
+use crate::signals::{Interrupts, signal_name};
 
 /// How much of pg_dump's stderr is kept for the message.
 const STDERR_LIMIT: usize = 64 * 1024;

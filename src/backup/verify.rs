@@ -8,10 +8,10 @@ use std::sync::mpsc;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::conn::DumpFormat;
-use super::interrupts::Interrupts;
 use crate::counts::plural;
 use crate::dump::{self, ReadOptions};
 use crate::input::{Format, Source};
+use crate::signals::Interrupts;
 
 /// [`verify`] in a thread, so that a signal ends the run at once rather
 /// than after reading back a large dump (the thread then ends with the

@@ -43,10 +43,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::backup;
-use crate::backup::interrupts::HandledElsewhere;
 use crate::dump::ReadOptions;
 use crate::filter::Filter;
 use crate::output::sql::{Action, OnConflict};
+use crate::signals::HandledElsewhere;
 use crate::texts::Timestamp;
 pub use confirm::can_ask;
 use live::Live;
