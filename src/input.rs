@@ -27,8 +27,7 @@ use std::thread;
 use anyhow::{Context, Result};
 use flate2::bufread::MultiGzDecoder;
 
-use crate::format::compress::Compression;
-use crate::format::frames;
+use crate::codec::{Compression, frames};
 use crate::indexed_gzip::Positions;
 use crate::progress::Progress;
 pub use indexed::Members;

@@ -23,6 +23,7 @@
 pub mod atomic_file;
 pub mod backup;
 pub mod cli;
+pub mod codec;
 pub mod commands;
 pub mod counts;
 pub mod diff;

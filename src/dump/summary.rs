@@ -5,7 +5,7 @@
 //! [`SummarySink`] from what any format's reader reports, and all that
 //! `inspect` shows apart from the texts.
 
-use crate::format::compress::Compression;
+use crate::codec::Compression;
 use crate::format::{Interest, Meta, Row, TableName, Unread, Visitor};
 use crate::input::Format;
 

@@ -18,11 +18,11 @@ use std::io::{self, Read};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::compress::{self, Codec, Compression};
 use super::copy_text::Splitter;
 use super::lines::LineReader;
 use super::plain::parse_copy_header;
 use super::{Interest, Meta, TableName, Visitor, ddl};
+use crate::codec::{self, Codec, Compression};
 
 mod insert_data;
 use crate::input::NothingCounted;
@@ -547,12 +547,12 @@ pub(crate) fn read_table_data(
 ) -> Result<()> {
     let table = entry.table();
     if entry.copy_stmt.trim().is_empty() {
-        let mut decoded = compress::decoder(data, codec)?;
+        let mut decoded = codec::decoder(data, codec)?;
         return read_insert_data(toc, entry, &table, &mut decoded, visitor);
     }
     let columns = entry.copy_columns()?;
     let interest = visitor.begin_data(&table, &columns);
-    let decoded = compress::decoder(data, codec)?;
+    let decoded = codec::decoder(data, codec)?;
     let rows = read_copy_data(entry, &table, columns.len(), interest, decoded, visitor)?;
     visitor.end_data(Some(rows));
     Ok(())

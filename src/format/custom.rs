@@ -25,8 +25,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use super::archive::{
     self, ArchiveReader, DataPlace, FORMAT_CUSTOM, OFFSET_SET, Toc, TocEntry, read_entry,
 };
-use super::compress::{self, Codec};
 use super::{Interest, Meta, Visitor};
+use crate::codec::{self, Codec};
 
 const BLOCK_DATA: u8 = 1;
 const BLOCK_BLOBS: u8 = 3;
@@ -208,7 +208,7 @@ fn read_table_block<R: Skip>(
         }
         interest => {
             let mut chunks = Chunks::new(r, entry.dump_id);
-            let decoded = compress::decoder(&mut chunks, codec)?;
+            let decoded = codec::decoder(&mut chunks, codec)?;
             let rows =
                 archive::read_copy_data(entry, &table, columns.len(), interest, decoded, visitor)?;
             chunks.drain()?;

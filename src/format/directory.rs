@@ -10,8 +10,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::archive::{self, ArchiveReader, DataPlace, FORMAT_DIRECTORY};
-use super::compress::Codec;
 use super::{Meta, TableName, Visitor};
+use crate::codec::Codec;
 use crate::progress::Progress;
 
 pub fn read(dir: &Path, visitor: &mut dyn Visitor) -> Result<()> {

@@ -16,7 +16,6 @@
 //!   integers and strings, and one TOC entry's data handed to the visitor;
 //! - `custom` (`-Fc`), `tar` (`-Ft`), `directory` (`-Fd`): where each
 //!   archive format keeps the data of a TOC entry;
-//! - `compress` and `frames`: the codecs (gzip/zlib, LZ4, zstd);
 //! - `copy_text`: COPY's text format (the one row splitter and decoder);
 //! - `sql`: the SQL scanner (names, literals) that reads INSERT statements,
 //!   CREATE TABLE column lists and COPY headers; `inserts` and `ddl` use it;
@@ -27,12 +26,10 @@
 //! entry's data to `archive::read_table_data`), plus one arm in [`read`].
 
 pub mod archive;
-pub mod compress;
 pub mod copy_text;
 pub mod custom;
 pub mod ddl;
 pub mod directory;
-pub mod frames;
 pub mod inserts;
 pub mod lines;
 pub mod plain;
@@ -44,9 +41,9 @@ use std::fmt;
 
 use anyhow::Result;
 
+use crate::codec::Compression;
 use crate::input::{Format, Opened};
 use crate::progress::Progress;
-use compress::Compression;
 
 /// A table as the dump names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -9,8 +9,8 @@ use std::io::Read;
 use anyhow::{Context, Result, bail};
 
 use super::archive::{self, ArchiveReader, DataPlace, FORMAT_TAR, Toc};
-use super::compress::Codec;
 use super::{Meta, Visitor};
+use crate::codec::Codec;
 
 pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()> {
     let mut archive = tar::Archive::new(input);

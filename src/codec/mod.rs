@@ -5,13 +5,16 @@
 //! as the archive header says). Both are one of the same four
 //! [`Compression`]s. How a piece of data is stored is a [`Codec`]: a custom
 //! archive's gzip data is a zlib stream, a directory dump's is a gzip file.
-//! The LZ4 and zstd frame decoders themselves are in `frames`.
+//! The LZ4 and zstd frame decoders themselves are in [`frames`].
+//!
+//! A bottom module (as pg_dump keeps compress_io.c apart from its formats):
+//! `input` undoes a whole dump's compression, `format` an archive's data.
+
+pub mod frames;
 
 use std::io::{self, BufRead, BufReader, Read};
 
 use anyhow::Result;
-
-use super::frames;
 
 /// A compression algorithm pg_dump (or a tool around it) uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
