@@ -21,8 +21,6 @@ mod indexed;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::thread;
 
 use anyhow::{Context, Result};
 use flate2::bufread::MultiGzDecoder;
@@ -30,46 +28,8 @@ use flate2::bufread::MultiGzDecoder;
 use crate::codec::{Compression, frames};
 use crate::indexed_gzip::Positions;
 use crate::progress::Progress;
+use crate::stream::{DumpRead, Prefixed, Uncounted, read_ahead};
 pub use indexed::Members;
-
-/// The decompressed bytes of a dump, which may know how many lines some of
-/// them hold without their being read.
-pub trait DumpRead: Read {
-    /// Where the next bytes are table rows (from the start of a line to the
-    /// end of one) whose line ends were counted as they were decompressed,
-    /// passes over them and says how many bytes and line ends they hold:
-    /// a reader that only counts the rows of a table need not scan them.
-    /// `None`, reading nothing, where the next bytes are to be read; so is
-    /// every byte of a reader that counts nothing (the default).
-    fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
-        Ok(None)
-    }
-}
-
-impl<R: DumpRead + ?Sized> DumpRead for Box<R> {
-    fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
-        (**self).pass_over_counted()
-    }
-}
-
-/// Bytes passed over by [`DumpRead::pass_over_counted`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counted {
-    pub bytes: u64,
-    /// Line ends (`\n`) among them.
-    pub lines: u64,
-}
-
-/// A reader that counts nothing ahead: every byte is read.
-pub struct NothingCounted<R>(pub R);
-
-impl<R: Read> Read for NothingCounted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl<R: Read> DumpRead for NothingCounted<R> {}
 
 /// Where a dump comes from, as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +138,7 @@ struct Content {
 /// Opens `source`, undoes outer gzip, zstd or LZ4 and sniffs the format.
 /// An indexed `.sql.gz` is read as one gzip stream, whole.
 pub fn open(source: &Source, progress: &Progress) -> Result<Opened> {
-    open_members(source, progress, Members::Stream)
+    open_members(source, progress, Members::IgnoreIndex)
 }
 
 /// [`open`], reading an indexed `.sql.gz` file through its index as
@@ -232,7 +192,7 @@ pub fn open_members(source: &Source, progress: &Progress, members: Members) -> R
         _ => None,
     };
     let content = Content {
-        reader: Box::new(NothingCounted(content)),
+        reader: Box::new(Uncounted(content)),
         positions: None,
         inflates_ahead: false,
     };
@@ -252,7 +212,7 @@ fn sniffed(
     let mut content: Box<dyn DumpRead + Send> = if content.inflates_ahead {
         content.reader
     } else {
-        Box::new(NothingCounted(read_ahead(Box::new(content.reader))))
+        Box::new(Uncounted(read_ahead(Box::new(content.reader))))
     };
     let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
     let format = sniff(&head, source)?;
@@ -357,40 +317,6 @@ fn read_up_to(reader: &mut impl Read, n: usize) -> Result<Vec<u8>> {
     Ok(head)
 }
 
-/// Bytes already read, then the rest of the stream.
-pub struct Prefixed<R> {
-    head: Vec<u8>,
-    pos: usize,
-    rest: R,
-}
-
-impl<R: Read> Prefixed<R> {
-    pub fn new(head: Vec<u8>, rest: R) -> Self {
-        Prefixed { head, pos: 0, rest }
-    }
-}
-
-impl<R: Read> Read for Prefixed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.pos < self.head.len() {
-            let n = buf.len().min(self.head.len() - self.pos);
-            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
-            self.pos += n;
-            return Ok(n);
-        }
-        self.rest.read(buf)
-    }
-}
-
-impl<R: DumpRead> DumpRead for Prefixed<R> {
-    fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
-        if self.pos < self.head.len() {
-            return Ok(None);
-        }
-        self.rest.pass_over_counted()
-    }
-}
-
 /// A decompressing reader (gzip of any number of members, zstd or LZ4 of
 /// any number of frames) whose errors say where they are.
 struct Decompressing<D> {
@@ -432,101 +358,5 @@ impl<D: Read> Read for Decompressing<D> {
                 ),
             )),
         }
-    }
-}
-
-const CHUNK: usize = 1024 * 1024;
-
-/// Runs `inner` on its own thread, handing over filled chunks, so that the
-/// caller's parsing overlaps the decompression.
-pub fn read_ahead(inner: Box<dyn Read + Send>) -> ChunkReader {
-    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(4);
-    let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(6);
-    thread::Builder::new()
-        .name("textrescue-read".into())
-        .spawn(move || fill_chunks(inner, tx, recycle_rx))
-        .expect("spawning the reading thread");
-    ChunkReader {
-        rx,
-        recycle: recycle_tx,
-        current: Vec::new(),
-        pos: 0,
-        done: false,
-    }
-}
-
-fn fill_chunks(
-    mut inner: Box<dyn Read + Send>,
-    tx: SyncSender<io::Result<Vec<u8>>>,
-    recycle: Receiver<Vec<u8>>,
-) {
-    loop {
-        let mut chunk = recycle.try_recv().unwrap_or_default();
-        chunk.resize(CHUNK, 0);
-        let mut filled = 0;
-        let result = loop {
-            match inner.read(&mut chunk[filled..]) {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    filled += n;
-                    if filled == CHUNK {
-                        break Ok(());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        chunk.truncate(filled);
-        let at_end = filled < CHUNK;
-        if filled > 0 && tx.send(Ok(chunk)).is_err() {
-            return;
-        }
-        match result {
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
-            Ok(()) if at_end => return,
-            Ok(()) => {}
-        }
-    }
-}
-
-/// The receiving end of [`read_ahead`].
-pub struct ChunkReader {
-    rx: Receiver<io::Result<Vec<u8>>>,
-    recycle: SyncSender<Vec<u8>>,
-    current: Vec<u8>,
-    pos: usize,
-    done: bool,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.current.len() {
-            if self.done {
-                return Ok(0);
-            }
-            match self.rx.recv() {
-                Ok(Ok(chunk)) => {
-                    let old = std::mem::replace(&mut self.current, chunk);
-                    let _ = self.recycle.try_send(old);
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => {
-                    self.done = true;
-                    return Err(e);
-                }
-                Err(_) => {
-                    self.done = true;
-                    return Ok(0);
-                }
-            }
-        }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }

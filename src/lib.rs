@@ -42,4 +42,5 @@ pub mod output;
 pub mod progress;
 pub mod restore;
 pub mod signals;
+pub mod stream;
 pub mod texts;

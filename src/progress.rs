@@ -133,7 +133,7 @@ impl Progress {
         if let Some(len) = len {
             self.expect(len);
         }
-        Box::new(Counted {
+        Box::new(ByteCounter {
             inner,
             bar: self.bar.clone(),
             read: self.read.clone(),
@@ -144,7 +144,7 @@ impl Progress {
     /// Counts the bytes read through `inner`, one of several files of a
     /// read whose whole size was given to [`Progress::expect`].
     pub fn count_read<R: Read + Send + 'static>(&self, inner: R) -> Box<dyn Read + Send> {
-        Box::new(Counted {
+        Box::new(ByteCounter {
             inner,
             bar: self.bar.clone(),
             read: self.read.clone(),
@@ -240,14 +240,14 @@ pub fn size_on_disk(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-struct Counted<R> {
+struct ByteCounter<R> {
     inner: R,
     bar: Option<ProgressBar>,
     read: Arc<ThisRead>,
     keep_head: bool,
 }
 
-impl<R: Read> Read for Counted<R> {
+impl<R: Read> Read for ByteCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if self.keep_head

@@ -25,7 +25,7 @@ use super::{Interest, Meta, TableName, Visitor, ddl};
 use crate::codec::{self, Codec, Compression};
 
 mod insert_data;
-use crate::input::NothingCounted;
+use crate::stream::Uncounted;
 use insert_data::read_insert_data;
 
 /// The archive versions this reader knows: 1.10 (PostgreSQL 9.0) to 1.16
@@ -570,7 +570,7 @@ pub(crate) fn read_copy_data(
     visitor: &mut dyn Visitor,
 ) -> Result<u64> {
     let place = || format!("the data of {table} (TOC entry {})", entry.dump_id);
-    let mut lines = LineReader::new(NothingCounted(decoded));
+    let mut lines = LineReader::new(Uncounted(decoded));
     let rows = match interest {
         Interest::Count | Interest::PassOver => lines.skip_copy_block().with_context(place)?.rows,
         Interest::Rows => {

@@ -1,7 +1,7 @@
 //! Lines of a script, read from a stream without copying them where
 //! possible, plus a fast skip over a COPY block that nobody needs (which
 //! takes the rows' line count instead of the rows where the input counted
-//! them already: [`DumpRead::pass_over_counted`]).
+//! them already: [`DumpRead::skip_counted_rows`]).
 //!
 //! Line ends are LF or CRLF: a dump that went through `docker exec -t` has
 //! CRLF on every line (the pseudo-terminal turns every LF into CRLF). The
@@ -15,7 +15,7 @@ use std::io::{self, Read};
 use anyhow::{Result, bail};
 use memchr::{memchr, memchr_iter, memmem};
 
-use crate::input::DumpRead;
+use crate::stream::DumpRead;
 
 const INITIAL: usize = 1 << 20;
 /// A line longer than this is not something pg_dump writes.
@@ -175,7 +175,7 @@ impl<R: DumpRead> LineReader<R> {
     /// Skips the rows of a COPY block up to and including its `\.` line,
     /// counting them without looking at their content.
     pub fn skip_copy_block(&mut self) -> Result<Skipped> {
-        let mut rows = self.pass_over_counted()?;
+        let mut rows = self.skip_counted_rows()?;
         // A block whose first line is `\.` has no rows.
         loop {
             let avail = &self.buf[self.start..self.end];
@@ -237,10 +237,10 @@ impl<R: DumpRead> LineReader<R> {
     /// At the start of a COPY block's rows, with nothing of them buffered:
     /// the rows the input counted already, passed over (its count is from
     /// a line start to a line end). Their line ends.
-    fn pass_over_counted(&mut self) -> Result<u64> {
+    fn skip_counted_rows(&mut self) -> Result<u64> {
         let mut lines = 0;
         while self.start == self.end && !self.eof {
-            let Some(counted) = self.inner.pass_over_counted()? else {
+            let Some(counted) = self.inner.skip_counted_rows()? else {
                 break;
             };
             self.consumed += counted.bytes;
@@ -268,7 +268,7 @@ fn terminator_line_len(data: &[u8], eof: bool) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{Counted, NothingCounted};
+    use crate::stream::{CountedRows, Uncounted};
 
     /// A reader that hands out one byte per call, to cross every boundary.
     struct Trickle<'a>(&'a [u8]);
@@ -284,7 +284,7 @@ mod tests {
     }
 
     fn lines(data: &[u8]) -> Vec<Vec<u8>> {
-        let mut r = LineReader::new(NothingCounted(Trickle(data)));
+        let mut r = LineReader::new(Uncounted(Trickle(data)));
         let mut out = Vec::new();
         while let Some(l) = r.next_line().unwrap() {
             out.push(l.to_vec());
@@ -305,12 +305,12 @@ mod tests {
     }
 
     fn skip(data: &[u8]) -> (u64, bool, Option<Vec<u8>>, u64) {
-        let mut r = LineReader::new(NothingCounted(Trickle(data)));
+        let mut r = LineReader::new(Uncounted(Trickle(data)));
         let s = r.skip_copy_block().unwrap();
         let next = r.next_line().unwrap().map(<[u8]>::to_vec);
         let (rows, ended, line) = (s.rows, s.ended, r.line_number());
         // The same through one big read.
-        let mut big = LineReader::new(NothingCounted(data));
+        let mut big = LineReader::new(Uncounted(data));
         let s2 = big.skip_copy_block().unwrap();
         assert_eq!((s2.rows, s2.ended), (rows, ended));
         assert_eq!(big.next_line().unwrap().map(<[u8]>::to_vec), next);
@@ -345,7 +345,7 @@ mod tests {
         let mut data = b"1\t".to_vec();
         data.extend(std::iter::repeat_n(b'x', 8 * INITIAL));
         data.extend_from_slice(b"\n2\ty\n\\.\nnext\n");
-        let mut r = LineReader::new(NothingCounted(data.as_slice()));
+        let mut r = LineReader::new(Uncounted(data.as_slice()));
         let s = r.skip_copy_block().unwrap();
         assert_eq!((s.rows, s.ended), (2, true));
         assert_eq!(r.next_line().unwrap(), Some(&b"next"[..]));
@@ -361,7 +361,7 @@ mod tests {
             data.push(b'\n');
         }
         data.extend_from_slice(b"\\.\nnext\n");
-        let mut r = LineReader::new(NothingCounted(data.as_slice()));
+        let mut r = LineReader::new(Uncounted(data.as_slice()));
         let s = r.skip_copy_block().unwrap();
         assert_eq!((s.rows, s.ended), (3, true));
         assert_eq!(r.next_line().unwrap(), Some(&b"next"[..]));
@@ -399,11 +399,11 @@ mod tests {
     }
 
     impl DumpRead for CountedAhead {
-        fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
+        fn skip_counted_rows(&mut self) -> io::Result<Option<CountedRows>> {
             match self.pieces.front() {
                 Some(&(bytes, true)) if self.current.is_empty() => {
                     self.pieces.pop_front();
-                    Ok(Some(Counted {
+                    Ok(Some(CountedRows {
                         bytes: bytes.len() as u64,
                         lines: memchr_iter(b'\n', bytes).count() as u64,
                     }))
@@ -431,7 +431,7 @@ mod tests {
             pieces: pieces.into_iter().collect(),
             current: b"",
         });
-        let mut plain = LineReader::new(NothingCounted(whole.as_slice()));
+        let mut plain = LineReader::new(Uncounted(whole.as_slice()));
         for r in [&mut r as &mut dyn Skipping, &mut plain] {
             assert_eq!(r.line(), Some(b"COPY t (a) FROM stdin;".to_vec()));
             assert_eq!(r.skip(), (4, true));

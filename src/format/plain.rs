@@ -26,10 +26,10 @@ use super::lines::LineReader;
 use super::sql::Scanner;
 use super::{Interest, Meta, Row, TableName, Unread, Visitor, ddl, inserts};
 use crate::indexed_gzip::Positions;
-use crate::input::{DumpRead, NothingCounted};
+use crate::stream::{DumpRead, Uncounted};
 
 pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()> {
-    read_in_part(Box::new(NothingCounted(input)), None, visitor)
+    read_in_part(Box::new(Uncounted(input)), None, visitor)
 }
 
 /// [`read`] of a dump with some tables' rows cut out (the chosen members of

@@ -68,7 +68,7 @@ pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()
             Codec::None
         };
         let size = member.size();
-        let mut counted = Counted {
+        let mut counted = CountedMember {
             inner: &mut member,
             n: 0,
         };
@@ -105,12 +105,12 @@ pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()
     Ok(())
 }
 
-struct Counted<R> {
+struct CountedMember<R> {
     inner: R,
     n: u64,
 }
 
-impl<R: Read> Read for Counted<R> {
+impl<R: Read> Read for CountedMember<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.n += n as u64;

@@ -29,7 +29,7 @@ use flate2::Crc;
 use flate2::bufread::GzDecoder;
 
 use crate::format::plain::parse_table_name;
-use crate::input::{Counted, DumpRead};
+use crate::stream::{CountedRows, DumpRead};
 
 mod parallel;
 pub use parallel::{Job, ParallelInflate};

@@ -3,7 +3,7 @@
 //! one. This module owns that choice for [`super::open`]: which members'
 //! bytes are worth keeping ([`Members`]), the reader of them, and counting
 //! their compressed bytes on the progress bar, also for rows passed over as
-//! counted ([`super::DumpRead`]). A file without an index, or with one that
+//! counted ([`crate::stream::DumpRead`]). A file without an index, or with one that
 //! does not agree with it, is no business of this module: it is read as a
 //! stream, with no error and no warning.
 //!
@@ -19,16 +19,17 @@
 use std::fs::File;
 use std::io::{self, Read};
 
-use super::{Content, Counted, DumpRead};
+use super::Content;
 use crate::indexed_gzip::{Index, Job, ParallelInflate};
 use crate::progress::Progress;
+use crate::stream::{CountedRows, DumpRead};
 
 /// How an indexed `.sql.gz` is read.
 #[derive(Clone, Copy)]
 pub enum Members<'a> {
     /// As one gzip stream, whatever the index (`reindex`, which rewrites
     /// every byte anyway).
-    Stream,
+    IgnoreIndex,
     /// Every member on every core, every member's bytes kept.
     AllInParallel,
     /// The members the index labels as rows of tables this says no to
@@ -42,10 +43,10 @@ pub enum Members<'a> {
 }
 
 /// `file` read through its index as `members` says, or `None` when it is
-/// to be read as a stream (no index that agrees, or [`Members::Stream`]).
+/// to be read as a stream (no index that agrees, or [`Members::IgnoreIndex`]).
 /// Counts the compressed bytes of the members on `progress`.
 pub fn open(file: &File, members: Members, progress: &Progress) -> io::Result<Option<Content>> {
-    if matches!(members, Members::Stream) {
+    if matches!(members, Members::IgnoreIndex) {
         return Ok(None);
     }
     let Some(index) = Index::read(file)? else {
@@ -138,8 +139,8 @@ impl<R: Read> Read for CompressedProgress<R> {
 }
 
 impl<R: DumpRead> DumpRead for CompressedProgress<R> {
-    fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
-        let counted = self.inner.pass_over_counted()?;
+    fn skip_counted_rows(&mut self) -> io::Result<Option<CountedRows>> {
+        let counted = self.inner.skip_counted_rows()?;
         if let Some(c) = counted {
             self.count(c.bytes);
         }

@@ -15,7 +15,7 @@ use super::*;
 /// the line ends of such a member as they inflate it and check its bytes
 /// are rows and nothing else: no line in it starts with `\.` (the line that
 /// ends COPY data), and it ends with a line end. Such a member can be given
-/// as a count ([`DumpRead::pass_over_counted`]) to a reader that is passing
+/// as a count ([`DumpRead::skip_counted_rows`]) to a reader that is passing
 /// over COPY data at a line start: it would have counted those very lines
 /// as rows. A member that fails the check, or that the reader reads rather
 /// than passes over, is read byte for byte.
@@ -397,14 +397,14 @@ impl DumpRead for ParallelInflate {
     /// to read and the next one's bytes are rows only (the caller is
     /// passing over COPY data at a line start); otherwise the next one is
     /// left to be read.
-    fn pass_over_counted(&mut self) -> io::Result<Option<Counted>> {
+    fn skip_counted_rows(&mut self) -> io::Result<Option<CountedRows>> {
         if !self.current_read()? || !self.advance()? {
             return Ok(None);
         }
         let counted = match &mut self.current {
             Current::Bytes { bytes, pos, rows } => rows.map(|lines| {
                 *pos = bytes.len();
-                Counted {
+                CountedRows {
                     bytes: bytes.len() as u64,
                     lines,
                 }
@@ -413,7 +413,7 @@ impl DumpRead for ParallelInflate {
                 member,
                 rows: Some(lines),
                 again: None,
-            } => Some(Counted {
+            } => Some(CountedRows {
                 bytes: member.uncompressed_len,
                 lines: *lines,
             }),
