@@ -14,8 +14,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
 use textrescue::dump::race::reads_rows_of;
-use textrescue::format::plain::parse_table_name;
 use textrescue::indexed_gzip::{Index, Inflate, ParallelInflate};
+use textrescue::sql_scan::parse_table_name;
 
 fn drain(mut r: impl Read) -> io::Result<u64> {
     io::copy(&mut r, &mut io::sink())

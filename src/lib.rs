@@ -42,5 +42,6 @@ pub mod output;
 pub mod progress;
 pub mod restore;
 pub mod signals;
+pub mod sql_scan;
 pub mod stream;
 pub mod texts;

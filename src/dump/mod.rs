@@ -234,7 +234,7 @@ fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> R
     // Through the index of an indexed `.sql.gz`: every member inflated on
     // every core; the bytes of the rows it reads kept, the others counted.
     let needed = |raw: &[u8]| {
-        format::plain::parse_table_name(raw)
+        crate::sql_scan::parse_table_name(raw)
             .is_none_or(|t| race::reads_rows_of(&t, options.table.as_deref()))
     };
     let members = if every_member {

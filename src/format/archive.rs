@@ -20,9 +20,9 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::copy_text::Splitter;
 use super::lines::LineReader;
-use super::plain::parse_copy_header;
 use super::{Interest, Meta, TableName, Visitor, ddl};
 use crate::codec::{self, Codec, Compression};
+use crate::sql_scan::parse_copy_header;
 
 mod insert_data;
 use crate::stream::Uncounted;

@@ -11,7 +11,7 @@
 use anyhow::Result;
 
 use super::TableName;
-use super::sql::Scanner;
+use crate::sql_scan::Scanner;
 
 /// The table a CREATE TABLE statement creates and the columns it lists
 /// (for a table that inherits, its own only: see [`create_table`]).

@@ -22,7 +22,7 @@
 use anyhow::Result;
 
 use super::TableName;
-use super::sql::Scanner;
+use crate::sql_scan::Scanner;
 
 /// One INSERT statement: its table, its column list if it has one, its rows.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,8 +17,6 @@
 //! - `custom` (`-Fc`), `tar` (`-Ft`), `directory` (`-Fd`): where each
 //!   archive format keeps the data of a TOC entry;
 //! - `copy_text`: COPY's text format (the one row splitter and decoder);
-//! - `sql`: the SQL scanner (names, literals) that reads INSERT statements,
-//!   CREATE TABLE column lists and COPY headers; `inserts` and `ddl` use it;
 //! - `lines`: the line reader under the plain reader and COPY data.
 //!
 //! A new format is one new file: it finds the tables' data and calls the
@@ -33,7 +31,6 @@ pub mod directory;
 pub mod inserts;
 pub mod lines;
 pub mod plain;
-pub mod sql;
 pub mod tar;
 
 use std::borrow::Cow;
@@ -44,28 +41,7 @@ use anyhow::Result;
 use crate::codec::Compression;
 use crate::input::{Format, Opened};
 use crate::progress::Progress;
-
-/// A table as the dump names it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TableName {
-    pub schema: String,
-    pub name: String,
-}
-
-impl TableName {
-    pub fn new(schema: impl Into<String>, name: impl Into<String>) -> TableName {
-        TableName {
-            schema: schema.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl fmt::Display for TableName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.schema, self.name)
-    }
-}
+pub use crate::sql_scan::TableName;
 
 /// A fact about the dump as a whole, reported where the reader finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]

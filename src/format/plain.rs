@@ -23,9 +23,11 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::copy_text::Splitter;
 use super::lines::LineReader;
-use super::sql::Scanner;
 use super::{Interest, Meta, Row, TableName, Unread, Visitor, ddl, inserts};
 use crate::indexed_gzip::Positions;
+use crate::sql_scan::{
+    LineStart, QuoteState, StatementKind, classify, parse_copy_header, parse_table_name,
+};
 use crate::stream::{DumpRead, Uncounted};
 
 pub fn read(input: Box<dyn Read + Send>, visitor: &mut dyn Visitor) -> Result<()> {
@@ -84,15 +86,6 @@ struct Pending {
     /// The statement's bytes, in the dump's encoding (`SET client_encoding`):
     /// values are read as bytes, as COPY rows are.
     text: Vec<u8>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StatementKind {
-    CreateTable,
-    /// For `ATTACH PARTITION`.
-    AlterTable,
-    Insert,
-    Other,
 }
 
 struct InsertRun {
@@ -425,39 +418,6 @@ fn end_run(run: &mut Option<InsertRun>, visitor: &mut dyn Visitor) {
     }
 }
 
-/// What a line between statements starts (the indexed writer follows the
-/// dump with this too: `crate::indexed_gzip::write`).
-pub(crate) enum LineStart {
-    Blank,
-    Comment,
-    MetaCommand,
-    Copy,
-    Statement(StatementKind),
-}
-
-pub(crate) fn classify(line: &[u8]) -> LineStart {
-    let trimmed = line.trim_ascii_start();
-    if trimmed.is_empty() {
-        LineStart::Blank
-    } else if trimmed.starts_with(b"--") {
-        LineStart::Comment
-    } else if trimmed.starts_with(b"\\") {
-        LineStart::MetaCommand
-    } else if trimmed.starts_with(b"COPY ") && trimmed.ends_with(b"FROM stdin;") {
-        LineStart::Copy
-    } else if trimmed.starts_with(b"CREATE TABLE ")
-        || trimmed.starts_with(b"CREATE UNLOGGED TABLE ")
-    {
-        LineStart::Statement(StatementKind::CreateTable)
-    } else if trimmed.starts_with(b"ALTER TABLE ") {
-        LineStart::Statement(StatementKind::AlterTable)
-    } else if trimmed.starts_with(b"INSERT INTO ") {
-        LineStart::Statement(StatementKind::Insert)
-    } else {
-        LineStart::Statement(StatementKind::Other)
-    }
-}
-
 /// The table of a `Data for Name: t; Type: TABLE DATA; Schema: s; ...`
 /// comment (names as they are, unquoted); `None` for any other object.
 fn data_comment_table(text: &str) -> Option<TableName> {
@@ -483,169 +443,6 @@ fn connect_target(word: &str) -> Option<String> {
         return Some(name);
     }
     Some(unquoted)
-}
-
-/// `COPY schema.table (col, ...) FROM stdin;` into its table and columns.
-/// pg_dump 11 and before write `WITH OIDS` before `FROM` for a table with
-/// OIDs dumped with `--oids`: each row's OID is then its first field, a
-/// column named `oid` here. (With no column list, the columns are the
-/// table's definition's, and the OID is not among them.)
-pub fn parse_copy_header(header: &str) -> Result<(TableName, Vec<String>)> {
-    let mut s = Scanner::new(header.as_bytes(), true, "COPY statement");
-    s.expect_keyword("COPY")?;
-    let table = s.table_name()?;
-    let mut columns = s.name_list()?.unwrap_or_default();
-    if s.keyword("WITH") {
-        s.expect_keyword("OIDS")?;
-        if !columns.is_empty() {
-            columns.insert(0, "oid".to_string());
-        }
-    }
-    for word in ["FROM", "stdin"] {
-        s.expect_keyword(word)?;
-    }
-    s.punct(b';');
-    if !s.at_end() {
-        return s.fail("the end of the statement");
-    }
-    Ok((table, columns))
-}
-
-/// The table a `COPY` line names, from its name as written there
-/// (`public.tasktexts`, `"My Schema"."Texts"`, `tasktexts` in `public`).
-pub fn parse_table_name(raw: &[u8]) -> Option<TableName> {
-    let mut s = Scanner::new(raw, true, "table name");
-    let table = s.table_name().ok()?;
-    s.at_end().then_some(table)
-}
-
-/// Where the SQL lexer stands at the end of a line (the indexed writer
-/// follows the dump with this too: `crate::indexed_gzip::write`).
-#[derive(Default)]
-pub(crate) struct QuoteState {
-    mode: Mode,
-}
-
-#[derive(Default, Clone, PartialEq, Eq)]
-enum Mode {
-    #[default]
-    Normal,
-    /// Inside '...'; `backslash` when backslashes escape (E'' strings, or
-    /// standard_conforming_strings off); `escaped` when the last byte was one.
-    Single { backslash: bool, escaped: bool },
-    /// Inside "...".
-    Ident,
-    /// Inside $tag$...$tag$.
-    Dollar(Vec<u8>),
-    /// Inside /* ... */, with its nesting depth.
-    Block(u32),
-}
-
-impl QuoteState {
-    pub(crate) fn is_normal(&self) -> bool {
-        self.mode == Mode::Normal
-    }
-
-    /// Follows quotes through one line (its line end is part of any quote
-    /// left open). True when a statement ends at the end of this line.
-    pub(crate) fn scan_line(&mut self, line: &[u8], standard_strings: bool) -> bool {
-        let mut i = 0;
-        let mut last_significant = None;
-        while i < line.len() {
-            let b = line[i];
-            match &mut self.mode {
-                Mode::Normal => {
-                    match b {
-                        b'\'' => {
-                            let e_string = i > 0
-                                && matches!(line[i - 1], b'E' | b'e')
-                                && (i < 2 || !is_ident_byte(line[i - 2]));
-                            self.mode = Mode::Single {
-                                backslash: e_string || !standard_strings,
-                                escaped: false,
-                            };
-                        }
-                        b'"' => self.mode = Mode::Ident,
-                        b'-' if line.get(i + 1) == Some(&b'-') => break,
-                        b'/' if line.get(i + 1) == Some(&b'*') => {
-                            self.mode = Mode::Block(1);
-                            i += 1;
-                        }
-                        b'$' if i == 0 || !is_ident_byte(line[i - 1]) => {
-                            if let Some(tag_len) = dollar_tag(&line[i..]) {
-                                self.mode = Mode::Dollar(line[i..i + tag_len].to_vec());
-                                i += tag_len;
-                                continue;
-                            }
-                        }
-                        _ => {}
-                    }
-                    if !b.is_ascii_whitespace() {
-                        last_significant = Some(b);
-                    }
-                }
-                Mode::Single { backslash, escaped } => {
-                    if *escaped {
-                        *escaped = false;
-                    } else if *backslash && b == b'\\' {
-                        *escaped = true;
-                    } else if b == b'\'' {
-                        if line.get(i + 1) == Some(&b'\'') {
-                            i += 1;
-                        } else {
-                            self.mode = Mode::Normal;
-                            last_significant = Some(b);
-                        }
-                    }
-                }
-                Mode::Ident => {
-                    if b == b'"' {
-                        self.mode = Mode::Normal;
-                        last_significant = Some(b);
-                    }
-                }
-                Mode::Dollar(tag) => {
-                    if b == b'$' && line[i..].starts_with(tag) {
-                        i += tag.len();
-                        self.mode = Mode::Normal;
-                        last_significant = Some(b'$');
-                        continue;
-                    }
-                }
-                Mode::Block(depth) => {
-                    if b == b'*' && line.get(i + 1) == Some(&b'/') {
-                        *depth -= 1;
-                        i += 1;
-                        if *depth == 0 {
-                            self.mode = Mode::Normal;
-                        }
-                    } else if b == b'/' && line.get(i + 1) == Some(&b'*') {
-                        *depth += 1;
-                        i += 1;
-                    }
-                }
-            }
-            i += 1;
-        }
-        if let Mode::Single { escaped, .. } = &mut self.mode {
-            // A backslash at the end of a line escapes the line end itself.
-            *escaped = false;
-        }
-        self.mode == Mode::Normal && last_significant == Some(b';')
-    }
-}
-
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
-}
-
-/// The length of a dollar-quote tag (`$$`, `$body$`) at the start of `s`.
-fn dollar_tag(s: &[u8]) -> Option<usize> {
-    let close = memchr::memchr(b'$', &s[1..])? + 1;
-    let tag = &s[1..close];
-    let valid =
-        tag.first().is_none_or(|c| !c.is_ascii_digit()) && tag.iter().all(|&c| is_ident_byte(c));
-    valid.then_some(close + 1)
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use flate2::Crc;
 use flate2::bufread::GzDecoder;
 
-use crate::format::plain::parse_table_name;
+use crate::sql_scan::parse_table_name;
 use crate::stream::{CountedRows, DumpRead};
 
 mod parallel;
@@ -115,7 +115,7 @@ impl Index {
 
     /// The members to inflate to read the tables that `wanted` says yes to
     /// (it is asked with each table's name as its `COPY` line writes it; see
-    /// [`crate::format::plain::parse_table_name`]): every member except the rows of other tables.
+    /// [`crate::sql_scan::parse_table_name`]): every member except the rows of other tables.
     ///
     /// Inflated and joined in order, the chosen members are the dump with
     /// the rows of the other tables cut out, and nothing else changed: the

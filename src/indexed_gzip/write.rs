@@ -30,7 +30,7 @@ use std::io::{self, Write};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use memchr::memchr;
 
-use crate::format::plain::{LineStart, QuoteState, StatementKind, classify, parse_table_name};
+use crate::sql_scan::{LineStart, QuoteState, StatementKind, classify, parse_table_name};
 
 use super::{
     ENTRY_FIXED_LEN, FOOTER_DATA_LEN, INDEX_CHUNK, KIND_FOOTER, KIND_INDEX, MAX_MEMBER_LEN, Member,

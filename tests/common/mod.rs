@@ -496,7 +496,7 @@ pub const NASTY: &[&str] = &[
 /// Whether a table named `raw` (as a `COPY` line writes it, quotes and all)
 /// is `wanted`, given as `NAME` (any schema) or `SCHEMA.NAME`, unquoted.
 pub fn table_is(raw: &[u8], wanted: &str) -> bool {
-    let Some(table) = textrescue::format::plain::parse_table_name(raw) else {
+    let Some(table) = textrescue::sql_scan::parse_table_name(raw) else {
         return false;
     };
     match wanted.split_once('.') {

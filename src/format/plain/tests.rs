@@ -1,28 +1,7 @@
-//! The plain reader's own tests: its scanner, headers, comments, and what
-//! it reports of statements it cannot read.
+//! The plain reader's own tests: its comments, and what it reports of
+//! statements it cannot read.
 
 use super::*;
-
-#[test]
-fn copy_headers_with_quoted_names_and_any_schema() {
-    let (t, c) =
-        parse_copy_header("COPY public.tasktexts (id, created_at, text) FROM stdin;").unwrap();
-    assert_eq!(t, TableName::new("public", "tasktexts"));
-    assert_eq!(c, vec!["id", "created_at", "text"]);
-    let (t, c) =
-        parse_copy_header(r#"COPY "My Schema"."task""texts" ("ID", text) FROM stdin;"#).unwrap();
-    assert_eq!(t, TableName::new("My Schema", "task\"texts"));
-    assert_eq!(c, vec!["ID", "text"]);
-    let (t, c) = parse_copy_header("COPY tasktexts FROM stdin;").unwrap();
-    assert_eq!(t, TableName::new("public", "tasktexts"));
-    assert!(c.is_empty());
-    // A table with no columns left (all dropped): two spaces, no list.
-    let (t, c) = parse_copy_header("COPY public.dropped_all  FROM stdin;").unwrap();
-    assert_eq!(t, TableName::new("public", "dropped_all"));
-    assert!(c.is_empty());
-    let (_, c) = parse_copy_header("COPY t (a, b) WITH OIDS FROM stdin;").unwrap();
-    assert_eq!(c, vec!["oid", "a", "b"]);
-}
 
 /// What a reader reports, in order, as text.
 #[derive(Default)]
@@ -100,23 +79,6 @@ row [Some("8") Some("eight")]
 end Some(1)
 Complete"#;
     assert_eq!(log, want);
-}
-
-#[test]
-fn statements_end_only_outside_quotes() {
-    let mut q = QuoteState::default();
-    assert!(q.scan_line(b"SET x = 1;", true));
-    assert!(!q.scan_line(b"INSERT INTO t VALUES (1, 'a;", true));
-    assert!(!q.scan_line(b"b');' ;", true));
-    assert!(q.scan_line(b"');", true));
-    assert!(!q.scan_line(b"CREATE FUNCTION f() AS $body$ select 1;", true));
-    assert!(q.scan_line(b"$body$;", true));
-    assert!(!q.scan_line(b"INSERT INTO t VALUES (E'it\\'s;", true));
-    assert!(q.scan_line(b"');", true));
-    assert!(q.scan_line(b"SELECT 1; -- a comment;'", true));
-    // With standard_conforming_strings off every string takes backslashes.
-    assert!(!q.scan_line(b"INSERT INTO t VALUES ('\\');", false));
-    assert!(q.scan_line(b"');", false));
 }
 
 #[test]

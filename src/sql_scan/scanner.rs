@@ -1,9 +1,4 @@
-//! The SQL scanner of the statements the readers look inside: INSERT
-//! statements (`inserts`), CREATE TABLE column lists (`ddl`) and COPY
-//! headers (`plain`). It reads names as PostgreSQL does (quoted exactly,
-//! unquoted folded to lower case), keywords, punctuation and quoted strings
-//! (byte-exact, `E''` escapes, `standard_conforming_strings = off`), and
-//! says where it stopped when the statement is not what it expects.
+//! The scanner of one statement's text, byte by byte.
 
 use anyhow::{Result, bail};
 
@@ -306,6 +301,6 @@ impl<'a> Scanner<'a> {
     }
 }
 
-pub(crate) fn is_ident_byte(b: u8) -> bool {
+fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
 }
