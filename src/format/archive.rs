@@ -28,10 +28,21 @@ mod insert_data;
 use crate::stream::Uncounted;
 use insert_data::read_insert_data;
 
-/// The archive versions this reader knows: 1.10 (PostgreSQL 9.0) to 1.16
-/// (PostgreSQL 17 and 18).
-const OLDEST: (u8, u8) = (1, 10);
-const NEWEST: (u8, u8) = (1, 16);
+/// Archive versions as (major, minor), named as pg_dump names them
+/// (pg_backup_archiver.h), with what each added that this reader reads.
+/// The oldest this reader knows (PostgreSQL 9.0): the tablespace.
+pub(crate) const K_VERS_1_10: (u8, u8) = (1, 10);
+/// The TOC entry's section.
+pub(crate) const K_VERS_1_11: (u8, u8) = (1, 11);
+/// The TOC entry's table access method (PostgreSQL 12).
+pub(crate) const K_VERS_1_14: (u8, u8) = (1, 14);
+/// The compression algorithm in the header, instead of a level (PostgreSQL 16).
+pub(crate) const K_VERS_1_15: (u8, u8) = (1, 15);
+/// The TOC entry's relkind (PostgreSQL 17); the newest this reader knows
+/// (PostgreSQL 17 and 18; pg_dump's K_VERS_MAX).
+pub(crate) const K_VERS_1_16: (u8, u8) = (1, 16);
+const OLDEST: (u8, u8) = K_VERS_1_10;
+const NEWEST: (u8, u8) = K_VERS_1_16;
 
 /// The archive formats' codes in the header.
 pub(crate) const FORMAT_CUSTOM: u8 = 1;
@@ -416,7 +427,7 @@ fn read_header<R: Read>(r: &mut ArchiveReader<R>, expected_format: u8) -> Result
             format_name(expected_format)
         );
     }
-    let compression = if version >= (1, 15) {
+    let compression = if version >= K_VERS_1_15 {
         match r.read_byte("the archive header")? {
             0 => Compression::None,
             1 => Compression::Gzip,
@@ -488,7 +499,7 @@ pub(crate) fn read_entry<R: Read>(r: &mut ArchiveReader<R>, h: &Header) -> Resul
     r.read_str("the oid")?;
     let tag = r.read_string("the tag")?;
     let desc = r.read_string("the description")?;
-    if version >= (1, 11) {
+    if version >= K_VERS_1_11 {
         r.read_int("the section")?;
     }
     let defn = r.read_string("the definition")?;
@@ -496,10 +507,10 @@ pub(crate) fn read_entry<R: Read>(r: &mut ArchiveReader<R>, h: &Header) -> Resul
     let copy_stmt = r.read_string("the COPY statement")?;
     let namespace = r.read_string("the schema")?;
     r.read_str("the tablespace")?;
-    if version >= (1, 14) {
+    if version >= K_VERS_1_14 {
         r.read_str("the table access method")?;
     }
-    if version >= (1, 16) {
+    if version >= K_VERS_1_16 {
         r.read_int("the relkind")?;
     }
     r.read_str("the owner")?;

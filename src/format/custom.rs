@@ -398,7 +398,7 @@ impl<R: Read> Read for Chunks<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::archive::FORMAT_CUSTOM;
+    use crate::format::archive::{FORMAT_CUSTOM, K_VERS_1_14, K_VERS_1_15, K_VERS_1_16};
     use crate::format::{Row, TableName};
     use std::io::Cursor;
 
@@ -421,7 +421,7 @@ mod tests {
     fn header(minor: u8, compression: u8) -> Vec<u8> {
         let mut h = b"PGDMP".to_vec();
         h.extend_from_slice(&[1, minor, 0, 4, 8, FORMAT_CUSTOM]);
-        if minor >= 15 {
+        if (1, minor) >= K_VERS_1_15 {
             h.push(compression);
         } else {
             int(&mut h, if compression == 0 { 0 } else { -1 });
@@ -460,10 +460,10 @@ mod tests {
         string(out, Some(copy));
         string(out, Some("public"));
         string(out, Some(""));
-        if minor >= 14 {
+        if (1, minor) >= K_VERS_1_14 {
             string(out, Some(""));
         }
-        if minor >= 16 {
+        if (1, minor) >= K_VERS_1_16 {
             int(out, b'r' as i64);
         }
         string(out, Some("postgres"));
