@@ -1,20 +1,11 @@
 //! Opening a dump: a file, a `pg_dump -Fd` directory or standard input.
 //!
-//! This module owns the bytes before any format is known: it undoes gzip
-//! (any number of members), zstd and LZ4 (any number of frames: `pg_dump
-//! -Z zstd|lz4` of a plain dump, or a dump piped through the tools),
-//! decompresses on a second thread so that parsing overlaps inflating,
-//! counts compressed bytes for the progress bar, and sniffs the first bytes
-//! to say which pg_dump format the content is. What it opens is an
-//! [`Opened`]: one stream, or a directory dump's directory.
-//! It never looks at file names: `backup.sql.gz` may hold a custom archive.
-//! A `.sql.gz` file with an index that agrees with it is read through the
-//! index instead, as the caller's [`Members`] says ([`indexed`]).
-//!
-//! What it hands on is a [`DumpRead`]: the bytes, and, where the rows of a
-//! table were counted while they were inflated (the members of an indexed
-//! `.sql.gz` inflated in parallel), the count instead of the bytes for a
-//! reader that only counts them.
+//! This module owns the bytes before any format is known: it undoes gzip,
+//! zstd and LZ4 around the whole dump (with `crate::codec`), decompresses on
+//! a read-ahead thread, counts compressed bytes for the progress bar, and
+//! sniffs the first bytes for the format, never the file name. What it opens
+//! is an [`Opened`]: a [`crate::stream::DumpRead`] stream, or a directory.
+//! An indexed `.sql.gz` whose index agrees is read through it ([`indexed`]).
 
 mod indexed;
 

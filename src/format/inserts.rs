@@ -1,23 +1,11 @@
 //! The data of INSERT-style dumps (`--inserts`, `--column-inserts`,
-//! `--rows-per-insert`, `--on-conflict-do-nothing`), one statement at a
-//! time, in every shape pg_dump's `dumpTableData_insert` writes (9.x to 18):
-//! `INSERT INTO schema.table [(columns)] [OVERRIDING SYSTEM VALUE] VALUES
-//! (...)[, (...)] [ON CONFLICT DO NOTHING];`, and `INSERT INTO schema.table
-//! DEFAULT VALUES;` for each row of a table with no columns (all dropped):
-//! one row of no fields. The table is the partitioned table's root rather
-//! than the partition's with `--load-via-partition-root`.
-//!
-//! pg_dump writes only literals here: `NULL`, `true`/`false`, numbers as
-//! their text, quoted strings with an optional `::type` cast (everything
-//! else: dates, arrays, JSON, NaN), and `DEFAULT` for generated columns.
-//! Values come out in the form COPY's text format gives after decoding:
-//! numbers as written, booleans as `t`/`f`, strings exactly, NULL as `None`.
-//! The literals are read by the scanner of `sql` rather than a general SQL
-//! parser: it keeps every byte exact (`E'\xff'` is one byte, not text),
-//! follows `standard_conforming_strings = off` (backslashes escape in every
-//! string), and counts rows without building values. A statement is bytes
-//! in the dump's encoding (a LATIN1 database's dump is LATIN1): values come
-//! out as those bytes, exactly as COPY rows do.
+//! `--rows-per-insert`, `--on-conflict-do-nothing`, `DEFAULT VALUES`), one
+//! statement at a time, in every shape pg_dump 9.x to 18 writes, read with
+//! the byte-exact scanner of `crate::sql_scan`. Values come out as COPY's
+//! text format gives them after decoding (numbers as written, booleans as
+//! `t`/`f`, strings as their bytes in the dump's encoding, NULL as `None`);
+//! docs/formats.md, "The SQL scanner, and INSERT statements", says why
+//! no SQL parser.
 
 use anyhow::Result;
 

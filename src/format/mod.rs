@@ -1,27 +1,14 @@
-//! Reading pg_dump's formats: bytes in, table rows out.
+//! Reading pg_dump's formats: bytes in, table rows out. Every reader walks
+//! its input once and reports to one sink, the [`Visitor`], in dump order:
+//! facts ([`Meta`]), and each table's columns, rows (one [`Row`] type
+//! whatever the format stores) and end; its [`Interest`] says what a table
+//! costs (rows decoded, only counted, or passed over). Nothing here knows
+//! about students or texts: that is `dump`.
 //!
-//! Every reader walks its input once and reports what it finds to a
-//! [`Visitor`], a sink in dump order: facts about the dump ([`Meta`]), and
-//! for each table's data its columns ([`Visitor::begin_data`]), its rows
-//! ([`Visitor::row`], one [`Row`] type whatever the format stores) and its
-//! end ([`Visitor::end_data`]). The visitor's [`Interest`] decides how much
-//! work a table costs: rows decoded, rows only counted at scanning speed, or
-//! data passed over unread where the reader can (a custom archive in a
-//! file). Nothing here knows about students or texts: that is `dump`.
-//!
-//! The layering follows pg_dump's own (pg_backup_archiver.c and one file
-//! per format):
-//! - `plain`: SQL scripts from pg_dump and pg_dumpall (COPY or INSERT data);
-//! - `archive`: what the archive formats share: the header, the TOC, their
-//!   integers and strings, and one TOC entry's data handed to the visitor;
-//! - `custom` (`-Fc`), `tar` (`-Ft`), `directory` (`-Fd`): where each
-//!   archive format keeps the data of a TOC entry;
-//! - `copy_text`: COPY's text format (the one row splitter and decoder);
-//! - `lines`: the line reader under the plain reader and COPY data.
-//!
-//! A new format is one new file: it finds the tables' data and calls the
-//! visitor (an archive format reads its TOC with `archive` and hands each
-//! entry's data to `archive::read_table_data`), plus one arm in [`read`].
+//! One file per format, as pg_dump has: `plain`, `archive` (what the
+//! archive formats share) and `custom`, `tar`, `directory`; `copy_text`
+//! (COPY rows), `inserts` and `ddl` (statements), `lines` (the line reader).
+//! A new format is one new file plus one arm in [`read`] (docs/formats.md).
 
 pub mod archive;
 pub mod copy_text;

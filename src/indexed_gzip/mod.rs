@@ -1,26 +1,11 @@
-//! Indexed `.sql.gz`: plain dumps as multi-member gzip that carry an index of
-//! their members, so that a reader can inflate only the tables it needs, or
-//! every member in parallel, and still be an ordinary `.sql.gz` for gzip,
-//! `gunzip -c | psql` and any other tool.
-//!
-//! This module owns the format (docs/indexed-backups.md describes it byte by
-//! byte):
-//! - [`write`]: [`IndexedGzWriter`], a `Write` that takes the plain SQL bytes
-//!   of a dump, finds the table data in them (the rows between a `COPY ...
-//!   FROM stdin;` line and the `\.` that ends them), gives them gzip members
-//!   of their own, starts a member at least every [`MAX_MEMBER_LEN`] bytes,
-//!   then appends the index;
-//! - [`read`]: [`Index::read`] finds and checks the index of a file (a
-//!   missing or wrong index is `None`: the caller streams the file as any
-//!   gzip), and [`Inflate`] / [`ParallelInflate`] read the members back
-//!   ([`ParallelInflate`] with the rows a reader passes over checked and
-//!   counted on worker threads);
-//! - [`rewrite`]: any plain dump rewritten in this form, and checked.
-//!
-//! The index is believed for where the members are, checked against the
-//! members it points at; what it says they hold (tables, line ends) is a
-//! hint only. Every reader inflates every member, with its CRC-32 and
-//! length checked, and reads what it reads of the same bytes streamed.
+//! Indexed `.sql.gz`: a plain dump as multi-member gzip with an index of its
+//! members, still an ordinary `.sql.gz` for gzip and psql. This module owns
+//! the format (docs/indexed-backups.md, byte by byte): [`write`] (the
+//! writer, [`IndexedGzWriter`]), [`read`] (the index found and checked,
+//! [`Index::read`], and the members read back, [`Inflate`] and
+//! [`ParallelInflate`]) and [`rewrite`] (any plain dump rewritten in this
+//! form). The index is believed for where the members are, once checked,
+//! never for what they hold.
 
 pub mod read;
 pub mod rewrite;

@@ -1,22 +1,11 @@
 //! Reading an indexed `.sql.gz`: finding and checking its index
-//! ([`Index::read`]), and inflating its members, in order, on the calling
-//! thread ([`Inflate`]) or on worker threads a few members ahead of the
-//! reader ([`ParallelInflate`]), whose workers also check which members are
-//! rows and nothing else and count their line ends, so that a reader that
-//! passes over those rows takes the count instead of the bytes.
-//! ([`Index::plan`] and [`Positions`], reading only some members, remain
-//! for tools and tests: no command skips a member, as the index's labels
-//! are not to be believed; docs/indexed-backups.md says why.)
-//!
-//! Two kinds of trouble are told apart. An index that is missing, or that
-//! does not agree with the file (a footer that is not one, a checksum that
-//! fails, members that are not where it says or not of the length it says),
-//! is no index: [`Index::read`] gives `None` and the caller reads the file as
-//! any gzip stream, which reports damage the way it always has. A member
-//! that does not inflate to its bytes (a deflate error, a CRC-32 or length
-//! that does not match) is damage: the readers fail with an error that says
-//! where. What the index says a member holds (its table, its line ends) is
-//! a hint, never damage when it is wrong.
+//! ([`Index::read`]), and inflating its members in order on the calling
+//! thread ([`Inflate`]) or on worker threads ahead of the reader
+//! ([`ParallelInflate`], which also counts the line ends of members that are
+//! only rows, for a reader that passes over them). An index that does not
+//! agree with the file is no index (`None`: the file is streamed); a member
+//! that does not inflate to its bytes is damage. [`Index::plan`] and
+//! [`Positions`] (some members only) serve tools and tests.
 
 use std::collections::VecDeque;
 use std::fs::File;

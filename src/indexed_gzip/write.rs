@@ -1,27 +1,11 @@
-//! Writing an indexed `.sql.gz`: [`IndexedGzWriter`] takes the plain SQL of
-//! a dump as pg_dump writes it, in chunks of any size, and compresses it
-//! into gzip members: the rows of each table's COPY data (after its `COPY`
-//! line, up to its `\.` line) are members of their own, no member holds
-//! more than [`MAX_MEMBER_LEN`] bytes, and [`finish`] appends the index of
-//! the members and the footer. The `COPY` and `\.` lines stay with the SQL
-//! around them, so that a reader that skips a table's rows still sees the
-//! table, with no rows.
-//!
-//! Finding the table data follows the dump line by line as the plain SQL
-//! reader does (`crate::format::plain`, whose pieces it uses): quotes,
-//! dollar quotes, comments and statements that go on over several lines, so
-//! that a `COPY ... FROM stdin;` line starts table data exactly where the
-//! reader takes it to (between statements, outside any quote: never a line
-//! of a function body or of a string). The data ends at a line that is
-//! exactly `\.` (COPY writes a value `\.` as `\\.`). Line ends may be LF or
-//! CRLF, decided by the first line as the reader decides. A line outside
-//! table data is held until it is whole (it is compressed after, on the
-//! right side of a boundary); one longer than [`MAX_HELD`] is taken as it
-//! comes, and the writer then no longer knows where the SQL stands: it
-//! starts no more table members (the file is as valid, only read with less
-//! help). Whatever the input, the members inflate to exactly the bytes
-//! written: the boundaries only decide where members start, and a reader
-//! believes none of them without checking (docs/indexed-backups.md).
+//! Writing an indexed `.sql.gz`: [`IndexedGzWriter`] takes a plain dump's
+//! SQL in chunks of any size and compresses it into gzip members, each
+//! table's COPY rows in members of their own, none over [`MAX_MEMBER_LEN`]
+//! bytes; [`finish`] appends the index and the footer. It follows the SQL
+//! with the plain reader's own line scanner (`crate::sql_scan`) so that its
+//! boundaries are where the reader sees table data; whatever the input, the
+//! members inflate to exactly the bytes written (docs/indexed-backups.md,
+//! "What goes in which member").
 //!
 //! [`finish`]: IndexedGzWriter::finish
 

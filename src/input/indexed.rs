@@ -1,20 +1,11 @@
 //! Reading a `.sql.gz` file through its index (`crate::indexed_gzip`):
-//! every member inflated on every core, instead of the one gzip stream on
-//! one. This module owns that choice for [`super::open`]: which members'
-//! bytes are worth keeping ([`Members`]), the reader of them, and counting
-//! their compressed bytes on the progress bar, also for rows passed over as
-//! counted ([`crate::stream::DumpRead`]). A file without an index, or with one that
-//! does not agree with it, is no business of this module: it is read as a
-//! stream, with no error and no warning.
-//!
-//! The index is believed for where the members are (each is checked
-//! against its gzip header, length, CRC-32), never for what they hold: every
-//! member is inflated, and the reader reads every byte that it would read
-//! in the stream, so what it makes of the file is what it makes of the same
-//! bytes streamed (docs/indexed-backups.md, "What the index is trusted
-//! with"). What the index buys is parallel inflating, and rows of tables
-//! the reader passes over that it takes as a count, checked by the worker
-//! that inflated them, instead of scanning them.
+//! every member inflated on every core, instead of one gzip stream on one.
+//! This module owns that choice for [`super::open`]: which members' bytes
+//! are worth keeping ([`Members`]), their reader, and their compressed bytes
+//! on the progress bar. A file without an index that agrees is streamed,
+//! silently. The index is believed for where the members are, never for
+//! what they hold (docs/indexed-backups.md, "What the index is trusted
+//! with").
 
 use std::fs::File;
 use std::io::{self, Read};
