@@ -1,24 +1,30 @@
 //! textrescue: back up a Buggy Race server's database, and get students'
 //! task texts back out of any pg_dump output, offline and byte-exact.
 //!
-//! The layers, from bytes to commands:
-//! - [`input`]: files, stdin, gzip, format sniffing, read-ahead thread;
-//! - [`format`]: one reader per pg_dump format, bytes to table rows;
-//! - [`dump`]: a dump read: its format-neutral summary, and the race server's
-//!   tables (texts, users, tasks) built on it;
-//! - the domain: [`texts`] (texts, students, tasks), [`filter`],
-//!   [`compare`] (two dumps' texts matched), [`history`] (a text across
-//!   many dumps), [`nightlies`] (a folder of backups) and [`inspection`]
-//!   (what `inspect` says of a dump);
-//! - [`output`]: one writer per output format; it only renders;
-//! - [`indexed_gzip`]: the indexed `.sql.gz` that `backup` writes and readers seek in;
-//! - [`backup`]: `backup`'s pg_dump supervision and file steps; [`restore`]:
-//!   texts back into the live database (plan, apply, verify, undo);
-//! - [`atomic_file`]: the one way a file is written (whole or not at all);
-//! - [`error`]: the error kinds every layer shares; [`words`]: counts and
-//!   sizes as messages say them;
-//! - [`commands`]: one module per subcommand, each a short `run`;
-//! - [`cli`]: the command line (also used for completions and the man page).
+//! The layers, bottom first. A module may use the modules of its own layer
+//! and of the layers below, never those above (tests/layers.rs reads this
+//! list and fails on an import that climbs it):
+//! 1. [`error`], [`counts`], [`escape`], [`folder_names`], [`signals`],
+//!    [`progress`]: the error kinds, counts and sizes as messages say them,
+//!    terminal escapes, backup file names, signal handling, the progress bar;
+//! 2. [`atomic_file`], [`codec`], [`stream`], [`sql_scan`]: files written whole
+//!    or not at all, the codecs, decompressed byte streams, the SQL scanner;
+//! 3. [`indexed_gzip`]: the indexed `.sql.gz` that `backup` writes and readers
+//!    seek in;
+//! 4. [`input`]: files, stdin, decompression, format sniffing;
+//! 5. [`format`]: one reader per pg_dump format, bytes to table rows;
+//! 6. [`texts`], [`filter`]: texts, students and tasks, and the filters on
+//!    them;
+//! 7. [`dump`]: a dump read: its format-neutral summary and the race server's
+//!    tables;
+//! 8. [`nightlies`], [`diff`], [`history`], [`inspect`]: a folder of backups,
+//!    two dumps' texts matched, a text across many dumps, what `inspect` says;
+//! 9. [`backup`]: pg_dump supervised, the backups folder's file steps;
+//! 10. [`restore`]: texts back into the live database (plan, apply, verify,
+//!     undo);
+//! 11. [`output`]: one writer per output format; it only renders;
+//! 12. [`commands`], [`cli`]: one module per subcommand, each a short `run`;
+//!     the command line.
 
 pub mod atomic_file;
 pub mod backup;
