@@ -1,6 +1,6 @@
 //! The SQL scanner of the statements the readers look inside: INSERT
-//! statements, CREATE TABLE column lists and COPY lines ([`Scanner`]), and
-//! a plain script followed line by line ([`classify`], [`QuoteState`]).
+//! statements, CREATE TABLE column lists and COPY lines (`Scanner`), and
+//! a plain script followed line by line (`classify`, `QuoteState`).
 //! It reads names as PostgreSQL does (quoted exactly, unquoted folded to
 //! lower case), keywords, punctuation and quoted strings (byte-exact, `E''`
 //! escapes, `standard_conforming_strings = off`), and says where it stopped
