@@ -39,6 +39,7 @@ pub mod inspect;
 pub mod nightlies;
 pub mod output;
 pub mod progress;
+pub mod quote;
 pub mod restore;
 pub mod signals;
 pub mod texts;

@@ -14,7 +14,7 @@ use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::escape;
 use crate::filter::{Filter, FilterArgs};
-use crate::output::sql::OnConflict;
+use crate::restore::script::OnConflict;
 use crate::restore::{self, Settings, live::Live, target};
 
 #[derive(clap::Args, Debug, Clone)]

@@ -9,9 +9,9 @@
 use anyhow::Result;
 
 use super::plan::{self, Report};
+use super::script::REPORT_MARKER;
 use super::select::Selection;
 use super::{Interrupt, Settings, live, warn};
-use crate::output::sql::REPORT_MARKER;
 
 /// How step 5 ended, once COMMIT was sent.
 pub enum Applied {

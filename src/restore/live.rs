@@ -18,9 +18,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use super::Interrupt;
+use super::script::{Chars, SETTINGS_SQL, Tables, render_template};
 use crate::backup::conn::{Conn, client_command};
 use crate::escape;
-use crate::output::sql::{Chars, SETTINGS_SQL, Tables, render_template, string_literal};
+use crate::quote::string_literal;
 
 /// How to run psql against the live database.
 #[derive(Debug, Clone)]

@@ -29,6 +29,7 @@ pub mod apply;
 pub mod confirm;
 pub mod live;
 pub mod plan;
+pub mod script;
 pub mod select;
 pub mod target;
 pub mod unanswered;
@@ -45,12 +46,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::backup;
 use crate::dump::ReadOptions;
 use crate::filter::Filter;
-use crate::output::sql::{Action, OnConflict};
 use crate::signals::HandledElsewhere;
 use crate::texts::Timestamp;
 pub use confirm::can_ask;
 use live::Live;
 use plan::Report;
+use script::{Action, OnConflict};
 pub use select::is_one_backup;
 
 /// Everything `restore` needs, from the command line.

@@ -12,13 +12,14 @@ use anyhow::{Result, anyhow, bail};
 use rayon::prelude::*;
 
 use super::live::{Live, LiveRow, by_key};
+use super::script::Tables;
 use super::{Interrupt, Settings, utc_micros, warn};
 use crate::dump::{self, ReadOptions};
 use crate::filter::Filter;
 use crate::format::TableName;
 use crate::input::Source;
 use crate::nightlies;
-use crate::output::sql::{Tables, comment_safe};
+use crate::quote::comment_safe;
 use crate::texts::{Record, Task, TaskText};
 
 /// How the restore program matches a text to a live one: lower-case

@@ -14,9 +14,9 @@ use anyhow::{Context, Result};
 use super::Interrupt;
 use super::live::Live;
 use super::plan::Report;
+use super::script::{LockMode, SETTINGS_SQL, Tables};
 use super::select::Selection;
 use super::verify::{self, Found, State};
-use crate::output::sql::{LockMode, SETTINGS_SQL, Tables};
 
 /// How long the new connection waits for the restore's transaction to end.
 pub const WAIT_SECS: u64 = 60;

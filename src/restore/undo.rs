@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::plan::Report;
+use super::script::Action;
 use super::select::Selection;
 use crate::escape::{shell_option, shell_path};
-use crate::output::sql::Action;
 
 /// The undo command, or `None` when the restore changed nothing.
 pub fn command(

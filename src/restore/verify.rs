@@ -14,9 +14,9 @@ use anyhow::Result;
 use super::Interrupt;
 use super::live::{Live, LiveRow};
 use super::plan::Report;
+use super::script::{Action, Tables};
 use super::select::{Chosen, Selection};
 use super::utc_micros;
-use crate::output::sql::{Action, Tables};
 
 /// One row the restore wrote or deleted, as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
