@@ -15,7 +15,7 @@ use crate::error::UsageError;
 use crate::escape;
 use crate::filter::{Filter, FilterArgs};
 use crate::restore::script::OnConflict;
-use crate::restore::{self, Settings, live::Live, target};
+use crate::restore::{self, Settings, live::Live, target, undo};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "\
@@ -138,43 +138,25 @@ pub fn run(args: &Args) -> Result<()> {
         },
         target.why
     );
-    // The undo command reaches the same database, never with a password in
-    // it: a URL from TEXTRESCUE_DATABASE_URL is read again from there; one
-    // given on the command line is named by its parts (the password then
-    // comes from PGPASSWORD or ~/.pgpass). The database is named whenever
-    // the URL does not name it again, so that the undo never depends on
-    // PGDATABASE or on how the database was chosen this time.
+    // A URL given on the command line is named by its parts (see undo::Reach).
     let (host, port, username) = if c.database_url.is_some() && !url_from_env {
         (&conn.host, &conn.port, &conn.username)
     } else {
         (&c.host, &c.port, &c.username)
     };
-    let dbname = (!url_from_env).then(|| target.dbname.clone());
-    let mut connection_words = Vec::new();
-    for (flag, value) in [
-        ("--container", &c.container),
-        ("--host", host),
-        ("--port", port),
-        ("--username", username),
-        ("--dbname", &dbname),
-        ("--table", &args.table),
-        ("--database", &args.database),
-        ("--prefix", &args.prefix),
-    ] {
-        if let Some(v) = value {
-            connection_words.push((flag.to_string(), Some(v.clone())));
-        }
-    }
-    for (flag, value, default) in [
-        ("--psql", &args.psql, "psql"),
-        ("--pg-dump", &args.pg_dump, "pg_dump"),
-        ("--docker", &c.docker, "docker"),
-    ] {
-        if value != default {
-            connection_words.push((flag.to_string(), Some(value.clone())));
-        }
-    }
-    connection_words.push(("--yes".into(), None));
+    let undo_reach = undo::Reach {
+        container: c.container.clone(),
+        host: host.clone(),
+        port: port.clone(),
+        username: username.clone(),
+        dbname: (!url_from_env).then(|| target.dbname.clone()),
+        table: args.table.clone(),
+        database: args.database.clone(),
+        prefix: args.prefix.clone(),
+        psql: args.psql.clone(),
+        pg_dump: args.pg_dump.clone(),
+        docker: c.docker.clone(),
+    };
     let mut usernames: Vec<String> = args.filter.users.clone();
     usernames.extend(filter.users().iter().cloned());
     usernames.sort();
@@ -222,7 +204,7 @@ pub fn run(args: &Args) -> Result<()> {
             quiet: true,
         },
         prefix,
-        connection_words,
+        undo_reach,
         target_note,
     };
     restore::run(&settings)

@@ -80,9 +80,8 @@ pub struct Settings {
     pub safety: backup::Settings,
     /// The prefix of the backups to read in a folder of several databases'.
     pub prefix: String,
-    /// The options that reach the live database again, for the undo
-    /// command: (`--container`, `Some(NAME)`), (`--yes`, `None`), ...
-    pub connection_words: Vec<(String, Option<String>)>,
+    /// The options that reach the live database again, for the undo command.
+    pub undo_reach: undo::Reach,
     /// Which live database, and why (for the plan).
     pub target_note: String,
 }
@@ -239,15 +238,11 @@ pub fn run(settings: &Settings) -> Result<()> {
                 &unchanged_with_backup("nothing was committed, the live database is unchanged"),
             )
         })?;
-    let undo_line = |done: &Report| match undo::command(
-        &safety,
-        &selection,
-        done,
-        &settings.connection_words,
-    ) {
-        Some(c) => format!("to undo it: {c}"),
-        None => "nothing was changed: nothing to undo".into(),
-    };
+    let undo_line =
+        |done: &Report| match undo::command(&safety, &selection, done, &settings.undo_reach) {
+            Some(c) => format!("to undo it: {c}"),
+            None => "nothing was changed: nothing to undo".into(),
+        };
     let done = match applied {
         apply::Applied::Committed(done) => done,
         apply::Applied::Unanswered { report: done, why } => {
@@ -325,7 +320,7 @@ pub fn run(settings: &Settings) -> Result<()> {
             let _ = writeln!(
                 out,
                 "verified: {n} text{} read back from the live database, equal to the backup's byte for byte{}",
-                if n == 1 { "" } else { "s" },
+                crate::counts::plural(n),
                 if done.count(Action::Delete) > 0 {
                     "; the deleted texts are gone"
                 } else {

@@ -268,7 +268,7 @@ pub fn select(settings: &Settings, live: &Live, interrupt: &Interrupt) -> Result
             format!(
                 "{} backup{} in {}",
                 used.len(),
-                if used.len() == 1 { "" } else { "s" },
+                crate::counts::plural(used.len()),
                 settings.source.display()
             )
         }
