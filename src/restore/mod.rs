@@ -38,15 +38,13 @@ pub mod verify;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::backup;
 use crate::dump::ReadOptions;
 use crate::filter::Filter;
-use crate::signals::HandledElsewhere;
+use crate::signals::Caught;
 use crate::texts::Timestamp;
 pub use confirm::can_ask;
 use live::Live;
@@ -86,39 +84,6 @@ pub struct Settings {
     pub target_note: String,
 }
 
-/// The first SIGINT, SIGTERM or SIGHUP, once caught.
-#[derive(Clone)]
-pub struct Interrupt {
-    which: Arc<AtomicUsize>,
-    /// Keeps the signals ours when the safety backup's run ends.
-    _held: Option<Arc<HandledElsewhere>>,
-}
-
-impl Interrupt {
-    pub fn install() -> Result<Interrupt> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let which = Arc::new(AtomicUsize::new(0));
-        for (sig, name) in [(SIGINT, 1), (SIGTERM, 2), (SIGHUP, 3)] {
-            signal_hook::flag::register_usize(sig, Arc::clone(&which), name)
-                .context("cannot install signal handlers")?;
-        }
-        Ok(Interrupt {
-            which,
-            _held: Some(Arc::new(HandledElsewhere::hold())),
-        })
-    }
-
-    pub fn check(&self) -> Result<()> {
-        match self.which.load(Ordering::SeqCst) {
-            0 => Ok(()),
-            n => bail!(
-                "interrupted by {}",
-                ["SIGINT", "SIGTERM", "SIGHUP"][(n - 1).min(2)]
-            ),
-        }
-    }
-}
-
 /// A time as the live database reads back: UTC, microseconds.
 pub fn utc_micros(t: &Timestamp) -> String {
     t.instant
@@ -139,7 +104,7 @@ fn step(n: usize, name: &str, after: &str) -> String {
 
 /// Runs the whole restore as `settings` say; the summary on stdout.
 pub fn run(settings: &Settings) -> Result<()> {
-    let interrupt = Interrupt::install()?;
+    let interrupt = Caught::install()?;
     let unchanged_db = "the live database is unchanged";
     let mut out = std::io::stdout().lock();
     let usernames = &settings.usernames;
@@ -308,7 +273,7 @@ pub fn run(settings: &Settings) -> Result<()> {
 
     // 6. Verify, and say how to undo it.
     let undo_line = undo_line(&done);
-    let problems = verify::verify(&settings.live, &selection, &done, &Interrupt::never());
+    let problems = verify::verify(&settings.live, &selection, &done, &Caught::never());
     let _ = writeln!(
         out,
         "safety backup (the live database before the restore): {}",
@@ -344,16 +309,6 @@ pub fn run(settings: &Settings) -> Result<()> {
                 "step 6 of {STEPS} (verify) failed: the restore was committed, but reading it \
                  back failed; {undo_line}"
             )))
-        }
-    }
-}
-
-impl Interrupt {
-    /// One that is never raised: for what must run to its end (after COMMIT).
-    pub fn never() -> Interrupt {
-        Interrupt {
-            which: Arc::new(AtomicUsize::new(0)),
-            _held: None,
         }
     }
 }

@@ -11,7 +11,6 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use similar::{ChangeTag, TextDiff};
 
-use super::Interrupt;
 use super::live::{Live, unhex};
 use super::script::{
     self, Action, Deletion, OnConflict, Planned, REPORT_MARKER, RestoreExtras, RestoreScript,
@@ -19,6 +18,7 @@ use super::script::{
 };
 use super::select::{Selection, file_name, first_line};
 use crate::quote::comment_safe;
+use crate::signals::Caught;
 use crate::texts::Record;
 
 /// What the program did (or, in check mode, would do), as its report says.
@@ -188,7 +188,7 @@ pub fn check(
     selection: &Selection,
     on_conflict: OnConflict,
     usernames: &[String],
-    interrupt: &Interrupt,
+    interrupt: &Caught,
 ) -> Result<Report> {
     let mut sql = script(selection, on_conflict, usernames, None)?;
     sql.extend_from_slice(b"\n-- The plan only: undo everything above.\nROLLBACK;\n");
