@@ -7,9 +7,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::ConnArgs;
+use crate::backup::Settings as BackupSettings;
 use crate::backup::conn::{DumpFormat, Launch};
-use crate::backup::retention::Keep;
-use crate::backup::{self, Settings as BackupSettings};
 use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::escape;
@@ -124,11 +123,21 @@ pub fn run(args: &Args) -> Result<()> {
         },
     )?;
     conn.dbname = Some(target.dbname.clone());
-    let prefix = match &args.prefix {
-        Some(p) => p.clone(),
-        None => backup::default_prefix(&conn, container.is_some())?,
-    };
-    backup::check_prefix(&prefix)?;
+    let mut safety = BackupSettings::new(
+        args.safety_dir
+            .clone()
+            .unwrap_or_else(|| restore::default_safety_dir(&args.backup)),
+        conn.clone(),
+        Launch {
+            pg_dump: args.pg_dump.clone(),
+            container: container.clone(),
+            format: DumpFormat::Plain,
+        },
+        args.prefix.as_deref(),
+    )?;
+    safety.lock_timeout = Duration::from_secs(args.lock_timeout);
+    safety.quiet = true;
+    let prefix = safety.prefix.clone();
     let target_note = format!(
         "live database: {}{} ({})",
         escape::visible(&target.dbname),
@@ -182,27 +191,11 @@ pub fn run(args: &Args) -> Result<()> {
         dry_run: args.dry_run,
         yes: args.yes,
         live: Live {
-            conn: conn.clone(),
+            conn,
             psql: args.psql.clone(),
             container: container.clone(),
         },
-        safety: BackupSettings {
-            dir: args
-                .safety_dir
-                .clone()
-                .unwrap_or_else(|| restore::default_safety_dir(&args.backup)),
-            conn,
-            launch: Launch {
-                pg_dump: args.pg_dump.clone(),
-                container,
-                format: DumpFormat::Plain,
-            },
-            prefix: prefix.clone(),
-            keep: Keep::default(),
-            dry_run: false,
-            lock_timeout: Duration::from_secs(args.lock_timeout),
-            quiet: true,
-        },
+        safety,
         prefix,
         undo_reach,
         target_note,
