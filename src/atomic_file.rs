@@ -23,11 +23,9 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 
 use anyhow::{Context, Result};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 use tempfile::NamedTempFile;
 
 use crate::signals;
@@ -73,30 +71,15 @@ impl Drop for Live {
 }
 
 /// Starts the thread that removes the temporary names on SIGINT, SIGTERM
-/// or SIGHUP, once per process. Without it (it could not be started) a
-/// signal ends the process as before, leaving the name.
+/// or SIGHUP, once per process (see [`signals::before_default_action`]).
 fn watch_signals() {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    STARTED.get_or_init(|| {
-        let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-            return;
-        };
-        let _ = std::thread::Builder::new()
-            .name("remove-temporaries".into())
-            .spawn(move || {
-                for sig in signals.forever() {
-                    if signals::taken() {
-                        continue;
-                    }
-                    // Kept locked to the end: no file gets its name after this.
-                    let list = live();
-                    for path in list.iter() {
-                        let _ = std::fs::remove_file(path);
-                    }
-                    let _ = signal_hook::low_level::emulate_default_handler(sig);
-                    std::process::exit(128 + sig);
-                }
-            });
+    signals::before_default_action(|| {
+        // Kept locked to the end: no file gets its name after this.
+        let list = live();
+        for path in list.iter() {
+            let _ = std::fs::remove_file(path);
+        }
+        std::mem::forget(list);
     });
 }
 

@@ -46,6 +46,7 @@ pub mod inspect;
 pub mod nightlies;
 pub mod output;
 pub mod progress;
+pub mod quote;
 pub mod restore;
 pub mod signals;
 pub mod sql_scan;

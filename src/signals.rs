@@ -1,6 +1,11 @@
-//! SIGINT, SIGTERM and SIGHUP during a backup: the first one is noted and
-//! acted on, so that the run fails and cleans up; a second one ends the
-//! process at once (exit status 1).
+//! SIGINT, SIGTERM and SIGHUP, caught the one way for every command:
+//! [`Interrupts`] for a backup run, [`Caught`] for a restore (which runs a
+//! backup in between), [`stop_flag`] for a copy that checks a flag
+//! (`reindex`), and [`before_default_action`] for the files of a process
+//! that handles none of them (`atomic_file` removes its temporary names).
+//!
+//! During a backup the first signal is noted and acted on, so that the run
+//! fails and cleans up; a second one ends the process at once (exit status 1).
 //!
 //! The signals are received by `signal-hook`'s iterator on a thread of its
 //! own, which records the first one and runs the action the run has set
@@ -93,16 +98,8 @@ impl Interrupts {
         // `atomic_file` never ends a run that handles the signal itself.
         let run = RunCounted::count();
         default_action().store(false, Ordering::SeqCst);
-        let mut registered = Vec::new();
         let seen = Arc::new(AtomicBool::new(false));
-        for sig in HANDLED {
-            // The shutdown first: it sees the flag the first signal sets.
-            registered.push(
-                signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&seen))
-                    .context(context)?,
-            );
-            registered.push(signal_hook::flag::register(sig, Arc::clone(&seen)).context(context)?);
-        }
+        let mut registered = flag_then_exit(&seen)?;
         let ignored = Arc::new(AtomicBool::new(false));
         registered.push(signal_hook::flag::register(SIGXFSZ, ignored).context(context)?);
 
@@ -193,6 +190,100 @@ impl Drop for Interrupts {
             }
         });
     }
+}
+
+/// Sets `flag` on SIGINT, SIGTERM and SIGHUP; one of them once `flag` is
+/// set ends the process at once (exit status 1).
+fn flag_then_exit(flag: &Arc<AtomicBool>) -> Result<Vec<SigId>> {
+    let context = "cannot install signal handlers";
+    let mut registered = Vec::new();
+    for sig in HANDLED {
+        // The shutdown first: it sees the flag the first signal sets.
+        registered.push(
+            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(flag))
+                .context(context)?,
+        );
+        registered.push(signal_hook::flag::register(sig, Arc::clone(flag)).context(context)?);
+    }
+    Ok(registered)
+}
+
+/// A flag set by SIGINT, SIGTERM or SIGHUP, for a copy that checks it so
+/// that it stops and cleans up; a second signal ends the process at once.
+/// For the rest of the process.
+pub fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    flag_then_exit(&flag)?;
+    Ok(flag)
+}
+
+/// The first SIGINT, SIGTERM or SIGHUP of a restore, once caught: checked
+/// between its steps and in its waits. While one is alive the signals stay
+/// the restore's, also after the safety backup's run ([`HandledElsewhere`]).
+#[derive(Clone)]
+pub struct Caught {
+    which: Arc<AtomicUsize>,
+    /// Keeps the signals ours when the safety backup's run ends.
+    _held: Option<Arc<HandledElsewhere>>,
+}
+
+impl Caught {
+    pub fn install() -> Result<Caught> {
+        let which = Arc::new(AtomicUsize::new(0));
+        for (sig, name) in [(SIGINT, 1), (SIGTERM, 2), (SIGHUP, 3)] {
+            signal_hook::flag::register_usize(sig, Arc::clone(&which), name)
+                .context("cannot install signal handlers")?;
+        }
+        Ok(Caught {
+            which,
+            _held: Some(Arc::new(HandledElsewhere::hold())),
+        })
+    }
+
+    /// One that is never raised: for what must run to its end (after COMMIT).
+    pub fn never() -> Caught {
+        Caught {
+            which: Arc::new(AtomicUsize::new(0)),
+            _held: None,
+        }
+    }
+
+    pub fn check(&self) -> Result<()> {
+        match self.which.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            n => bail!(
+                "interrupted by {}",
+                ["SIGINT", "SIGTERM", "SIGHUP"][(n - 1).min(2)]
+            ),
+        }
+    }
+}
+
+/// Once per process, starts a thread that, on SIGINT, SIGTERM or SIGHUP
+/// while no run handles them ([`taken`]), calls `cleanup` and then ends the
+/// process by that signal (the shell sees 128 + its number). `cleanup` may
+/// keep a lock to the end (forget its guard): the process ends right after.
+/// Without the thread (it could not be started) a signal ends the process
+/// as before, without `cleanup`.
+pub fn before_default_action(cleanup: fn()) {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let Ok(mut signals) = Signals::new(HANDLED) else {
+            return;
+        };
+        let _ = std::thread::Builder::new()
+            .name("remove-temporaries".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    if taken() {
+                        continue;
+                    }
+                    cleanup();
+                    let _ = signal_hook::low_level::emulate_default_handler(sig);
+                    std::process::exit(128 + sig);
+                }
+            });
+    });
 }
 
 /// How many [`HandledElsewhere`] are held.

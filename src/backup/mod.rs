@@ -60,6 +60,31 @@ pub struct Settings {
     pub quiet: bool,
 }
 
+impl Settings {
+    /// One backup of the database `conn` names into `dir`, pg_dump started
+    /// as `launch` says, its files named `prefix` (else `<dbname>_bk_`, see
+    /// [`default_prefix`]), checked either way: how `backup` and restore's
+    /// safety backup both start. It keeps every old backup, waits for no
+    /// lock and prints its summary: the caller changes what it needs.
+    pub fn new(dir: PathBuf, conn: Conn, launch: Launch, prefix: Option<&str>) -> Result<Settings> {
+        let prefix = match prefix {
+            Some(p) => p.to_string(),
+            None => default_prefix(&conn, launch.container.is_some())?,
+        };
+        check_prefix(&prefix)?;
+        Ok(Settings {
+            dir,
+            conn,
+            launch,
+            prefix,
+            keep: Keep::default(),
+            dry_run: false,
+            lock_timeout: Duration::ZERO,
+            quiet: false,
+        })
+    }
+}
+
 /// The backup a run wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {

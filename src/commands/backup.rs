@@ -74,12 +74,16 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let conn = args.connection.conn()?;
-    let prefix = match &args.prefix {
-        Some(p) => p.clone(),
-        None => backup::default_prefix(&conn, args.connection.container.is_some())?,
-    };
-    backup::check_prefix(&prefix)?;
+    let mut settings = Settings::new(
+        args.dir.clone(),
+        args.connection.conn()?,
+        Launch {
+            pg_dump: args.pg_dump.clone(),
+            container: args.connection.container(),
+            format: args.format,
+        },
+        args.prefix.as_deref(),
+    )?;
     if args.dry_run
         && args.keep_daily.is_none()
         && args.keep_weekly.is_none()
@@ -89,24 +93,14 @@ pub fn run(args: &Args) -> Result<()> {
             "--dry-run shows what --keep-daily/--keep-weekly/--keep-monthly would remove: give at least one",
         ));
     }
-    let settings = Settings {
-        dir: args.dir.clone(),
-        conn,
-        launch: Launch {
-            pg_dump: args.pg_dump.clone(),
-            container: args.connection.container(),
-            format: args.format,
-        },
-        prefix,
-        keep: Keep {
-            daily: args.keep_daily,
-            weekly: args.keep_weekly,
-            monthly: args.keep_monthly,
-        },
-        dry_run: args.dry_run,
-        lock_timeout: Duration::from_secs(args.lock_timeout),
-        quiet: args.quiet,
+    settings.keep = Keep {
+        daily: args.keep_daily,
+        weekly: args.keep_weekly,
+        monthly: args.keep_monthly,
     };
+    settings.dry_run = args.dry_run;
+    settings.lock_timeout = Duration::from_secs(args.lock_timeout);
+    settings.quiet = args.quiet;
     backup::run(&settings)?;
     Ok(())
 }

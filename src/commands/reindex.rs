@@ -8,8 +8,6 @@
 //! `--force` says so. A failure or a signal leaves no file behind.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 
@@ -50,7 +48,8 @@ pub fn run(args: &Args) -> Result<()> {
             target.display()
         );
     }
-    let interrupted = on_signals()?;
+    // The copy stops and the temporary file is removed.
+    let interrupted = crate::signals::stop_flag()?;
     let source = Source::from_arg(&args.dump);
     let progress = Progress::for_stderr("reindexing");
     let opened = input::open(&source, &progress)?;
@@ -91,18 +90,4 @@ pub fn run(args: &Args) -> Result<()> {
         len
     );
     Ok(())
-}
-
-/// A flag set by SIGINT, SIGTERM or SIGHUP, so that the copy stops and the
-/// temporary file is removed; a second signal ends the process at once.
-fn on_signals() -> Result<Arc<AtomicBool>> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [SIGINT, SIGTERM, SIGHUP] {
-        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&flag))
-            .context("cannot install signal handlers")?;
-        signal_hook::flag::register(sig, Arc::clone(&flag))
-            .context("cannot install signal handlers")?;
-    }
-    Ok(flag)
 }

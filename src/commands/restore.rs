@@ -7,15 +7,14 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::ConnArgs;
+use crate::backup::Settings as BackupSettings;
 use crate::backup::conn::{DumpFormat, Launch};
-use crate::backup::retention::Keep;
-use crate::backup::{self, Settings as BackupSettings};
 use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::escape;
 use crate::filter::{Filter, FilterArgs};
-use crate::output::sql::OnConflict;
-use crate::restore::{self, Settings, live::Live, target};
+use crate::restore::script::OnConflict;
+use crate::restore::{self, Settings, live::Live, target, undo};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "\
@@ -124,11 +123,21 @@ pub fn run(args: &Args) -> Result<()> {
         },
     )?;
     conn.dbname = Some(target.dbname.clone());
-    let prefix = match &args.prefix {
-        Some(p) => p.clone(),
-        None => backup::default_prefix(&conn, container.is_some())?,
-    };
-    backup::check_prefix(&prefix)?;
+    let mut safety = BackupSettings::new(
+        args.safety_dir
+            .clone()
+            .unwrap_or_else(|| restore::default_safety_dir(&args.backup)),
+        conn.clone(),
+        Launch {
+            pg_dump: args.pg_dump.clone(),
+            container: container.clone(),
+            format: DumpFormat::Plain,
+        },
+        args.prefix.as_deref(),
+    )?;
+    safety.lock_timeout = Duration::from_secs(args.lock_timeout);
+    safety.quiet = true;
+    let prefix = safety.prefix.clone();
     let target_note = format!(
         "live database: {}{} ({})",
         escape::visible(&target.dbname),
@@ -138,43 +147,25 @@ pub fn run(args: &Args) -> Result<()> {
         },
         target.why
     );
-    // The undo command reaches the same database, never with a password in
-    // it: a URL from TEXTRESCUE_DATABASE_URL is read again from there; one
-    // given on the command line is named by its parts (the password then
-    // comes from PGPASSWORD or ~/.pgpass). The database is named whenever
-    // the URL does not name it again, so that the undo never depends on
-    // PGDATABASE or on how the database was chosen this time.
+    // A URL given on the command line is named by its parts (see undo::Reach).
     let (host, port, username) = if c.database_url.is_some() && !url_from_env {
         (&conn.host, &conn.port, &conn.username)
     } else {
         (&c.host, &c.port, &c.username)
     };
-    let dbname = (!url_from_env).then(|| target.dbname.clone());
-    let mut connection_words = Vec::new();
-    for (flag, value) in [
-        ("--container", &c.container),
-        ("--host", host),
-        ("--port", port),
-        ("--username", username),
-        ("--dbname", &dbname),
-        ("--table", &args.table),
-        ("--database", &args.database),
-        ("--prefix", &args.prefix),
-    ] {
-        if let Some(v) = value {
-            connection_words.push((flag.to_string(), Some(v.clone())));
-        }
-    }
-    for (flag, value, default) in [
-        ("--psql", &args.psql, "psql"),
-        ("--pg-dump", &args.pg_dump, "pg_dump"),
-        ("--docker", &c.docker, "docker"),
-    ] {
-        if value != default {
-            connection_words.push((flag.to_string(), Some(value.clone())));
-        }
-    }
-    connection_words.push(("--yes".into(), None));
+    let undo_reach = undo::Reach {
+        container: c.container.clone(),
+        host: host.clone(),
+        port: port.clone(),
+        username: username.clone(),
+        dbname: (!url_from_env).then(|| target.dbname.clone()),
+        table: args.table.clone(),
+        database: args.database.clone(),
+        prefix: args.prefix.clone(),
+        psql: args.psql.clone(),
+        pg_dump: args.pg_dump.clone(),
+        docker: c.docker.clone(),
+    };
     let mut usernames: Vec<String> = args.filter.users.clone();
     usernames.extend(filter.users().iter().cloned());
     usernames.sort();
@@ -200,29 +191,13 @@ pub fn run(args: &Args) -> Result<()> {
         dry_run: args.dry_run,
         yes: args.yes,
         live: Live {
-            conn: conn.clone(),
+            conn,
             psql: args.psql.clone(),
             container: container.clone(),
         },
-        safety: BackupSettings {
-            dir: args
-                .safety_dir
-                .clone()
-                .unwrap_or_else(|| restore::default_safety_dir(&args.backup)),
-            conn,
-            launch: Launch {
-                pg_dump: args.pg_dump.clone(),
-                container,
-                format: DumpFormat::Plain,
-            },
-            prefix: prefix.clone(),
-            keep: Keep::default(),
-            dry_run: false,
-            lock_timeout: Duration::from_secs(args.lock_timeout),
-            quiet: true,
-        },
+        safety,
         prefix,
-        connection_words,
+        undo_reach,
         target_note,
     };
     restore::run(&settings)

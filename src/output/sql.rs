@@ -1,102 +1,16 @@
-//! `--format sql`: a restore script for `psql -v ON_ERROR_STOP=1 -d LIVE -f FILE`,
-//! and the same script for `textrescue restore` to run (see [`write_for_restore`]).
-//!
-//! The program itself (the temporary tables and the `DO` block that looks
-//! up, checks, applies and reports) is SQL in `sql/*.sql`, included as it
-//! is; this module writes the header, one plan row per text, and fills in
-//! the program's few fixed slots (policy, check mode) in one pass.
-//!
-//! The script is built so that psql can only ever see it as what it is:
-//!
-//! - every text, username, task name and table name is data, written as
-//!   readable SQL literals and never outside one (`literal.rs`): a `\!`,
-//!   `\i`, `\.`, `:variable` or `$$` inside a literal is not a meta-command,
-//!   an interpolation or a quote, and as each line of a text gets its own
-//!   line of the script beginning with a quote, no line of the script
-//!   begins with anything a student typed. No byte of the script is a
-//!   control character but the LF that ends each of its lines, nor any
-//!   character a terminal would hide. (A text that is not UTF-8 or holds
-//!   NUL cannot be restored through psql's UTF-8 and is refused before
-//!   anything is written);
-//! - the schema and table names reach SQL only through `format('%I')`
-//!   inside the database (`names.rs`): the program works on temporary views
-//!   of the live tables, so nothing a dump or the live database holds is
-//!   ever pasted into a `DO` block's dollar-quoted body (a schema named
-//!   `s$textrescue$\! touch x` cannot end it) or anywhere psql reads code;
-//! - before any statement that holds a character above ASCII, a check
-//!   refuses a database whose encoding cannot hold one (U+FE0F in a LATIN1
-//!   database), naming it, so nothing changes;
-//! - comments (`-- …` to the end of the line) show names and a preview of
-//!   each text with every control, line-separator and bidi character and
-//!   every backslash escaped, so nothing can end the comment early or hide
-//!   what follows;
-//! - the only meta-commands are the `\set` lines at the top, the only
-//!   statements are settings, the transaction, temporary tables and views,
-//!   one insert per text into them and the `DO` blocks that check the
-//!   encoding, find the live tables, and look up students and tasks in the
-//!   live database, check everything, apply and report with `RAISE NOTICE`.
-//!
-//! The backup's `user_id`/`task_id` are never used: students are found by
-//! username and tasks by phase and name in the live database.
+//! `--format sql`: the records as the restore script that
+//! [`crate::restore::script`] writes, for `psql -v ON_ERROR_STOP=1 -d LIVE -f FILE`.
+//! This module only holds the command line's options for it (`--on-conflict`,
+//! `--check`) and hands the records on.
 
-mod literal;
-mod names;
-#[cfg(test)]
-mod tests;
-
-use std::fmt::Write as _;
 use std::io::Write;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::Result;
 
 use crate::format::TableName;
+pub use crate::restore::script::OnConflict;
+use crate::restore::script::{self, ScriptSettings};
 use crate::texts::Record;
-pub(crate) use literal::comment_safe;
-pub(crate) use literal::string_literal;
-use literal::{describe, plural, sha_literal, text_literal, timestamp_literal};
-pub(crate) use names::{Chars, LockMode, SETTINGS_SQL, Tables, render_template};
-
-/// The temporary tables the program works from.
-const TABLES_SQL: &str = include_str!("sql/tables.sql");
-/// The `DO` block: look up, check, apply, report.
-const PROGRAM_SQL: &str = include_str!("sql/program.sql");
-/// One line for `textrescue restore` to read: `textrescue-report ` and JSON
-/// saying, per text, what the program did or would do.
-pub const REPORT_SQL: &str = include_str!("sql/report.sql");
-/// The start of the line [`REPORT_SQL`] prints.
-pub const REPORT_MARKER: &str = "textrescue-report ";
-
-/// What to do where the live database already has a text for the student and task.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum OnConflict {
-    /// Leave the live text as it is and say so.
-    #[default]
-    Skip,
-    /// Replace the live text with the backup's (the live row keeps its id).
-    Overwrite,
-    /// Abort the whole restore; nothing changes.
-    Error,
-}
-
-impl OnConflict {
-    pub fn name(self) -> &'static str {
-        match self {
-            OnConflict::Skip => "skip",
-            OnConflict::Overwrite => "overwrite",
-            OnConflict::Error => "error",
-        }
-    }
-
-    fn explained(self) -> &'static str {
-        match self {
-            OnConflict::Skip => "skip (the live text is kept, and the script says so)",
-            OnConflict::Overwrite => {
-                "overwrite (the live row keeps its id and gets the backup's text and times)"
-            }
-            OnConflict::Error => "error (the whole restore is aborted, nothing changes)",
-        }
-    }
-}
 
 /// The options of `--format sql`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -111,385 +25,35 @@ pub struct SqlArgs {
     pub check: bool,
 }
 
-/// Everything the script's header and statements need besides the texts.
-pub struct RestoreScript<'a> {
-    /// The dump the texts come from, for the header.
-    pub source: &'a str,
-    /// The live texts table (the users and tasks tables are in its schema).
-    pub table: &'a TableName,
-    pub args: &'a SqlArgs,
+impl SqlArgs {
+    pub fn settings(&self) -> ScriptSettings {
+        ScriptSettings {
+            on_conflict: self.on_conflict,
+            check: self.check,
+        }
+    }
 }
+
+/// The script to write: where its texts come from and go, and how.
+pub struct RestoreScript<'a>(script::RestoreScript<'a>);
 
 impl<'a> RestoreScript<'a> {
-    pub fn new(source: &'a str, table: &'a TableName, args: &'a SqlArgs) -> RestoreScript<'a> {
-        RestoreScript {
+    /// `source`: the dump, named in the header; `table`: the live texts table.
+    pub fn new(source: &'a str, table: &'a TableName, args: &SqlArgs) -> RestoreScript<'a> {
+        RestoreScript(script::RestoreScript {
             source,
             table,
-            args,
-        }
+            settings: args.settings(),
+        })
     }
-}
-
-/// What the program does (or would do) with one text or one deletion, as
-/// its report says and as a plan holds it to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// No live text for the student and task: the backup's is inserted.
-    Restore,
-    /// A live text is in the way and is kept (`--on-conflict skip`).
-    Skip,
-    /// A live text is in the way and gets the backup's (`--on-conflict overwrite`).
-    Overwrite,
-    /// A live text the backup does not have is deleted (`restore --delete-absent`).
-    Delete,
-    /// The live text to delete is not there.
-    Gone,
-}
-
-impl Action {
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::Restore => "restore",
-            Action::Skip => "skip",
-            Action::Overwrite => "overwrite",
-            Action::Delete => "delete",
-            Action::Gone => "gone",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Action> {
-        [
-            Action::Restore,
-            Action::Skip,
-            Action::Overwrite,
-            Action::Delete,
-            Action::Gone,
-        ]
-        .into_iter()
-        .find(|a| a.name() == name)
-    }
-}
-
-/// What a plan saw for one text or deletion, which the run that applies
-/// it must see again inside its transaction (else it changes nothing).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Planned {
-    pub action: Action,
-    /// The sha256 (hex) of the live text in the way, if one was.
-    pub live_sha256: Option<String>,
-}
-
-/// A live text to delete: one that the backup does not have (the undo of
-/// a restore that added it).
-#[derive(Debug, Clone)]
-pub struct Deletion {
-    pub id: i64,
-    /// It must belong to one of these students (usernames, any case).
-    pub usernames: Vec<String>,
-    pub planned: Option<Planned>,
-}
-
-/// What `textrescue restore` adds to the script: the plan to hold each
-/// text to (in the order of the records) and the texts to delete.
-#[derive(Debug, Default)]
-pub struct RestoreExtras<'a> {
-    pub planned: Option<&'a [Planned]>,
-    pub deletions: &'a [Deletion],
 }
 
 /// Writes a script that restores `records` into the live database under
-/// `script.args.on_conflict`, or with `--check` reports what it would do.
+/// `--on-conflict`, or with `--check` reports what it would do.
 pub fn write(
     records: &[Record<'_>],
     script: &RestoreScript<'_>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    write_at(records, script, &now(), out)
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn write_at(
-    records: &[Record<'_>],
-    script: &RestoreScript<'_>,
-    now: &str,
-    out: &mut dyn Write,
-) -> Result<()> {
-    write_program(records, script, &RestoreExtras::default(), now, out)?;
-    if script.args.check {
-        out.write_all(b"\n-- --check: undo everything above.\nROLLBACK;\n")?;
-    } else {
-        out.write_all(b"\nCOMMIT;\n")?;
-    }
-    Ok(())
-}
-
-/// The script as `textrescue restore` runs it: everything up to the end of
-/// the program, then [`REPORT_SQL`], and no end to the transaction: the
-/// caller ends it (ROLLBACK for a plan, COMMIT once it has read the report).
-pub fn write_for_restore(
-    records: &[Record<'_>],
-    script: &RestoreScript<'_>,
-    extras: &RestoreExtras<'_>,
-    out: &mut dyn Write,
-) -> Result<()> {
-    write_program(records, script, extras, &now(), out)?;
-    out.write_all(b"\n")?;
-    out.write_all(REPORT_SQL.as_bytes())?;
-    Ok(())
-}
-
-/// One text, checked: everything the script writes for it.
-struct Row<'r> {
-    username: &'r str,
-    task: &'r crate::texts::Task,
-    text: &'r str,
-    id: i64,
-    created: String,
-    modified: String,
-    record: &'r Record<'r>,
-}
-
-/// Checks every text before a byte is written, so that a script is either
-/// whole or not written at all.
-fn check<'r>(records: &'r [Record<'r>]) -> Result<Vec<Row<'r>>> {
-    records
-        .iter()
-        .map(|record| {
-            let t = record.text;
-            let Some(username) = record.username else {
-                bail!(
-                    "text id {}: the dump does not name its student (user id {} is not in its users table); \
-                     restore SQL finds students by username",
-                    t.id,
-                    t.user_id
-                );
-            };
-            let Some(task) = record.task else {
-                bail!(
-                    "text id {}: the dump does not name its task (task id {} is not in its tasks table); \
-                     restore SQL finds tasks by phase and name",
-                    t.id,
-                    t.task_id
-                );
-            };
-            let text = std::str::from_utf8(&t.text).map_err(|e| {
-                anyhow!(
-                    "text {} ({}, {}) is not valid UTF-8 at byte {} (a SQL_ASCII database?), so a \
-                     restore script cannot restore it exactly; nothing was written: --format csv keeps \
-                     its bytes",
-                    t.id,
-                    record.username_or_id(),
-                    record.task_label(),
-                    e.valid_up_to()
-                )
-            })?;
-            if text.contains('\0') {
-                bail!(
-                    "text id {} holds a NUL byte, which PostgreSQL text cannot",
-                    t.id
-                );
-            }
-            Ok(Row {
-                username,
-                task,
-                text,
-                id: t.id,
-                created: timestamp_literal(&t.created_at)?,
-                modified: match &t.modified_at {
-                    Some(m) => timestamp_literal(m)?,
-                    None => "NULL".to_string(),
-                },
-                record,
-            })
-        })
-        .collect()
-}
-
-/// The whole script but its end: header, tables, rows, program.
-fn write_program(
-    records: &[Record<'_>],
-    script: &RestoreScript<'_>,
-    extras: &RestoreExtras<'_>,
-    now: &str,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let tables = Tables::new(script.table)?;
-    let rows = check(records)?;
-    if let Some(planned) = extras.planned
-        && planned.len() != rows.len()
-    {
-        bail!(
-            "a plan of {} texts for {} texts to restore",
-            planned.len(),
-            rows.len()
-        );
-    }
-    let args = script.args;
-    let n = rows.len();
-    let table = script.table.to_string();
-
-    // What makes the rest safe comes first, before any byte that is not ASCII.
-    let mut head = String::new();
-    head.push_str("-- Restore script written by textrescue: run it with\n");
-    head.push_str("--     psql -v ON_ERROR_STOP=1 -d DATABASE -f THIS_FILE\n");
-    head.push_str("\\set ON_ERROR_STOP on\n");
-    head.push_str("\\set ON_ERROR_ROLLBACK off\n");
-    head.push_str(SETTINGS_SQL);
-    head.push_str("SET client_min_messages = notice;\n");
-    head.push('\n');
-    let _ = writeln!(
-        head,
-        "-- Restores {n} task text{} into {}",
-        plural(n),
-        comment_safe(&table, 200)
-    );
-    let _ = writeln!(
-        head,
-        "-- from the backup {}",
-        comment_safe(script.source, 400)
-    );
-    let _ = writeln!(
-        head,
-        "-- Where the live database already has a text for the student and task:"
-    );
-    let _ = writeln!(
-        head,
-        "--     --on-conflict {}",
-        args.on_conflict.explained()
-    );
-    let _ = writeln!(
-        head,
-        "-- Written {} by textrescue {}.",
-        comment_safe(now, 64),
-        env!("CARGO_PKG_VERSION")
-    );
-    if args.check {
-        head.push_str(
-            "-- CHECK ONLY (--check): reports what it would do, then ROLLBACK; changes nothing.\n",
-        );
-    } else {
-        head.push_str("-- It changes nothing unless every student and task is found (and, with\n");
-        head.push_str(
-            "-- --on-conflict error, no text is in the way): it all happens or none of it.\n",
-        );
-    }
-    head.push_str("-- Students are found by username, tasks by phase and name, in the live\n");
-    head.push_str("-- database; the backup's ids are not trusted. A restored text keeps its\n");
-    head.push_str("-- backup id where that id is free, else takes a new one from the sequence.\n");
-    head.push('\n');
-    head.push_str("BEGIN;\n");
-    head.push_str("SET LOCAL lock_timeout = '30s';\n\n");
-    out.write_all(head.as_bytes())?;
-    let mut chars = Chars::default();
-    tables.add_chars(&mut chars);
-    for row in &rows {
-        chars.add(row.text, || format!("text id {}", row.id));
-        chars.add(row.username, || {
-            format!("the username of text id {}", row.id)
-        });
-        chars.add(&row.task.name, || {
-            format!("the task name of text id {}", row.id)
-        });
-    }
-    for d in extras.deletions {
-        for u in &d.usernames {
-            chars.add(u, || "a username of the texts to delete".into());
-        }
-    }
-    chars.check_sql(out)?;
-    tables.target_sql(Some(LockMode::Exclusive), out)?;
-    out.write_all(b"\n")?;
-    out.write_all(TABLES_SQL.as_bytes())?;
-
-    for (i, row) in rows.iter().enumerate() {
-        let planned = extras.planned.map(|p| &p[i]);
-        out.write_all(block(i + 1, n, row, planned).as_bytes())?;
-    }
-    for (i, deletion) in extras.deletions.iter().enumerate() {
-        out.write_all(deletion_row(i + 1, deletion).as_bytes())?;
-    }
-
-    let policy = format!("'{}'", args.on_conflict.name());
-    render_template(
-        PROGRAM_SQL,
-        &[
-            ("policy", &policy),
-            ("check_only", if args.check { "true" } else { "false" }),
-        ],
-        out,
-    )?;
-    out.write_all(names::DROP_VIEWS_SQL.as_bytes())?;
-    Ok(())
-}
-
-/// The comment and plan row of one text.
-fn block(i: usize, n: usize, row: &Row<'_>, planned: Option<&Planned>) -> String {
-    let mut s = String::new();
-    let record = row.record;
-    let _ = writeln!(
-        s,
-        "-- [{i}/{n}] student {}, task {}, backup id {}",
-        comment_safe(row.username, 80),
-        comment_safe(&row.task.label(), 40),
-        row.id
-    );
-    let _ = writeln!(
-        s,
-        "--     created {}, modified {}",
-        comment_safe(&record.text.created_at.rfc3339, 64),
-        record
-            .text
-            .modified_at
-            .as_ref()
-            .map(|m| comment_safe(&m.rfc3339, 64))
-            .unwrap_or_else(|| "never".into())
-    );
-    let _ = writeln!(s, "--     {}", describe(row.text));
-    let (plan_columns, plan_values) = match planned {
-        Some(p) => (
-            ", planned_action, planned_live_sha256",
-            format!(
-                ", '{}', {}",
-                p.action.name(),
-                sha_literal(p.live_sha256.as_deref())
-            ),
-        ),
-        None => ("", String::new()),
-    };
-    let _ = writeln!(
-        s,
-        "INSERT INTO textrescue_plan (n, username, phase, task_name, backup_id, created_at, modified_at, text{plan_columns})\n\
-         VALUES ({i}, {}, {}, {}, {}, {}, {},\n{}{plan_values});\n",
-        string_literal(row.username),
-        row.task.phase,
-        string_literal(&row.task.name),
-        row.id,
-        row.created,
-        row.modified,
-        text_literal(row.text)
-    );
-    s
-}
-
-/// The row of one live text to delete.
-fn deletion_row(i: usize, d: &Deletion) -> String {
-    let usernames: Vec<String> = d.usernames.iter().map(|u| string_literal(u)).collect();
-    let (action, sha) = match &d.planned {
-        Some(p) => (
-            format!("'{}'", p.action.name()),
-            sha_literal(p.live_sha256.as_deref()),
-        ),
-        None => ("NULL".into(), "NULL".into()),
-    };
-    format!(
-        "-- delete the live text id {} (the backup does not have it)\n\
-         INSERT INTO textrescue_delete (n, id, usernames, planned_action, planned_live_sha256)\n\
-         VALUES ({i}, {}, ARRAY[{}]::text[], {action}, {sha});\n\n",
-        d.id,
-        d.id,
-        usernames.join(", ")
-    )
+    script::write(records, &script.0, out)
 }

@@ -9,9 +9,10 @@
 use anyhow::Result;
 
 use super::plan::{self, Report};
+use super::script::REPORT_MARKER;
 use super::select::Selection;
-use super::{Interrupt, Settings, live, warn};
-use crate::output::sql::REPORT_MARKER;
+use super::{Settings, live, warn};
+use crate::signals::Caught;
 
 /// How step 5 ended, once COMMIT was sent.
 pub enum Applied {
@@ -31,7 +32,7 @@ pub fn apply(
     selection: &Selection,
     planned: &Report,
     usernames: &[String],
-    interrupt: &Interrupt,
+    interrupt: &Caught,
 ) -> Result<Applied> {
     let mut sql = plan::script(selection, settings.on_conflict, usernames, Some(planned))?;
     sql.extend_from_slice(b"\nSELECT 'textrescue-ready';\n");
@@ -56,7 +57,7 @@ pub fn apply(
     // psql has already ended (its transaction then rolled back), not at all.
     session.send(b"COMMIT;\nSELECT 'textrescue-committed';\n")?;
     // From here on the run finishes: a signal no longer stops it.
-    let committed = session.line_starting("textrescue-committed", &Interrupt::never())?;
+    let committed = session.line_starting("textrescue-committed", &Caught::never())?;
     let (status, stderr) = session.wait();
     if committed.is_none() {
         let why = live::psql_failure(session.what(), status, &stderr);

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::Interrupt;
+use crate::signals::Caught;
 
 /// The y/N question on the terminal (default no). A signal ends the wait.
-pub fn confirm(question: &str, interrupt: &Interrupt) -> Result<bool> {
+pub fn confirm(question: &str, interrupt: &Caught) -> Result<bool> {
     let mut err = std::io::stderr();
     write!(err, "{question} [y/N] ")?;
     err.flush()?;

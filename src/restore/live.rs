@@ -17,10 +17,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
-use super::Interrupt;
+use super::script::{Chars, SETTINGS_SQL, Tables, render_template};
 use crate::backup::conn::{Conn, client_command};
 use crate::escape;
-use crate::output::sql::{Chars, SETTINGS_SQL, Tables, render_template, string_literal};
+use crate::quote::string_literal;
+use crate::signals::Caught;
 
 /// How to run psql against the live database.
 #[derive(Debug, Clone)]
@@ -105,7 +106,7 @@ impl Live {
 
     /// Runs `sql` to its end and returns the line that starts with `marker`
     /// (without it). Nothing is committed unless `sql` commits.
-    pub fn query(&self, sql: &[u8], marker: &str, interrupt: &Interrupt) -> Result<String> {
+    pub fn query(&self, sql: &[u8], marker: &str, interrupt: &Caught) -> Result<String> {
         let mut session = self.session()?;
         session.send(sql)?;
         session.close_input();
@@ -122,7 +123,7 @@ impl Live {
         &self,
         tables: &Tables,
         ids: &[i64],
-        interrupt: &Interrupt,
+        interrupt: &Caught,
     ) -> Result<Vec<LiveRow>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -141,7 +142,7 @@ impl Live {
         &self,
         tables: &Tables,
         usernames: &[String],
-        interrupt: &Interrupt,
+        interrupt: &Caught,
     ) -> Result<Vec<LiveRow>> {
         let list: Vec<String> = usernames.iter().map(|u| string_literal(u)).collect();
         let mut chars = Chars::default();
@@ -168,7 +169,7 @@ impl Live {
         tables: &Tables,
         condition: &str,
         chars: Chars,
-        interrupt: &Interrupt,
+        interrupt: &Caught,
     ) -> Result<Vec<LiveRow>> {
         let mut chars = chars;
         tables.add_chars(&mut chars);
@@ -247,7 +248,7 @@ impl Session {
 
     /// Waits for a line of psql's output that starts with `marker`; `None`
     /// when psql ended first. A signal to textrescue ends the wait.
-    pub fn line_starting(&mut self, marker: &str, interrupt: &Interrupt) -> Result<Option<String>> {
+    pub fn line_starting(&mut self, marker: &str, interrupt: &Caught) -> Result<Option<String>> {
         loop {
             interrupt.check()?;
             match self.lines.recv_timeout(Duration::from_millis(50)) {

@@ -29,6 +29,7 @@ pub mod apply;
 pub mod confirm;
 pub mod live;
 pub mod plan;
+pub mod script;
 pub mod select;
 pub mod target;
 pub mod unanswered;
@@ -37,20 +38,18 @@ pub mod verify;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::backup;
 use crate::dump::ReadOptions;
 use crate::filter::Filter;
-use crate::output::sql::{Action, OnConflict};
-use crate::signals::HandledElsewhere;
+use crate::signals::Caught;
 use crate::texts::Timestamp;
 pub use confirm::can_ask;
 use live::Live;
 use plan::Report;
+use script::{Action, OnConflict};
 pub use select::is_one_backup;
 
 /// Everything `restore` needs, from the command line.
@@ -79,44 +78,10 @@ pub struct Settings {
     pub safety: backup::Settings,
     /// The prefix of the backups to read in a folder of several databases'.
     pub prefix: String,
-    /// The options that reach the live database again, for the undo
-    /// command: (`--container`, `Some(NAME)`), (`--yes`, `None`), ...
-    pub connection_words: Vec<(String, Option<String>)>,
+    /// The options that reach the live database again, for the undo command.
+    pub undo_reach: undo::Reach,
     /// Which live database, and why (for the plan).
     pub target_note: String,
-}
-
-/// The first SIGINT, SIGTERM or SIGHUP, once caught.
-#[derive(Clone)]
-pub struct Interrupt {
-    which: Arc<AtomicUsize>,
-    /// Keeps the signals ours when the safety backup's run ends.
-    _held: Option<Arc<HandledElsewhere>>,
-}
-
-impl Interrupt {
-    pub fn install() -> Result<Interrupt> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let which = Arc::new(AtomicUsize::new(0));
-        for (sig, name) in [(SIGINT, 1), (SIGTERM, 2), (SIGHUP, 3)] {
-            signal_hook::flag::register_usize(sig, Arc::clone(&which), name)
-                .context("cannot install signal handlers")?;
-        }
-        Ok(Interrupt {
-            which,
-            _held: Some(Arc::new(HandledElsewhere::hold())),
-        })
-    }
-
-    pub fn check(&self) -> Result<()> {
-        match self.which.load(Ordering::SeqCst) {
-            0 => Ok(()),
-            n => bail!(
-                "interrupted by {}",
-                ["SIGINT", "SIGTERM", "SIGHUP"][(n - 1).min(2)]
-            ),
-        }
-    }
 }
 
 /// A time as the live database reads back: UTC, microseconds.
@@ -139,7 +104,7 @@ fn step(n: usize, name: &str, after: &str) -> String {
 
 /// Runs the whole restore as `settings` say; the summary on stdout.
 pub fn run(settings: &Settings) -> Result<()> {
-    let interrupt = Interrupt::install()?;
+    let interrupt = Caught::install()?;
     let unchanged_db = "the live database is unchanged";
     let mut out = std::io::stdout().lock();
     let usernames = &settings.usernames;
@@ -238,15 +203,11 @@ pub fn run(settings: &Settings) -> Result<()> {
                 &unchanged_with_backup("nothing was committed, the live database is unchanged"),
             )
         })?;
-    let undo_line = |done: &Report| match undo::command(
-        &safety,
-        &selection,
-        done,
-        &settings.connection_words,
-    ) {
-        Some(c) => format!("to undo it: {c}"),
-        None => "nothing was changed: nothing to undo".into(),
-    };
+    let undo_line =
+        |done: &Report| match undo::command(&safety, &selection, done, &settings.undo_reach) {
+            Some(c) => format!("to undo it: {c}"),
+            None => "nothing was changed: nothing to undo".into(),
+        };
     let done = match applied {
         apply::Applied::Committed(done) => done,
         apply::Applied::Unanswered { report: done, why } => {
@@ -312,7 +273,7 @@ pub fn run(settings: &Settings) -> Result<()> {
 
     // 6. Verify, and say how to undo it.
     let undo_line = undo_line(&done);
-    let problems = verify::verify(&settings.live, &selection, &done, &Interrupt::never());
+    let problems = verify::verify(&settings.live, &selection, &done, &Caught::never());
     let _ = writeln!(
         out,
         "safety backup (the live database before the restore): {}",
@@ -324,7 +285,7 @@ pub fn run(settings: &Settings) -> Result<()> {
             let _ = writeln!(
                 out,
                 "verified: {n} text{} read back from the live database, equal to the backup's byte for byte{}",
-                if n == 1 { "" } else { "s" },
+                crate::counts::plural(n),
                 if done.count(Action::Delete) > 0 {
                     "; the deleted texts are gone"
                 } else {
@@ -348,16 +309,6 @@ pub fn run(settings: &Settings) -> Result<()> {
                 "step 6 of {STEPS} (verify) failed: the restore was committed, but reading it \
                  back failed; {undo_line}"
             )))
-        }
-    }
-}
-
-impl Interrupt {
-    /// One that is never raised: for what must run to its end (after COMMIT).
-    pub fn never() -> Interrupt {
-        Interrupt {
-            which: Arc::new(AtomicUsize::new(0)),
-            _held: None,
         }
     }
 }

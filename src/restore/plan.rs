@@ -11,13 +11,14 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use similar::{ChangeTag, TextDiff};
 
-use super::Interrupt;
 use super::live::{Live, unhex};
-use super::select::{Selection, file_name, first_line};
-use crate::output::sql::{
+use super::script::{
     self, Action, Deletion, OnConflict, Planned, REPORT_MARKER, RestoreExtras, RestoreScript,
-    SqlArgs,
+    ScriptSettings,
 };
+use super::select::{Selection, file_name, first_line};
+use crate::quote::comment_safe;
+use crate::signals::Caught;
 use crate::texts::Record;
 
 /// What the program did (or, in check mode, would do), as its report says.
@@ -160,17 +161,16 @@ pub fn script(
             }),
         })
         .collect();
-    let args = SqlArgs {
-        on_conflict,
-        check: plan.is_none(),
-    };
     let script = RestoreScript {
         source: &selection.source,
         table: &selection.table,
-        args: &args,
+        settings: ScriptSettings {
+            on_conflict,
+            check: plan.is_none(),
+        },
     };
     let mut out = Vec::new();
-    sql::write_for_restore(
+    script::write_for_restore(
         &records,
         &script,
         &RestoreExtras {
@@ -188,7 +188,7 @@ pub fn check(
     selection: &Selection,
     on_conflict: OnConflict,
     usernames: &[String],
-    interrupt: &Interrupt,
+    interrupt: &Caught,
 ) -> Result<Report> {
     let mut sql = script(selection, on_conflict, usernames, None)?;
     sql.extend_from_slice(b"\n-- The plan only: undo everything above.\nROLLBACK;\n");
@@ -276,8 +276,8 @@ pub fn render(selection: &Selection, report: &Report, done: bool) -> String {
                 if done { "deleted" } else { "delete" },
                 format!(
                     "{} {}",
-                    sql::comment_safe(d.username.as_deref().unwrap_or("?"), 80),
-                    sql::comment_safe(d.task.as_deref().unwrap_or("?"), 40)
+                    comment_safe(d.username.as_deref().unwrap_or("?"), 80),
+                    comment_safe(d.task.as_deref().unwrap_or("?"), 40)
                 ),
                 d.id,
                 d.live_text.as_ref().map_or(0, Vec::len),

@@ -1,7 +1,7 @@
 -- Live texts with their students and tasks by name, for `textrescue restore`
 -- to compare with a backup's: one line, `textrescue-rows ` and JSON (texts
 -- hex-encoded, times in UTC with microseconds). The tables are the views of
--- src/output/sql/target.sql: no name is written here.
+-- src/restore/script/target.sql: no name is written here.
 SELECT 'textrescue-rows ' || coalesce(json_agg(json_build_object(
     'id', t.id,
     'username', u.username,

@@ -12,13 +12,15 @@ use anyhow::{Result, anyhow, bail};
 use rayon::prelude::*;
 
 use super::live::{Live, LiveRow, by_key};
-use super::{Interrupt, Settings, utc_micros, warn};
+use super::script::Tables;
+use super::{Settings, utc_micros, warn};
 use crate::dump::{self, ReadOptions};
 use crate::filter::Filter;
 use crate::format::TableName;
 use crate::input::Source;
 use crate::nightlies;
-use crate::output::sql::{Tables, comment_safe};
+use crate::quote::comment_safe;
+use crate::signals::Caught;
 use crate::texts::{Record, Task, TaskText};
 
 /// How the restore program matches a text to a live one: lower-case
@@ -154,7 +156,7 @@ fn backups_in(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>> {
 
 /// Chooses the texts to restore as `settings` say, comparing with the live
 /// texts of the students named.
-pub fn select(settings: &Settings, live: &Live, interrupt: &Interrupt) -> Result<Selection> {
+pub fn select(settings: &Settings, live: &Live, interrupt: &Caught) -> Result<Selection> {
     let filter = &settings.filter;
     let database = settings.database.as_deref();
     let options = &settings.read_options;
@@ -267,7 +269,7 @@ pub fn select(settings: &Settings, live: &Live, interrupt: &Interrupt) -> Result
             format!(
                 "{} backup{} in {}",
                 used.len(),
-                if used.len() == 1 { "" } else { "s" },
+                crate::counts::plural(used.len()),
                 settings.source.display()
             )
         }

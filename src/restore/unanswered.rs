@@ -11,12 +11,12 @@
 
 use anyhow::{Context, Result};
 
-use super::Interrupt;
 use super::live::Live;
 use super::plan::Report;
+use super::script::{LockMode, SETTINGS_SQL, Tables};
 use super::select::Selection;
 use super::verify::{self, Found, State};
-use crate::output::sql::{LockMode, SETTINGS_SQL, Tables};
+use crate::signals::Caught;
 
 /// How long the new connection waits for the restore's transaction to end.
 pub const WAIT_SECS: u64 = 60;
@@ -35,7 +35,7 @@ pub enum Verdict {
 /// Waits for the restore's transaction to end, then reads back what it
 /// wrote. Runs to its end whatever signal comes.
 pub fn settle(live: &Live, selection: &Selection, report: &Report) -> Verdict {
-    let never = Interrupt::never();
+    let never = Caught::never();
     if let Err(e) = wait_for_the_transaction(live, selection) {
         return Verdict::Unknown {
             found: Vec::new(),
@@ -76,7 +76,7 @@ fn wait_for_the_transaction(live: &Live, selection: &Selection) -> Result<()> {
         format!("BEGIN;\n{SETTINGS_SQL}SET LOCAL lock_timeout = '{WAIT_SECS}s';\n").into_bytes();
     tables.target_sql(Some(LockMode::Share), &mut sql)?;
     sql.extend_from_slice(b"SELECT 'textrescue-settled';\nROLLBACK;\n");
-    live.query(&sql, "textrescue-settled", &Interrupt::never())
+    live.query(&sql, "textrescue-settled", &Caught::never())
         .with_context(|| {
             format!(
                 "waiting on a new connection for the restore's transaction to end (at most \

@@ -11,12 +11,12 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::Interrupt;
 use super::live::{Live, LiveRow};
 use super::plan::Report;
+use super::script::{Action, Tables};
 use super::select::{Chosen, Selection};
 use super::utc_micros;
-use crate::output::sql::{Action, Tables};
+use crate::signals::Caught;
 
 /// One row the restore wrote or deleted, as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub fn verify(
     live: &Live,
     selection: &Selection,
     report: &Report,
-    interrupt: &Interrupt,
+    interrupt: &Caught,
 ) -> Result<Vec<String>> {
     Ok(read_back(live, selection, report, interrupt)?
         .into_iter()
@@ -58,7 +58,7 @@ pub fn read_back(
     live: &Live,
     selection: &Selection,
     report: &Report,
-    interrupt: &Interrupt,
+    interrupt: &Caught,
 ) -> Result<Vec<Found>> {
     let tables = Tables::new(&selection.table)?;
     let written: Vec<(&Chosen, i64, Option<&[u8]>)> = selection

@@ -18,8 +18,8 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 
-use super::literal::string_literal;
 use crate::format::TableName;
+use crate::quote::string_literal;
 
 /// The temporary tables `textrescue_target` and views `textrescue_texts`,
 /// `textrescue_users`, `textrescue_tasks` (see the module's documentation).

@@ -1,5 +1,7 @@
-//! Data as SQL the restore script can hold: texts, usernames, task names
-//! and table names as literal expressions, and the comments that show them.
+//! Data as SQL that psql and PostgreSQL can only read as data: texts,
+//! usernames, task names and table names as literal expressions, and the
+//! `--` comment text that shows them. Below every other layer but
+//! [`crate::escape`], so whatever writes SQL quotes it the one way.
 //!
 //! Every value is written as one or more literals, never as SQL text:
 //!
@@ -22,55 +24,14 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{Result, bail};
-
 use crate::escape::needs_escape;
-use crate::texts::Timestamp;
-
-/// Characters of a text shown in its comment.
-const PREVIEW_CHARS: usize = 60;
-
-/// `812 bytes, 14 lines, begins: "Notes on …"` for a text's comment.
-pub(super) fn describe(text: &str) -> String {
-    if text.is_empty() {
-        return "empty text".into();
-    }
-    // Line breaks of every kind: LF, CRLF and a lone CR.
-    let breaks =
-        text.matches('\n').count() + text.matches('\r').count() - text.matches("\r\n").count();
-    let lines = breaks + usize::from(!text.ends_with(['\n', '\r']));
-    let first = text
-        .split(['\n', '\r'])
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(&text[..0]);
-    let mut preview = comment_safe(first, PREVIEW_CHARS);
-    // `first` is a slice of `text`: is there anything after what is shown?
-    let start = first.as_ptr() as usize - text.as_ptr() as usize;
-    let shown: usize = first.chars().take(PREVIEW_CHARS).map(char::len_utf8).sum();
-    let more = !text[start + shown..].trim().is_empty();
-    if more && !preview.ends_with("...") {
-        preview.push_str("...");
-    }
-    format!(
-        "{} byte{}, {} line{}, begins: \"{}\"",
-        text.len(),
-        plural(text.len()),
-        lines,
-        plural(lines),
-        preview
-    )
-}
-
-pub(super) fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
 
 /// One line of comment text: at most `max_chars` characters of `s` (then
 /// `...`), with backslashes, control characters (C0, DEL, C1), line and
 /// paragraph separators, bidi and other invisible format characters shown
 /// as escapes, so that nothing in it can end the `--` comment, start a new
 /// line for psql, or make the line read differently from what it is.
-pub(crate) fn comment_safe(s: &str, max_chars: usize) -> String {
+pub fn comment_safe(s: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max_chars * 4));
     for (count, c) in s.chars().enumerate() {
         if count == max_chars {
@@ -90,15 +51,15 @@ pub(crate) fn comment_safe(s: &str, max_chars: usize) -> String {
 /// One piece of a value as SQL: a standard-conforming literal for what
 /// shows as it is, an escape string for ASCII controls, or UTF-8 bytes for
 /// the other hidden characters (see the module's documentation).
-pub(super) struct Piece {
-    pub sql: String,
+struct Piece {
+    sql: String,
     /// The piece ends a line of the text (LF, CRLF or a lone CR).
-    pub ends_line: bool,
+    ends_line: bool,
 }
 
 /// `s` cut into [`Piece`]s: runs of characters shown as they are, and runs
 /// of characters shown as escapes, a line break ending its run.
-pub(super) fn pieces(s: &str) -> Vec<Piece> {
+fn pieces(s: &str) -> Vec<Piece> {
     let mut out = Vec::new();
     let mut plain = String::new();
     let mut hidden = String::new();
@@ -201,7 +162,7 @@ fn utf8_bytes(s: &str) -> String {
 ///
 /// An array rather than a chain of `||`: a text of many thousand lines is
 /// a flat list for PostgreSQL's parser, never a deep expression.
-pub(super) fn text_literal(s: &str) -> String {
+pub fn text_literal(s: &str) -> String {
     let pieces = pieces(s);
     match pieces.as_slice() {
         [] => "''".to_string(),
@@ -223,7 +184,7 @@ pub(super) fn text_literal(s: &str) -> String {
 /// A username, task name or table name as one SQL expression on one line:
 /// a plain literal (`'o''brien'`) when every character shows as it is,
 /// else its pieces (`array_to_string(ARRAY['eve', E'\n', '\! x'], '')`).
-pub(crate) fn string_literal(s: &str) -> String {
+pub fn string_literal(s: &str) -> String {
     let pieces = pieces(s);
     match pieces.as_slice() {
         [] => "''".to_string(),
@@ -240,23 +201,12 @@ pub(crate) fn string_literal(s: &str) -> String {
 }
 
 /// A sha256 in hex as a literal (only hex digits ever reach the script).
-pub(super) fn sha_literal(sha: Option<&str>) -> String {
+pub fn sha_literal(sha: Option<&str>) -> String {
     match sha {
         Some(h) if h.bytes().all(|b| b.is_ascii_hexdigit()) => format!("'{h}'"),
         Some(_) | None => "NULL".into(),
     }
 }
 
-/// A `timestamptz` literal for a timestamp as the dump wrote it. The value
-/// is checked to hold only what RFC 3339 times hold.
-pub(super) fn timestamp_literal(t: &Timestamp) -> Result<String> {
-    let v = &t.rfc3339;
-    if v.is_empty()
-        || !v
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b':' | b'.' | b'T' | b'Z'))
-    {
-        bail!("{v:?} is not a time that restore SQL can write");
-    }
-    Ok(format!("'{v}'"))
-}
+#[cfg(test)]
+mod tests;
