@@ -10,7 +10,7 @@ use super::{DumpArgs, read_dump, warn};
 use crate::counts::plural;
 use crate::diff::{compare, restore_records};
 use crate::error::UsageError;
-use crate::filter::{Filter, FilterArgs};
+use crate::filter::FilterArgs;
 use crate::output::diff::Colour;
 use crate::output::sql::{self, OnConflict};
 use crate::output::{self, Destination};
@@ -86,11 +86,12 @@ pub fn run(args: &Args) -> Result<()> {
     if args.sql.check && args.format != DiffFormat::Sql {
         return Err(UsageError("--check goes with --format sql".into()).into());
     }
-    let filter = Filter::from_args(&args.filter)?;
+    let filter = super::settings::filter(&args.filter)?;
     output::check_not_an_input(args.output.as_deref(), &[&args.old, &args.new])?;
-    // No prefilter while reading: a text is kept when either version passes
-    // the filters, so a version that fails them is still needed.
-    let options = args.dump_args.options();
+    // A text is kept when either version passes the filters, so the read
+    // keeps only what both versions pass or fail alike: whose text it is.
+    let mut options = args.dump_args.options();
+    options.keep_only(&filter.of_students());
     let quiet = crate::dump::ReadOptions {
         progress: false,
         ..options.clone()
@@ -100,10 +101,28 @@ pub fn run(args: &Args) -> Result<()> {
         || read_dump(&args.old, &quiet),
         || read_dump(&args.new, &options),
     );
-    let (old_dump, new_dump) = (old_dump?, new_dump?);
-    let database = args.dump_args.database.as_deref();
-    let (old_texts, old_warnings) = old_dump.texts(database)?;
-    let (new_texts, new_warnings) = new_dump.texts(database)?;
+    let (mut old_dump, mut new_dump) = (old_dump?, new_dump?);
+    // `--user` found its students by each dump's own usernames: one renamed
+    // between the dumps needs his texts in the other dump too.
+    let named = [&old_dump, &new_dump].map(|d| {
+        d.texts_database()
+            .map(|db| filter.user_ids_named(&db.texts.usernames))
+            .unwrap_or_default()
+    });
+    let rereads = filter.rereads(&named);
+    for ((arg, dump), keep) in [(&args.old, &mut old_dump), (&args.new, &mut new_dump)]
+        .into_iter()
+        .zip(rereads)
+    {
+        if let Some(keep) = keep {
+            let mut again = quiet.clone();
+            again.keep_only(&keep);
+            // Not through read_dump: its warnings were given once.
+            *dump = crate::dump::read(&crate::input::Source::from_arg(arg), &again)?;
+        }
+    }
+    let (old_texts, old_warnings) = old_dump.texts()?;
+    let (new_texts, new_warnings) = new_dump.texts()?;
     for w in old_warnings.iter().chain(&new_warnings) {
         warn(w);
     }
@@ -165,7 +184,7 @@ pub fn run(args: &Args) -> Result<()> {
                 ));
             }
             // OLD's texts table: the live server has the same schema.
-            let table = old_dump.texts_database(database)?.restore_table();
+            let table = old_dump.texts_database()?.restore_table();
             let script = sql::RestoreScript::new(&args.old, &table, &args.sql);
             output::sql::write(&records, &script, out)?
         }

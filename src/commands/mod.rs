@@ -7,6 +7,7 @@ pub mod history;
 pub mod inspect;
 pub mod reindex;
 pub mod restore;
+pub mod settings;
 pub mod texts;
 
 use anyhow::Result;

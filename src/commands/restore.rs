@@ -13,7 +13,7 @@ use crate::backup::{self, Settings as BackupSettings};
 use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::escape;
-use crate::filter::{Filter, FilterArgs};
+use crate::filter::FilterArgs;
 use crate::output::sql::OnConflict;
 use crate::restore::{self, Settings, live::Live, target};
 
@@ -84,7 +84,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let filter = Filter::from_args(&args.filter)?;
+    let filter = super::settings::filter(&args.filter)?;
     if filter.users().is_empty() {
         return Err(UsageError("restore needs at least one --user".into()).into());
     }
@@ -179,18 +179,18 @@ pub fn run(args: &Args) -> Result<()> {
     usernames.extend(filter.users().iter().cloned());
     usernames.sort();
     usernames.dedup();
+    let mut read_options = ReadOptions {
+        table: args.table.clone(),
+        database: args.database.clone(),
+        ..ReadOptions::default()
+    };
+    read_options.keep_only(&filter.of_rows());
     let settings = Settings {
         usernames,
         source: args.backup.clone(),
         from: args.from.clone(),
-        read_options: ReadOptions {
-            table: args.table.clone(),
-            database: args.database.clone(),
-            prefilter: filter.prefilter(),
-            ..ReadOptions::default()
-        },
+        read_options,
         filter,
-        database: args.database.clone(),
         on_conflict: args.on_conflict,
         delete_absent: if args.delete_absent {
             args.filter.ids.clone()

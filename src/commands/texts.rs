@@ -53,7 +53,7 @@ pub enum TextsFormat {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let filter = Filter::from_args(&args.filter)?;
+    let filter = super::settings::filter(&args.filter)?;
     if args.csv_safe && args.format != TextsFormat::Csv {
         return Err(UsageError("--csv-safe goes with --format csv".into()).into());
     }
@@ -67,10 +67,9 @@ pub fn run(args: &Args) -> Result<()> {
     }
     output::check_not_an_input(args.output.as_deref(), &[&args.dump])?;
     let mut options = args.dump_args.options();
-    options.prefilter = filter.prefilter();
-    options.users = filter.users().to_vec();
+    options.keep_only(&filter);
     let dump = read_dump(&args.dump, &options)?;
-    let (texts, warnings) = dump.texts(args.dump_args.database.as_deref())?;
+    let (texts, warnings) = dump.texts()?;
     for w in &warnings {
         warn(w);
     }
@@ -81,11 +80,8 @@ pub fn run(args: &Args) -> Result<()> {
     for w in &unknown {
         warn(&format!("{} has {w}", args.dump));
     }
-    let records: Vec<_> = texts
-        .records()
-        .into_iter()
-        .filter(|r| filter.matches(r))
-        .collect();
+    // The read kept only the texts that pass the filters.
+    let records = texts.records();
     if unknown.is_empty()
         && let Some(hint) = filter.older_backups_hint(records.len())
     {
@@ -102,8 +98,7 @@ pub fn run(args: &Args) -> Result<()> {
         TextsFormat::Json => output::json::write(&records, out)?,
         TextsFormat::ServerJson => output::server_json::write(&records, out)?,
         TextsFormat::Sql => {
-            let database = args.dump_args.database.as_deref();
-            let table = dump.texts_database(database)?.restore_table();
+            let table = dump.texts_database()?.restore_table();
             let script = sql::RestoreScript::new(&args.dump, &table, &args.sql);
             output::sql::write(&records, &script, out)?
         }

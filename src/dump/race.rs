@@ -2,7 +2,8 @@
 //! what `--table` names) and its two lookup tables, `users` and `tasks`.
 //! [`RaceSink`] reads them from any format's rows, built on a
 //! [`SummarySink`] that sees every table: it maps each table's columns by
-//! name, decodes the fields it needs, applies the prefilter, and keeps the
+//! name, decodes the fields it needs, drops the texts
+//! [`ReadOptions::keep_only`] rules out, and keeps the
 //! users and tasks of the texts table's schema. A partition's rows are its
 //! partitioned table's (the dump names the partition, or the root with
 //! `--load-via-partition-root`), and a table's rows may come in several
@@ -12,23 +13,17 @@
 //! ([`super::undecided`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 
 use super::ReadOptions;
 use super::summary::{Summary, SummarySink};
 use super::undecided::Undecided;
-use crate::filter::same_user;
 use crate::format::{Interest, Meta, Row, TableName, Visitor};
 use crate::texts::{Task, TaskText, Texts, Timestamp};
 
 /// The texts table's names on the race server (and a spelling seen elsewhere).
 pub const DEFAULT_TEXTS_TABLES: [&str; 2] = ["tasktexts", "task_texts"];
-
-/// A test on a text row applied while reading, so that rows which cannot
-/// pass the filters are never kept.
-pub type Prefilter = Arc<dyn Fn(&TaskText) -> bool + Send + Sync>;
 
 /// Whether `table` is the texts table: named `wanted` (`--table`: `name`
 /// in any schema or `schema.name`), which replaces the default names.
@@ -64,7 +59,8 @@ pub struct Database {
     /// columns: why there is no texts table.
     pub texts_problem: Option<String>,
     pub texts: Texts,
-    /// The texts table's rows read (those the prefilter keeps), whether
+    /// The texts table's rows read (those whose row passes the filter of
+    /// [`ReadOptions::keep_only`]), whether
     /// kept in `texts` or only counted ([`ReadOptions::count_texts_only`]).
     pub texts_count: usize,
     /// The newest change among them (the last of equals, as
@@ -173,13 +169,26 @@ impl<'o> RaceSink<'o> {
     }
 
     fn wanted_ids(&self, usernames: &HashMap<i64, String>) -> HashSet<i64> {
-        ids_of(&self.options.users, usernames)
+        self.options
+            .keep
+            .as_ref()
+            .map(|f| f.user_ids_named(usernames))
+            .unwrap_or_default()
+    }
+
+    /// Whether texts are kept by whose they are (`--user` in the filter of
+    /// [`ReadOptions::keep_only`]).
+    fn users_wanted(&self) -> bool {
+        self.options
+            .keep
+            .as_ref()
+            .is_some_and(|f| !f.users().is_empty())
     }
 
     /// With `--user`, at the start of the texts table in `schema`: decides
     /// whose texts are kept if the users are known already.
     fn decide_at_texts(&mut self, schema: &str) {
-        if self.options.users.is_empty() || self.database().1.wanted_users.is_some() {
+        if !self.users_wanted() || self.database().1.wanted_users.is_some() {
             return;
         }
         let index = self.databases.len() - 1;
@@ -197,7 +206,7 @@ impl<'o> RaceSink<'o> {
     /// With `--user`, at the end of a users table in `schema`: decides
     /// whose texts are kept if it is the texts table's schema.
     fn decide_at_users(&mut self, schema: &str) {
-        if self.options.users.is_empty() || self.database().1.wanted_users.is_some() {
+        if !self.users_wanted() || self.database().1.wanted_users.is_some() {
             return;
         }
         let (db, lookups) = &self.databases[self.databases.len() - 1];
@@ -210,8 +219,9 @@ impl<'o> RaceSink<'o> {
     /// The summary and, in the same order as its databases, the race
     /// server's tables of each.
     pub fn finish(self) -> Result<(Summary, Vec<Database>)> {
+        let users_wanted = self.users_wanted();
+        let keep = self.options.keep.as_ref();
         let summary = self.summary.finish();
-        let users_wanted = &self.options.users;
         let databases = self
             .databases
             .into_iter()
@@ -231,13 +241,24 @@ impl<'o> RaceSink<'o> {
                     .copied()
                     .or_else(|| lookups.students.values().next().copied())
                     .unwrap_or(0);
-                if !users_wanted.is_empty() {
-                    let wanted = lookups
-                        .wanted_users
-                        .unwrap_or_else(|| ids_of(users_wanted, &db.texts.usernames));
-                    lookups
-                        .undecided
-                        .drain(|user| wanted.contains(&user), &mut db.texts.rows)?;
+                if let Some(keep) = keep {
+                    if users_wanted {
+                        let wanted = lookups
+                            .wanted_users
+                            .unwrap_or_else(|| keep.user_ids_named(&db.texts.usernames));
+                        lookups
+                            .undecided
+                            .drain(|user| wanted.contains(&user), &mut db.texts.rows)?;
+                    }
+                    // What only the users and tasks tables decide.
+                    let texts = &db.texts;
+                    let passes: Vec<bool> = texts
+                        .rows
+                        .iter()
+                        .map(|t| keep.matches(&texts.record(t)))
+                        .collect();
+                    let mut passes = passes.into_iter();
+                    db.texts.rows.retain(|_| passes.next().unwrap_or(false));
                 }
                 Ok(db)
             })
@@ -342,13 +363,13 @@ impl<'o> RaceSink<'o> {
         };
         if !self
             .options
-            .prefilter
+            .keep
             .as_ref()
-            .is_none_or(|keep| keep(&text))
+            .is_none_or(|keep| keep.matches_row(&text))
         {
             return Ok(());
         }
-        let users_wanted = !self.options.users.is_empty();
+        let users_wanted = self.users_wanted();
         let count_only = self.options.count_texts_only;
         let (db, lookups) = self.database();
         db.texts_count += 1;
@@ -474,16 +495,6 @@ impl Visitor for RaceSink<'_> {
             self.decide_at_users(&c.schema);
         }
     }
-}
-
-/// The ids of the students `users` (`--user`, lower case) names among
-/// `usernames`.
-fn ids_of(users: &[String], usernames: &HashMap<i64, String>) -> HashSet<i64> {
-    usernames
-        .iter()
-        .filter(|(_, name)| users.iter().any(|u| same_user(u, name)))
-        .map(|(id, _)| *id)
-        .collect()
 }
 
 fn pick_schema<V: Default>(mut by_schema: HashMap<String, V>, schema: &str) -> V {
