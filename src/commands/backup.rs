@@ -77,9 +77,10 @@ pub fn run(args: &Args) -> Result<()> {
     let conn = args.connection.conn()?;
     let prefix = match &args.prefix {
         Some(p) => p.clone(),
-        None => backup::default_prefix(&conn, args.connection.container.is_some())?,
+        None => backup::default_prefix(&conn, args.connection.container.is_some())
+            .map_err(super::settings::as_usage)?,
     };
-    backup::check_prefix(&prefix)?;
+    backup::check_prefix(&prefix).map_err(super::settings::as_usage)?;
     if args.dry_run
         && args.keep_daily.is_none()
         && args.keep_weekly.is_none()

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::settings::{self, SqlFormatArgs, goes_with};
 use super::{DumpArgs, read_dump, warn};
 use crate::counts::plural;
 use crate::diff::{compare, restore_records};
@@ -56,7 +57,7 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub sql: sql::SqlArgs,
+    pub sql: SqlFormatArgs,
     #[command(flatten)]
     pub dump_args: DumpArgs,
 }
@@ -74,20 +75,25 @@ pub enum DiffFormat {
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    // Every usage check first.
+    let sql_args = args.sql.sql(args.format == DiffFormat::Sql)?;
     if args.old == "-" && args.new == "-" {
         return Err(UsageError("OLD and NEW cannot both be standard input (-)".into()).into());
     }
-    if args.text && args.format != DiffFormat::Table {
-        return Err(UsageError("--text goes with --format table".into()).into());
-    }
-    if args.csv_safe && args.format != DiffFormat::Csv {
-        return Err(UsageError("--csv-safe goes with --format csv".into()).into());
-    }
-    if args.sql.check && args.format != DiffFormat::Sql {
-        return Err(UsageError("--check goes with --format sql".into()).into());
-    }
-    let filter = super::settings::filter(&args.filter)?;
-    output::check_not_an_input(args.output.as_deref(), &[&args.old, &args.new])?;
+    goes_with(
+        args.text,
+        args.format == DiffFormat::Table,
+        "--text goes with --format table",
+    )?;
+    goes_with(
+        args.csv_safe,
+        args.format == DiffFormat::Csv,
+        "--csv-safe goes with --format csv",
+    )?;
+    args.sql
+        .check_goes_with_sql(args.format == DiffFormat::Sql)?;
+    let filter = settings::filter(&args.filter)?;
+    settings::not_an_input(args.output.as_deref(), &[&args.old, &args.new])?;
     // A text is kept when either version passes the filters, so the read
     // keeps only what both versions pass or fail alike: whose text it is.
     let mut options = args.dump_args.options();
@@ -170,9 +176,9 @@ pub fn run(args: &Args) -> Result<()> {
             let records = restore_records(
                 &comparison,
                 new_texts,
-                args.sql.on_conflict == OnConflict::Overwrite,
+                sql_args.on_conflict == OnConflict::Overwrite,
             );
-            if args.sql.on_conflict != OnConflict::Overwrite && !comparison.changed.is_empty() {
+            if sql_args.on_conflict != OnConflict::Overwrite && !comparison.changed.is_empty() {
                 warn(&format!(
                     "the script restores the {} removed text{}; the {} changed one{} stay as they are \
                      (--on-conflict overwrite puts them back as they were in {})",
@@ -185,7 +191,7 @@ pub fn run(args: &Args) -> Result<()> {
             }
             // OLD's texts table: the live server has the same schema.
             let table = old_dump.texts_database()?.restore_table();
-            let script = sql::RestoreScript::new(&args.old, &table, &args.sql);
+            let script = sql::RestoreScript::new(&args.old, &table, &sql_args);
             output::sql::write(&records, &script, out)?
         }
     }

@@ -122,7 +122,7 @@ pub fn run(args: &Args) -> Result<()> {
         .map(PathBuf::as_path)
         .chain(candidates.iter().map(|c| c.path.as_path()))
         .collect();
-    output::check_not_an_input(args.output.as_deref(), &inputs)?;
+    super::settings::not_an_input(args.output.as_deref(), &inputs)?;
     if candidates.is_empty() {
         return Err(anyhow!(
             "no dumps found in {}",

@@ -58,7 +58,7 @@ impl ConnArgs {
     /// The connection the options describe.
     pub fn conn(&self) -> Result<Conn> {
         if let Some(url) = &self.database_url {
-            return Conn::from_url(url);
+            return Conn::from_url(url).map_err(settings::as_usage);
         }
         if let Some(db) = &self.dbname
             && (db.contains('=') || db.contains("://"))

@@ -126,9 +126,11 @@ pub fn run(args: &Args) -> Result<()> {
     conn.dbname = Some(target.dbname.clone());
     let prefix = match &args.prefix {
         Some(p) => p.clone(),
-        None => backup::default_prefix(&conn, container.is_some())?,
+        None => {
+            backup::default_prefix(&conn, container.is_some()).map_err(super::settings::as_usage)?
+        }
     };
-    backup::check_prefix(&prefix)?;
+    backup::check_prefix(&prefix).map_err(super::settings::as_usage)?;
     let target_note = format!(
         "live database: {}{} ({})",
         escape::visible(&target.dbname),
