@@ -81,10 +81,9 @@ impl Database {
 /// Reads the race server's tables, and through its [`SummarySink`] the
 /// summary of the whole dump.
 pub struct RaceSink<'o> {
-    summary: SummarySink,
+    /// The summary, keeping the race server's tables of each database.
+    summary: SummarySink<(Database, Lookups)>,
     options: &'o ReadOptions,
-    /// One per database of the summary, in the same order.
-    databases: Vec<(Database, Lookups)>,
     current: Current,
     /// The usernames of each database by schema, read before the rest of
     /// the dump (the users tables of an indexed `.sql.gz`), if they were.
@@ -144,9 +143,8 @@ struct Lookups {
 impl<'o> RaceSink<'o> {
     pub fn new(summary: SummarySink, options: &'o ReadOptions) -> Self {
         RaceSink {
-            summary,
+            summary: summary.with_per_database(),
             options,
-            databases: vec![(Database::default(), Lookups::default())],
             current: Current::None,
             known_usernames: None,
         }
@@ -162,7 +160,8 @@ impl<'o> RaceSink<'o> {
     /// The usernames of each database by schema, as read (a sink given
     /// only the users tables: see [`RaceSink::knowing_usernames`]).
     pub fn into_usernames(self) -> Vec<Usernames> {
-        self.databases
+        let (_, databases) = self.summary.finish_with_per_database();
+        databases
             .into_iter()
             .map(|(_, lookups)| lookups.usernames)
             .collect()
@@ -191,10 +190,10 @@ impl<'o> RaceSink<'o> {
         if !self.users_wanted() || self.database().1.wanted_users.is_some() {
             return;
         }
-        let index = self.databases.len() - 1;
+        let index = self.summary.per_database().len() - 1;
         let ids = match self.known_usernames.as_ref().and_then(|k| k.get(index)) {
             Some(known) => Some(self.wanted_ids(&pick_schema(known.clone(), schema))),
-            None => self.databases[index]
+            None => self.summary.per_database()[index]
                 .1
                 .usernames
                 .get(schema)
@@ -209,7 +208,7 @@ impl<'o> RaceSink<'o> {
         if !self.users_wanted() || self.database().1.wanted_users.is_some() {
             return;
         }
-        let (db, lookups) = &self.databases[self.databases.len() - 1];
+        let (db, lookups) = self.summary.per_database().last().expect("a database");
         if db.texts_table.as_ref().is_some_and(|t| t.schema == schema) {
             let ids = lookups.usernames.get(schema).map(|n| self.wanted_ids(n));
             self.database().1.wanted_users = ids;
@@ -221,9 +220,8 @@ impl<'o> RaceSink<'o> {
     pub fn finish(self) -> Result<(Summary, Vec<Database>)> {
         let users_wanted = self.users_wanted();
         let keep = self.options.keep.as_ref();
-        let summary = self.summary.finish();
-        let databases = self
-            .databases
+        let (summary, databases) = self.summary.finish_with_per_database();
+        let databases = databases
             .into_iter()
             .zip(&summary.databases)
             .map(|((mut db, lookups), part)| {
@@ -278,7 +276,7 @@ impl<'o> RaceSink<'o> {
     }
 
     fn database(&mut self) -> &mut (Database, Lookups) {
-        self.databases.last_mut().expect("a database")
+        self.summary.current_mut()
     }
 
     /// Which needed table `table` (a partition of `root`, or `root`
@@ -447,11 +445,6 @@ impl<'o> RaceSink<'o> {
 impl Visitor for RaceSink<'_> {
     fn meta(&mut self, meta: Meta) {
         self.summary.meta(meta);
-        // Follow the summary's databases: a new one, or the first named.
-        if self.databases.len() < self.summary.summary().databases.len() {
-            self.databases
-                .push((Database::default(), Lookups::default()));
-        }
     }
 
     fn begin_data(&mut self, table: &TableName, columns: &[String]) -> Interest {
