@@ -5,12 +5,10 @@
 
 use std::path::PathBuf;
 
-use clap::parser::ValueSource;
-use clap::{ArgMatches, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use clap_complete::Shell;
 
 use crate::commands::{backup, diff, history, inspect, reindex, restore, texts};
-use crate::error::UsageError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -78,26 +76,4 @@ pub struct ManArgs {
     /// The subcommand whose page to print (default: the main page).
     #[arg(value_name = "SUBCOMMAND")]
     pub command: Option<String>,
-}
-
-/// Options that do nothing with the chosen format, which only the parsed
-/// command line can tell (an option with a default is always set): a usage
-/// error, exit status 2.
-pub fn unused_options(cli: &Cli, matches: &ArgMatches) -> Result<(), UsageError> {
-    let sql = match &cli.command {
-        Command::Texts(a) => a.format == texts::TextsFormat::Sql,
-        Command::Diff(a) => a.format == diff::DiffFormat::Sql,
-        _ => return Ok(()),
-    };
-    let given = matches.subcommand().is_some_and(|(_, sub)| {
-        sub.try_get_raw("on_conflict").is_ok()
-            && matches!(
-                sub.value_source("on_conflict"),
-                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-            )
-    });
-    if given && !sql {
-        return Err(UsageError("--on-conflict goes with --format sql".into()));
-    }
-    Ok(())
 }

@@ -2,13 +2,11 @@
 //! `--date-field`, `--id` and `--user-id`, shared by `texts`, `diff` and `history`.
 //! Filters combine with AND; a repeated option is OR.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone};
 
-use crate::dump::Prefilter;
-use crate::error::UsageError;
 use crate::escape;
 use crate::texts::{Record, Task, TaskText, Timestamp};
 
@@ -55,7 +53,9 @@ struct TaskPattern {
     name: String,
 }
 
-/// The filters, parsed and ready to test records.
+/// The filters, parsed and ready to test records. Every method that looks
+/// at the fields takes them apart without `..`, so that a new field does
+/// not compile until each of them says what it does with it.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     users: Vec<String>,
@@ -68,65 +68,166 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The filters as given; a `--since` or `--until` that names no time
+    /// is an error whose message starts with the option.
     pub fn from_args(args: &FilterArgs) -> Result<Filter> {
+        let FilterArgs {
+            users,
+            tasks,
+            since,
+            until,
+            date_field,
+            ids,
+            user_ids,
+        } = args;
         Ok(Filter {
-            users: args.users.iter().map(|u| u.to_lowercase()).collect(),
-            tasks: args.tasks.iter().map(|t| parse_task(t)).collect(),
-            since: args
-                .since
+            users: users.iter().map(|u| u.to_lowercase()).collect(),
+            tasks: tasks.iter().map(|t| parse_task(t)).collect(),
+            since: since
                 .as_deref()
                 .map(|w| parse_when(w, Bound::Since))
                 .transpose()
-                .map_err(|e| UsageError(format!("--since: {e:#}")))?,
-            until: args
-                .until
+                .map_err(|e| anyhow::anyhow!("--since: {e:#}"))?,
+            until: until
                 .as_deref()
                 .map(|w| parse_when(w, Bound::Until))
                 .transpose()
-                .map_err(|e| UsageError(format!("--until: {e:#}")))?,
-            date_field: args.date_field,
-            ids: args.ids.clone(),
-            user_ids: args.user_ids.clone(),
+                .map_err(|e| anyhow::anyhow!("--until: {e:#}"))?,
+            date_field: *date_field,
+            ids: ids.clone(),
+            user_ids: user_ids.clone(),
         })
     }
 
-    /// True when any filter besides `--user` is set.
+    /// True when any filter besides `--user` is set (server-json's safety
+    /// check: the upload replaces all of the student's texts).
     pub fn has_more_than_users(&self) -> bool {
-        !self.tasks.is_empty()
-            || self.since.is_some()
-            || self.until.is_some()
-            || !self.ids.is_empty()
-            || !self.user_ids.is_empty()
+        let Filter {
+            users: _,
+            tasks,
+            since,
+            until,
+            date_field: _, // says only which date --since and --until test
+            ids,
+            user_ids,
+        } = self;
+        !tasks.is_empty()
+            || since.is_some()
+            || until.is_some()
+            || !ids.is_empty()
+            || !user_ids.is_empty()
     }
 
     pub fn users(&self) -> &[String] {
         &self.users
     }
 
-    /// The tests that need no lookup (id and dates), to apply while reading.
-    pub fn prefilter(&self) -> Option<Prefilter> {
-        if self.ids.is_empty()
-            && self.user_ids.is_empty()
-            && self.since.is_none()
-            && self.until.is_none()
-        {
-            return None;
+    /// The part of the filters a text row passes or fails by itself (id,
+    /// user id, dates), without the users and tasks tables.
+    pub fn of_rows(&self) -> Filter {
+        let Filter {
+            users: _,
+            tasks: _,
+            since,
+            until,
+            date_field,
+            ids,
+            user_ids,
+        } = self;
+        Filter {
+            since: *since,
+            until: *until,
+            date_field: *date_field,
+            ids: ids.clone(),
+            user_ids: user_ids.clone(),
+            ..Filter::default()
         }
-        let me = self.clone();
-        Some(Arc::new(move |t: &TaskText| me.matches_row(t)))
     }
 
-    fn matches_row(&self, text: &TaskText) -> bool {
-        if !self.ids.is_empty() && !self.ids.contains(&text.id) {
+    /// The part of the filters that every version of a text (same student,
+    /// same task) passes or fails alike within one dump: whose text it is
+    /// (`--user`, `--user-id`). A student's username may differ between
+    /// dumps: see [`Filter::rereads`].
+    pub fn of_students(&self) -> Filter {
+        let Filter {
+            users,
+            tasks: _,
+            since: _,
+            until: _,
+            date_field: _,
+            ids: _,
+            user_ids,
+        } = self;
+        Filter {
+            users: users.clone(),
+            user_ids: user_ids.clone(),
+            ..Filter::default()
+        }
+    }
+
+    /// Only the texts of these students (by user id).
+    pub fn only_user_ids(user_ids: Vec<i64>) -> Filter {
+        Filter {
+            user_ids,
+            ..Filter::default()
+        }
+    }
+
+    /// The user ids of the students `--user` names among `usernames`.
+    pub fn user_ids_named(&self, usernames: &HashMap<i64, String>) -> HashSet<i64> {
+        usernames
+            .iter()
+            .filter(|(_, name)| self.users.iter().any(|u| same_user(u, name)))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// After several dumps were read keeping [`Filter::of_students`], given
+    /// the ids `--user` named in each ([`Filter::user_ids_named`]): for
+    /// each dump, the filter to read it again with when it may have
+    /// dropped texts of a student `--user` names in another dump (one
+    /// renamed between them), else `None`.
+    pub fn rereads(&self, named: &[HashSet<i64>]) -> Vec<Option<Filter>> {
+        if self.users.is_empty() {
+            return vec![None; named.len()];
+        }
+        let mut union: Vec<i64> = named.iter().flatten().copied().collect();
+        union.sort_unstable();
+        union.dedup();
+        if !self.user_ids.is_empty() {
+            union.retain(|id| self.user_ids.contains(id));
+        }
+        named
+            .iter()
+            .map(|mine| {
+                let missing = union.iter().any(|id| !mine.contains(id));
+                missing.then(|| Filter::only_user_ids(union.clone()))
+            })
+            .collect()
+    }
+
+    /// Whether a text row passes the filters that need no lookup (id, user
+    /// id, dates): those applied while reading.
+    pub fn matches_row(&self, text: &TaskText) -> bool {
+        let Filter {
+            users: _,
+            tasks: _,
+            since,
+            until,
+            date_field,
+            ids,
+            user_ids,
+        } = self;
+        if !ids.is_empty() && !ids.contains(&text.id) {
             return false;
         }
-        if !self.user_ids.is_empty() && !self.user_ids.contains(&text.user_id) {
+        if !user_ids.is_empty() && !user_ids.contains(&text.user_id) {
             return false;
         }
-        if self.since.is_none() && self.until.is_none() {
+        if since.is_none() && until.is_none() {
             return true;
         }
-        let date: Option<&Timestamp> = match self.date_field {
+        let date: Option<&Timestamp> = match date_field {
             DateField::Changed => Some(text.changed_at()),
             DateField::Created => Some(&text.created_at),
             DateField::Modified => text.modified_at.as_ref(),
@@ -134,28 +235,36 @@ impl Filter {
         let Some(date) = date else {
             return false;
         };
-        self.since.is_none_or(|s| date.instant >= s) && self.until.is_none_or(|u| date.instant <= u)
+        since.is_none_or(|s| date.instant >= s) && until.is_none_or(|u| date.instant <= u)
     }
 
     /// Whether a record passes every filter.
     pub fn matches(&self, record: &Record<'_>) -> bool {
+        let Filter {
+            users,
+            tasks,
+            since: _, // these four: matches_row
+            until: _,
+            date_field: _,
+            ids: _,
+            user_ids: _,
+        } = self;
         if !self.matches_row(record.text) {
             return false;
         }
-        if !self.users.is_empty() {
+        if !users.is_empty() {
             let Some(name) = record.username else {
                 return false;
             };
-            if !self.users.iter().any(|u| same_user(u, name)) {
+            if !users.iter().any(|u| same_user(u, name)) {
                 return false;
             }
         }
-        if !self.tasks.is_empty() {
+        if !tasks.is_empty() {
             let Some(task) = record.task else {
                 return false;
             };
-            let hit = self.tasks.iter().any(|p| p.matches(task));
-            if !hit {
+            if !tasks.iter().any(|p| p.matches(task)) {
                 return false;
             }
         }

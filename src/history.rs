@@ -3,7 +3,7 @@
 //! memory holds one dump's texts per reader, never all the dumps' content;
 //! the summaries are then lined up per text, oldest dump first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -92,6 +92,9 @@ pub enum Outcome {
         /// about a `--user` or `--task` that names nothing).
         usernames: Vec<String>,
         tasks: Vec<Task>,
+        /// The user ids of the students `--user` names in this dump (see
+        /// [`Filter::rereads`]).
+        students_named: HashSet<i64>,
     },
     /// In a directory, and the reader says it is no dump.
     Skipped(String),
@@ -100,12 +103,7 @@ pub enum Outcome {
 }
 
 /// Reads one dump and reduces it to a summary per text.
-pub fn summarize(
-    c: &DumpFile,
-    options: &ReadOptions,
-    database: Option<&str>,
-    filter: &Filter,
-) -> Outcome {
+pub fn summarize(c: &DumpFile, options: &ReadOptions, filter: &Filter) -> Outcome {
     let source = Source::Path(c.path.clone());
     let dump = match dump::read(&source, options) {
         Ok(d) => d,
@@ -122,7 +120,7 @@ pub fn summarize(
             "--salvage: {damage}; its texts after that point count as absent"
         ));
     }
-    let (texts, more) = match dump.texts(database) {
+    let (texts, more) = match dump.texts() {
         Ok(t) => t,
         Err(e) => return Outcome::Failed(format!("{e:#}")),
     };
@@ -167,6 +165,7 @@ pub fn summarize(
         warnings,
         usernames: texts.usernames.values().cloned().collect(),
         tasks: texts.tasks.values().cloned().collect(),
+        students_named: filter.user_ids_named(&texts.usernames),
     }
 }
 

@@ -69,9 +69,9 @@ pub fn unreadable(path: &str, error: String) -> Report {
     }
 }
 
-/// The report of a dump read with `--salvage` and row counts;
-/// `wanted` is `--database`.
-pub fn report(d: &Dump, wanted: Option<&str>) -> Report {
+/// The report of a dump read with `--salvage` and row counts.
+pub fn report(d: &Dump) -> Report {
+    let wanted = d.wanted_database.as_deref();
     let mut error = None;
     let chosen = match wanted {
         Some(name) => match d.database(name) {
@@ -81,7 +81,7 @@ pub fn report(d: &Dump, wanted: Option<&str>) -> Report {
                 None
             }
         },
-        None => d.texts_database(None).ok(),
+        None => d.texts_database().ok(),
     };
     let db = match wanted {
         Some(_) => chosen,
@@ -106,7 +106,7 @@ pub fn report(d: &Dump, wanted: Option<&str>) -> Report {
             && (d.wanted_table.is_some()
                 || d.databases.iter().any(|db| db.texts_problem.is_some())) =>
         {
-            d.texts_database(None).err().map(|e| format!("{e:#}"))
+            d.texts_database().err().map(|e| format!("{e:#}"))
         }
         None => None,
     };

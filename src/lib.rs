@@ -4,9 +4,10 @@
 //! The layers, bottom first. A module may use the modules of its own layer
 //! and of the layers below, never those above (tests/layers.rs reads this
 //! list and fails on an import that climbs it):
-//! 1. [`error`], [`counts`], [`escape`], [`folder_names`], [`signals`],
-//!    [`progress`]: the error kinds, counts and sizes as messages say them,
-//!    terminal escapes, backup file names, signal handling, the progress bar;
+//! 1. [`error`], [`counts`], [`escape`], [`quote`], [`folder_names`],
+//!    [`signals`], [`progress`]: the error kinds, counts and sizes as messages
+//!    say them, terminal escapes, SQL quoting, backup file names, signal
+//!    handling, the progress bar;
 //! 2. [`atomic_file`], [`codec`], [`stream`], [`sql_scan`]: files written whole
 //!    or not at all, the codecs, decompressed byte streams, the SQL scanner;
 //! 3. [`indexed_gzip`]: the indexed `.sql.gz` that `backup` writes and readers

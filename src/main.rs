@@ -4,18 +4,13 @@
 use std::io;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::Parser;
 use textrescue::cli::{Cli, Command};
 use textrescue::commands;
 use textrescue::error::UsageError;
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    if let Err(e) = textrescue::cli::unused_options(&cli, &matches) {
-        eprintln!("textrescue: {e}");
-        return ExitCode::from(2);
-    }
+    let cli = Cli::parse();
     let result = match &cli.command {
         Command::Texts(a) => commands::texts::run(a),
         Command::Diff(a) => commands::diff::run(a),

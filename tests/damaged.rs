@@ -29,7 +29,7 @@ fn read_with(path: &Path, salvage: bool, count_rows: bool) -> Result<Vec<TaskTex
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         dump::read(&Source::Path(path.to_path_buf()), &options)
-            .and_then(|d| d.texts(None).map(|(t, _)| t.rows.clone()))
+            .and_then(|d| d.texts().map(|(t, _)| t.rows.clone()))
     }));
     match outcome {
         Ok(Ok(rows)) => Ok(rows),

@@ -20,7 +20,7 @@ fn read(path: &Path) -> anyhow::Result<Dump> {
 
 /// The texts, usernames and tasks of a dump, in a comparable form.
 fn summary(dump: &Dump) -> String {
-    let (texts, _) = dump.texts(None).expect("the dump has texts");
+    let (texts, _) = dump.texts().expect("the dump has texts");
     let mut users: Vec<_> = texts.usernames.iter().collect();
     users.sort();
     let mut tasks: Vec<_> = texts

@@ -140,7 +140,7 @@ fn directory_seeds_lay_out_as_the_real_dumps() {
         dir_layout::lay_out(&seed, scratch.path()).unwrap();
         let read = |dir: &Path| {
             let d = dump::read(&Source::Path(dir.to_path_buf()), &ReadOptions::default()).unwrap();
-            let (texts, _) = d.texts(None).unwrap();
+            let (texts, _) = d.texts().unwrap();
             texts.rows.clone()
         };
         let laid_out = read(scratch.path());

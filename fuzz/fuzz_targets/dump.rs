@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
             ..Default::default()
         };
         if let Ok(d) = dump::read(&source, &options) {
-            let _ = d.texts(None);
+            let _ = d.texts();
         }
     }
 });

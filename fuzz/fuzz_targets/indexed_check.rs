@@ -23,19 +23,25 @@ const LABELS: [Option<&[u8]>; 4] = [
 /// by their text: an anyhow error's Debug carries its backtrace when
 /// RUST_BACKTRACE is set (as under the fuzzer), which differs by call site.
 fn read(source: &Source, count_rows: bool, users: &[String]) -> String {
-    let options = ReadOptions {
+    let mut options = ReadOptions {
         count_rows,
         count_texts_only: count_rows,
-        users: users.to_vec(),
         ..Default::default()
     };
+    if !users.is_empty() {
+        let users = textrescue::filter::FilterArgs {
+            users: users.to_vec(),
+            ..Default::default()
+        };
+        options.keep_only(&textrescue::filter::Filter::from_args(&users).expect("no dates"));
+    }
     let name = source.display();
     let said = match dump::read(source, &options) {
         Ok(d) => format!(
             "{:?} {:?} {:?}",
             d.summary,
             d.databases.iter().map(canonical).collect::<Vec<_>>(),
-            d.texts(None)
+            d.texts()
                 .map(|(t, w)| (t.rows.len(), w))
                 .map_err(|e| format!("{e:#}"))
         ),

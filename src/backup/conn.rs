@@ -9,8 +9,6 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use crate::error::usage;
-
 /// A secret that never prints.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(pub String);
@@ -67,7 +65,7 @@ pub struct Launch {
 const NOT_SHOWN: &str = "(the URL is not shown: it may hold a password)";
 
 fn url_error(what: &str) -> anyhow::Error {
-    usage(format!("--database-url: {what} {NOT_SHOWN}"))
+    anyhow::anyhow!("--database-url: {what} {NOT_SHOWN}")
 }
 
 /// What a URL whose parts cannot be told apart for sure gets told.

@@ -41,7 +41,6 @@ use nix::unistd::{Uid, User};
 
 use crate::atomic_file::AtomicFile;
 use crate::counts::{human_size, plural};
-use crate::error::usage;
 use crate::indexed_gzip::IndexedGzWriter;
 use crate::signals::Interrupts;
 use conn::{Conn, DumpFormat, Launch};
@@ -237,15 +236,17 @@ pub fn default_prefix(conn: &Conn, in_container: bool) -> Result<String> {
     let db = match db {
         Some(db) => db,
         None if in_container => {
-            return Err(usage(
-                "with --container, give --dbname (or --prefix): the backup is named after the database",
-            ));
+            anyhow::bail!(
+                "with --container, give --dbname (or --prefix): the backup is named after the database"
+            );
         }
         None => env("PGDATABASE")
             .or_else(|| env("PGUSER"))
             .or_else(os_user)
             .ok_or_else(|| {
-                usage("cannot tell which database pg_dump will dump: give --dbname or --prefix")
+                anyhow::anyhow!(
+                    "cannot tell which database pg_dump will dump: give --dbname or --prefix"
+                )
             })?,
     };
     let clean: String = db
@@ -273,9 +274,9 @@ fn os_user() -> Option<String> {
 pub fn check_prefix(prefix: &str) -> Result<()> {
     if prefix.is_empty() || prefix.contains('/') || prefix.contains('\0') || prefix.starts_with('.')
     {
-        return Err(usage(format!(
+        anyhow::bail!(
             "--prefix {prefix:?}: must be non-empty, without '/', and not start with '.'"
-        )));
+        );
     }
     Ok(())
 }

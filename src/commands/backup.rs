@@ -83,7 +83,8 @@ pub fn run(args: &Args) -> Result<()> {
             format: args.format,
         },
         args.prefix.as_deref(),
-    )?;
+    )
+    .map_err(super::settings::as_usage)?;
     if args.dry_run
         && args.keep_daily.is_none()
         && args.keep_weekly.is_none()

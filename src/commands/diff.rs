@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::settings::{self, SqlFormatArgs, goes_with};
 use super::{DumpArgs, read_dump, warn};
 use crate::counts::plural;
 use crate::diff::{compare, restore_records};
 use crate::error::UsageError;
-use crate::filter::{Filter, FilterArgs};
+use crate::filter::FilterArgs;
 use crate::output::diff::Colour;
 use crate::output::sql::{self, OnConflict};
 use crate::output::{self, Destination};
@@ -56,7 +57,7 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     #[command(flatten)]
-    pub sql: sql::SqlArgs,
+    pub sql: SqlFormatArgs,
     #[command(flatten)]
     pub dump_args: DumpArgs,
 }
@@ -74,23 +75,29 @@ pub enum DiffFormat {
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    // Every usage check first.
+    let sql_args = args.sql.sql(args.format == DiffFormat::Sql)?;
     if args.old == "-" && args.new == "-" {
         return Err(UsageError("OLD and NEW cannot both be standard input (-)".into()).into());
     }
-    if args.text && args.format != DiffFormat::Table {
-        return Err(UsageError("--text goes with --format table".into()).into());
-    }
-    if args.csv_safe && args.format != DiffFormat::Csv {
-        return Err(UsageError("--csv-safe goes with --format csv".into()).into());
-    }
-    if args.sql.check && args.format != DiffFormat::Sql {
-        return Err(UsageError("--check goes with --format sql".into()).into());
-    }
-    let filter = Filter::from_args(&args.filter)?;
-    output::check_not_an_input(args.output.as_deref(), &[&args.old, &args.new])?;
-    // No prefilter while reading: a text is kept when either version passes
-    // the filters, so a version that fails them is still needed.
-    let options = args.dump_args.options();
+    goes_with(
+        args.text,
+        args.format == DiffFormat::Table,
+        "--text goes with --format table",
+    )?;
+    goes_with(
+        args.csv_safe,
+        args.format == DiffFormat::Csv,
+        "--csv-safe goes with --format csv",
+    )?;
+    args.sql
+        .check_goes_with_sql(args.format == DiffFormat::Sql)?;
+    let filter = settings::filter(&args.filter)?;
+    settings::not_an_input(args.output.as_deref(), &[&args.old, &args.new])?;
+    // A text is kept when either version passes the filters, so the read
+    // keeps only what both versions pass or fail alike: whose text it is.
+    let mut options = args.dump_args.options();
+    options.keep_only(&filter.of_students());
     let quiet = crate::dump::ReadOptions {
         progress: false,
         ..options.clone()
@@ -100,10 +107,28 @@ pub fn run(args: &Args) -> Result<()> {
         || read_dump(&args.old, &quiet),
         || read_dump(&args.new, &options),
     );
-    let (old_dump, new_dump) = (old_dump?, new_dump?);
-    let database = args.dump_args.database.as_deref();
-    let (old_texts, old_warnings) = old_dump.texts(database)?;
-    let (new_texts, new_warnings) = new_dump.texts(database)?;
+    let (mut old_dump, mut new_dump) = (old_dump?, new_dump?);
+    // `--user` found its students by each dump's own usernames: one renamed
+    // between the dumps needs his texts in the other dump too.
+    let named = [&old_dump, &new_dump].map(|d| {
+        d.texts_database()
+            .map(|db| filter.user_ids_named(&db.texts.usernames))
+            .unwrap_or_default()
+    });
+    let rereads = filter.rereads(&named);
+    for ((arg, dump), keep) in [(&args.old, &mut old_dump), (&args.new, &mut new_dump)]
+        .into_iter()
+        .zip(rereads)
+    {
+        if let Some(keep) = keep {
+            let mut again = quiet.clone();
+            again.keep_only(&keep);
+            // Not through read_dump: its warnings were given once.
+            *dump = crate::dump::read(&crate::input::Source::from_arg(arg), &again)?;
+        }
+    }
+    let (old_texts, old_warnings) = old_dump.texts()?;
+    let (new_texts, new_warnings) = new_dump.texts()?;
     for w in old_warnings.iter().chain(&new_warnings) {
         warn(w);
     }
@@ -151,9 +176,9 @@ pub fn run(args: &Args) -> Result<()> {
             let records = restore_records(
                 &comparison,
                 new_texts,
-                args.sql.on_conflict == OnConflict::Overwrite,
+                sql_args.on_conflict == OnConflict::Overwrite,
             );
-            if args.sql.on_conflict != OnConflict::Overwrite && !comparison.changed.is_empty() {
+            if sql_args.on_conflict != OnConflict::Overwrite && !comparison.changed.is_empty() {
                 warn(&format!(
                     "the script restores the {} removed text{}; the {} changed one{} stay as they are \
                      (--on-conflict overwrite puts them back as they were in {})",
@@ -165,8 +190,8 @@ pub fn run(args: &Args) -> Result<()> {
                 ));
             }
             // OLD's texts table: the live server has the same schema.
-            let table = old_dump.texts_database(database)?.restore_table();
-            let script = sql::RestoreScript::new(&args.old, &table, &args.sql);
+            let table = old_dump.texts_database()?.restore_table();
+            let script = sql::RestoreScript::new(&args.old, &table, &sql_args);
             output::sql::write(&records, &script, out)?
         }
     }

@@ -15,7 +15,7 @@ use crate::error::UsageError;
 use crate::escape::{self, shell_option, shell_path};
 use crate::filter::{Filter, FilterArgs};
 use crate::history::{Key, Outcome, TextSummary, histories, summarize};
-use crate::nightlies::{candidates, one_prefix};
+use crate::nightlies::{DumpFile, candidates, one_prefix};
 use crate::output::{self, Destination};
 use crate::progress::{Progress, size_on_disk};
 
@@ -56,6 +56,45 @@ pub struct Args {
     pub dump_args: DumpArgs,
 }
 
+/// `--user` found its students by each dump's own usernames: a student
+/// renamed between the dumps needs his texts in the others too, so the
+/// dumps that left some out are read again for them.
+fn reread_for_renamed(
+    candidates: &[DumpFile],
+    outcomes: &mut [Outcome],
+    options: &ReadOptions,
+    filter: &Filter,
+) {
+    let (read, named): (Vec<usize>, Vec<HashSet<i64>>) = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            Outcome::Read { students_named, .. } => Some((i, students_named.clone())),
+            _ => None,
+        })
+        .unzip();
+    let again: Vec<(usize, Filter)> = read
+        .into_iter()
+        .zip(filter.rereads(&named))
+        .filter_map(|(i, keep)| keep.map(|k| (i, k)))
+        .collect();
+    let quiet = ReadOptions {
+        shared_progress: None,
+        ..options.clone()
+    };
+    let reread: Vec<(usize, Outcome)> = again
+        .par_iter()
+        .map(|(i, keep)| {
+            let mut options = quiet.clone();
+            options.keep_only(keep);
+            (*i, summarize(&candidates[*i], &options, filter))
+        })
+        .collect();
+    for (i, outcome) in reread {
+        outcomes[i] = outcome;
+    }
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistoryFormat {
     Table,
@@ -69,7 +108,7 @@ pub fn run(args: &Args) -> Result<()> {
         )
         .into());
     }
-    let filter = Filter::from_args(&args.filter)?;
+    let filter = super::settings::filter(&args.filter)?;
     let mut warnings = Vec::new();
     let found = candidates(&args.paths, &mut warnings);
     let candidates = found.and_then(|f| one_prefix(f, args.prefix.as_deref(), &mut warnings));
@@ -83,7 +122,7 @@ pub fn run(args: &Args) -> Result<()> {
         .map(PathBuf::as_path)
         .chain(candidates.iter().map(|c| c.path.as_path()))
         .collect();
-    output::check_not_an_input(args.output.as_deref(), &inputs)?;
+    super::settings::not_an_input(args.output.as_deref(), &inputs)?;
     if candidates.is_empty() {
         return Err(anyhow!(
             "no dumps found in {}",
@@ -97,22 +136,26 @@ pub fn run(args: &Args) -> Result<()> {
     // One bar (on a terminal) for the bytes of all the dumps together.
     let total = candidates.iter().map(|c| size_on_disk(&c.path)).sum();
     let bar = Progress::for_dumps(candidates.len(), total);
-    let options = ReadOptions {
+    // A text is shown when one of its versions passes the filters, so the
+    // read keeps only what every version passes or fails alike: whose
+    // text it is.
+    let mut options = ReadOptions {
         progress: false,
         shared_progress: Some(bar.clone()),
         ..args.dump_args.options()
     };
-    let database = args.dump_args.database.as_deref();
+    options.keep_only(&filter.of_students());
 
-    let outcomes: Vec<Outcome> = candidates
+    let mut outcomes: Vec<Outcome> = candidates
         .par_iter()
         .map(|c| {
-            let outcome = summarize(c, &options, database, &filter);
+            let outcome = summarize(c, &options, &filter);
             bar.dump_done();
             outcome
         })
         .collect();
     bar.finish();
+    reread_for_renamed(&candidates, &mut outcomes, &options, &filter);
 
     let mut dumps: Vec<String> = Vec::new();
     let mut summaries: Vec<HashMap<Key, TextSummary>> = Vec::new();
@@ -127,6 +170,7 @@ pub fn run(args: &Args) -> Result<()> {
                 warnings,
                 usernames: names,
                 tasks: more_tasks,
+                students_named: _,
             } => {
                 for w in warnings {
                     warn(&w);

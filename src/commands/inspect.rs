@@ -45,7 +45,7 @@ pub fn run(args: &Args) -> Result<()> {
         options.count_rows = true;
         options.salvage = true;
         let report = match dump::read(&Source::from_arg(path), &options) {
-            Ok(d) => report(&d, args.dump_args.database.as_deref()),
+            Ok(d) => report(&d),
             Err(e) => unreadable(path, format!("{e:#}")),
         };
         if let Some(error) = &report.error {

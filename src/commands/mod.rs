@@ -7,6 +7,7 @@ pub mod history;
 pub mod inspect;
 pub mod reindex;
 pub mod restore;
+pub mod settings;
 pub mod texts;
 
 use anyhow::Result;
@@ -57,7 +58,7 @@ impl ConnArgs {
     /// The connection the options describe.
     pub fn conn(&self) -> Result<Conn> {
         if let Some(url) = &self.database_url {
-            return Conn::from_url(url);
+            return Conn::from_url(url).map_err(settings::as_usage);
         }
         if let Some(db) = &self.dbname
             && (db.contains('=') || db.contains("://"))

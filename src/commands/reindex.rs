@@ -41,7 +41,7 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<()> {
     let target = &args.output;
-    crate::output::check_not_an_input(Some(target), &[&args.dump])?;
+    super::settings::not_an_input(Some(target), &[&args.dump])?;
     if !args.force && std::fs::symlink_metadata(target).is_ok() {
         bail!(
             "{} exists: reindex never overwrites a file (--force replaces it)",

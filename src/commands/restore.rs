@@ -12,7 +12,7 @@ use crate::backup::conn::{DumpFormat, Launch};
 use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::escape;
-use crate::filter::{Filter, FilterArgs};
+use crate::filter::FilterArgs;
 use crate::restore::script::OnConflict;
 use crate::restore::{self, Settings, live::Live, target, undo};
 
@@ -83,7 +83,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let filter = Filter::from_args(&args.filter)?;
+    let filter = super::settings::filter(&args.filter)?;
     if filter.users().is_empty() {
         return Err(UsageError("restore needs at least one --user".into()).into());
     }
@@ -134,7 +134,8 @@ pub fn run(args: &Args) -> Result<()> {
             format: DumpFormat::Plain,
         },
         args.prefix.as_deref(),
-    )?;
+    )
+    .map_err(super::settings::as_usage)?;
     safety.lock_timeout = Duration::from_secs(args.lock_timeout);
     safety.quiet = true;
     let prefix = safety.prefix.clone();
@@ -170,18 +171,18 @@ pub fn run(args: &Args) -> Result<()> {
     usernames.extend(filter.users().iter().cloned());
     usernames.sort();
     usernames.dedup();
+    let mut read_options = ReadOptions {
+        table: args.table.clone(),
+        database: args.database.clone(),
+        ..ReadOptions::default()
+    };
+    read_options.keep_only(&filter.of_rows());
     let settings = Settings {
         usernames,
         source: args.backup.clone(),
         from: args.from.clone(),
-        read_options: ReadOptions {
-            table: args.table.clone(),
-            database: args.database.clone(),
-            prefilter: filter.prefilter(),
-            ..ReadOptions::default()
-        },
+        read_options,
         filter,
-        database: args.database.clone(),
         on_conflict: args.on_conflict,
         delete_absent: if args.delete_absent {
             args.filter.ids.clone()

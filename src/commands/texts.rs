@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::settings::{self, SqlFormatArgs, goes_with};
 use super::{DumpArgs, read_dump, warn};
 use crate::error::UsageError;
 use crate::filter::{Filter, FilterArgs};
@@ -36,7 +37,7 @@ pub struct Args {
     #[arg(long)]
     pub csv_safe: bool,
     #[command(flatten)]
-    pub sql: sql::SqlArgs,
+    pub sql: SqlFormatArgs,
     #[command(flatten)]
     pub dump_args: DumpArgs,
 }
@@ -52,25 +53,51 @@ pub enum TextsFormat {
     Sql,
 }
 
+/// `texts`'s settings, every usage check made.
+struct Settings {
+    filter: Filter,
+    sql: sql::SqlArgs,
+    options: crate::dump::ReadOptions,
+}
+
+impl Settings {
+    fn new(args: &Args) -> Result<Settings> {
+        let sql = args.sql.sql(args.format == TextsFormat::Sql)?;
+        let filter = settings::filter(&args.filter)?;
+        goes_with(
+            args.csv_safe,
+            args.format == TextsFormat::Csv,
+            "--csv-safe goes with --format csv",
+        )?;
+        if args.format == TextsFormat::ServerJson {
+            check_server_json(&filter, args.partial)?;
+        }
+        goes_with(
+            args.partial,
+            args.format == TextsFormat::ServerJson,
+            "--partial goes with --format server-json",
+        )?;
+        args.sql
+            .check_goes_with_sql(args.format == TextsFormat::Sql)?;
+        settings::not_an_input(args.output.as_deref(), &[&args.dump])?;
+        let mut options = args.dump_args.options();
+        options.keep_only(&filter);
+        Ok(Settings {
+            filter,
+            sql,
+            options,
+        })
+    }
+}
+
 pub fn run(args: &Args) -> Result<()> {
-    let filter = Filter::from_args(&args.filter)?;
-    if args.csv_safe && args.format != TextsFormat::Csv {
-        return Err(UsageError("--csv-safe goes with --format csv".into()).into());
-    }
-    if args.format == TextsFormat::ServerJson {
-        check_server_json(&filter, args.partial)?;
-    } else if args.partial {
-        return Err(UsageError("--partial goes with --format server-json".into()).into());
-    }
-    if args.sql.check && args.format != TextsFormat::Sql {
-        return Err(UsageError("--check goes with --format sql".into()).into());
-    }
-    output::check_not_an_input(args.output.as_deref(), &[&args.dump])?;
-    let mut options = args.dump_args.options();
-    options.prefilter = filter.prefilter();
-    options.users = filter.users().to_vec();
+    let Settings {
+        filter,
+        sql: sql_args,
+        options,
+    } = Settings::new(args)?;
     let dump = read_dump(&args.dump, &options)?;
-    let (texts, warnings) = dump.texts(args.dump_args.database.as_deref())?;
+    let (texts, warnings) = dump.texts()?;
     for w in &warnings {
         warn(w);
     }
@@ -81,11 +108,8 @@ pub fn run(args: &Args) -> Result<()> {
     for w in &unknown {
         warn(&format!("{} has {w}", args.dump));
     }
-    let records: Vec<_> = texts
-        .records()
-        .into_iter()
-        .filter(|r| filter.matches(r))
-        .collect();
+    // The read kept only the texts that pass the filters.
+    let records = texts.records();
     if unknown.is_empty()
         && let Some(hint) = filter.older_backups_hint(records.len())
     {
@@ -102,9 +126,8 @@ pub fn run(args: &Args) -> Result<()> {
         TextsFormat::Json => output::json::write(&records, out)?,
         TextsFormat::ServerJson => output::server_json::write(&records, out)?,
         TextsFormat::Sql => {
-            let database = args.dump_args.database.as_deref();
-            let table = dump.texts_database(database)?.restore_table();
-            let script = sql::RestoreScript::new(&args.dump, &table, &args.sql);
+            let table = dump.texts_database()?.restore_table();
+            let script = sql::RestoreScript::new(&args.dump, &table, &sql_args);
             output::sql::write(&records, &script, out)?
         }
     }

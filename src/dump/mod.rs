@@ -17,8 +17,9 @@ mod undecided;
 use anyhow::{Context, Result, anyhow, bail};
 
 use self::race::RaceSink;
-pub use self::race::{DEFAULT_TEXTS_TABLES, Database, Prefilter};
+pub use self::race::{DEFAULT_TEXTS_TABLES, Database};
 pub use self::summary::{DatabaseSummary, Summary, SummarySink, TableStat};
+use crate::filter::Filter;
 use crate::format;
 use crate::input::{self, Members, Source};
 use crate::progress::Progress;
@@ -46,11 +47,22 @@ pub struct ReadOptions {
     /// Count the read on this bar over several dumps instead
     /// ([`Progress::for_dumps`]).
     pub shared_progress: Option<Progress>,
-    pub prefilter: Option<Prefilter>,
-    /// `--user` (lower case): only these students' texts are wanted, so
-    /// the others' are dropped as soon as it is known whose they are.
-    /// Empty: every text is kept.
-    pub users: Vec<String>,
+    /// Only the texts that pass this filter are kept: set by
+    /// [`ReadOptions::keep_only`], which says how; `None`: every text.
+    pub keep: Option<Filter>,
+}
+
+impl ReadOptions {
+    /// Keep only the texts that pass `filter`: a row that fails its tests
+    /// of the row alone (id, user id, dates) is dropped as it is read;
+    /// with `--user`, the other students' texts are dropped as soon as the
+    /// users table says whose they are (until then they wait, compactly);
+    /// and once the whole dump is read, the texts that fail the rest
+    /// (usernames, tasks) go too, so that `texts.rows` holds exactly the
+    /// texts that pass.
+    pub fn keep_only(&mut self, filter: &Filter) {
+        self.keep = Some(filter.clone());
+    }
 }
 
 /// What reading a dump gave.
@@ -64,14 +76,16 @@ pub struct Dump {
     pub databases: Vec<Database>,
     /// `--table`, as given.
     pub wanted_table: Option<String>,
+    /// `--database`, as given: the database [`Dump::texts_database`] picks.
+    pub wanted_database: Option<String>,
 }
 
 impl Dump {
     /// The database that holds the texts: `--database`, or the only one
     /// with a texts table.
-    pub fn texts_database(&self, wanted: Option<&str>) -> Result<&Database> {
+    pub fn texts_database(&self) -> Result<&Database> {
         let name = self.source.display();
-        if let Some(wanted) = wanted {
+        if let Some(wanted) = &self.wanted_database {
             return self.database(wanted);
         }
         let with_texts: Vec<&Database> = self
@@ -147,8 +161,8 @@ impl Dump {
     }
 
     /// The texts of the chosen database, with warnings for what is missing.
-    pub fn texts(&self, wanted_database: Option<&str>) -> Result<(&Texts, Vec<String>)> {
-        let db = self.texts_database(wanted_database)?;
+    pub fn texts(&self) -> Result<(&Texts, Vec<String>)> {
+        let db = self.texts_database()?;
         let texts_table = db.texts_table.as_ref().ok_or_else(|| {
             anyhow!(
                 "database {} in {} has no readable texts table{}",
@@ -266,6 +280,7 @@ fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> R
         summary,
         databases,
         wanted_table: options.table.clone(),
+        wanted_database: options.database.clone(),
     };
     if let Err(e) = result {
         let message = format!(

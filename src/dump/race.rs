@@ -2,7 +2,8 @@
 //! what `--table` names) and its two lookup tables, `users` and `tasks`.
 //! [`RaceSink`] reads them from any format's rows, built on a
 //! [`SummarySink`] that sees every table: it maps each table's columns by
-//! name, decodes the fields it needs, applies the prefilter, and keeps the
+//! name, decodes the fields it needs, drops the texts
+//! [`ReadOptions::keep_only`] rules out, and keeps the
 //! users and tasks of the texts table's schema. A partition's rows are its
 //! partitioned table's (the dump names the partition, or the root with
 //! `--load-via-partition-root`), and a table's rows may come in several
@@ -12,23 +13,17 @@
 //! ([`super::undecided`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 
 use super::ReadOptions;
 use super::summary::{Summary, SummarySink};
 use super::undecided::Undecided;
-use crate::filter::same_user;
 use crate::format::{Interest, Meta, Row, TableName, Visitor};
 use crate::texts::{Task, TaskText, Texts, Timestamp};
 
 /// The texts table's names on the race server (and a spelling seen elsewhere).
 pub const DEFAULT_TEXTS_TABLES: [&str; 2] = ["tasktexts", "task_texts"];
-
-/// A test on a text row applied while reading, so that rows which cannot
-/// pass the filters are never kept.
-pub type Prefilter = Arc<dyn Fn(&TaskText) -> bool + Send + Sync>;
 
 /// Whether `table` is the texts table: named `wanted` (`--table`: `name`
 /// in any schema or `schema.name`), which replaces the default names.
@@ -64,7 +59,8 @@ pub struct Database {
     /// columns: why there is no texts table.
     pub texts_problem: Option<String>,
     pub texts: Texts,
-    /// The texts table's rows read (those the prefilter keeps), whether
+    /// The texts table's rows read (those whose row passes the filter of
+    /// [`ReadOptions::keep_only`]), whether
     /// kept in `texts` or only counted ([`ReadOptions::count_texts_only`]).
     pub texts_count: usize,
     /// The newest change among them (the last of equals, as
@@ -85,10 +81,9 @@ impl Database {
 /// Reads the race server's tables, and through its [`SummarySink`] the
 /// summary of the whole dump.
 pub struct RaceSink<'o> {
-    summary: SummarySink,
+    /// The summary, keeping the race server's tables of each database.
+    summary: SummarySink<(Database, Lookups)>,
     options: &'o ReadOptions,
-    /// One per database of the summary, in the same order.
-    databases: Vec<(Database, Lookups)>,
     current: Current,
     /// The usernames of each database by schema, read before the rest of
     /// the dump (the users tables of an indexed `.sql.gz`), if they were.
@@ -148,9 +143,8 @@ struct Lookups {
 impl<'o> RaceSink<'o> {
     pub fn new(summary: SummarySink, options: &'o ReadOptions) -> Self {
         RaceSink {
-            summary,
+            summary: summary.with_per_database(),
             options,
-            databases: vec![(Database::default(), Lookups::default())],
             current: Current::None,
             known_usernames: None,
         }
@@ -166,26 +160,40 @@ impl<'o> RaceSink<'o> {
     /// The usernames of each database by schema, as read (a sink given
     /// only the users tables: see [`RaceSink::knowing_usernames`]).
     pub fn into_usernames(self) -> Vec<Usernames> {
-        self.databases
+        let (_, databases) = self.summary.finish_with_per_database();
+        databases
             .into_iter()
             .map(|(_, lookups)| lookups.usernames)
             .collect()
     }
 
     fn wanted_ids(&self, usernames: &HashMap<i64, String>) -> HashSet<i64> {
-        ids_of(&self.options.users, usernames)
+        self.options
+            .keep
+            .as_ref()
+            .map(|f| f.user_ids_named(usernames))
+            .unwrap_or_default()
+    }
+
+    /// Whether texts are kept by whose they are (`--user` in the filter of
+    /// [`ReadOptions::keep_only`]).
+    fn users_wanted(&self) -> bool {
+        self.options
+            .keep
+            .as_ref()
+            .is_some_and(|f| !f.users().is_empty())
     }
 
     /// With `--user`, at the start of the texts table in `schema`: decides
     /// whose texts are kept if the users are known already.
     fn decide_at_texts(&mut self, schema: &str) {
-        if self.options.users.is_empty() || self.database().1.wanted_users.is_some() {
+        if !self.users_wanted() || self.database().1.wanted_users.is_some() {
             return;
         }
-        let index = self.databases.len() - 1;
+        let index = self.summary.per_database().len() - 1;
         let ids = match self.known_usernames.as_ref().and_then(|k| k.get(index)) {
             Some(known) => Some(self.wanted_ids(&pick_schema(known.clone(), schema))),
-            None => self.databases[index]
+            None => self.summary.per_database()[index]
                 .1
                 .usernames
                 .get(schema)
@@ -197,10 +205,10 @@ impl<'o> RaceSink<'o> {
     /// With `--user`, at the end of a users table in `schema`: decides
     /// whose texts are kept if it is the texts table's schema.
     fn decide_at_users(&mut self, schema: &str) {
-        if self.options.users.is_empty() || self.database().1.wanted_users.is_some() {
+        if !self.users_wanted() || self.database().1.wanted_users.is_some() {
             return;
         }
-        let (db, lookups) = &self.databases[self.databases.len() - 1];
+        let (db, lookups) = self.summary.per_database().last().expect("a database");
         if db.texts_table.as_ref().is_some_and(|t| t.schema == schema) {
             let ids = lookups.usernames.get(schema).map(|n| self.wanted_ids(n));
             self.database().1.wanted_users = ids;
@@ -210,10 +218,10 @@ impl<'o> RaceSink<'o> {
     /// The summary and, in the same order as its databases, the race
     /// server's tables of each.
     pub fn finish(self) -> Result<(Summary, Vec<Database>)> {
-        let summary = self.summary.finish();
-        let users_wanted = &self.options.users;
-        let databases = self
-            .databases
+        let users_wanted = self.users_wanted();
+        let keep = self.options.keep.as_ref();
+        let (summary, databases) = self.summary.finish_with_per_database();
+        let databases = databases
             .into_iter()
             .zip(&summary.databases)
             .map(|((mut db, lookups), part)| {
@@ -231,13 +239,24 @@ impl<'o> RaceSink<'o> {
                     .copied()
                     .or_else(|| lookups.students.values().next().copied())
                     .unwrap_or(0);
-                if !users_wanted.is_empty() {
-                    let wanted = lookups
-                        .wanted_users
-                        .unwrap_or_else(|| ids_of(users_wanted, &db.texts.usernames));
-                    lookups
-                        .undecided
-                        .drain(|user| wanted.contains(&user), &mut db.texts.rows)?;
+                if let Some(keep) = keep {
+                    if users_wanted {
+                        let wanted = lookups
+                            .wanted_users
+                            .unwrap_or_else(|| keep.user_ids_named(&db.texts.usernames));
+                        lookups
+                            .undecided
+                            .drain(|user| wanted.contains(&user), &mut db.texts.rows)?;
+                    }
+                    // What only the users and tasks tables decide.
+                    let texts = &db.texts;
+                    let passes: Vec<bool> = texts
+                        .rows
+                        .iter()
+                        .map(|t| keep.matches(&texts.record(t)))
+                        .collect();
+                    let mut passes = passes.into_iter();
+                    db.texts.rows.retain(|_| passes.next().unwrap_or(false));
                 }
                 Ok(db)
             })
@@ -257,7 +276,7 @@ impl<'o> RaceSink<'o> {
     }
 
     fn database(&mut self) -> &mut (Database, Lookups) {
-        self.databases.last_mut().expect("a database")
+        self.summary.current_mut()
     }
 
     /// Which needed table `table` (a partition of `root`, or `root`
@@ -342,13 +361,13 @@ impl<'o> RaceSink<'o> {
         };
         if !self
             .options
-            .prefilter
+            .keep
             .as_ref()
-            .is_none_or(|keep| keep(&text))
+            .is_none_or(|keep| keep.matches_row(&text))
         {
             return Ok(());
         }
-        let users_wanted = !self.options.users.is_empty();
+        let users_wanted = self.users_wanted();
         let count_only = self.options.count_texts_only;
         let (db, lookups) = self.database();
         db.texts_count += 1;
@@ -426,11 +445,6 @@ impl<'o> RaceSink<'o> {
 impl Visitor for RaceSink<'_> {
     fn meta(&mut self, meta: Meta) {
         self.summary.meta(meta);
-        // Follow the summary's databases: a new one, or the first named.
-        if self.databases.len() < self.summary.summary().databases.len() {
-            self.databases
-                .push((Database::default(), Lookups::default()));
-        }
     }
 
     fn begin_data(&mut self, table: &TableName, columns: &[String]) -> Interest {
@@ -474,16 +488,6 @@ impl Visitor for RaceSink<'_> {
             self.decide_at_users(&c.schema);
         }
     }
-}
-
-/// The ids of the students `users` (`--user`, lower case) names among
-/// `usernames`.
-fn ids_of(users: &[String], usernames: &HashMap<i64, String>) -> HashSet<i64> {
-    usernames
-        .iter()
-        .filter(|(_, name)| users.iter().any(|u| same_user(u, name)))
-        .map(|(id, _)| *id)
-        .collect()
 }
 
 fn pick_schema<V: Default>(mut by_schema: HashMap<String, V>, schema: &str) -> V {

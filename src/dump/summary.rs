@@ -85,12 +85,17 @@ pub struct TableStat {
 
 /// Builds a [`Summary`] from what a format reader reports. It wants no
 /// rows; the rows of every table are counted when `count_rows`, otherwise
-/// a reader that can pass over a table's data does.
-pub struct SummarySink {
+/// a reader that can pass over a table's data does. A sink built on it
+/// may keep its own state for each database with it (`T`, see
+/// [`SummarySink::with_per_database`]), so that the one list of
+/// databases is the summary's.
+pub struct SummarySink<T = ()> {
     summary: Summary,
     count_rows: bool,
     /// The table whose data is being read.
     current_table: Option<TableName>,
+    /// One per database of `summary`, in the same order.
+    per_database: Vec<T>,
 }
 
 impl SummarySink {
@@ -113,9 +118,31 @@ impl SummarySink {
             },
             count_rows,
             current_table: None,
+            per_database: vec![()],
         }
     }
 
+    /// The same sink, keeping a `T` for each database.
+    pub fn with_per_database<T: Default>(self) -> SummarySink<T> {
+        SummarySink {
+            per_database: self
+                .summary
+                .databases
+                .iter()
+                .map(|_| T::default())
+                .collect(),
+            summary: self.summary,
+            count_rows: self.count_rows,
+            current_table: self.current_table,
+        }
+    }
+
+    pub fn finish(self) -> Summary {
+        self.summary
+    }
+}
+
+impl<T: Default> SummarySink<T> {
     /// The summary so far.
     pub fn summary(&self) -> &Summary {
         &self.summary
@@ -129,12 +156,25 @@ impl SummarySink {
             .expect("a summary has a database")
     }
 
-    pub fn finish(self) -> Summary {
-        self.summary
+    /// The state kept for each database, in the summary's order.
+    pub fn per_database(&self) -> &[T] {
+        &self.per_database
+    }
+
+    /// The state kept for the database the data read now belongs to.
+    pub fn current_mut(&mut self) -> &mut T {
+        self.per_database
+            .last_mut()
+            .expect("a summary has a database")
+    }
+
+    /// The summary, and the state kept for each of its databases.
+    pub fn finish_with_per_database(self) -> (Summary, Vec<T>) {
+        (self.summary, self.per_database)
     }
 }
 
-impl Visitor for SummarySink {
+impl<T: Default> Visitor for SummarySink<T> {
     fn meta(&mut self, meta: Meta) {
         let s = &mut self.summary;
         match meta {
@@ -168,6 +208,7 @@ impl Visitor for SummarySink {
                         name: Some(name),
                         tables: Vec::new(),
                     });
+                    self.per_database.push(T::default());
                 }
             }
         }

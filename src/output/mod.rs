@@ -22,7 +22,6 @@ use anyhow::{Context, Result, anyhow};
 use serde::Serialize;
 
 use crate::atomic_file::AtomicFile;
-use crate::error::UsageError;
 use crate::folder_names::OUTPUT_TEMP_PREFIX;
 use crate::texts::Record;
 
@@ -191,7 +190,7 @@ fn is_regular_or_missing(path: &Path) -> bool {
     }
 }
 
-/// A usage error when `--output` names one of the inputs (the same file by
+/// An error when `--output` names one of the inputs (the same file by
 /// device and inode, through links and hard links too). `inputs` are dump
 /// arguments (`-` is standard input); a directory counts with the files in
 /// it (a pg_dump -Fd dump, or a backups folder). Looks only at metadata,
@@ -227,11 +226,10 @@ pub fn check_not_an_input<P: AsRef<Path>>(output: Option<&Path>, inputs: &[P]) -
             } else {
                 input.display().to_string()
             };
-            return Err(UsageError(format!(
+            anyhow::bail!(
                 "--output {} is an input ({what}): it would be overwritten; choose another file",
                 output.display()
-            ))
-            .into());
+            );
         }
     }
     Ok(())

@@ -65,9 +65,9 @@ pub struct Settings {
     /// `lower()`, which in a database of the C locale leaves `Ü` as it is:
     /// the name as given still matches there.
     pub usernames: Vec<String>,
+    /// How to read the backups (`--table`, `--database`, and the filters a
+    /// row passes or fails by itself).
     pub read_options: ReadOptions,
-    /// In pg_dumpall output: the database to read.
-    pub database: Option<String>,
     pub on_conflict: OnConflict,
     /// `--delete-absent`: the `--id`s (those the backup lacks are deleted).
     pub delete_absent: Vec<i64>,

@@ -92,20 +92,18 @@ struct BackupTexts {
     ids: HashSet<i64>,
 }
 
-fn read_backup(
-    path: &Path,
-    options: &ReadOptions,
-    database: Option<&str>,
-    filter: &Filter,
-) -> Result<BackupTexts> {
+fn read_backup(path: &Path, options: &ReadOptions, filter: &Filter) -> Result<BackupTexts> {
     let dump = dump::read(&Source::Path(path.to_path_buf()), options)?;
-    let (texts, warnings) = dump.texts(database)?;
+    let (texts, warnings) = dump.texts()?;
     for w in warnings {
         warn(&format!("{}: {w}", path.display()));
     }
-    let table = dump.texts_database(database)?.restore_table();
+    let table = dump.texts_database()?.restore_table();
     let mut chosen = Vec::new();
     for record in texts.records() {
+        // The read applied only the tests of the row alone, so that `ids`
+        // below holds every text of the backup those keep (for
+        // --delete-absent); whose text it is and its task are tested here.
         if !filter.matches(&record) {
             continue;
         }
@@ -158,7 +156,6 @@ fn backups_in(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>> {
 /// texts of the students named.
 pub fn select(settings: &Settings, live: &Live, interrupt: &Caught) -> Result<Selection> {
     let filter = &settings.filter;
-    let database = settings.database.as_deref();
     let options = &settings.read_options;
     let from = match &settings.from {
         Some(from) => Some(resolve_from(&settings.source, from)?),
@@ -166,13 +163,13 @@ pub fn select(settings: &Settings, live: &Live, interrupt: &Caught) -> Result<Se
         None => None,
     };
     let backups: Vec<BackupTexts> = match &from {
-        Some(path) => vec![read_backup(path, options, database, filter)?],
+        Some(path) => vec![read_backup(path, options, filter)?],
         None => {
             let paths = backups_in(&settings.source, &settings.prefix)?;
             let read: Vec<(PathBuf, Result<BackupTexts>)> = paths
                 .into_par_iter()
                 .map(|p| {
-                    let r = read_backup(&p, options, database, filter);
+                    let r = read_backup(&p, options, filter);
                     (p, r)
                 })
                 .collect();

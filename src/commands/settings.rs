@@ -1,0 +1,78 @@
+//! The command line turned into settings: every check of how a command was
+//! called is made here, before anything is read or written, and fails with
+//! a [`UsageError`](crate::error::UsageError) (exit status 2). The layers
+//! below take the settings as valid and fail with plain errors.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::error::usage;
+use crate::filter::{Filter, FilterArgs};
+use crate::output;
+use crate::output::sql::{OnConflict, SqlArgs};
+
+/// The options of `--format sql` as given. `--on-conflict` has no default
+/// here, so that whether it was given is known; [`SqlFormatArgs::sql`]
+/// applies it.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SqlFormatArgs {
+    /// With --format sql: what to do where the live database already has a
+    /// text for that student and task. [default: skip]
+    #[arg(long, value_enum)]
+    pub on_conflict: Option<OnConflict>,
+    /// With --format sql: the same script, ending in ROLLBACK: it reports
+    /// what it would do and changes nothing.
+    #[arg(long)]
+    pub check: bool,
+}
+
+impl SqlFormatArgs {
+    /// The options for the script; with another format than sql
+    /// (`sql_format` false), none may be given.
+    pub fn sql(&self, sql_format: bool) -> Result<SqlArgs> {
+        if self.on_conflict.is_some() && !sql_format {
+            return Err(usage("--on-conflict goes with --format sql"));
+        }
+        Ok(SqlArgs {
+            on_conflict: self.on_conflict.unwrap_or(OnConflict::Skip),
+            check: self.check,
+        })
+    }
+
+    /// The check of `--check`, which [`SqlFormatArgs::sql`] leaves to the
+    /// command, whose other checks come first.
+    pub fn check_goes_with_sql(&self, sql_format: bool) -> Result<()> {
+        if self.check && !sql_format {
+            return Err(usage("--check goes with --format sql"));
+        }
+        Ok(())
+    }
+}
+
+/// An option that goes with one format only: a usage error when it is
+/// given with another.
+pub fn goes_with(given: bool, right_format: bool, message: &str) -> Result<()> {
+    if given && !right_format {
+        return Err(usage(message));
+    }
+    Ok(())
+}
+
+/// `--output` must not be one of the inputs (see
+/// [`output::check_not_an_input`]): a usage error.
+pub fn not_an_input<P: AsRef<Path>>(output: Option<&Path>, inputs: &[P]) -> Result<()> {
+    output::check_not_an_input(output, inputs).map_err(as_usage)
+}
+
+/// A check the layers below make (a `--prefix`, a `--database-url`) as a
+/// usage error.
+pub fn as_usage(e: anyhow::Error) -> anyhow::Error {
+    usage(format!("{e:#}"))
+}
+
+/// `--user`, `--task`, `--since`, ... parsed; a date that is none is a
+/// usage error.
+pub fn filter(args: &FilterArgs) -> Result<Filter> {
+    Filter::from_args(args).map_err(|e| usage(format!("{e:#}")))
+}
