@@ -35,6 +35,7 @@ pub mod format;
 pub mod history;
 pub mod indexed_gzip;
 pub mod input;
+pub mod journal;
 pub mod inspect;
 pub mod nightlies;
 pub mod output;
