@@ -31,8 +31,8 @@ pub fn compress_full(text: &[u8]) -> Result<Vec<u8>> {
 /// always taken as raw content (a loaded dictionary would be parsed as a
 /// zstd dictionary if a text happened to start with its magic number).
 pub fn compress_delta(text: &[u8], previous: &[u8]) -> Result<Vec<u8>> {
-    let mut compressor = zstd::bulk::Compressor::new(level_for(text.len()))
-        .context("journal: setting up zstd")?;
+    let mut compressor =
+        zstd::bulk::Compressor::new(level_for(text.len())).context("journal: setting up zstd")?;
     compressor
         .compress_with_prefix(text, previous)
         .context("journal: compressing a version")

@@ -106,7 +106,9 @@ impl ContentReader {
                 bail!("journal: content {id}: its chain of bases is too long (damaged journal?)");
             }
             let (base, data, size, sha): (Option<i64>, Vec<u8>, i64, Vec<u8>) = statement
-                .query_row([current], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .query_row([current], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
                 .optional()?
                 .with_context(|| format!("journal: content {current} is missing"))?;
             let sha: Sha256 = sha

@@ -25,8 +25,8 @@ mod crash_tests;
 #[cfg(test)]
 mod tests;
 
-pub use reader::{Coverage, JournalReader, Snapshot, Span, Version};
 pub use poll::{PollSummary, PollWriter, Recorded};
+pub use reader::{Coverage, JournalReader, Snapshot, Span, Version};
 pub use writer::JournalWriter;
 
 use chrono::{DateTime, NaiveDateTime, Utc};

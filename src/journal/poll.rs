@@ -165,7 +165,11 @@ impl<'a> PollWriter<'a> {
                 super::format_time(self.poll.at),
                 missing.len(),
                 shown.join(", "),
-                if missing.len() > shown.len() { ", ..." } else { "" }
+                if missing.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
             );
         }
         let mut live = self.state.current.len();

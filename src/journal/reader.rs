@@ -197,9 +197,7 @@ impl JournalReader {
     /// A version's text, byte for byte (checked against its sha256).
     /// Reading a text's versions oldest first decompresses one frame each.
     pub fn text_of(&self, version: &Version) -> Result<Vec<u8>> {
-        self.contents
-            .borrow_mut()
-            .read(&self.conn, version.content)
+        self.contents.borrow_mut().read(&self.conn, version.content)
     }
 
     /// Versions matching `filter` (an SQL condition over `v`, `t`, with

@@ -101,7 +101,8 @@ pub fn prepare_for_writing(conn: &mut Connection) -> Result<()> {
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
     if version == 0 && tables == 0 {
-        tx.execute_batch(CREATE).context("journal: creating the schema")?;
+        tx.execute_batch(CREATE)
+            .context("journal: creating the schema")?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     } else {
         check_version(version)?;

@@ -79,10 +79,9 @@ impl JournalWriter {
             )
             .optional()?
             .transpose()?;
-        let last_ok = conn
-            .query_row("SELECT max(id) FROM polls WHERE status = 'ok'", [], |r| {
-                r.get(0)
-            })?;
+        let last_ok = conn.query_row("SELECT max(id) FROM polls WHERE status = 'ok'", [], |r| {
+            r.get(0)
+        })?;
         let current = load_current(&conn)?;
         Ok(JournalWriter {
             conn,
