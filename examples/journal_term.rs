@@ -4,7 +4,10 @@
 //! a 2 KB text, written through the journal as a watcher would (a poll
 //! records every live text; a tenth of the texts change at each poll).
 //!
-//!     cargo run --release --example journal_term [STUDENTS]
+//!     cargo run --release --example journal_term [STUDENTS [DIR]]
+//!
+//! With DIR, the journal is written there (to look at with `sqlite3`)
+//! instead of in a temporary folder.
 //!
 //! Prints the raw bytes of all versions, the journal's size after a
 //! checkpoint and its ratio, what compressing each version alone gives,
@@ -98,7 +101,9 @@ fn main() -> anyhow::Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(150);
-    let dir = tempfile::tempdir()?;
+    let temporary = tempfile::tempdir()?;
+    let kept = std::env::args().nth(2).map(std::path::PathBuf::from);
+    let dir = kept.as_deref().unwrap_or(temporary.path());
     let mut random = Random(22);
     let words = vocabulary(&mut random);
     let start = DateTime::parse_from_rfc3339("2026-09-01T08:00:00Z")?.with_timezone(&Utc);
@@ -125,7 +130,7 @@ fn main() -> anyhow::Result<()> {
     let mut shas = vec![[0u8; 32]; texts.len()];
     let write_start = Instant::now();
     {
-        let mut journal = JournalWriter::open(dir.path())?;
+        let mut journal = JournalWriter::open(dir)?;
         let polls = VERSIONS * CHANGE_EVERY;
         for p in 0..polls {
             let at = start + TimeDelta::minutes(p as i64 + 1);
@@ -161,7 +166,7 @@ fn main() -> anyhow::Result<()> {
     }
     let write_seconds = write_start.elapsed().as_secs_f64();
     let mut journal_bytes = 0u64;
-    for entry in std::fs::read_dir(dir.path())? {
+    for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         if entry
             .file_name()
@@ -172,7 +177,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let reader = JournalReader::open(dir.path())?.expect("the journal was written");
+    let reader = JournalReader::open(dir)?.expect("the journal was written");
     let mut timings = Vec::new();
     for k in 0..15 {
         let (meta, _, _) = &texts[(k * 997) % texts.len()];
