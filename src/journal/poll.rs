@@ -67,22 +67,29 @@ impl<'a> PollWriter<'a> {
         &self.poll
     }
 
-    /// A row the poll saw whose text was not fetched, with its content's
-    /// sha256 (computed in the server). Unchanged: nothing written. Its
-    /// row changed but the content is one the journal holds: a new version
+    /// A row the poll saw whose text was not fetched: its row as the
+    /// server has it, and its content's sha256 where the poll computed one
+    /// in the server (None: the poll trusted `modified_at`, so an unchanged
+    /// row is taken as unchanged). Unchanged: nothing written. Its row
+    /// changed but the content is one the journal holds: a new version
     /// without the text. Else [`Recorded::NeedsText`], and the row is not
-    /// yet recorded.
-    pub fn record_seen(&mut self, meta: &TextMeta, sha256: &Sha256) -> Result<Recorded> {
+    /// recorded yet.
+    pub fn record_seen(&mut self, meta: &TextMeta, sha256: Option<&Sha256>) -> Result<Recorded> {
         self.claim(meta.row_id)?;
-        if let Some(current) = self.state.current.get(&meta.row_id)
+        let current = self.state.current.get(&meta.row_id);
+        if let Some(current) = current
             && current.meta == *meta
-            && current.sha256 == *sha256
+            && sha256.is_none_or(|sha| *sha == current.sha256)
         {
             return Ok(Recorded::Unchanged);
         }
-        match contents::find(&self.tx, sha256)? {
-            Some(content) => {
-                self.new_version(meta, content, *sha256)?;
+        let known = match sha256 {
+            Some(sha) => contents::find(&self.tx, sha)?.map(|content| (content, *sha)),
+            None => None,
+        };
+        match known {
+            Some((content, sha)) => {
+                self.new_version(meta, content, sha)?;
                 Ok(Recorded::NewVersion)
             }
             None => {

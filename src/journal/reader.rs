@@ -143,6 +143,7 @@ impl JournalReader {
     /// The texts as they stood at `at`, or None where the journal does not
     /// cover `at` (see the module's doc).
     pub fn texts_at(&self, at: DateTime<Utc>) -> Result<Option<Snapshot>> {
+        // One read transaction: every query sees the same polls.
         let tx = self.conn.unchecked_transaction()?;
         let at_text = format_time(at);
         let before = tx
@@ -171,12 +172,38 @@ impl JournalReader {
                 _ => return Ok(None),
             }
         }
+        self.snapshot_of(poll).map(Some)
+    }
+
+    /// The texts as the last `ok` poll saw them, however long ago (None:
+    /// no `ok` poll yet). Whether that still holds is for the caller to
+    /// judge from the poll's time and [`JournalReader::coverage`].
+    pub fn latest(&self) -> Result<Option<Snapshot>> {
+        let _read = self.conn.unchecked_transaction()?;
+        let last = self
+            .conn
+            .query_row(
+                "SELECT id, at, run, status FROM polls WHERE status = 'ok'
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                poll_from_row,
+            )
+            .optional()?
+            .transpose()?;
+        match last {
+            Some(poll) => self.snapshot_of(poll).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The versions current at `ok` poll `poll`.
+    fn snapshot_of(&self, poll: Poll) -> Result<Snapshot> {
         let texts = self.query_versions(
             "v.first_poll <= ?1 AND (v.ended_poll IS NULL OR v.ended_poll > ?1)
              ORDER BY t.row_id",
             params![poll.id],
         )?;
-        Ok(Some(Snapshot { poll, texts }))
+        Ok(Snapshot { poll, texts })
     }
 
     /// Every version of row `row_id`, oldest first.

@@ -97,6 +97,9 @@ pub fn prepare_for_writing(conn: &mut Connection) -> Result<()> {
         bail!("journal: SQLite refused WAL mode (got {mode})");
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // After a large poll (the first records every text) the log is cut
+    // back to this at the next checkpoint instead of keeping its size.
+    conn.pragma_update(None, "journal_size_limit", 8 * 1024 * 1024)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;

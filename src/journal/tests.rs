@@ -167,6 +167,9 @@ fn journal_texts_at_many_times() {
         }
     }
     assert_eq!(snapshot_state(&reader, minute(-1)), None);
+    let latest = reader.latest().unwrap().unwrap();
+    assert_eq!(latest.poll.at, minute(29));
+    assert_eq!(latest.texts.len(), states[29].len());
     let coverage = reader.coverage().unwrap();
     assert_eq!(coverage.spans.len(), 2);
     assert_eq!(coverage.db_down_polls, 1);
@@ -271,10 +274,10 @@ fn journal_poll_must_record_every_live_text() {
     let state: State = [(1, (a.clone(), b"a".to_vec())), (2, (b, b"b".to_vec()))].into();
     record_state(&mut journal, minute(0), &state);
     let mut poll = journal.begin_poll(minute(1)).unwrap();
-    poll.record_seen(&a, &sha256_of(b"a")).unwrap();
+    poll.record_seen(&a, Some(&sha256_of(b"a"))).unwrap();
     assert_eq!(poll.unaccounted(), vec![2]);
     assert!(
-        poll.record_seen(&a, &sha256_of(b"a")).is_err(),
+        poll.record_seen(&a, Some(&sha256_of(b"a"))).is_err(),
         "twice in one poll"
     );
     let error = poll.commit().unwrap_err().to_string();
@@ -289,7 +292,7 @@ fn journal_record_seen_needs_the_text_only_for_new_content() {
     let a = meta(1, 1, 1, "m1");
     let mut poll = journal.begin_poll(minute(0)).unwrap();
     assert_eq!(
-        poll.record_seen(&a, &sha256_of(b"x")).unwrap(),
+        poll.record_seen(&a, Some(&sha256_of(b"x"))).unwrap(),
         Recorded::NeedsText
     );
     assert_eq!(poll.record_version(&a, b"x").unwrap(), Recorded::NewVersion);
@@ -299,18 +302,26 @@ fn journal_record_seen_needs_the_text_only_for_new_content() {
     // Saved again, same text: a new version (its modified_at), no text needed.
     let a2 = meta(1, 1, 1, "m2");
     assert_eq!(
-        poll.record_seen(&a2, &sha256_of(b"x")).unwrap(),
+        poll.record_seen(&a2, Some(&sha256_of(b"x"))).unwrap(),
         Recorded::NewVersion
     );
     assert_eq!(poll.commit().unwrap().new_versions, 1);
     let mut poll = journal.begin_poll(minute(2)).unwrap();
     assert_eq!(
-        poll.record_seen(&a2, &sha256_of(b"x")).unwrap(),
+        poll.record_seen(&a2, Some(&sha256_of(b"x"))).unwrap(),
         Recorded::Unchanged
     );
     assert!(!poll.record_deleted(99).unwrap());
     poll.commit().unwrap();
     assert_eq!(journal.current_of(1).unwrap().0, &a2);
+    // Without a hash: the row alone says unchanged, or the text is needed.
+    let mut poll = journal.begin_poll(minute(3)).unwrap();
+    assert_eq!(poll.record_seen(&a2, None).unwrap(), Recorded::Unchanged);
+    poll.commit().unwrap();
+    let mut poll = journal.begin_poll(minute(4)).unwrap();
+    assert_eq!(poll.record_seen(&a, None).unwrap(), Recorded::NeedsText);
+    assert_eq!(poll.record_version(&a, b"x").unwrap(), Recorded::NewVersion);
+    poll.commit().unwrap();
 }
 
 #[test]
