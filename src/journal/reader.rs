@@ -86,7 +86,8 @@ pub struct JournalReader {
 }
 
 impl JournalReader {
-    /// The journal in backups folder `dir`, or None where there is none.
+    /// The journal in backups folder `dir`, or None where there is none
+    /// (or it is an empty file a writer is about to fill).
     pub fn open(dir: &Path) -> Result<Option<JournalReader>> {
         let path = dir.join(JOURNAL_FILE);
         if !path.exists() {
@@ -97,8 +98,11 @@ impl JournalReader {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .with_context(|| format!("journal: opening {}", path.display()))?;
-        schema::prepare_for_reading(&conn)
+        let has_schema = schema::prepare_for_reading(&conn)
             .with_context(|| format!("journal: {}", path.display()))?;
+        if !has_schema {
+            return Ok(None);
+        }
         Ok(Some(JournalReader {
             conn,
             contents: RefCell::new(ContentReader::default()),

@@ -114,11 +114,17 @@ pub fn prepare_for_writing(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// A reader's settings and the schema version checked.
-pub fn prepare_for_reading(conn: &Connection) -> Result<()> {
+/// A reader's settings and the schema version checked. False: the file
+/// is still empty (a writer is creating it this instant): nothing to read.
+pub fn prepare_for_reading(conn: &Connection) -> Result<bool> {
     configure(conn)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    check_version(version)
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if version == 0 && tables == 0 {
+        return Ok(false);
+    }
+    check_version(version)?;
+    Ok(true)
 }
 
 fn check_version(version: i64) -> Result<()> {
