@@ -162,3 +162,52 @@ fn journal_survives_sigkill_of_the_writer() {
     );
     println!("{kills} kills, {last} polls");
 }
+
+#[test]
+fn journal_readers_read_while_the_writer_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(&exe)
+        .args([
+            "journal::crash_tests::journal_crash_child",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut reads = 0;
+    let mut polls_seen = std::collections::BTreeSet::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        // A fresh reader now and then, as each command run would be.
+        let Some(reader) = JournalReader::open(dir.path()).unwrap() else {
+            continue;
+        };
+        for _ in 0..5 {
+            let Some(snapshot) = reader.latest().unwrap() else {
+                continue;
+            };
+            let k = poll_number(snapshot.poll.at);
+            let got: State = snapshot
+                .texts
+                .iter()
+                .map(|v| (v.meta.row_id, (v.meta.clone(), reader.text_of(v).unwrap())))
+                .collect();
+            assert!(
+                got == model_state(k),
+                "poll {k} read while written is not whole"
+            );
+            polls_seen.insert(k);
+            reads += 1;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        polls_seen.len() > 3,
+        "{reads} reads saw polls {polls_seen:?}"
+    );
+}

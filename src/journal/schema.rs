@@ -118,8 +118,12 @@ pub fn prepare_for_writing(conn: &mut Connection) -> Result<()> {
 /// is still empty (a writer is creating it this instant): nothing to read.
 pub fn prepare_for_reading(conn: &Connection) -> Result<bool> {
     configure(conn)?;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    // One read transaction: both answers from the same moment, should a
+    // writer be creating the schema right now.
+    let read = conn.unchecked_transaction()?;
+    let tables: i64 = read.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    let version: i64 = read.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    drop(read);
     if version == 0 && tables == 0 {
         return Ok(false);
     }
