@@ -49,7 +49,7 @@ pub struct TextMeta {
     pub user_id: i64,
     pub task_id: i64,
     pub created_at: String,
-    /// NULL in the server until... whenever the server leaves it NULL.
+    /// None where the server has NULL (the column allows it).
     pub modified_at: Option<String>,
 }
 
