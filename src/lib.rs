@@ -44,6 +44,7 @@ pub mod history;
 pub mod indexed_gzip;
 pub mod input;
 pub mod inspect;
+pub mod journal;
 pub mod nightlies;
 pub mod output;
 pub mod progress;

@@ -1,0 +1,213 @@
+//! SIGKILL of the writer at random moments: the journal must open, pass
+//! SQLite's integrity check, hold every poll the writer reported committed,
+//! and each poll in it whole (the texts at its time are the ones it saw).
+//!
+//! The writer is this test binary run again on one test
+//! (`journal_crash_child`), which only writes when [`CHILD_DIR`] is set.
+
+use super::tests::{hostile_text, minute, record_state, t0};
+use super::*;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the child writer writes its journal.
+const CHILD_DIR: &str = "TEXTRESCUE_JOURNAL_CRASH_DIR";
+const SLOTS: i64 = 8;
+
+type State = BTreeMap<i64, (TextMeta, Vec<u8>)>;
+
+/// The live texts at poll `k`, a function of `k` alone so that a writer
+/// started again knows what to write next and the checker what to expect.
+/// Rows change at different paces, are deleted for a poll every 7, and
+/// come back with a new row id; slot 0 is large (so commits take a while
+/// and the write-ahead log gets checkpointed).
+fn model_state(k: i64) -> State {
+    let mut state = State::new();
+    for slot in 0..SLOTS {
+        if (k + slot) % 7 == 6 {
+            continue;
+        }
+        let generation = (k + slot) / 7;
+        let row_id = slot * 100_000 + generation;
+        let change = k / (slot + 2);
+        let mut text = format!("slot {slot} generation {generation} change {change}\n");
+        text.push_str(&hostile_text());
+        if slot == 0 {
+            text.push_str(&format!("{change:08} lorem ipsum {slot}\n").repeat(12_000));
+        }
+        let meta = TextMeta {
+            row_id,
+            user_id: 1,
+            task_id: slot,
+            created_at: format!("2026-03-05 08:00:{:02}.5+00", generation % 60),
+            modified_at: (change % 5 != 0)
+                .then(|| format!("2026-03-05 09:{:02}:00+00", change % 60)),
+        };
+        state.insert(row_id, (meta, text.into_bytes()));
+    }
+    state
+}
+
+/// The poll number of a poll time (poll `k` is at minute `k`).
+fn poll_number(at: DateTime<Utc>) -> i64 {
+    (at - t0()).num_minutes()
+}
+
+#[test]
+fn journal_crash_child() {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    let mut journal = JournalWriter::open(Path::new(&dir)).unwrap();
+    let mut k = journal.last_poll().map_or(0, |p| poll_number(p.at));
+    loop {
+        k += 1;
+        record_state(&mut journal, minute(k), &model_state(k));
+        println!("committed {k}");
+    }
+}
+
+use std::path::Path;
+
+fn check_journal(dir: &Path, reported: i64, all: bool) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join(JOURNAL_FILE),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let reader = JournalReader::open(dir).unwrap().unwrap();
+    let coverage = reader.coverage().unwrap();
+    let last = coverage.last_poll.map_or(0, |p| poll_number(p.at));
+    assert!(
+        last >= reported,
+        "poll {reported} was committed, the journal ends at {last}"
+    );
+    let polls: i64 = conn
+        .query_row("SELECT count(*) FROM polls", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(polls, last, "one poll per poll number, none twice");
+    let from = if all { 1 } else { (last - 5).max(1) };
+    for k in from..=last {
+        let snapshot = reader
+            .texts_at(minute(k))
+            .unwrap()
+            .expect("a poll's own time is covered");
+        let got: State = snapshot
+            .texts
+            .iter()
+            .map(|v| (v.meta.row_id, (v.meta.clone(), reader.text_of(v).unwrap())))
+            .collect();
+        assert!(got == model_state(k), "poll {k} is not whole");
+    }
+    last
+}
+
+#[test]
+fn journal_survives_sigkill_of_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    println!("seed {seed}");
+    let mut random = seed | 1;
+    let started = Instant::now();
+    let mut kills = 0;
+    let mut reported = 0;
+    while kills < 30 && started.elapsed() < Duration::from_secs(12) {
+        let mut child = Command::new(&exe)
+            .args([
+                "journal::crash_tests::journal_crash_child",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD_DIR, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::thread::spawn(move || {
+            let mut last = None;
+            for line in BufReader::new(stdout).lines() {
+                if let Some(k) = line.unwrap().strip_prefix("committed ") {
+                    last = Some(k.parse::<i64>().unwrap());
+                }
+            }
+            last
+        });
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        std::thread::sleep(Duration::from_millis(5 + random % 200));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if let Some(k) = lines.join().unwrap() {
+            reported = reported.max(k);
+        }
+        kills += 1;
+        check_journal(dir.path(), reported, false);
+    }
+    let last = check_journal(dir.path(), reported, true);
+    assert!(
+        last > 5,
+        "the writer got to write (seed {seed}): {last} polls"
+    );
+    println!("{kills} kills, {last} polls");
+}
+
+#[test]
+fn journal_readers_read_while_the_writer_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(&exe)
+        .args([
+            "journal::crash_tests::journal_crash_child",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut reads = 0;
+    let mut polls_seen = std::collections::BTreeSet::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        // A fresh reader now and then, as each command run would be.
+        let Some(reader) = JournalReader::open(dir.path()).unwrap() else {
+            continue;
+        };
+        for _ in 0..5 {
+            let Some(snapshot) = reader.latest().unwrap() else {
+                continue;
+            };
+            let k = poll_number(snapshot.poll.at);
+            let got: State = snapshot
+                .texts
+                .iter()
+                .map(|v| (v.meta.row_id, (v.meta.clone(), reader.text_of(v).unwrap())))
+                .collect();
+            assert!(
+                got == model_state(k),
+                "poll {k} read while written is not whole"
+            );
+            polls_seen.insert(k);
+            reads += 1;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        polls_seen.len() > 3,
+        "{reads} reads saw polls {polls_seen:?}"
+    );
+}
