@@ -32,6 +32,11 @@ pub const PARTIAL_PREFIX: &str = ".textrescue-partial-";
 pub const OUTPUT_TEMP_PREFIX: &str = ".textrescue-output-";
 /// Reserved for index files kept beside backups.
 pub const INDEX_PREFIX: &str = ".textrescue-index";
+/// The journal of `watch` (an SQLite file); its `-wal` and `-shm` siblings
+/// start with the same name.
+pub const JOURNAL_FILE: &str = ".textrescue-journal.sqlite";
+/// The lock the one `watch` writing the journal holds (never removed).
+pub const JOURNAL_LOCK_FILE: &str = ".textrescue-journal.lock";
 
 /// Whether a file name in a backups folder is one of the tool's own files.
 pub fn is_own_file(name: &str) -> bool {

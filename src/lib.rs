@@ -14,8 +14,8 @@
 //!    seek in;
 //! 4. [`input`]: files, stdin, decompression, format sniffing;
 //! 5. [`format`]: one reader per pg_dump format, bytes to table rows;
-//! 6. [`texts`], [`filter`]: texts, students and tasks, and the filters on
-//!    them;
+//! 6. [`texts`], [`filter`], [`journal`]: texts, students and tasks, the
+//!    filters on them, and the journal of every version `watch` saw;
 //! 7. [`dump`]: a dump read: its format-neutral summary and the race server's
 //!    tables;
 //! 8. [`nightlies`], [`diff`], [`history`], [`inspect`]: a folder of backups,

@@ -7,10 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Imports that still climb, each to be removed by work under way; a new
-/// entry here is a design decision, not a way to make the test pass.
-/// Removed when issue 21 items 2 and 4 land: `filter` stops reaching into
-/// `dump` (item 2), and the restore program leaves `output::sql` (item 4).
+/// Imports that climb on purpose (none today); a new entry here is a
+/// design decision, not a way to make the test pass.
 const CLIMBING_FOR_NOW: &[(&str, &str)] = &[];
 
 #[test]

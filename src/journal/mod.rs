@@ -31,13 +31,9 @@ pub use writer::JournalWriter;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-/// The journal's file in a backups folder. Its SQLite siblings (`-wal`,
-/// `-shm`, `-journal`) start with the same name, so with the tool's own
-/// prefix (`.textrescue-`): readers of the folder never take them for dumps.
-pub const JOURNAL_FILE: &str = ".textrescue-journal.sqlite";
-/// The lock the one writer holds (an exclusive `flock`) while it runs.
-/// Never removed: removing lock files races.
-pub const JOURNAL_LOCK_FILE: &str = ".textrescue-journal.lock";
+/// The journal's file and the writer's lock, named with the other files of
+/// a backups folder.
+pub use crate::folder_names::{JOURNAL_FILE, JOURNAL_LOCK_FILE};
 
 /// A text's row as the poll saw it, without its text: the server's
 /// `tasktexts` columns, timestamps as PostgreSQL prints them (kept exactly,
