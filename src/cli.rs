@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::commands::{backup, diff, history, inspect, reindex, restore, texts};
+use crate::commands::{backup, diff, history, inspect, reindex, restore, texts, watch};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -46,6 +46,8 @@ pub enum Command {
     Backup(backup::Args),
     /// Put texts from a backup back into the live database, safely (safety backup, plan, verify, undo).
     Restore(Box<restore::Args>),
+    /// Record every new version and deletion of the live texts in a journal, every minute.
+    Watch(watch::Args),
     /// Rewrite a plain dump as an indexed .sql.gz, byte-identical once inflated.
     Reindex(reindex::Args),
     /// Print shell completions.

@@ -21,8 +21,8 @@
 //! 8. [`nightlies`], [`diff`], [`history`], [`inspect`]: a folder of backups,
 //!    two dumps' texts matched, a text across many dumps, what `inspect` says;
 //! 9. [`backup`]: pg_dump supervised, the backups folder's file steps;
-//! 10. [`restore`]: texts back into the live database (plan, apply, verify,
-//!     undo);
+//! 10. [`restore`], [`watch`]: texts back into the live database (plan,
+//!     apply, verify, undo); the live texts polled into the journal;
 //! 11. [`output`]: one writer per output format; it only renders;
 //! 12. [`commands`], [`cli`]: one module per subcommand, each a short `run`;
 //!     the command line.
@@ -54,3 +54,4 @@ pub mod signals;
 pub mod sql_scan;
 pub mod stream;
 pub mod texts;
+pub mod watch;

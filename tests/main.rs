@@ -39,6 +39,7 @@ mod restore_sql;
 mod roundtrip_proptest;
 mod row_shapes;
 mod url_secrets;
+mod watch;
 mod week;
 
 #[test]

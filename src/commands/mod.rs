@@ -9,6 +9,7 @@ pub mod reindex;
 pub mod restore;
 pub mod settings;
 pub mod texts;
+pub mod watch;
 
 use anyhow::Result;
 

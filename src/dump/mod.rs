@@ -340,8 +340,13 @@ fn crlf_hint(raw_head: &[u8]) -> &'static str {
     let binary = raw_head.starts_with(b"PGDMP")
         || raw_head.starts_with(&[0x1f, 0x8b])
         || raw_head.contains(&0);
-    let mut lfs = memchr::memchr_iter(b'\n', raw_head).peekable();
-    let converted = lfs.peek().is_some() && lfs.all(|at| at > 0 && raw_head[at - 1] == b'\r');
+    // Binary bytes hold an LF now and then by chance (about one in 256), and
+    // one after a CR by chance too: only several LFs, every one after a CR,
+    // say the file was converted (a chance of 2^-32 in a file never touched).
+    const ENOUGH_LFS: usize = 4;
+    let lfs: Vec<usize> = memchr::memchr_iter(b'\n', raw_head).collect();
+    let converted =
+        lfs.len() >= ENOUGH_LFS && lfs.iter().all(|&at| at > 0 && raw_head[at - 1] == b'\r');
     if binary && converted {
         ". The file looks like a CRLF conversion of a binary file: every LF in it follows a CR, \
          as when pg_dump's output passes through `docker exec -t` (a terminal); take backups \
