@@ -2,14 +2,14 @@
 //! what the journal last saw, and only the texts that changed fetched and
 //! recorded (a new version, a deletion) in one journal transaction.
 //!
-//! A poll asks the server for every text's id, row version (`xmin`, which
-//! every write to the row changes, also one that leaves `modified_at`
-//! alone), student, task and times, never the texts themselves: only rows
-//! whose row version changed since the last poll are fetched whole. The
+//! A poll asks the server for every text's id and row version (`xmin`,
+//! which every write to the row changes, also one that leaves
+//! `modified_at` alone) and nothing else: only rows whose row version
+//! changed since the last poll are fetched whole, with their times. The
 //! first poll of a run (and the first after the database was down) knows no
-//! row versions yet: it asks for each text's sha256, computed in the
-//! server, and fetches only the texts whose content the journal does not
-//! hold. Tables are named as `restore` names them: as data, through views.
+//! row versions yet: it asks for each text's times and sha256, computed in
+//! the server, and fetches only the texts whose content the journal does
+//! not hold. Tables are named as `restore` names them: as data, through views.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,6 +24,7 @@ use crate::signals::Caught;
 
 const ROWS_VIEW_SQL: &str = include_str!("rows_view.sql");
 const STATE_SQL: &str = include_str!("state.sql");
+const VERSIONS_SQL: &str = include_str!("versions.sql");
 const TEXTS_SQL: &str = include_str!("texts.sql");
 
 /// At most this many texts are fetched in one query (bounds the memory a
@@ -75,40 +76,38 @@ impl Watcher {
     /// Polls once at `at`, recording what changed; nothing is recorded
     /// when the database cannot be read (the error says why).
     pub fn poll(&mut self, at: DateTime<Utc>) -> Result<PollSummary> {
-        let by_hash = self.row_versions.is_empty();
-        let state = query(
-            &self.live,
-            &self.tables,
-            &state_sql(by_hash),
-            "textrescue-state ",
-        )?;
-        let live = parse_rows(&state, false)?;
-        let mut poll = self.journal.begin_poll(at)?;
-        let mut wanted = Vec::new();
-        for row in &live {
-            let recorded = if by_hash {
-                poll.record_seen(&row.meta, row.sha256.as_ref())?
-            } else if self.row_versions.get(&row.meta.row_id) == Some(&row.row_version) {
-                poll.record_seen(&row.meta, None)?
-            } else {
-                Recorded::NeedsText
-            };
-            if recorded == Recorded::NeedsText {
-                wanted.push(row.meta.row_id);
+        let live = &self.live;
+        let tables = &self.tables;
+        // Rows seen and whether the journal must be given their text.
+        let mut versions: HashMap<i64, String> = HashMap::new();
+        let mut seen: Vec<(TextMeta, Option<Sha256>)> = Vec::new();
+        let mut wanted: Vec<i64> = Vec::new();
+        if self.row_versions.is_empty() {
+            let answer = query(live, tables, STATE_SQL, "textrescue-state ")?;
+            for row in parse_rows(&answer, false)? {
+                versions.insert(row.meta.row_id, row.row_version);
+                seen.push((row.meta, row.sha256));
+            }
+        } else {
+            let answer = query(live, tables, VERSIONS_SQL, "textrescue-versions ")?;
+            for (id, version) in parse_versions(&answer)? {
+                let unchanged = self.row_versions.get(&id) == Some(&version);
+                match self.journal.current_of(id) {
+                    Some((meta, _)) if unchanged => seen.push((meta.clone(), None)),
+                    _ => wanted.push(id),
+                }
+                versions.insert(id, version);
             }
         }
-        let mut versions: HashMap<i64, String> = live
-            .into_iter()
-            .map(|row| (row.meta.row_id, row.row_version))
-            .collect();
+        let mut poll = self.journal.begin_poll(at)?;
+        for (meta, sha256) in &seen {
+            if poll.record_seen(meta, sha256.as_ref())? == Recorded::NeedsText {
+                wanted.push(meta.row_id);
+            }
+        }
         let mut fetched = HashSet::new();
         for ids in wanted.chunks(FETCH_BATCH) {
-            let answer = query(
-                &self.live,
-                &self.tables,
-                &texts_sql(ids),
-                "textrescue-texts ",
-            )?;
+            let answer = query(live, tables, &texts_sql(ids), "textrescue-texts ")?;
             for row in parse_rows(&answer, true)? {
                 let text = row.text.as_deref().unwrap_or_default();
                 poll.record_version(&row.meta, text)?;
@@ -144,22 +143,28 @@ fn query(live: &Live, tables: &Tables, query: &str, marker: &str) -> Result<Stri
     live.query(&sql, marker, &Caught::never())
 }
 
-fn state_sql(hashes: bool) -> String {
-    let mut out = Vec::new();
-    render_template(
-        STATE_SQL,
-        &[("hashes", if hashes { "true" } else { "false" })],
-        &mut out,
-    )
-    .expect("writing to memory");
-    String::from_utf8(out).expect("the template is UTF-8")
-}
-
 fn texts_sql(ids: &[i64]) -> String {
     let list: Vec<String> = ids.iter().map(i64::to_string).collect();
     let mut out = Vec::new();
     render_template(TEXTS_SQL, &[("ids", &list.join(", "))], &mut out).expect("writing to memory");
     String::from_utf8(out).expect("the template is UTF-8")
+}
+
+/// The `ID XMIN` pairs of a `versions.sql` answer.
+fn parse_versions(answer: &str) -> Result<Vec<(i64, String)>> {
+    answer
+        .split(',')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (id, version) = pair
+                .split_once(' ')
+                .with_context(|| format!("{pair:?} is not an id and a row version"))?;
+            let id = id
+                .parse()
+                .with_context(|| format!("{id:?} is not a row id"))?;
+            Ok((id, version.to_string()))
+        })
+        .collect()
 }
 
 /// The rows of a `state.sql` or `texts.sql` answer: arrays of id, row
@@ -278,5 +283,12 @@ mod tests {
         assert!(parse_rows(r#"[[7,"733",3,4,"x",null,null]]"#, true).is_err());
         assert!(parse_rows(r#"[[7,"733",3,4,"x",null,"0011"]]"#, false).is_err());
         assert!(parse_rows("not json", false).is_err());
+        assert_eq!(
+            parse_versions("7 733,12 9001").unwrap(),
+            [(7, "733".to_string()), (12, "9001".to_string())]
+        );
+        assert!(parse_versions("").unwrap().is_empty());
+        assert!(parse_versions("7733").is_err());
+        assert!(parse_versions("x 1").is_err());
     }
 }
