@@ -92,6 +92,8 @@ pub enum Opened {
         /// only some of the dump's bytes (the chosen members of an indexed
         /// `.sql.gz`); `None` when it gives them all.
         positions: Option<Positions>,
+        /// What a failed read of it adds to its message ([`crlf_hint`]).
+        crlf_hint: &'static str,
     },
     /// A `pg_dump -Fd` directory: its files are opened by its reader.
     Directory(PathBuf),
@@ -102,6 +104,15 @@ impl Opened {
         match self {
             Opened::Stream { format, .. } => *format,
             Opened::Directory(_) => Format::Directory,
+        }
+    }
+
+    /// What a failed read adds to its message: why the file may be
+    /// damaged, as its first bytes on disk show ([`crlf_hint`]).
+    pub fn crlf_hint(&self) -> &'static str {
+        match self {
+            Opened::Stream { crlf_hint, .. } => crlf_hint,
+            Opened::Directory(_) => "",
         }
     }
 
@@ -160,18 +171,22 @@ pub fn open_members(source: &Source, progress: &Progress, members: Members) -> R
             let through_index = indexed::open(&file, members, progress)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             if let Some(chosen) = through_index {
-                return sniffed(source, Compression::Gzip, chosen, None);
+                let mut head = vec![0; RAW_HEAD_LEN];
+                let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let hint = crlf_hint(&head[..n]);
+                return sniffed(source, Compression::Gzip, chosen, None, hint);
             }
             (Box::new(file), Some(meta.len()), Some(path.as_path()))
         }
     };
     let counted = progress.wrap_read(raw, len);
     let mut buffered = BufReader::with_capacity(256 * 1024, counted);
-    let compression = Compression::of_stream(
-        buffered
-            .fill_buf()
-            .with_context(|| format!("cannot read {}", source.display()))?,
-    );
+    let raw_head = buffered
+        .fill_buf()
+        .with_context(|| format!("cannot read {}", source.display()))?;
+    let compression = Compression::of_stream(raw_head);
+    let hint = crlf_hint(&raw_head[..raw_head.len().min(RAW_HEAD_LEN)]);
     let content: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(Decompressing::new("gzip", MultiGzDecoder::new(buffered))),
@@ -187,7 +202,7 @@ pub fn open_members(source: &Source, progress: &Progress, members: Members) -> R
         positions: None,
         inflates_ahead: false,
     };
-    sniffed(source, compression, content, file)
+    sniffed(source, compression, content, file, hint)
 }
 
 /// The stream of `content` with its format sniffed.
@@ -196,6 +211,7 @@ fn sniffed(
     compression: Compression,
     content: Content,
     file: Option<PathBuf>,
+    crlf_hint: &'static str,
 ) -> Result<Opened> {
     let positions = content.positions;
     // Decompressing runs on a thread of its own, unless it runs on several
@@ -205,15 +221,50 @@ fn sniffed(
     } else {
         Box::new(Uncounted(read_ahead(Box::new(content.reader))))
     };
-    let head = read_up_to(&mut content, SNIFF_LEN).with_context(|| source.display())?;
-    let format = sniff(&head, source)?;
+    let hinted = |e: anyhow::Error| match e.downcast::<NotADump>() {
+        Ok(NotADump(message)) => NotADump(format!("{message}{crlf_hint}")).into(),
+        Err(e) => anyhow::anyhow!("{e:#}{crlf_hint}"),
+    };
+    let head = read_up_to(&mut content, SNIFF_LEN)
+        .with_context(|| source.display())
+        .map_err(hinted)?;
+    let format = sniff(&head, source).map_err(|e| hinted(e.into()))?;
     Ok(Opened::Stream {
         format,
         compression,
         reader: Box::new(Prefixed::new(head, content)),
         file,
         positions,
+        crlf_hint,
     })
+}
+
+/// How many of a file's first bytes [`crlf_hint`] looks at.
+const RAW_HEAD_LEN: usize = 64 * 1024;
+
+/// What to add to the message of a failed read whose file looks like a
+/// binary file (an archive, gzip) put through a terminal that turned every
+/// LF into CRLF, as `docker exec -t` does: empty for anything else (a plain
+/// dump with CRLF line ends is no binary file, and reads).
+pub fn crlf_hint(raw_head: &[u8]) -> &'static str {
+    let binary = raw_head.starts_with(b"PGDMP")
+        || raw_head.starts_with(&[0x1f, 0x8b])
+        || raw_head.contains(&0);
+    // Binary bytes hold an LF now and then by chance (about one in 256), and
+    // one after a CR by chance too: only several LFs, every one after a CR,
+    // say the file was converted (a chance of 2^-32 in a file never touched).
+    const ENOUGH_LFS: usize = 4;
+    let lfs: Vec<usize> = memchr::memchr_iter(b'\n', raw_head).collect();
+    let converted =
+        lfs.len() >= ENOUGH_LFS && lfs.iter().all(|&at| at > 0 && raw_head[at - 1] == b'\r');
+    if binary && converted {
+        ". The file looks like a CRLF conversion of a binary file: every LF in it follows a CR, \
+         as when pg_dump's output passes through `docker exec -t` (a terminal); take backups \
+         with `docker exec -i`. Turning every CRLF back into LF restores this one exactly: \
+         perl -pe 's/\\r\\n\\z/\\n/' < FILE > FIXED"
+    } else {
+        ""
+    }
 }
 
 /// The input is no dump at all (empty, an error message, some other file),

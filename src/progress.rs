@@ -5,21 +5,14 @@
 //! total; a read of unknown size (standard input) shows only the bytes read
 //! so far and the rate, never a bar with a made-up total. `history` shows
 //! one bar for the bytes of all its dumps together.
-//!
-//! Every read through [`Progress::wrap_read`] also keeps the source's first
-//! bytes as they are on disk ([`Progress::raw_head`]), so that a failed read
-//! can say what the file looks like (a CRLF-converted binary, say).
 
 use std::io::{self, IsTerminal, Read};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-/// How many of the source's first bytes [`Progress::raw_head`] keeps.
-const HEAD_LEN: usize = 64 * 1024;
 
 const KNOWN_TOTAL: &str =
     "{msg} {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})";
@@ -37,7 +30,6 @@ pub struct Progress {
 /// What one read has seen.
 #[derive(Default)]
 struct ThisRead {
-    head: Mutex<Vec<u8>>,
     bytes: AtomicU64,
     /// The read's size where known, 0 where not.
     expected: AtomicU64,
@@ -128,7 +120,7 @@ impl Progress {
     }
 
     /// Counts the bytes read through `inner`, whose size is `len` where
-    /// known, and keeps its first bytes (see [`Progress::raw_head`]).
+    /// known.
     pub fn wrap_read(&self, inner: Box<dyn Read + Send>, len: Option<u64>) -> Box<dyn Read + Send> {
         if let Some(len) = len {
             self.expect(len);
@@ -137,7 +129,6 @@ impl Progress {
             inner,
             bar: self.bar.clone(),
             read: self.read.clone(),
-            keep_head: true,
         })
     }
 
@@ -148,7 +139,6 @@ impl Progress {
             inner,
             bar: self.bar.clone(),
             read: self.read.clone(),
-            keep_head: false,
         })
     }
 
@@ -190,12 +180,6 @@ impl Progress {
             }
             (None, Some(_)) => {}
         }
-    }
-
-    /// The first bytes read through [`Progress::wrap_read`] (up to 64 KiB),
-    /// as they are in the file, before any decompression.
-    pub fn raw_head(&self) -> Vec<u8> {
-        self.read.head.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
     pub fn finish(&self) {
@@ -244,19 +228,11 @@ struct ByteCounter<R> {
     inner: R,
     bar: Option<ProgressBar>,
     read: Arc<ThisRead>,
-    keep_head: bool,
 }
 
 impl<R: Read> Read for ByteCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if self.keep_head
-            && let Ok(mut head) = self.read.head.lock()
-        {
-            let room = HEAD_LEN - head.len();
-            head.extend_from_slice(&buf[..n.min(room)]);
-            self.keep_head = head.len() < HEAD_LEN;
-        }
         self.read.bytes.fetch_add(n as u64, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(n as u64);

@@ -121,7 +121,11 @@ pub fn run(args: &Args) -> Result<()> {
             from: args.from.as_deref(),
             prefix: args.prefix.as_deref(),
         },
-    )?;
+    )
+    .map_err(|e| match e.downcast::<target::NoTarget>() {
+        Ok(no_target) => super::settings::as_usage(no_target.into()),
+        Err(e) => e,
+    })?;
     conn.dbname = Some(target.dbname.clone());
     let mut safety = BackupSettings::new(
         args.safety_dir

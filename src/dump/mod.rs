@@ -260,7 +260,7 @@ fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> R
         Ok(o) => o,
         Err(e) => {
             progress.finish();
-            let message = format!("{e:#}{}", crlf_hint(&progress.raw_head()));
+            let message = format!("{e:#}");
             // Still says "no dump at all" to the callers that tell it apart.
             if e.downcast_ref::<input::NotADump>().is_some() {
                 return Err(input::NotADump(message).into());
@@ -268,6 +268,7 @@ fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> R
             bail!(message);
         }
     };
+    let hint = opened.crlf_hint();
     let summary = SummarySink::new(opened.format(), opened.compression(), options.count_rows);
     let mut sink = RaceSink::new(summary, options);
     let result = format::read_with_progress(opened, &mut sink, &progress);
@@ -283,11 +284,7 @@ fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> R
         wanted_database: options.database.clone(),
     };
     if let Err(e) = result {
-        let message = format!(
-            "{}: {e:#}{}",
-            source.display(),
-            crlf_hint(&progress.raw_head())
-        );
+        let message = format!("{}: {e:#}{hint}", source.display());
         if !options.salvage {
             return Err(anyhow!(message));
         }
@@ -330,29 +327,4 @@ fn read_members(source: &Source, options: &ReadOptions, every_member: bool) -> R
         dump.summary.damage = Some(message);
     }
     Ok(dump)
-}
-
-/// What to add to the message of a failed read whose file looks like a
-/// binary file (an archive, gzip) put through a terminal that turned every
-/// LF into CRLF, as `docker exec -t` does: empty for anything else (a plain
-/// dump with CRLF line ends is no binary file, and reads).
-fn crlf_hint(raw_head: &[u8]) -> &'static str {
-    let binary = raw_head.starts_with(b"PGDMP")
-        || raw_head.starts_with(&[0x1f, 0x8b])
-        || raw_head.contains(&0);
-    // Binary bytes hold an LF now and then by chance (about one in 256), and
-    // one after a CR by chance too: only several LFs, every one after a CR,
-    // say the file was converted (a chance of 2^-32 in a file never touched).
-    const ENOUGH_LFS: usize = 4;
-    let lfs: Vec<usize> = memchr::memchr_iter(b'\n', raw_head).collect();
-    let converted =
-        lfs.len() >= ENOUGH_LFS && lfs.iter().all(|&at| at > 0 && raw_head[at - 1] == b'\r');
-    if binary && converted {
-        ". The file looks like a CRLF conversion of a binary file: every LF in it follows a CR, \
-         as when pg_dump's output passes through `docker exec -t` (a terminal); take backups \
-         with `docker exec -i`. Turning every CRLF back into LF restores this one exactly: \
-         perl -pe 's/\\r\\n\\z/\\n/' < FILE > FIXED"
-    } else {
-        ""
-    }
 }

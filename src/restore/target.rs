@@ -19,7 +19,6 @@ use anyhow::Result;
 
 use crate::backup::conn::Conn;
 use crate::counts::plural;
-use crate::error::UsageError;
 use crate::folder_names;
 use crate::nightlies;
 
@@ -136,8 +135,22 @@ pub fn decide(
     }
 }
 
+/// The command line does not say which database to restore into (the
+/// command turns this into a usage error; other errors of [`decide`], such
+/// as a folder that cannot be read, are not the caller's mistake).
+#[derive(Debug)]
+pub struct NoTarget(pub String);
+
+impl std::fmt::Display for NoTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NoTarget {}
+
 fn refuse(in_container: bool, why: &str) -> anyhow::Error {
-    UsageError(format!(
+    NoTarget(format!(
         "cannot tell which database to restore into: give --dbname{}; {why}",
         if in_container { "" } else { " (or PGDATABASE)" }
     ))

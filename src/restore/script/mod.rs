@@ -9,38 +9,10 @@
 //! is; this module writes the header, one plan row per text, and fills in
 //! the program's few fixed slots (policy, check mode) in one pass.
 //!
-//! The script is built so that psql can only ever see it as what it is:
-//!
-//! - every text, username, task name and table name is data, written as
-//!   readable SQL literals and never outside one ([`crate::quote`]): a `\!`,
-//!   `\i`, `\.`, `:variable` or `$$` inside a literal is not a meta-command,
-//!   an interpolation or a quote, and as each line of a text gets its own
-//!   line of the script beginning with a quote, no line of the script
-//!   begins with anything a student typed. No byte of the script is a
-//!   control character but the LF that ends each of its lines, nor any
-//!   character a terminal would hide. (A text that is not UTF-8 or holds
-//!   NUL cannot be restored through psql's UTF-8 and is refused before
-//!   anything is written);
-//! - the schema and table names reach SQL only through `format('%I')`
-//!   inside the database (`names.rs`): the program works on temporary views
-//!   of the live tables, so nothing a dump or the live database holds is
-//!   ever pasted into a `DO` block's dollar-quoted body (a schema named
-//!   `s$textrescue$\! touch x` cannot end it) or anywhere psql reads code;
-//! - before any statement that holds a character above ASCII, a check
-//!   refuses a database whose encoding cannot hold one (U+FE0F in a LATIN1
-//!   database), naming it, so nothing changes;
-//! - comments (`-- …` to the end of the line) show names and a preview of
-//!   each text with every control, line-separator and bidi character and
-//!   every backslash escaped, so nothing can end the comment early or hide
-//!   what follows;
-//! - the only meta-commands are the `\set` lines at the top, the only
-//!   statements are settings, the transaction, temporary tables and views,
-//!   one insert per text into them and the `DO` blocks that check the
-//!   encoding, find the live tables, and look up students and tasks in the
-//!   live database, check everything, apply and report with `RAISE NOTICE`.
-//!
-//! The backup's `user_id`/`task_id` are never used: students are found by
-//! username and tasks by phase and name in the live database.
+//! Every text, username, task and table name in it is data, never code
+//! psql or PostgreSQL reads: why, and how, is in docs/hardening.md ("The
+//! restore script"). Students and tasks are found by username and by phase
+//! and name in the live database, never by the backup's ids.
 
 mod names;
 #[cfg(test)]
