@@ -78,7 +78,7 @@ pub fn run(args: &Args) -> Result<()> {
                 if down_since.take().is_some() {
                     eprintln!("{}: the database answers again; watching", stamp(at));
                 }
-                say(&summary, at);
+                say(&summary, at, started.elapsed());
             }
             // Stopped while polling (systemd signals psql too): not a
             // database that went down.
@@ -129,18 +129,19 @@ fn every_word(every: Duration) -> String {
 }
 
 /// One line for a poll that changed something; nothing otherwise.
-fn say(summary: &PollSummary, at: chrono::DateTime<Utc>) {
+fn say(summary: &PollSummary, at: chrono::DateTime<Utc>, took: Duration) {
     if summary.new_versions == 0 && summary.deletions == 0 {
         return;
     }
     println!(
-        "{}: {} new version{}, {} deletion{} ({} live text{})",
+        "{}: {} new version{}, {} deletion{} ({} live text{}; the poll took {} ms)",
         stamp(at),
         summary.new_versions,
         plural(summary.new_versions),
         summary.deletions,
         plural(summary.deletions),
         summary.live_texts,
-        plural(summary.live_texts)
+        plural(summary.live_texts),
+        took.as_millis()
     );
 }

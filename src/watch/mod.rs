@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::journal::{JournalWriter, PollSummary, Recorded, Sha256, TextMeta};
-use crate::restore::live::{Live, unhex};
+use crate::restore::live::{Live, Session, psql_failure, unhex};
 use crate::restore::script::{SETTINGS_SQL, Tables, render_template};
 use crate::signals::Caught;
 
@@ -33,12 +33,20 @@ const FETCH_BATCH: usize = 200;
 
 /// A watcher of one live database, writing one journal.
 pub struct Watcher {
-    live: Live,
-    tables: Tables,
+    psql: Psql,
     journal: JournalWriter,
     /// The row version (`xmin`) each live text had at the last poll of this
     /// run; empty before the first poll, and after the database was down.
     row_versions: HashMap<i64, String>,
+}
+
+/// The live database through psql, kept running between polls (one
+/// `docker exec` and one connection per run, not per query); started again
+/// after a failure.
+struct Psql {
+    live: Live,
+    tables: Tables,
+    session: Option<Session>,
 }
 
 /// One live text as a poll saw it.
@@ -53,8 +61,11 @@ struct LiveText {
 impl Watcher {
     pub(crate) fn new(live: Live, tables: Tables, journal: JournalWriter) -> Watcher {
         Watcher {
-            live,
-            tables,
+            psql: Psql {
+                live,
+                tables,
+                session: None,
+            },
             journal,
             row_versions: HashMap::new(),
         }
@@ -76,20 +87,18 @@ impl Watcher {
     /// Polls once at `at`, recording what changed; nothing is recorded
     /// when the database cannot be read (the error says why).
     pub fn poll(&mut self, at: DateTime<Utc>) -> Result<PollSummary> {
-        let live = &self.live;
-        let tables = &self.tables;
         // Rows seen and whether the journal must be given their text.
         let mut versions: HashMap<i64, String> = HashMap::new();
         let mut seen: Vec<(TextMeta, Option<Sha256>)> = Vec::new();
         let mut wanted: Vec<i64> = Vec::new();
         if self.row_versions.is_empty() {
-            let answer = query(live, tables, STATE_SQL, "textrescue-state ")?;
+            let answer = self.psql.query(STATE_SQL, "textrescue-state ")?;
             for row in parse_rows(&answer, false)? {
                 versions.insert(row.meta.row_id, row.row_version);
                 seen.push((row.meta, row.sha256));
             }
         } else {
-            let answer = query(live, tables, VERSIONS_SQL, "textrescue-versions ")?;
+            let answer = self.psql.query(VERSIONS_SQL, "textrescue-versions ")?;
             for (id, version) in parse_versions(&answer)? {
                 let unchanged = self.row_versions.get(&id) == Some(&version);
                 match self.journal.current_of(id) {
@@ -107,7 +116,7 @@ impl Watcher {
         }
         let mut fetched = HashSet::new();
         for ids in wanted.chunks(FETCH_BATCH) {
-            let answer = query(live, tables, &texts_sql(ids), "textrescue-texts ")?;
+            let answer = self.psql.query(&texts_sql(ids), "textrescue-texts ")?;
             for row in parse_rows(&answer, true)? {
                 let text = row.text.as_deref().unwrap_or_default();
                 poll.record_version(&row.meta, text)?;
@@ -129,18 +138,37 @@ impl Watcher {
     }
 }
 
-/// Runs `query` (after the settings and the views) in a transaction rolled
-/// back at its end; the line psql printed after `marker`.
-fn query(live: &Live, tables: &Tables, query: &str, marker: &str) -> Result<String> {
-    let mut sql = Vec::new();
-    sql.extend_from_slice(SETTINGS_SQL.as_bytes());
-    sql.extend_from_slice(b"SET TimeZone = 'UTC';\nSET DateStyle = 'ISO';\n");
-    sql.extend_from_slice(b"BEGIN ISOLATION LEVEL REPEATABLE READ;\n");
-    tables.target_sql(None, &mut sql)?;
-    sql.extend_from_slice(ROWS_VIEW_SQL.as_bytes());
-    sql.extend_from_slice(query.as_bytes());
-    sql.extend_from_slice(b"ROLLBACK;\n");
-    live.query(&sql, marker, &Caught::never())
+impl Psql {
+    /// Runs `query` (after the settings and the views) in a transaction
+    /// rolled back at its end, in the running psql (started if need be);
+    /// the line psql printed after `marker`. A psql that fails is ended,
+    /// and the next query starts another.
+    fn query(&mut self, query: &str, marker: &str) -> Result<String> {
+        let mut sql = Vec::new();
+        sql.extend_from_slice(SETTINGS_SQL.as_bytes());
+        sql.extend_from_slice(b"SET TimeZone = 'UTC';\nSET DateStyle = 'ISO';\n");
+        sql.extend_from_slice(b"BEGIN ISOLATION LEVEL REPEATABLE READ;\n");
+        self.tables.target_sql(None, &mut sql)?;
+        sql.extend_from_slice(ROWS_VIEW_SQL.as_bytes());
+        sql.extend_from_slice(query.as_bytes());
+        sql.extend_from_slice(b"ROLLBACK;\n");
+        let session = match &mut self.session {
+            Some(session) => session,
+            None => self.session.insert(self.live.session()?),
+        };
+        let answer = session
+            .send(&sql)
+            .and_then(|()| session.line_starting(marker, &Caught::never()));
+        match answer {
+            Ok(Some(line)) => Ok(line),
+            Ok(None) | Err(_) => {
+                let mut session = self.session.take().expect("the session asked");
+                let what = session.what().to_string();
+                let (status, stderr) = session.wait();
+                Err(psql_failure(&what, status, &stderr))
+            }
+        }
+    }
 }
 
 fn texts_sql(ids: &[i64]) -> String {
