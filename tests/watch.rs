@@ -5,6 +5,7 @@
 //! held. Without a server at build time each test is ignored (build.rs).
 
 use crate::common;
+use crate::dockerdb::{Container, docker_ok};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -287,4 +288,152 @@ fn a_running_watch_keeps_every_version_that_stood_two_intervals() {
             assert!(all.contains(bytes), "a version is in the journal");
         }
     }
+}
+
+/// SIGKILL of a running watch at random moments (often inside a poll),
+/// each time started again, while the texts change: the journal always
+/// opens, and at the end it holds exactly the live texts, each version
+/// once.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_watch_killed_at_random_moments_loses_nothing_and_keeps_nothing_twice() {
+    let db = people("trwatchkill");
+    let mut sql = String::new();
+    for i in 0..200 {
+        sql += &insert_text_sql(
+            None,
+            2 + i % 2,
+            1 + i % 4,
+            "2024-03-01 14:00:00+00",
+            None,
+            NASTY[i as usize % NASTY.len()],
+        );
+    }
+    db.psql(&sql);
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut random = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..8 {
+        db.psql(&format!(
+            "UPDATE public.tasktexts SET text = text || ' round {round}', modified_at = now() \
+             WHERE id % 7 = {};",
+            round % 7
+        ));
+        let running = watch(&db, &dir, &["--every", "1s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100 + random(1500)));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(running.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let _ = running.wait_with_output();
+        assert!(
+            JournalReader::open(&dir).is_ok(),
+            "round {round}: the journal opens"
+        );
+    }
+    assert_ok(&once(&db, &dir));
+    assert_eq!(journal_at(&dir, None), live(&db));
+    let reader = JournalReader::open(&dir).unwrap().unwrap();
+    for (id, (_, _, _, _, now)) in live(&db) {
+        let texts: Vec<Vec<u8>> = reader
+            .versions_of(id)
+            .unwrap()
+            .iter()
+            .map(|v| reader.text_of(v).unwrap())
+            .collect();
+        assert!(
+            texts.windows(2).all(|w| w[0] != w[1]),
+            "{id}: a version recorded twice in a row"
+        );
+        assert_eq!(
+            texts.last(),
+            Some(&now),
+            "{id}: the last version is the live text"
+        );
+    }
+}
+
+/// The race server's container stopped for a while and started again under
+/// a running watch: said once, recorded as a gap, and watching resumes by
+/// itself; the versions from before and after are both kept.
+#[test]
+#[cfg_attr(not(has_docker), ignore = "needs a Docker Engine (bash .ci/docker-up)")]
+fn a_container_stopped_and_started_again_is_said_once_and_watching_resumes() {
+    let c = Container::start();
+    let db = c.create_db("trwatchdocker");
+    c.load_schema_with_people(&db);
+    c.psql(
+        &db,
+        &insert_text_sql(
+            None,
+            2,
+            1,
+            "2024-03-01 14:00:00+00",
+            None,
+            "before the stop",
+        ),
+    );
+    let tmp = TempDir::new().unwrap();
+    let running = Command::new(env!("CARGO_BIN_EXE_textrescue"))
+        .env_remove("PGPASSWORD")
+        .env_remove("TEXTRESCUE_DATABASE_URL")
+        .args([
+            "watch",
+            "--every",
+            "1s",
+            "--container",
+            &c.name,
+            "--username",
+            "buggy",
+        ])
+        .args(["--dbname", &db, "--dir"])
+        .arg(tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    docker_ok(&["stop", "--time", "1", &c.name]);
+    std::thread::sleep(Duration::from_secs(3));
+    docker_ok(&["start", &c.name]);
+    c.wait_ready();
+    c.psql(
+        &db,
+        "UPDATE public.tasktexts SET text = 'after the start', modified_at = now();",
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = running.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("does not answer").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("answers again").count(), 1, "{stderr}");
+    let reader = JournalReader::open(tmp.path()).unwrap().unwrap();
+    let texts: Vec<Vec<u8>> = reader
+        .versions_for(2, 1)
+        .unwrap()
+        .iter()
+        .map(|v| reader.text_of(v).unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [b"before the stop".to_vec(), b"after the start".to_vec()]
+    );
+    assert_eq!(reader.coverage().unwrap().db_down_polls, 1);
 }
