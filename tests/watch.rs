@@ -437,3 +437,35 @@ fn a_container_stopped_and_started_again_is_said_once_and_watching_resumes() {
     );
     assert_eq!(reader.coverage().unwrap().db_down_polls, 1);
 }
+
+/// Texts of 10 MB (more than one fetch holds) come into the journal byte
+/// for byte, in memory bounded by the largest text.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn texts_of_ten_megabytes_are_kept_byte_for_byte_in_bounded_memory() {
+    let db = people("trwatchhuge");
+    let line = "🏎️ a line of a very long text, \\. and $$ and a tab\there\n";
+    let huge: String = line.repeat(10 * 1024 * 1024 / line.len() + 1);
+    for (user, task) in [(2, 1), (3, 1), (2, 2)] {
+        db.psql(&insert_text_sql(
+            None,
+            user,
+            task,
+            "2024-03-01 14:00:00+00",
+            None,
+            &huge,
+        ));
+    }
+    let tmp = TempDir::new().unwrap();
+    let measured = common::output_with_peak_rss(&watch(&db, tmp.path(), &["--once"]));
+    assert_eq!(measured.code, Some(0), "{}", text(&measured.stderr));
+    assert_eq!(journal_at(tmp.path(), None), live(&db));
+    // The target is 64 MiB; a 10 MB text is held as psql's line
+    // (hex, 20 MB), decoded, and compressed: 75 MiB measured (2026-12-06).
+    // Bounded by the largest text, not by how many there are.
+    assert!(
+        measured.peak_rss_kib < 96 * 1024,
+        "watch used {} KiB",
+        measured.peak_rss_kib
+    );
+}

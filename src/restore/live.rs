@@ -80,14 +80,15 @@ impl Live {
             let mut reader = BufReader::new(stdout);
             let mut line = Vec::new();
             while let Ok(n) = reader.read_until(b'\n', &mut line) {
-                if n == 0
-                    || tx
-                        .send(String::from_utf8_lossy(&line).into_owned())
-                        .is_err()
-                {
+                // The line itself is handed on, not a copy: a line can be a
+                // whole 10 MB text, hex-encoded.
+                let text = match String::from_utf8(std::mem::take(&mut line)) {
+                    Ok(text) => text,
+                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                };
+                if n == 0 || tx.send(text).is_err() {
                     break;
                 }
-                line.clear();
             }
         });
         let stderr = std::thread::spawn(move || {

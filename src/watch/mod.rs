@@ -15,7 +15,6 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use crate::journal::{JournalWriter, PollSummary, Recorded, Sha256, TextMeta};
 use crate::restore::live::{Live, Session, psql_failure, unhex};
@@ -27,9 +26,10 @@ const STATE_SQL: &str = include_str!("state.sql");
 const VERSIONS_SQL: &str = include_str!("versions.sql");
 const TEXTS_SQL: &str = include_str!("texts.sql");
 
-/// At most this many texts are fetched in one query (bounds the memory a
-/// poll needs when every text changed: the first poll of a new journal).
-const FETCH_BATCH: usize = 200;
+/// At most this many bytes of text are fetched in one query (beyond the
+/// first text of each): bounds the memory a poll needs when many texts
+/// changed (the first poll of a new journal) or when texts are large.
+const FETCH_BUDGET: usize = 4 << 20;
 
 /// A watcher of one live database, writing one journal.
 pub struct Watcher {
@@ -115,14 +115,24 @@ impl Watcher {
             }
         }
         let mut fetched = HashSet::new();
-        for ids in wanted.chunks(FETCH_BATCH) {
-            let answer = self.psql.query(&texts_sql(ids), "textrescue-texts ")?;
-            for row in parse_rows(&answer, true)? {
+        let mut left: Vec<i64> = wanted.clone();
+        left.sort_unstable();
+        left.dedup();
+        while !left.is_empty() {
+            let answer = self.psql.query(&texts_sql(&left), "textrescue-texts ")?;
+            let rows = parse_rows(&answer, true)?;
+            drop(answer);
+            if rows.is_empty() {
+                break; // the rest were deleted since they were seen
+            }
+            for row in rows {
                 let text = row.text.as_deref().unwrap_or_default();
                 poll.record_version(&row.meta, text)?;
                 fetched.insert(row.meta.row_id);
                 versions.insert(row.meta.row_id, row.row_version);
             }
+            let last = *fetched.iter().max().expect("rows were fetched");
+            left.retain(|id| *id > last);
         }
         // Asked for but gone by the time it was fetched: deleted since.
         for id in wanted.iter().filter(|id| !fetched.contains(id)) {
@@ -174,7 +184,13 @@ impl Psql {
 fn texts_sql(ids: &[i64]) -> String {
     let list: Vec<String> = ids.iter().map(i64::to_string).collect();
     let mut out = Vec::new();
-    render_template(TEXTS_SQL, &[("ids", &list.join(", "))], &mut out).expect("writing to memory");
+    let budget = FETCH_BUDGET.to_string();
+    render_template(
+        TEXTS_SQL,
+        &[("ids", &list.join(", ")), ("budget", &budget)],
+        &mut out,
+    )
+    .expect("writing to memory");
     String::from_utf8(out).expect("the template is UTF-8")
 }
 
@@ -197,61 +213,49 @@ fn parse_versions(answer: &str) -> Result<Vec<(i64, String)>> {
 
 /// The rows of a `state.sql` or `texts.sql` answer: arrays of id, row
 /// version, user id, task id, created_at, modified_at and the hash (state)
-/// or the text (texts), hex-encoded.
+/// or the text (texts), hex-encoded. Each text is decoded as soon as it is
+/// read, so that a large one is not held twice.
 fn parse_rows(json: &str, with_text: bool) -> Result<Vec<LiveText>> {
-    let rows: Vec<Vec<Value>> =
-        serde_json::from_str(json).context("psql's answer is not the JSON asked for")?;
-    rows.into_iter()
-        .map(|row| {
-            let [
-                id,
-                row_version,
-                user_id,
-                task_id,
-                created_at,
-                modified_at,
-                last,
-            ] = <[Value; 7]>::try_from(row)
-                .map_err(|_| anyhow::anyhow!("a row of psql's answer has not 7 fields"))?;
-            let int = |v: &Value, what: &str| {
-                v.as_i64()
-                    .with_context(|| format!("{what} is not an integer in psql's answer"))
-            };
-            let string = |v: Value, what: &str| match v {
-                Value::String(s) => Ok(s),
-                _ => bail!("{what} is not a string in psql's answer"),
-            };
-            let meta = TextMeta {
-                row_id: int(&id, "id")?,
-                user_id: int(&user_id, "user_id")?,
-                task_id: int(&task_id, "task_id")?,
-                created_at: string(created_at, "created_at")?,
-                modified_at: match modified_at {
-                    Value::Null => None,
-                    v => Some(string(v, "modified_at")?),
-                },
-            };
-            let row_version = string(row_version, "xmin")?;
-            let (sha256, text) = match (last, with_text) {
-                (Value::Null, false) => (None, None),
-                (Value::String(hex), false) => {
-                    let bytes = unhex(&hex)?;
-                    let sha: Sha256 = bytes.try_into().map_err(|_| {
-                        anyhow::anyhow!("a sha256 in psql's answer is not 32 bytes")
-                    })?;
-                    (Some(sha), None)
-                }
-                (Value::String(hex), true) => (None, Some(unhex(&hex)?)),
-                _ => bail!("a text is missing from psql's answer"),
-            };
-            Ok(LiveText {
-                meta,
-                row_version,
-                sha256,
-                text,
-            })
-        })
-        .collect()
+    // The hex is borrowed from the answer, never copied (it has no escapes).
+    type Row<'a> = (
+        i64,
+        String,
+        i64,
+        i64,
+        String,
+        Option<String>,
+        Option<&'a str>,
+    );
+    let mut out = Vec::new();
+    let rows: Vec<Row<'_>> =
+        serde_json::from_str(json).context("psql's answer is not the rows asked for")?;
+    for (row_id, row_version, user_id, task_id, created_at, modified_at, last) in rows {
+        let meta = TextMeta {
+            row_id,
+            user_id,
+            task_id,
+            created_at,
+            modified_at,
+        };
+        let (sha256, text) = match (last, with_text) {
+            (None, false) => (None, None),
+            (Some(hex), false) => {
+                let sha: Sha256 = unhex(hex)?
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("a sha256 in psql's answer is not 32 bytes"))?;
+                (Some(sha), None)
+            }
+            (Some(hex), true) => (None, Some(unhex(hex)?)),
+            (None, true) => bail!("a text is missing from psql's answer"),
+        };
+        out.push(LiveText {
+            meta,
+            row_version,
+            sha256,
+            text,
+        });
+    }
+    Ok(out)
 }
 
 /// A poll interval as `--every` takes it: a whole number and `s`, `m` or
