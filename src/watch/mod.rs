@@ -227,10 +227,13 @@ fn parse_rows(json: &str, with_text: bool) -> Result<Vec<LiveText>> {
         .collect()
 }
 
+/// The users (id, username) and the tasks (id, task) a poll saw.
+type Names = (Vec<(i64, String)>, Vec<(i64, Task)>);
+
 /// A `names.sql` answer: the users (id, username) and the tasks. A NULL
 /// username is named as a dump's reader names it (`user #ID`), a NULL
 /// phase is 0 and a missing is_enabled true, as there too.
-fn parse_names(json: &str) -> Result<(Vec<(i64, String)>, Vec<(i64, Task)>)> {
+fn parse_names(json: &str) -> Result<Names> {
     let (users, tasks): (Vec<Vec<Value>>, Vec<Vec<Value>>) =
         serde_json::from_str(json).context("psql's answer is not the JSON asked for")?;
     let id_of = |v: &Value| {
