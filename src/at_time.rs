@@ -110,8 +110,8 @@ fn newest_backup_before(
     // Oldest first: the last one before the time.
     Ok(kept
         .into_iter()
-        .filter(|c| c.when < limit)
-        .last()
+        .rev()
+        .find(|c| c.when < limit)
         .map(|c| c.path))
 }
 
