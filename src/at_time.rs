@@ -87,8 +87,9 @@ pub fn choose(
     };
     let path = newest_backup_before(dir, at, warnings)?.ok_or_else(|| {
         anyhow!(
-            "{}: {why}, and no backup in it is dated before",
-            dir.display()
+            "{}: {why}, and no backup in it is dated before {}",
+            dir.display(),
+            at.format("%Y-%m-%d %H:%M:%S UTC")
         )
     })?;
     Ok(Source::Backup {
