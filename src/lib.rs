@@ -18,8 +18,9 @@
 //!    filters on them, and the journal of every version `watch` saw;
 //! 7. [`dump`]: a dump read: its format-neutral summary and the race server's
 //!    tables;
-//! 8. [`nightlies`], [`diff`], [`history`], [`inspect`]: a folder of backups,
-//!    two dumps' texts matched, a text across many dumps, what `inspect` says;
+//! 8. [`nightlies`], [`diff`], [`history`], [`inspect`], [`at_time`]: a
+//!    folder of backups, two dumps' texts matched, a text across many dumps,
+//!    what `inspect` says, a folder's texts at a time (journal or backup);
 //! 9. [`backup`]: pg_dump supervised, the backups folder's file steps;
 //! 10. [`restore`], [`watch`]: texts back into the live database (plan,
 //!     apply, verify, undo); the live texts polled into the journal;
@@ -27,6 +28,7 @@
 //! 12. [`commands`], [`cli`]: one module per subcommand, each a short `run`;
 //!     the command line.
 
+pub mod at_time;
 pub mod atomic_file;
 pub mod backup;
 pub mod cli;

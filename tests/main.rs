@@ -38,6 +38,7 @@ mod restore_names;
 mod restore_sql;
 mod roundtrip_proptest;
 mod row_shapes;
+mod texts_at;
 mod url_secrets;
 mod watch;
 mod week;

@@ -189,6 +189,26 @@ fn each_poll_records_new_versions_and_deletions_byte_for_byte() {
             "{gone} recorded as deleted"
         );
     }
+
+    // The names: every student and task as the poll saw them; a renamed
+    // student (any name at all) and task are recorded at the next poll.
+    let usernames = reader.usernames().unwrap();
+    assert_eq!(usernames.get(&2).map(String::as_str), Some("alice"));
+    assert_eq!(usernames.len(), 3);
+    let tasks = reader.tasks().unwrap();
+    assert_eq!(tasks[&3].label(), "3-MULTI");
+    assert!(!tasks[&4].is_enabled);
+    db.psql(&format!(
+        "UPDATE public.users SET username = {} WHERE id = 2;
+         UPDATE public.tasks SET name = {}, phase = 7 WHERE id = 3;",
+        sql_text(NASTY[1]),
+        sql_text("multi – \u{10ffff}"),
+    ));
+    assert_ok(&once(&db, dir));
+    let reader = JournalReader::open(dir).unwrap().unwrap();
+    assert_eq!(reader.usernames().unwrap()[&2], NASTY[1]);
+    assert_eq!(reader.tasks().unwrap()[&3].name, "multi – \u{10ffff}");
+    assert_eq!(reader.tasks().unwrap()[&3].phase, 7);
 }
 
 #[test]

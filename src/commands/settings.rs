@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 
 use crate::error::usage;
 use crate::filter::{Filter, FilterArgs};
@@ -69,6 +70,21 @@ pub fn not_an_input<P: AsRef<Path>>(output: Option<&Path>, inputs: &[P]) -> Resu
 /// usage error.
 pub fn as_usage(e: anyhow::Error) -> anyhow::Error {
     usage(format!("{e:#}"))
+}
+
+/// `--at` parsed, given a backups folder only (not one backup: a file, or
+/// a `pg_dump -Fd` folder); a time that is none is a usage error.
+pub fn at_time(at: Option<&str>, input: &str) -> Result<Option<DateTime<Utc>>> {
+    let Some(at) = at else {
+        return Ok(None);
+    };
+    let path = Path::new(input);
+    if !path.is_dir() || path.join("toc.dat").is_file() {
+        return Err(usage(
+            "--at goes with a backups folder (one holding the journal of textrescue watch, or backups)",
+        ));
+    }
+    crate::at_time::parse_time(at).map(Some).map_err(as_usage)
 }
 
 /// `--user`, `--task`, `--since`, ... parsed; a date that is none is a

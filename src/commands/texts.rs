@@ -1,24 +1,37 @@
 //! `textrescue texts DUMP`: list or export task texts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use chrono::{DateTime, Utc};
 
 use super::settings::{self, SqlFormatArgs, goes_with};
 use super::{DumpArgs, read_dump, warn};
+use crate::at_time;
+use crate::dump::{DEFAULT_TEXTS_TABLES, Dump};
 use crate::error::UsageError;
 use crate::filter::{Filter, FilterArgs};
+use crate::format::TableName;
 use crate::output::{self, Destination, sql};
+use crate::texts::Texts;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "Examples:
   textrescue texts buggy_race_bk_20240305.sql.gz --user alice
   textrescue texts nightly.dump -u alice -t 3-MULTI --format json
   textrescue texts nightly.sql.gz -u alice --format server-json -o alice.json
-  textrescue texts nightly.sql.gz -u alice --format sql > restore.sql")]
+  textrescue texts nightly.sql.gz -u alice --format sql > restore.sql
+  textrescue texts /var/backups/buggy --at '2024-03-05 14:22' -u alice")]
 pub struct Args {
-    /// The dump: a file, a pg_dump -Fd directory, or - for stdin.
+    /// The dump: a file, a pg_dump -Fd directory, or - for stdin; with
+    /// --at, a backups folder.
     pub dump: String,
+    /// With a backups folder: the texts as they stood at TIME, given in
+    /// RFC 3339 (2024-03-05T14:22:00+01:00) or as YYYY-MM-DD HH:MM[:SS] in
+    /// UTC. From the folder's journal (of textrescue watch) where it covers
+    /// TIME, else from the newest backup in the folder dated before TIME.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
     #[command(flatten)]
     pub filter: FilterArgs,
     #[arg(short, long, value_enum, default_value_t = TextsFormat::Table)]
@@ -58,6 +71,7 @@ struct Settings {
     filter: Filter,
     sql: sql::SqlArgs,
     options: crate::dump::ReadOptions,
+    at: Option<DateTime<Utc>>,
 }
 
 impl Settings {
@@ -80,12 +94,14 @@ impl Settings {
         args.sql
             .check_goes_with_sql(args.format == TextsFormat::Sql)?;
         settings::not_an_input(args.output.as_deref(), &[&args.dump])?;
+        let at = settings::at_time(args.at.as_deref(), &args.dump)?;
         let mut options = args.dump_args.options();
         options.keep_only(&filter);
         Ok(Settings {
             filter,
             sql,
             options,
+            at,
         })
     }
 }
@@ -95,25 +111,59 @@ pub fn run(args: &Args) -> Result<()> {
         filter,
         sql: sql_args,
         options,
+        at,
     } = Settings::new(args)?;
-    let dump = read_dump(&args.dump, &options)?;
-    let (texts, warnings) = dump.texts()?;
-    for w in &warnings {
-        warn(w);
-    }
+    let read = match at {
+        None => Read::Dump(read_dump(&args.dump, &options)?, args.dump.clone()),
+        Some(at) => {
+            let mut warnings = Vec::new();
+            let chosen = at_time::choose(Path::new(&args.dump), at, &filter, &mut warnings);
+            for w in &warnings {
+                warn(w);
+            }
+            let chosen = chosen?;
+            eprintln!("textrescue: {}", chosen.describe(at));
+            match chosen {
+                at_time::Source::Journal { texts, .. } => {
+                    Read::Journal(texts, format!("{} (journal)", args.dump))
+                }
+                at_time::Source::Backup { path, .. } => {
+                    let path = path.to_string_lossy().into_owned();
+                    Read::Dump(read_dump(&path, &options)?, path)
+                }
+            }
+        }
+    };
+    // The texts, what to call where they came from, and the live table a
+    // restore script writes to.
+    let (texts, source, table) = match &read {
+        Read::Dump(dump, source) => {
+            let (texts, warnings) = dump.texts()?;
+            for w in &warnings {
+                warn(w);
+            }
+            (texts, source, dump.texts_database()?.restore_table())
+        }
+        // The journal does not name the table: the server's.
+        Read::Journal(texts, source) => (
+            texts,
+            source,
+            TableName::new("public", DEFAULT_TEXTS_TABLES[0]),
+        ),
+    };
     let unknown = filter.unknown_names(
         texts.usernames.values().map(String::as_str),
         texts.tasks.values(),
     );
     for w in &unknown {
-        warn(&format!("{} has {w}", args.dump));
+        warn(&format!("{source} has {w}"));
     }
     // The read kept only the texts that pass the filters.
     let records = texts.records();
     if unknown.is_empty()
         && let Some(hint) = filter.older_backups_hint(records.len())
     {
-        warn(&format!("{}: {hint}", args.dump));
+        warn(&format!("{source}: {hint}"));
     }
     let mut destination = Destination::open(args.output.as_deref())?;
     let out = destination.writer();
@@ -126,8 +176,7 @@ pub fn run(args: &Args) -> Result<()> {
         TextsFormat::Json => output::json::write(&records, out)?,
         TextsFormat::ServerJson => output::server_json::write(&records, out)?,
         TextsFormat::Sql => {
-            let table = dump.texts_database()?.restore_table();
-            let script = sql::RestoreScript::new(&args.dump, &table, &sql_args);
+            let script = sql::RestoreScript::new(source, &table, &sql_args);
             output::sql::write(&records, &script, out)?
         }
     }
@@ -136,6 +185,13 @@ pub fn run(args: &Args) -> Result<()> {
         warn("no texts match the filters");
     }
     Ok(())
+}
+
+/// What was read: a dump, or the journal's texts; each with the name
+/// messages give it.
+enum Read {
+    Dump(Dump, String),
+    Journal(Texts, String),
 }
 
 /// The server's upload replaces all of one student's texts, so a file for

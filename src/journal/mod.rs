@@ -17,6 +17,7 @@ mod codec;
 mod contents;
 mod poll;
 mod reader;
+mod records;
 mod schema;
 mod writer;
 

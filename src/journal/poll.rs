@@ -5,6 +5,7 @@
 use super::contents::{self, ContentReader, ContentRef};
 use super::writer::{Current, WriterState};
 use super::{Poll, Sha256, TextMeta, sha256_of};
+use crate::texts::Task;
 use anyhow::{Result, bail};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::{HashMap, HashSet};
@@ -145,6 +146,37 @@ impl<'a> PollWriter<'a> {
         self.changes.insert(row_id, None);
         self.deletions += 1;
         Ok(true)
+    }
+
+    /// The students' usernames as the poll saw them (user id, username).
+    /// Only a row that is new or changed is written; a student gone from
+    /// the database keeps its last name (older versions still name it).
+    pub fn record_users(&mut self, users: &[(i64, String)]) -> Result<()> {
+        let mut upsert = self.tx.prepare_cached(
+            "INSERT INTO users (id, username) VALUES (?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET username = excluded.username
+             WHERE username IS NOT excluded.username",
+        )?;
+        for (id, username) in users {
+            upsert.execute(params![id, username])?;
+        }
+        Ok(())
+    }
+
+    /// The tasks as the poll saw them, written as [`PollWriter::record_users`]
+    /// writes users.
+    pub fn record_tasks(&mut self, tasks: &[(i64, Task)]) -> Result<()> {
+        let mut upsert = self.tx.prepare_cached(
+            "INSERT INTO tasks (id, phase, name, is_enabled) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET
+                 phase = excluded.phase, name = excluded.name, is_enabled = excluded.is_enabled
+             WHERE phase IS NOT excluded.phase OR name IS NOT excluded.name
+                 OR is_enabled IS NOT excluded.is_enabled",
+        )?;
+        for (id, task) in tasks {
+            upsert.execute(params![id, task.phase, task.name, task.is_enabled])?;
+        }
+        Ok(())
     }
 
     /// The rows the journal holds as live that this poll has not recorded

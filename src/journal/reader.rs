@@ -9,10 +9,12 @@
 
 use super::contents::ContentReader;
 use super::{JOURNAL_FILE, Poll, Sha256, TextMeta, format_time, parse_time, schema};
+use crate::texts::Task;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, Row, params};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// One version of a text: its row as the server had it, its content, and
@@ -229,6 +231,31 @@ impl JournalReader {
     /// Reading a text's versions oldest first decompresses one frame each.
     pub fn text_of(&self, version: &Version) -> Result<Vec<u8>> {
         self.contents.borrow_mut().read(&self.conn, version.content)
+    }
+
+    /// The students' usernames, as the last poll that saw each had it.
+    pub fn usernames(&self) -> Result<HashMap<i64, String>> {
+        let mut statement = self.conn.prepare_cached("SELECT id, username FROM users")?;
+        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The tasks, as the last poll that saw each had it.
+    pub fn tasks(&self) -> Result<HashMap<i64, Task>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT id, phase, name, is_enabled FROM tasks")?;
+        let rows = statement.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                Task {
+                    phase: r.get(1)?,
+                    name: r.get(2)?,
+                    is_enabled: r.get(3)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Versions matching `filter` (an SQL condition over `v`, `t`, with

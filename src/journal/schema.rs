@@ -59,6 +59,16 @@ CREATE TABLE deletions (
     poll INTEGER NOT NULL REFERENCES polls (id),
     PRIMARY KEY (text, poll)
 ) WITHOUT ROWID;
+CREATE TABLE users (
+    id       INTEGER PRIMARY KEY,
+    username TEXT NOT NULL
+);
+CREATE TABLE tasks (
+    id         INTEGER PRIMARY KEY,
+    phase      INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    is_enabled INTEGER NOT NULL
+);
 CREATE VIEW version_list AS
 SELECT v.id AS version, t.row_id, t.user_id, t.task_id, t.created_at, v.modified_at,
        lower(hex(c.sha256)) AS sha256, c.size,

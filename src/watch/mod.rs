@@ -15,16 +15,19 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 use crate::journal::{JournalWriter, PollSummary, Recorded, Sha256, TextMeta};
 use crate::restore::live::{Live, Session, psql_failure, unhex};
 use crate::restore::script::{SETTINGS_SQL, Tables, render_template};
 use crate::signals::Caught;
+use crate::texts::Task;
 
 const ROWS_VIEW_SQL: &str = include_str!("rows_view.sql");
 const STATE_SQL: &str = include_str!("state.sql");
 const VERSIONS_SQL: &str = include_str!("versions.sql");
 const TEXTS_SQL: &str = include_str!("texts.sql");
+const NAMES_SQL: &str = include_str!("names.sql");
 
 /// At most this many bytes of text are fetched in one query (beyond the
 /// first text of each): bounds the memory a poll needs when many texts
@@ -108,7 +111,11 @@ impl Watcher {
                 versions.insert(id, version);
             }
         }
+        let names = self.psql.query(NAMES_SQL, "textrescue-names ")?;
+        let (users, tasks) = parse_names(&names)?;
         let mut poll = self.journal.begin_poll(at)?;
+        poll.record_users(&users)?;
+        poll.record_tasks(&tasks)?;
         for (meta, sha256) in &seen {
             if poll.record_seen(meta, sha256.as_ref())? == Recorded::NeedsText {
                 wanted.push(meta.row_id);
@@ -258,6 +265,59 @@ fn parse_rows(json: &str, with_text: bool) -> Result<Vec<LiveText>> {
     Ok(out)
 }
 
+/// The users (id, username) and the tasks (id, task) a poll saw.
+type Names = (Vec<(i64, String)>, Vec<(i64, Task)>);
+
+/// A `names.sql` answer: the users (id, username) and the tasks. A NULL
+/// username is named as a dump's reader names it (`user #ID`), a NULL
+/// phase is 0 and a missing is_enabled true, as there too.
+fn parse_names(json: &str) -> Result<Names> {
+    let (users, tasks): (Vec<Vec<Value>>, Vec<Vec<Value>>) =
+        serde_json::from_str(json).context("psql's answer is not the JSON asked for")?;
+    let id_of = |v: &Value| {
+        v.as_i64()
+            .context("an id is not an integer in psql's answer")
+    };
+    let string_of = |v: &Value| -> Result<Option<String>> {
+        match v {
+            Value::Null => Ok(None),
+            Value::String(hex) => Ok(Some(String::from_utf8_lossy(&unhex(hex)?).into_owned())),
+            _ => bail!("a name is not a string in psql's answer"),
+        }
+    };
+    let users = users
+        .iter()
+        .map(|row| {
+            let [id, username] = row.as_slice() else {
+                bail!("a user in psql's answer has not 2 fields");
+            };
+            let id = id_of(id)?;
+            let username = string_of(username)?.unwrap_or_else(|| format!("user #{id}"));
+            Ok((id, username))
+        })
+        .collect::<Result<_>>()?;
+    let tasks = tasks
+        .iter()
+        .map(|row| {
+            let [id, phase, name, is_enabled] = row.as_slice() else {
+                bail!("a task in psql's answer has not 4 fields");
+            };
+            let task = Task {
+                phase: match phase {
+                    Value::Null => 0,
+                    v => v
+                        .as_i64()
+                        .context("a phase is not an integer in psql's answer")?,
+                },
+                name: string_of(name)?.unwrap_or_default(),
+                is_enabled: is_enabled.as_bool().unwrap_or(true),
+            };
+            Ok((id_of(id)?, task))
+        })
+        .collect::<Result<_>>()?;
+    Ok((users, tasks))
+}
+
 /// A poll interval as `--every` takes it: a whole number and `s`, `m` or
 /// `h` (`1s`, `30s`, `5m`, `1h`).
 pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
@@ -322,5 +382,21 @@ mod tests {
         assert!(parse_versions("").unwrap().is_empty());
         assert!(parse_versions("7733").is_err());
         assert!(parse_versions("x 1").is_err());
+    }
+
+    #[test]
+    fn names_are_read_or_refused() {
+        let (users, tasks) =
+            parse_names(r#"[[[1,"616c"],[2,null]],[[3,2,"6d756c7469",false],[4,null,null,null]]]"#)
+                .unwrap();
+        assert_eq!(
+            users,
+            vec![(1, "al".to_string()), (2, "user #2".to_string())]
+        );
+        assert_eq!(tasks[0].1.label(), "2-MULTI");
+        assert!(!tasks[0].1.is_enabled);
+        assert_eq!((tasks[1].1.phase, tasks[1].1.is_enabled), (0, true));
+        assert!(parse_names(r#"[[[1]],[]]"#).is_err());
+        assert!(parse_names("[]").is_err());
     }
 }
