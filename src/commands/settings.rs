@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::error::usage;
 use crate::filter::{Filter, FilterArgs};
 use crate::output;
-use crate::output::sql::{OnConflict, SqlArgs};
+use crate::output::sql::{OnConflict, ScriptSettings};
 
 /// The options of `--format sql` as given. `--on-conflict` has no default
 /// here, so that whether it was given is known; [`SqlFormatArgs::sql`]
@@ -31,11 +31,11 @@ pub struct SqlFormatArgs {
 impl SqlFormatArgs {
     /// The options for the script; with another format than sql
     /// (`sql_format` false), none may be given.
-    pub fn sql(&self, sql_format: bool) -> Result<SqlArgs> {
+    pub fn sql(&self, sql_format: bool) -> Result<ScriptSettings> {
         if self.on_conflict.is_some() && !sql_format {
             return Err(usage("--on-conflict goes with --format sql"));
         }
-        Ok(SqlArgs {
+        Ok(ScriptSettings {
             on_conflict: self.on_conflict.unwrap_or(OnConflict::Skip),
             check: self.check,
         })

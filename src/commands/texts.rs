@@ -69,7 +69,7 @@ pub enum TextsFormat {
 /// `texts`'s settings, every usage check made.
 struct Settings {
     filter: Filter,
-    sql: sql::SqlArgs,
+    sql: sql::ScriptSettings,
     options: crate::dump::ReadOptions,
     at: Option<DateTime<Utc>>,
 }

@@ -1,7 +1,7 @@
 //! `--format sql`: the records as the restore script that
 //! [`crate::restore::script`] writes, for `psql -v ON_ERROR_STOP=1 -d LIVE -f FILE`.
-//! This module only holds the command line's options for it (`--on-conflict`,
-//! `--check`) and hands the records on.
+//! This module only hands the records on, with the settings the command
+//! line gave (`--on-conflict`, `--check`: [`ScriptSettings`]).
 
 use std::io::Write;
 
@@ -9,41 +9,24 @@ use anyhow::Result;
 
 use crate::format::TableName;
 pub use crate::restore::script::OnConflict;
-use crate::restore::script::{self, ScriptSettings};
+pub use crate::restore::script::ScriptSettings;
+use crate::restore::script;
 use crate::texts::Record;
-
-/// The options of `--format sql`.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct SqlArgs {
-    /// With --format sql: what to do where the live database already has a
-    /// text for that student and task.
-    #[arg(long, value_enum, default_value_t = OnConflict::Skip)]
-    pub on_conflict: OnConflict,
-    /// With --format sql: the same script, ending in ROLLBACK: it reports
-    /// what it would do and changes nothing.
-    #[arg(long)]
-    pub check: bool,
-}
-
-impl SqlArgs {
-    pub fn settings(&self) -> ScriptSettings {
-        ScriptSettings {
-            on_conflict: self.on_conflict,
-            check: self.check,
-        }
-    }
-}
 
 /// The script to write: where its texts come from and go, and how.
 pub struct RestoreScript<'a>(script::RestoreScript<'a>);
 
 impl<'a> RestoreScript<'a> {
     /// `source`: the dump, named in the header; `table`: the live texts table.
-    pub fn new(source: &'a str, table: &'a TableName, args: &SqlArgs) -> RestoreScript<'a> {
+    pub fn new(
+        source: &'a str,
+        table: &'a TableName,
+        settings: &ScriptSettings,
+    ) -> RestoreScript<'a> {
         RestoreScript(script::RestoreScript {
             source,
             table,
-            settings: args.settings(),
+            settings: *settings,
         })
     }
 }
