@@ -8,9 +8,9 @@ use std::io::Write;
 use anyhow::Result;
 
 use crate::format::TableName;
+use crate::restore::script;
 pub use crate::restore::script::OnConflict;
 pub use crate::restore::script::ScriptSettings;
-use crate::restore::script;
 use crate::texts::Record;
 
 /// The script to write: where its texts come from and go, and how.
