@@ -69,13 +69,13 @@ pub fn run(args: &Args) -> Result<()> {
     let journal = JournalWriter::open(&args.dir)
         .with_context(|| format!("cannot open the journal in {}", args.dir.display()))?;
     let mut watcher = Watcher::new(live, Tables::new(&table)?, journal);
-    let mut down_since: Option<String> = None;
+    let mut down = false;
     loop {
         let started = Instant::now();
         let at = Utc::now();
         match watcher.poll(at) {
             Ok(summary) => {
-                if down_since.take().is_some() {
+                if std::mem::take(&mut down) {
                     eprintln!("{}: the database answers again; watching", stamp(at));
                 }
                 say(&summary, at, started.elapsed());
@@ -89,7 +89,7 @@ pub fn run(args: &Args) -> Result<()> {
             }
             Err(e) => {
                 let why = format!("{e:#}");
-                if down_since.is_none() {
+                if !down {
                     eprintln!(
                         "{}: the database does not answer (retrying every {}): {why}",
                         stamp(at),
@@ -97,7 +97,7 @@ pub fn run(args: &Args) -> Result<()> {
                     );
                     watcher.journal_mut().record_down(at, &why)?;
                     watcher.forget_row_versions();
-                    down_since = Some(why);
+                    down = true;
                 }
             }
         }
@@ -106,16 +106,15 @@ pub fn run(args: &Args) -> Result<()> {
         }
         // Sleep to the next poll in short steps, so that SIGTERM ends the
         // run at once (never inside a poll: that finishes or rolls back).
-        while started.elapsed() < args.every {
+        loop {
             if stop.load(Ordering::SeqCst) {
                 watcher.journal().checkpoint().ok();
                 return Ok(());
             }
+            if started.elapsed() >= args.every {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(50).min(args.every));
-        }
-        if stop.load(Ordering::SeqCst) {
-            watcher.journal().checkpoint().ok();
-            return Ok(());
         }
     }
 }

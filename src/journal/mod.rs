@@ -50,6 +50,20 @@ pub struct TextMeta {
     pub modified_at: Option<String>,
 }
 
+impl TextMeta {
+    /// The row read from five columns of a query, from `first` on:
+    /// row_id, user_id, task_id, created_at, modified_at.
+    fn from_columns(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<TextMeta> {
+        Ok(TextMeta {
+            row_id: r.get(first)?,
+            user_id: r.get(first + 1)?,
+            task_id: r.get(first + 2)?,
+            created_at: r.get(first + 3)?,
+            modified_at: r.get(first + 4)?,
+        })
+    }
+}
+
 /// A sha256 of a text's bytes.
 pub type Sha256 = [u8; 32];
 

@@ -68,10 +68,20 @@ impl<'a> PollWriter<'a> {
         &self.poll
     }
 
+    /// A row the poll found unchanged since the last poll of this run (its
+    /// row version is the same): nothing is written. False where the
+    /// journal does not hold the row as live: then its text is needed.
+    pub fn record_unchanged(&mut self, row_id: i64) -> Result<bool> {
+        if !self.state.current.contains_key(&row_id) {
+            return Ok(false);
+        }
+        self.claim(row_id)?;
+        Ok(true)
+    }
+
     /// A row the poll saw whose text was not fetched: its row as the
     /// server has it, and its content's sha256 where the poll computed one
-    /// in the server (None: the poll trusted `modified_at`, so an unchanged
-    /// row is taken as unchanged). Unchanged: nothing written. Its row
+    /// in the server (None: the row is taken as unchanged if its row is). Unchanged: nothing written. Its row
     /// changed but the content is one the journal holds: a new version
     /// without the text. Else [`Recorded::NeedsText`], and the row is not
     /// recorded yet.

@@ -288,13 +288,7 @@ impl JournalReader {
             };
             versions.push(Version {
                 id: r.get(0)?,
-                meta: TextMeta {
-                    row_id: r.get(1)?,
-                    user_id: r.get(2)?,
-                    task_id: r.get(3)?,
-                    created_at: r.get(4)?,
-                    modified_at: r.get(5)?,
-                },
+                meta: TextMeta::from_columns(r, 1)?,
                 content: r.get(6)?,
                 sha256: sha
                     .try_into()

@@ -325,6 +325,23 @@ fn journal_record_seen_needs_the_text_only_for_new_content() {
 }
 
 #[test]
+fn journal_record_unchanged_needs_a_live_row_and_counts_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = JournalWriter::open(dir.path()).unwrap();
+    let a = meta(1, 1, 1, "m1");
+    let mut poll = journal.begin_poll(minute(0)).unwrap();
+    assert!(!poll.record_unchanged(1).unwrap(), "not live yet");
+    assert_eq!(poll.record_version(&a, b"x").unwrap(), Recorded::NewVersion);
+    poll.commit().unwrap();
+    let mut poll = journal.begin_poll(minute(1)).unwrap();
+    assert!(poll.record_unchanged(1).unwrap());
+    assert!(poll.record_unchanged(1).is_err(), "recorded twice");
+    assert!(!poll.record_unchanged(2).unwrap(), "never seen");
+    assert_eq!(poll.commit().unwrap().new_versions, 0);
+    assert_eq!(reader(dir.path()).latest().unwrap().unwrap().texts.len(), 1);
+}
+
+#[test]
 fn journal_ten_megabyte_texts() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = JournalWriter::open(dir.path()).unwrap();

@@ -196,13 +196,7 @@ fn load_current(conn: &Connection) -> Result<HashMap<i64, Current>> {
             Current {
                 text: r.get(0)?,
                 version: r.get(1)?,
-                meta: TextMeta {
-                    row_id: r.get(2)?,
-                    user_id: r.get(3)?,
-                    task_id: r.get(4)?,
-                    created_at: r.get(5)?,
-                    modified_at: r.get(6)?,
-                },
+                meta: TextMeta::from_columns(r, 2)?,
                 content: ContentRef {
                     id: r.get(7)?,
                     depth: r.get(8)?,

@@ -90,35 +90,36 @@ impl Watcher {
     /// Polls once at `at`, recording what changed; nothing is recorded
     /// when the database cannot be read (the error says why).
     pub fn poll(&mut self, at: DateTime<Utc>) -> Result<PollSummary> {
-        // Rows seen and whether the journal must be given their text.
-        let mut versions: HashMap<i64, String> = HashMap::new();
-        let mut seen: Vec<(TextMeta, Option<Sha256>)> = Vec::new();
-        let mut wanted: Vec<i64> = Vec::new();
-        if self.row_versions.is_empty() {
-            let answer = self.psql.query(STATE_SQL, "textrescue-state ")?;
-            for row in parse_rows(&answer, false)? {
-                versions.insert(row.meta.row_id, row.row_version);
-                seen.push((row.meta, row.sha256));
-            }
+        // A run's first poll asks for every row with its content's hash;
+        // the others ask for row versions only.
+        let first = self.row_versions.is_empty();
+        let answer = if first {
+            self.psql.query(STATE_SQL, "textrescue-state ")?
         } else {
-            let answer = self.psql.query(VERSIONS_SQL, "textrescue-versions ")?;
-            for (id, version) in parse_versions(&answer)? {
-                let unchanged = self.row_versions.get(&id) == Some(&version);
-                match self.journal.current_of(id) {
-                    Some((meta, _)) if unchanged => seen.push((meta.clone(), None)),
-                    _ => wanted.push(id),
-                }
-                versions.insert(id, version);
-            }
-        }
+            self.psql.query(VERSIONS_SQL, "textrescue-versions ")?
+        };
         let names = self.psql.query(NAMES_SQL, "textrescue-names ")?;
         let (users, tasks) = parse_names(&names)?;
         let mut poll = self.journal.begin_poll(at)?;
         poll.record_users(&users)?;
         poll.record_tasks(&tasks)?;
-        for (meta, sha256) in &seen {
-            if poll.record_seen(meta, sha256.as_ref())? == Recorded::NeedsText {
-                wanted.push(meta.row_id);
+        // Each live row's version, and the rows whose text the journal needs.
+        let mut versions: HashMap<i64, String> = HashMap::new();
+        let mut wanted: Vec<i64> = Vec::new();
+        if first {
+            for row in parse_rows(&answer, false)? {
+                if poll.record_seen(&row.meta, row.sha256.as_ref())? == Recorded::NeedsText {
+                    wanted.push(row.meta.row_id);
+                }
+                versions.insert(row.meta.row_id, row.row_version);
+            }
+        } else {
+            for (id, version) in parse_versions(&answer)? {
+                let unchanged = self.row_versions.get(&id) == Some(&version);
+                if !(unchanged && poll.record_unchanged(id)?) {
+                    wanted.push(id);
+                }
+                versions.insert(id, version);
             }
         }
         let mut fetched = HashSet::new();
