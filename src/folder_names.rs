@@ -37,6 +37,8 @@ pub const INDEX_PREFIX: &str = ".textrescue-index";
 pub const JOURNAL_FILE: &str = ".textrescue-journal.sqlite";
 /// The lock the one `watch` writing the journal holds (never removed).
 pub const JOURNAL_LOCK_FILE: &str = ".textrescue-journal.lock";
+/// The record of restore drills (`drill` writes it, `check` reads it).
+pub const DRILLS_FILE: &str = ".textrescue-drills.jsonl";
 
 /// Whether a file name in a backups folder is one of the tool's own files.
 pub fn is_own_file(name: &str) -> bool {

@@ -14,8 +14,9 @@
 //!    seek in;
 //! 4. [`input`]: files, stdin, decompression, format sniffing;
 //! 5. [`format`]: one reader per pg_dump format, bytes to table rows;
-//! 6. [`texts`], [`filter`], [`journal`]: texts, students and tasks, the
-//!    filters on them, and the journal of every version `watch` saw;
+//! 6. [`texts`], [`filter`], [`journal`], [`drills`]: texts, students and
+//!    tasks, the filters on them, the journal of every version `watch` saw,
+//!    and the record of restore drills;
 //! 7. [`dump`]: a dump read: its format-neutral summary and the race server's
 //!    tables;
 //! 8. [`nightlies`], [`diff`], [`history`], [`inspect`], [`at_time`]: a
@@ -36,6 +37,7 @@ pub mod codec;
 pub mod commands;
 pub mod counts;
 pub mod diff;
+pub mod drills;
 pub mod dump;
 pub mod error;
 pub mod escape;
