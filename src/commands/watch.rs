@@ -37,6 +37,11 @@ pub struct Args {
     /// Poll once and exit (for cron); exit status 1 if the database did not answer.
     #[arg(long)]
     pub once: bool,
+    /// How long a poll's query may go unanswered (a hung connection, a
+    /// table locked) before the database is taken as down and asked again
+    /// (default: three intervals, at least 1m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub timeout: Option<Duration>,
     /// The live texts table (NAME or SCHEMA.NAME; default public.tasktexts).
     #[arg(long, value_name = "NAME")]
     pub table: Option<String>,
@@ -68,7 +73,7 @@ pub fn run(args: &Args) -> Result<()> {
     let stop = crate::signals::stop_flag()?;
     let journal = JournalWriter::open(&args.dir)
         .with_context(|| format!("cannot open the journal in {}", args.dir.display()))?;
-    let mut watcher = Watcher::new(live, Tables::new(&table)?, journal);
+    let mut watcher = Watcher::new(live, Tables::new(&table)?, journal, answer_within(args));
     let mut down = false;
     loop {
         let started = Instant::now();
@@ -117,6 +122,14 @@ pub fn run(args: &Args) -> Result<()> {
             std::thread::sleep(Duration::from_millis(50).min(args.every));
         }
     }
+}
+
+/// How long one poll query may take: `--timeout`, else three intervals and
+/// never less than a minute (the first poll of a run hashes every text in
+/// the server).
+fn answer_within(args: &Args) -> Duration {
+    args.timeout
+        .unwrap_or((args.every * 3).max(Duration::from_secs(60)))
 }
 
 fn stamp(at: chrono::DateTime<Utc>) -> String {

@@ -12,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
@@ -250,15 +250,37 @@ impl Session {
     /// Waits for a line of psql's output that starts with `marker`; `None`
     /// when psql ended first. A signal to textrescue ends the wait.
     pub fn line_starting(&mut self, marker: &str, interrupt: &Caught) -> Result<Option<String>> {
+        self.line_starting_before(marker, interrupt, None)
+    }
+
+    /// [`Session::line_starting`], giving up at `deadline` (an error that
+    /// says how long psql gave no answer).
+    pub fn line_starting_before(
+        &mut self,
+        marker: &str,
+        interrupt: &Caught,
+        deadline: Option<Instant>,
+    ) -> Result<Option<String>> {
+        let started = Instant::now();
         loop {
             interrupt.check()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                bail!(
+                    "{} gave no answer in {} s",
+                    self.what,
+                    started.elapsed().as_secs()
+                );
+            }
             match self.lines.recv_timeout(Duration::from_millis(50)) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(marker) {
-                        return Ok(Some(rest.trim_end_matches(['\n', '\r']).to_string()));
-                    }
+                Ok(mut line) if line.starts_with(marker) => {
+                    // In place, not copied: the line can be a whole 10 MB
+                    // text, hex-encoded.
+                    let end = line.trim_end_matches(['\n', '\r']).len();
+                    line.truncate(end);
+                    line.replace_range(..marker.len(), "");
+                    return Ok(Some(line));
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(None),
             }
         }

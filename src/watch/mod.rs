@@ -12,6 +12,7 @@
 //! not hold. Tables are named as `restore` names them: as data, through views.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
@@ -50,6 +51,9 @@ struct Psql {
     live: Live,
     tables: Tables,
     session: Option<Session>,
+    /// How long one query may go unanswered before psql is ended and the
+    /// database taken as down: a hung connection must not stop the watch.
+    answer_within: Duration,
 }
 
 /// One live text as a poll saw it.
@@ -62,12 +66,19 @@ struct LiveText {
 }
 
 impl Watcher {
-    pub(crate) fn new(live: Live, tables: Tables, journal: JournalWriter) -> Watcher {
+    /// A watcher whose queries each get `answer_within` to answer.
+    pub(crate) fn new(
+        live: Live,
+        tables: Tables,
+        journal: JournalWriter,
+        answer_within: Duration,
+    ) -> Watcher {
         Watcher {
             psql: Psql {
                 live,
                 tables,
                 session: None,
+                answer_within,
             },
             journal,
             row_versions: HashMap::new(),
@@ -165,6 +176,10 @@ impl Psql {
         let mut sql = Vec::new();
         sql.extend_from_slice(SETTINGS_SQL.as_bytes());
         sql.extend_from_slice(b"SET TimeZone = 'UTC';\nSET DateStyle = 'ISO';\n");
+        // The server gives up too, so that a query abandoned here does not
+        // go on working there.
+        let limit_ms = self.answer_within.as_millis();
+        sql.extend_from_slice(format!("SET statement_timeout = {limit_ms};\n").as_bytes());
         sql.extend_from_slice(b"BEGIN ISOLATION LEVEL REPEATABLE READ;\n");
         self.tables.target_sql(None, &mut sql)?;
         sql.extend_from_slice(ROWS_VIEW_SQL.as_bytes());
@@ -174,11 +189,19 @@ impl Psql {
             Some(session) => session,
             None => self.session.insert(self.live.session()?),
         };
+        // The server's own limit comes first, with its reason; this one is
+        // for a connection that hangs without one.
+        let deadline = Instant::now() + self.answer_within + Duration::from_secs(5);
         let answer = session
             .send(&sql)
-            .and_then(|()| session.line_starting(marker, &Caught::never()));
+            .and_then(|()| session.line_starting_before(marker, &Caught::never(), Some(deadline)));
         match answer {
             Ok(Some(line)) => Ok(line),
+            Err(e) if Instant::now() >= deadline => {
+                let mut session = self.session.take().expect("the session asked");
+                session.abandon();
+                Err(e)
+            }
             Ok(None) | Err(_) => {
                 let mut session = self.session.take().expect("the session asked");
                 let what = session.what().to_string();
