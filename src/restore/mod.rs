@@ -30,6 +30,7 @@ pub mod confirm;
 pub mod live;
 pub mod plan;
 pub mod script;
+pub mod at;
 pub mod select;
 pub mod target;
 pub mod unanswered;
@@ -59,6 +60,8 @@ pub struct Settings {
     pub source: PathBuf,
     /// `--from`: the one backup to take every text from.
     pub from: Option<PathBuf>,
+    /// `--at`: the texts as they stood then ([`at`]).
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
     pub filter: Filter,
     /// The students a text to delete must belong to: the `--user` names as
     /// given and as lower-cased here. The database compares them with
