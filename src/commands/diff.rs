@@ -11,18 +11,18 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::settings::{self, SqlFormatArgs, goes_with};
 use super::{DumpArgs, read_dump, warn};
-use crate::counts::plural;
 use crate::at_time;
+use crate::counts::plural;
 use crate::diff::{compare, restore_records};
 use crate::dump::{DEFAULT_TEXTS_TABLES, Dump, ReadOptions};
-use crate::filter::Filter;
-use crate::format::TableName;
-use crate::texts::Texts;
 use crate::error::UsageError;
+use crate::filter::Filter;
 use crate::filter::FilterArgs;
+use crate::format::TableName;
 use crate::output::diff::Colour;
 use crate::output::sql::{self, OnConflict};
 use crate::output::{self, Destination};
+use crate::texts::Texts;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(

@@ -218,13 +218,9 @@ pub fn run(args: &Args) -> Result<()> {
     for row in rows.iter_mut().filter(|r| r.gone()) {
         let file = restore_file(&row.last, &mut files);
         row.restore = Some(match (&row.journal, &journal) {
-            (Some(standing), Some((dir, _))) => restore_command_at(
-                dir,
-                standing.last_seen,
-                &row.last,
-                &args.dump_args,
-                &file,
-            ),
+            (Some(standing), Some((dir, _))) => {
+                restore_command_at(dir, standing.last_seen, &row.last, &args.dump_args, &file)
+            }
             _ => restore_command(&row.last_seen, None, &row.last, &args.dump_args, &file),
         });
     }
@@ -252,7 +248,10 @@ pub fn run(args: &Args) -> Result<()> {
 /// The journal of the first folder given that has one.
 fn open_journal(paths: &[PathBuf]) -> Result<Option<(PathBuf, JournalReader)>> {
     let mut found = None;
-    for dir in paths.iter().filter(|p| p.is_dir() && !p.join("toc.dat").is_file()) {
+    for dir in paths
+        .iter()
+        .filter(|p| p.is_dir() && !p.join("toc.dat").is_file())
+    {
         let Some(reader) = JournalReader::open(dir)? else {
             continue;
         };
@@ -290,7 +289,10 @@ fn with_journal(
                 .username
                 .as_deref()
                 .map_or_else(|| format!("user #{}", r.user_id), escape::visible);
-            ((r.user_id, r.task_id), format!("{who} {}", escape::visible(&r.task)))
+            (
+                (r.user_id, r.task_id),
+                format!("{who} {}", escape::visible(&r.task)),
+            )
         })
         .collect();
     let keys: Vec<Key> = rows.iter().map(|r| (r.user_id, r.task_id)).collect();

@@ -223,10 +223,7 @@ pub fn merge(
         let mut row = TextHistory {
             username: j.username.clone(),
             user_id,
-            task: j
-                .task
-                .clone()
-                .unwrap_or_else(|| format!("?-{task_id}")),
+            task: j.task.clone().unwrap_or_else(|| format!("?-{task_id}")),
             task_id,
             versions: dumps
                 .iter()
@@ -301,9 +298,9 @@ pub fn disagreements(
             let stood: &[Stood] = journal.texts.get(key).map_or(&[], |j| &j.stood);
             let between: Vec<&Stood> = stood.iter().filter(|s| s.stood_between(&p0, &p1)).collect();
             let what = match dump.texts.get(key) {
-                Some(_) if between.is_empty() => Some(
-                    "the backup has a text the journal says did not exist then".to_string(),
-                ),
+                Some(_) if between.is_empty() => {
+                    Some("the backup has a text the journal says did not exist then".to_string())
+                }
                 Some(s) if !between.iter().any(|b| b.sha256 == s.sha256) => Some(format!(
                     "the backup's text (sha256 {}) is not the journal's version then ({})",
                     &s.sha256[..12],

@@ -163,7 +163,15 @@ fn write_versions(rows: &[TextHistory], out: &mut dyn Write) -> Result<()> {
             first_line(r.task.as_bytes(), 40)
         )?;
         let mut table = new_table(
-            ["at", "source", "id", "modified_at", "length", "sha256", "seen"],
+            [
+                "at",
+                "source",
+                "id",
+                "modified_at",
+                "length",
+                "sha256",
+                "seen",
+            ],
             160,
         );
         for v in &r.versions {

@@ -26,11 +26,11 @@
 //! undo command is printed whenever the restore may be in.
 
 pub mod apply;
+pub mod at;
 pub mod confirm;
 pub mod live;
 pub mod plan;
 pub mod script;
-pub mod at;
 pub mod select;
 pub mod target;
 pub mod unanswered;
