@@ -181,7 +181,16 @@ fn write_versions(rows: &[TextHistory], out: &mut dyn Write) -> Result<()> {
                 crate::escape::visible(&file_name(&v.dump))
             };
             let seen = match (&v.first_seen, &v.last_seen, &v.deleted_at) {
-                (Some(first), Some(last), _) => format!("{} … {}", short(first), short(last)),
+                (Some(first), Some(last), _) => {
+                    let (first, last) = (short(first), short(last));
+                    // The same day: the second time without its date.
+                    match (first.split_once(' '), last.split_once(' ')) {
+                        (Some((day, _)), Some((same, time))) if day == same => {
+                            format!("{first} … {time}")
+                        }
+                        _ => format!("{first} … {last}"),
+                    }
+                }
                 (_, _, Some(_)) => "deleted".to_string(),
                 _ if !v.present => "absent".to_string(),
                 _ => String::new(),
