@@ -244,10 +244,9 @@ impl JournalReader {
     pub fn bracket(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Option<(Poll, Poll)>> {
         let tx = self.conn.unchecked_transaction()?;
         let poll = |sql: &str, at: DateTime<Utc>| -> Result<Option<Poll>> {
-            Ok(tx
-                .query_row(sql, [format_time(at)], poll_from_row)
+            tx.query_row(sql, [format_time(at)], poll_from_row)
                 .optional()?
-                .transpose()?)
+                .transpose()
         };
         let Some(before) = poll(
             "SELECT id, at, run, status FROM polls WHERE status = 'ok' AND at <= ?1
