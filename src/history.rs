@@ -69,13 +69,14 @@ pub struct Version {
     pub length: Option<usize>,
     /// Hex SHA-256 of the text's bytes.
     pub sha256: Option<String>,
+    /// Where a folder given has a journal (else the key is left out):
     /// `backup` (a dump; `dump` is its path) or `journal` (a version the
     /// journal of `watch` recorded; `dump` is the journal's path).
-    pub source: &'static str,
-    /// Its place on the timeline, UTC: a backup's date (from its name,
-    /// else its modification time); a journal version's first poll; a
-    /// deletion's poll.
-    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'static str>,
+    /// Where a folder given has a journal: [`Version::place`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
     /// Journal versions: the polls that first and last saw it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_seen: Option<String>,
@@ -85,6 +86,14 @@ pub struct Version {
     /// found the row gone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// [`BACKUP`] or [`JOURNAL`].
+    #[serde(skip)]
+    pub origin: &'static str,
+    /// Its place on the timeline, UTC ([`stamp`]): a backup's date (from
+    /// its name, else its modification time); a journal version's first
+    /// poll; a deletion's poll.
+    #[serde(skip)]
+    pub place: String,
 }
 
 /// Backups' sources.
@@ -101,11 +110,13 @@ impl Version {
             modified_at: None,
             length: None,
             sha256: None,
-            source: BACKUP,
-            at: at.to_string(),
+            source: None,
+            at: None,
             first_seen: None,
             last_seen: None,
             deleted_at: None,
+            origin: BACKUP,
+            place: at.to_string(),
         }
     }
 }
@@ -267,11 +278,13 @@ pub fn histories(
                         modified_at: s.modified_at.clone(),
                         length: Some(s.length),
                         sha256: Some(s.sha256.clone()),
-                        source: BACKUP,
-                        at: at.clone(),
+                        source: None,
+                        at: None,
                         first_seen: None,
                         last_seen: None,
                         deleted_at: None,
+                        origin: BACKUP,
+                        place: at.clone(),
                     });
                 }
                 None => versions.push(Version::absent(dump, at)),

@@ -155,15 +155,17 @@ fn text_of(
             modified_at: modified_at.clone(),
             length: Some(length),
             sha256: Some(sha256.clone()),
-            source: JOURNAL,
-            at: stamp(v.first_seen.at),
+            source: None,
+            at: None,
             first_seen: Some(stamp(v.first_seen.at)),
             last_seen: Some(stamp(v.last_seen.at)),
             deleted_at: None,
+            origin: JOURNAL,
+            place: stamp(v.first_seen.at),
         });
         if let Some(ended) = v.ended.as_ref().filter(|_| v.deleted) {
             let mut gone = Version::absent(path, &stamp(ended.at));
-            gone.source = JOURNAL;
+            gone.origin = JOURNAL;
             gone.deleted_at = Some(stamp(ended.at));
             out.push(gone);
         }
@@ -188,7 +190,11 @@ fn text_of(
         return Ok(None);
     };
     // A version and a deletion at one poll: the deletion after.
-    out.sort_by(|a, b| a.at.cmp(&b.at).then(a.present.cmp(&b.present).reverse()));
+    out.sort_by(|a, b| {
+        a.place
+            .cmp(&b.place)
+            .then(a.present.cmp(&b.present).reverse())
+    });
     Ok(Some(JournalText {
         username: username.cloned(),
         task: task.map(Task::label),
@@ -239,6 +245,11 @@ pub fn merge(
         add_versions(&mut row, j);
         rows.push(row);
     }
+    // With a journal, every version says where it is from and when.
+    for v in rows.iter_mut().flat_map(|r| r.versions.iter_mut()) {
+        v.source = Some(v.origin);
+        v.at = Some(v.place.clone());
+    }
     super::sort(&mut rows);
     rows
 }
@@ -246,7 +257,7 @@ pub fn merge(
 fn add_versions(row: &mut TextHistory, j: &JournalText) {
     row.versions.extend(j.versions.iter().cloned());
     // Stable: at one time, a backup before the journal's version.
-    row.versions.sort_by(|a, b| a.at.cmp(&b.at));
+    row.versions.sort_by(|a, b| a.place.cmp(&b.place));
     row.journal = Some(j.standing.clone());
     if row.username.is_none() {
         row.username = j.username.clone();

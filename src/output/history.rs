@@ -30,7 +30,7 @@ pub fn timeline(versions: &[Version]) -> String {
     let mut marks = Vec::with_capacity(versions.len());
     let mut before: Option<&Version> = None;
     for v in versions {
-        let mark = if v.source == JOURNAL {
+        let mark = if v.origin == JOURNAL {
             if v.present {
                 before = Some(v);
                 JOURNAL_VERSION
@@ -175,7 +175,7 @@ fn write_versions(rows: &[TextHistory], out: &mut dyn Write) -> Result<()> {
             160,
         );
         for v in &r.versions {
-            let source = if v.source == JOURNAL {
+            let source = if v.origin == JOURNAL {
                 "journal".to_string()
             } else {
                 crate::escape::visible(&file_name(&v.dump))
@@ -196,7 +196,7 @@ fn write_versions(rows: &[TextHistory], out: &mut dyn Write) -> Result<()> {
                 _ => String::new(),
             };
             table.add_row([
-                short(&v.at),
+                short(&v.place),
                 source,
                 v.id.map(|i| i.to_string()).unwrap_or_default(),
                 v.modified_at.clone().unwrap_or_default(),
@@ -237,11 +237,13 @@ mod tests {
             modified_at: None,
             length: sha.map(|_| 1),
             sha256: sha.map(String::from),
-            source: crate::history::BACKUP,
-            at: String::new(),
+            source: None,
+            at: None,
             first_seen: None,
             last_seen: None,
             deleted_at: None,
+            origin: crate::history::BACKUP,
+            place: String::new(),
         }
     }
 
