@@ -74,7 +74,7 @@ pub struct Version {
     /// journal of `watch` recorded; `dump` is the journal's path).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<&'static str>,
-    /// Where a folder given has a journal: [`Version::place`].
+    /// Where a folder given has a journal: [`Version::place`] (moved here).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
     /// Journal versions: the polls that first and last saw it.
@@ -91,7 +91,8 @@ pub struct Version {
     pub origin: &'static str,
     /// Its place on the timeline, UTC ([`stamp`]): a backup's date (from
     /// its name, else its modification time); a journal version's first
-    /// poll; a deletion's poll.
+    /// poll; a deletion's poll. Empty once moved to `at`: read it with
+    /// [`Version::when`].
     #[serde(skip)]
     pub place: String,
 }
@@ -102,6 +103,11 @@ pub const BACKUP: &str = "backup";
 pub const JOURNAL: &str = "journal";
 
 impl Version {
+    /// Its place on the timeline ([`Version::place`]).
+    pub fn when(&self) -> &str {
+        self.at.as_deref().unwrap_or(&self.place)
+    }
+
     pub fn absent(dump: &str, at: &str) -> Version {
         Version {
             dump: dump.to_string(),

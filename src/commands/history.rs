@@ -280,8 +280,8 @@ fn with_journal(
 ) -> Result<Vec<TextHistory>> {
     let shown: HashSet<Key> = rows.iter().map(|r| (r.user_id, r.task_id)).collect();
     let path = dir.join(JOURNAL_FILE).display().to_string();
-    let texts = journal_history::read(reader, &path, filter, &shown)?;
-    let rows = journal_history::merge(rows, &texts, dumps, times);
+    let mut texts = journal_history::read(reader, &path, filter, &shown)?;
+    let rows = journal_history::merge(rows, &mut texts, dumps, times);
     let names: HashMap<Key, String> = rows
         .iter()
         .map(|r| {

@@ -30,7 +30,7 @@ pub struct Standing {
 /// needs: its content's hash and the polls that bound it.
 #[derive(Debug, Clone)]
 struct Stood {
-    sha256: String,
+    sha256: journal::Sha256,
     first_poll: i64,
     /// The poll that found it replaced or deleted (None: current).
     ended_poll: Option<i64>,
@@ -53,7 +53,8 @@ impl Stood {
 pub struct JournalText {
     pub username: Option<String>,
     pub task: Option<String>,
-    /// Its versions and deletions, oldest first (`source` journal).
+    /// Its versions and deletions, oldest first (`source` journal); moved
+    /// into history's rows by [`merge`].
     pub versions: Vec<Version>,
     pub standing: Standing,
     /// The newest present version, for the restore command.
@@ -170,7 +171,7 @@ fn text_of(
             out.push(gone);
         }
         stood.push(Stood {
-            sha256: sha256.clone(),
+            sha256: v.sha256,
             first_poll: v.first_seen.id,
             ended_poll: v.ended.as_ref().map(|e| e.id),
         });
@@ -210,19 +211,19 @@ fn text_of(
 /// and `times`: as for [`super::histories`].
 pub fn merge(
     mut rows: Vec<TextHistory>,
-    journal: &JournalTexts,
+    journal: &mut JournalTexts,
     dumps: &[String],
     times: &[String],
 ) -> Vec<TextHistory> {
     let mut done = HashSet::new();
     for row in &mut rows {
         let key = (row.user_id, row.task_id);
-        if let Some(j) = journal.texts.get(&key) {
+        if let Some(j) = journal.texts.get_mut(&key) {
             add_versions(row, j);
             done.insert(key);
         }
     }
-    for (&(user_id, task_id), j) in &journal.texts {
+    for (&(user_id, task_id), j) in &mut journal.texts {
         if done.contains(&(user_id, task_id)) {
             continue;
         }
@@ -248,14 +249,15 @@ pub fn merge(
     // With a journal, every version says where it is from and when.
     for v in rows.iter_mut().flat_map(|r| r.versions.iter_mut()) {
         v.source = Some(v.origin);
-        v.at = Some(v.place.clone());
+        v.at = Some(std::mem::take(&mut v.place));
     }
     super::sort(&mut rows);
     rows
 }
 
-fn add_versions(row: &mut TextHistory, j: &JournalText) {
-    row.versions.extend(j.versions.iter().cloned());
+/// Moves `j`'s versions into `row` (memory holds them once).
+fn add_versions(row: &mut TextHistory, j: &mut JournalText) {
+    row.versions.append(&mut j.versions);
     // Stable: at one time, a backup before the journal's version.
     row.versions.sort_by(|a, b| a.place.cmp(&b.place));
     row.journal = Some(j.standing.clone());
@@ -312,12 +314,12 @@ pub fn disagreements(
                 Some(_) if between.is_empty() => {
                     Some("the backup has a text the journal says did not exist then".to_string())
                 }
-                Some(s) if !between.iter().any(|b| b.sha256 == s.sha256) => Some(format!(
+                Some(s) if !between.iter().any(|b| hex(&b.sha256) == s.sha256) => Some(format!(
                     "the backup's text (sha256 {}) is not the journal's version then ({})",
                     &s.sha256[..12],
                     between
                         .iter()
-                        .map(|b| format!("sha256 {}", &b.sha256[..12]))
+                        .map(|b| format!("sha256 {}", &hex(&b.sha256)[..12]))
                         .collect::<Vec<_>>()
                         .join(" or ")
                 )),
@@ -328,7 +330,7 @@ pub fn disagreements(
                     .map(|s| {
                         format!(
                             "the backup lacks the text the journal had then (sha256 {})",
-                            &s.sha256[..12]
+                            &hex(&s.sha256)[..12]
                         )
                     }),
             };
@@ -374,7 +376,7 @@ mod tests {
             ok: true,
         };
         let s = |first_poll, ended_poll| Stood {
-            sha256: String::new(),
+            sha256: [0; 32],
             first_poll,
             ended_poll,
         };

@@ -67,6 +67,9 @@ pub fn write_table(
     for (i, d) in dumps.iter().enumerate() {
         writeln!(out, "  {:>width$}  {}", i + 1, crate::escape::visible(d))?;
     }
+    if dumps.is_empty() {
+        writeln!(out, "  (none: the journal only)")?;
+    }
     for d in left_out {
         writeln!(
             out,
@@ -106,7 +109,8 @@ pub fn write_table(
             first_line(r.task.as_bytes(), 40),
             timeline(&r.versions),
             last,
-            if r.in_latest { "yes" } else { "NO" }.to_string(),
+            // With the journal: whether it is live as the journal last saw it.
+            if r.gone() { "NO" } else { "yes" }.to_string(),
         ]);
     }
     writeln!(out, "{table}")?;
@@ -196,7 +200,7 @@ fn write_versions(rows: &[TextHistory], out: &mut dyn Write) -> Result<()> {
                 _ => String::new(),
             };
             table.add_row([
-                short(&v.place),
+                short(v.when()),
                 source,
                 v.id.map(|i| i.to_string()).unwrap_or_default(),
                 v.modified_at.clone().unwrap_or_default(),
