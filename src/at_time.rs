@@ -45,6 +45,11 @@ impl Source {
 /// `--at`'s time: RFC 3339, or `YYYY-MM-DD HH:MM[:SS]` (also with a `T`)
 /// in UTC.
 pub fn parse_time(value: &str) -> Result<DateTime<Utc>> {
+    parse_time_of("--at", value)
+}
+
+/// [`parse_time`] for option `option` (named in the error).
+pub fn parse_time_of(option: &str, value: &str) -> Result<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
         return Ok(at.with_timezone(&Utc));
     }
@@ -59,7 +64,7 @@ pub fn parse_time(value: &str) -> Result<DateTime<Utc>> {
         }
     }
     bail!(
-        "--at {value:?} is not a time: say 2024-03-05T14:22:00Z (RFC 3339) or \
+        "{option} {value:?} is not a time: say 2024-03-05T14:22:00Z (RFC 3339) or \
          2024-03-05 14:22[:00] (UTC)"
     )
 }

@@ -1,7 +1,11 @@
 //! A text's history across nightly dumps: each dump is reduced at once to
 //! a small summary per text (id, modified_at, length, SHA-256, names), so
 //! memory holds one dump's texts per reader, never all the dumps' content;
-//! the summaries are then lined up per text, oldest dump first.
+//! the summaries are then lined up per text, oldest dump first. The
+//! journal of `watch`, where the folder has one, adds its versions to the
+//! same timeline ([`journal`]).
+
+pub mod journal;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -37,6 +41,21 @@ pub struct TextHistory {
     /// from `last_seen` (table view only; the command line fills it in).
     #[serde(skip)]
     pub restore: Option<String>,
+    /// Where the journal knows the text: whether it is live at the
+    /// journal's last poll, and the last poll that saw it.
+    #[serde(skip)]
+    pub journal: Option<journal::Standing>,
+}
+
+impl TextHistory {
+    /// Whether the text is gone: deleted as the journal last saw it, or
+    /// (where the journal does not know it) absent from the newest dump.
+    pub fn gone(&self) -> bool {
+        match &self.journal {
+            Some(j) => !j.live,
+            None => !self.in_latest,
+        }
+    }
 }
 
 /// The text in one dump.
@@ -50,10 +69,46 @@ pub struct Version {
     pub length: Option<usize>,
     /// Hex SHA-256 of the text's bytes.
     pub sha256: Option<String>,
+    /// Where a folder given has a journal (else the key is left out):
+    /// `backup` (a dump; `dump` is its path) or `journal` (a version the
+    /// journal of `watch` recorded; `dump` is the journal's path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'static str>,
+    /// Where a folder given has a journal: [`Version::place`] (moved here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// Journal versions: the polls that first and last saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+    /// A deletion the journal recorded (`present` false): the poll that
+    /// found the row gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    /// [`BACKUP`] or [`JOURNAL`].
+    #[serde(skip)]
+    pub origin: &'static str,
+    /// Its place on the timeline, UTC ([`stamp`]): a backup's date (from
+    /// its name, else its modification time); a journal version's first
+    /// poll; a deletion's poll. Empty once moved to `at`: read it with
+    /// [`Version::when`].
+    #[serde(skip)]
+    pub place: String,
 }
 
+/// Backups' sources.
+pub const BACKUP: &str = "backup";
+/// The journal's.
+pub const JOURNAL: &str = "journal";
+
 impl Version {
-    pub fn absent(dump: &str) -> Version {
+    /// Its place on the timeline ([`Version::place`]).
+    pub fn when(&self) -> &str {
+        self.at.as_deref().unwrap_or(&self.place)
+    }
+
+    pub fn absent(dump: &str, at: &str) -> Version {
         Version {
             dump: dump.to_string(),
             present: false,
@@ -61,8 +116,27 @@ impl Version {
             modified_at: None,
             length: None,
             sha256: None,
+            source: None,
+            at: None,
+            first_seen: None,
+            last_seen: None,
+            deleted_at: None,
+            origin: BACKUP,
+            place: at.to_string(),
         }
     }
+}
+
+/// A time as history's JSON gives it: UTC, microseconds (sorts as text).
+pub fn stamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// A dump's time (nanoseconds since 1970, as [`DumpFile::when`]) as
+/// [`stamp`] gives it.
+pub fn dump_stamp(when: i128) -> String {
+    let nanos = i64::try_from(when).unwrap_or(if when < 0 { i64::MIN } else { i64::MAX });
+    stamp(chrono::DateTime::from_timestamp_nanos(nanos))
 }
 
 /// (user_id, task_id): the server's one text per student and task.
@@ -170,7 +244,7 @@ pub fn summarize(c: &DumpFile, options: &ReadOptions, filter: &Filter) -> Outcom
 }
 
 /// Lower-case hex, as `sha256sum` prints a digest.
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -180,8 +254,13 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Every text that passes the filters in at least one dump, with a version
-/// per dump; sorted by student, task, then ids.
-pub fn histories(dumps: &[String], summaries: &[HashMap<Key, TextSummary>]) -> Vec<TextHistory> {
+/// per dump; sorted by student, task, then ids. `times`: each dump's
+/// place on the timeline ([`dump_stamp`]).
+pub fn histories(
+    dumps: &[String],
+    times: &[String],
+    summaries: &[HashMap<Key, TextSummary>],
+) -> Vec<TextHistory> {
     let keys: BTreeMap<Key, ()> = summaries
         .iter()
         .flat_map(|s| s.iter().filter(|(_, v)| v.matched).map(|(k, _)| (*k, ())))
@@ -192,7 +271,7 @@ pub fn histories(dumps: &[String], summaries: &[HashMap<Key, TextSummary>]) -> V
         let mut username = None;
         let mut task = None;
         let mut last: Option<(usize, &TextSummary)> = None;
-        for (i, (dump, texts)) in dumps.iter().zip(summaries).enumerate() {
+        for (i, ((dump, at), texts)) in dumps.iter().zip(times).zip(summaries).enumerate() {
             match texts.get(&(user_id, task_id)) {
                 Some(s) => {
                     username = s.username.clone().or(username);
@@ -205,9 +284,16 @@ pub fn histories(dumps: &[String], summaries: &[HashMap<Key, TextSummary>]) -> V
                         modified_at: s.modified_at.clone(),
                         length: Some(s.length),
                         sha256: Some(s.sha256.clone()),
+                        source: None,
+                        at: None,
+                        first_seen: None,
+                        last_seen: None,
+                        deleted_at: None,
+                        origin: BACKUP,
+                        place: at.clone(),
                     });
                 }
-                None => versions.push(Version::absent(dump)),
+                None => versions.push(Version::absent(dump, at)),
             }
         }
         let (last_index, last_summary) = last.expect("a matched text is in some dump");
@@ -222,8 +308,15 @@ pub fn histories(dumps: &[String], summaries: &[HashMap<Key, TextSummary>]) -> V
             in_latest,
             last: last_summary.clone(),
             restore: None,
+            journal: None,
         });
     }
+    sort(&mut rows);
+    rows
+}
+
+/// By student, task, then ids.
+pub fn sort(rows: &mut [TextHistory]) {
     rows.sort_by(|a, b| {
         let name = |r: &TextHistory| r.username.clone().unwrap_or_default().to_lowercase();
         name(a)
@@ -231,5 +324,4 @@ pub fn histories(dumps: &[String], summaries: &[HashMap<Key, TextSummary>]) -> V
             .then_with(|| a.task.cmp(&b.task))
             .then_with(|| (a.user_id, a.task_id).cmp(&(b.user_id, b.task_id)))
     });
-    rows
 }

@@ -27,6 +27,7 @@ mod indexed_differential;
 mod indexed_gzip;
 mod indexed_reads;
 mod inspect;
+mod journal_readers;
 mod layers;
 mod output_signals;
 mod pg_support;

@@ -14,7 +14,9 @@ use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::escape::{self, shell_option, shell_path};
 use crate::filter::{Filter, FilterArgs};
-use crate::history::{Key, Outcome, TextSummary, histories, summarize};
+use crate::history::journal::{self as journal_history, DumpSide};
+use crate::history::{Key, Outcome, TextHistory, TextSummary, dump_stamp, histories, summarize};
+use crate::journal::{JOURNAL_FILE, JournalReader};
 use crate::nightlies::{DumpFile, candidates, one_prefix};
 use crate::output::{self, Destination};
 use crate::progress::{Progress, size_on_disk};
@@ -31,7 +33,11 @@ names before the date) are shown one database at a time: the one with the newest
 are still shown, and the exit status is then 1 (with --salvage, what was read before the damage \
 is used instead).
 
-Timeline: ● present, ◆ present and changed since the version before, ○ absent.
+Timeline: ● present, ◆ present and changed since the version before, ○ absent; from the journal \
+of textrescue watch (where a folder given has one): ▲ a version it recorded, ✕ a deletion it \
+recorded, each at its place in time among the backups, listed after the table with the polls \
+that first and last saw it. Where a backup whose name gives its time (NAME_YYYYMMDD-HHMMSS) and \
+the journal disagree about a text at that time, a warning says so.
 
 Examples:
   textrescue history /buggy/server/db/backups --user alice --task 3-MULTI
@@ -123,7 +129,8 @@ pub fn run(args: &Args) -> Result<()> {
         .chain(candidates.iter().map(|c| c.path.as_path()))
         .collect();
     super::settings::not_an_input(args.output.as_deref(), &inputs)?;
-    if candidates.is_empty() {
+    let journal = open_journal(&args.paths)?;
+    if candidates.is_empty() && journal.is_none() {
         return Err(anyhow!(
             "no dumps found in {}",
             args.paths
@@ -158,6 +165,7 @@ pub fn run(args: &Args) -> Result<()> {
     reread_for_renamed(&candidates, &mut outcomes, &options, &filter);
 
     let mut dumps: Vec<String> = Vec::new();
+    let mut times: Vec<String> = Vec::new();
     let mut summaries: Vec<HashMap<Key, TextSummary>> = Vec::new();
     let mut failed = Vec::new();
     let mut usernames = HashSet::new();
@@ -178,6 +186,7 @@ pub fn run(args: &Args) -> Result<()> {
                 usernames.extend(names);
                 tasks.extend(more_tasks);
                 dumps.push(path);
+                times.push(dump_stamp(c.when));
                 summaries.push(texts);
             }
             Outcome::Skipped(why) => warn(&format!("skipped {path}: {why}")),
@@ -187,26 +196,33 @@ pub fn run(args: &Args) -> Result<()> {
             }
         }
     }
-    if dumps.is_empty() {
+    if dumps.is_empty() && journal.is_none() {
         return Err(anyhow!(
             "no dump could be read ({} damaged or unusable, see above)",
             failed.len()
         ));
     }
 
+    if let Some((_, reader)) = &journal {
+        usernames.extend(reader.usernames()?.into_values());
+        tasks.extend(reader.tasks()?.into_values());
+    }
     for w in filter.unknown_names(usernames.iter().map(String::as_str), &tasks) {
         warn(&format!("no dump has {w}"));
     }
-    let mut rows = histories(&dumps, &summaries);
+    let mut rows = histories(&dumps, &times, &summaries);
+    if let Some((dir, reader)) = &journal {
+        rows = with_journal(rows, dir, reader, &filter, &dumps, &times, &summaries)?;
+    }
     let mut files = HashSet::new();
-    for row in rows.iter_mut().filter(|r| !r.in_latest) {
+    for row in rows.iter_mut().filter(|r| r.gone()) {
         let file = restore_file(&row.last, &mut files);
-        row.restore = Some(restore_command(
-            &row.last_seen,
-            &row.last,
-            &args.dump_args,
-            &file,
-        ));
+        row.restore = Some(match (&row.journal, &journal) {
+            (Some(standing), Some((dir, _))) => {
+                restore_command_at(dir, standing.last_seen, &row.last, &args.dump_args, &file)
+            }
+            _ => restore_command(&row.last_seen, None, &row.last, &args.dump_args, &file),
+        });
     }
     if rows.is_empty() {
         warn("no texts match the filters in any dump");
@@ -227,6 +243,83 @@ pub fn run(args: &Args) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The journal of the first folder given that has one.
+fn open_journal(paths: &[PathBuf]) -> Result<Option<(PathBuf, JournalReader)>> {
+    let mut found = None;
+    for dir in paths
+        .iter()
+        .filter(|p| p.is_dir() && !p.join("toc.dat").is_file())
+    {
+        let Some(reader) = JournalReader::open(dir)? else {
+            continue;
+        };
+        if found.is_some() {
+            warn(&format!(
+                "{}: a journal too; history shows the first folder's journal only",
+                dir.join(JOURNAL_FILE).display()
+            ));
+            continue;
+        }
+        found = Some((dir.clone(), reader));
+    }
+    Ok(found)
+}
+
+/// The dumps' rows with the journal's versions, and a warning for each
+/// text where a dump and the journal disagree.
+fn with_journal(
+    rows: Vec<TextHistory>,
+    dir: &std::path::Path,
+    reader: &JournalReader,
+    filter: &Filter,
+    dumps: &[String],
+    times: &[String],
+    summaries: &[HashMap<Key, TextSummary>],
+) -> Result<Vec<TextHistory>> {
+    let shown: HashSet<Key> = rows.iter().map(|r| (r.user_id, r.task_id)).collect();
+    let path = dir.join(JOURNAL_FILE).display().to_string();
+    let mut texts = journal_history::read(reader, &path, filter, &shown)?;
+    let rows = journal_history::merge(rows, &mut texts, dumps, times);
+    let names: HashMap<Key, String> = rows
+        .iter()
+        .map(|r| {
+            let who = r
+                .username
+                .as_deref()
+                .map_or_else(|| format!("user #{}", r.user_id), escape::visible);
+            (
+                (r.user_id, r.task_id),
+                format!("{who} {}", escape::visible(&r.task)),
+            )
+        })
+        .collect();
+    let keys: Vec<Key> = rows.iter().map(|r| (r.user_id, r.task_id)).collect();
+    let sides: Vec<DumpSide<'_>> = dumps
+        .iter()
+        .zip(summaries)
+        .map(|(path, texts)| DumpSide { path, texts })
+        .collect();
+    for w in journal_history::disagreements(reader, &texts, &sides, &keys, |k| {
+        names.get(k).cloned().unwrap_or_default()
+    })? {
+        warn(&w);
+    }
+    Ok(rows)
+}
+
+/// The `texts DIR --at` command that gets a text back as the journal last
+/// saw it.
+fn restore_command_at(
+    dir: &std::path::Path,
+    at: chrono::DateTime<chrono::Utc>,
+    s: &TextSummary,
+    dump_args: &DumpArgs,
+    file: &str,
+) -> String {
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    restore_command(&dir.display().to_string(), Some(&at), s, dump_args, file)
 }
 
 /// A file name for one text's restore script, not among `used`:
@@ -260,8 +353,17 @@ fn restore_file(s: &TextSummary, used: &mut HashSet<String>) -> String {
 /// it, with the student and task named as that dump names them, into its
 /// own restore script `file`. Every value is `--option=VALUE`, quoted for
 /// the shell: a student named `-y` or `$(touch x)` stays a value.
-fn restore_command(dump: &str, s: &TextSummary, dump_args: &DumpArgs, file: &str) -> String {
+fn restore_command(
+    dump: &str,
+    at: Option<&str>,
+    s: &TextSummary,
+    dump_args: &DumpArgs,
+    file: &str,
+) -> String {
     let mut command = format!("textrescue texts {}", shell_path(dump));
+    if let Some(at) = at {
+        command += &format!(" {}", shell_option("--at", at));
+    }
     fn shown(name: &Option<String>) -> Option<&str> {
         name.as_deref().filter(|n| escape::is_visible(n))
     }

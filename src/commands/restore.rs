@@ -43,6 +43,12 @@ pub struct Args {
     /// Take every text from this backup (a path, or a file name in the folder).
     #[arg(long, value_name = "BACKUP")]
     pub from: Option<PathBuf>,
+    /// With a backups folder: the texts as they stood at TIME (RFC 3339, or
+    /// YYYY-MM-DD HH:MM[:SS] in UTC), from the folder's journal (of
+    /// textrescue watch) where it covers TIME, else from the newest backup
+    /// dated before it.
+    #[arg(long, value_name = "TIME", conflicts_with_all = ["from", "delete_absent"])]
+    pub at: Option<String>,
     /// What to do where the live database already has a text for that student and task.
     #[arg(long, value_enum, default_value_t = OnConflict::Skip)]
     pub on_conflict: OnConflict,
@@ -99,6 +105,7 @@ pub fn run(args: &Args) -> Result<()> {
         )
         .into());
     }
+    let at = super::settings::at_time(args.at.as_deref(), &args.backup.to_string_lossy())?;
     if !args.yes && !args.dry_run && !restore::can_ask() {
         return Err(UsageError(
             "standard input is not a terminal, so restore cannot ask before it writes: give --yes \
@@ -185,6 +192,7 @@ pub fn run(args: &Args) -> Result<()> {
         usernames,
         source: args.backup.clone(),
         from: args.from.clone(),
+        at,
         read_options,
         filter,
         on_conflict: args.on_conflict,

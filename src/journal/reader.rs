@@ -227,6 +227,53 @@ impl JournalReader {
         )
     }
 
+    /// Every (user_id, task_id) the journal has a text for, sorted.
+    pub fn pairs(&self) -> Result<Vec<(i64, i64)>> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT DISTINCT user_id, task_id FROM texts ORDER BY 1, 2")?;
+        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The `ok` polls that bracket the times from `from` to `to`: the last
+    /// at or before `from` and the first at or after `to`, of one run with
+    /// only `ok` polls between them; None where the journal does not cover
+    /// the whole of that time (see the module's doc). A version current at
+    /// neither poll nor between them did not stand in that time.
+    pub fn bracket(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Option<(Poll, Poll)>> {
+        let tx = self.conn.unchecked_transaction()?;
+        let poll = |sql: &str, at: DateTime<Utc>| -> Result<Option<Poll>> {
+            tx.query_row(sql, [format_time(at)], poll_from_row)
+                .optional()?
+                .transpose()
+        };
+        let Some(before) = poll(
+            "SELECT id, at, run, status FROM polls WHERE status = 'ok' AND at <= ?1
+             ORDER BY at DESC LIMIT 1",
+            from,
+        )?
+        else {
+            return Ok(None);
+        };
+        let Some(after) = poll(
+            "SELECT id, at, run, status FROM polls WHERE at >= ?1 ORDER BY at LIMIT 1",
+            to,
+        )?
+        else {
+            return Ok(None);
+        };
+        if !after.ok || after.run != before.run {
+            return Ok(None);
+        }
+        let gaps: i64 = tx.query_row(
+            "SELECT count(*) FROM polls WHERE id > ?1 AND id < ?2 AND (status != 'ok' OR run != ?3)",
+            params![before.id, after.id, before.run],
+            |r| r.get(0),
+        )?;
+        Ok((gaps == 0).then_some((before, after)))
+    }
+
     /// A version's text, byte for byte (checked against its sha256).
     /// Reading a text's versions oldest first decompresses one frame each.
     pub fn text_of(&self, version: &Version) -> Result<Vec<u8>> {

@@ -26,6 +26,7 @@
 //! undo command is printed whenever the restore may be in.
 
 pub mod apply;
+pub mod at;
 pub mod confirm;
 pub mod live;
 pub mod plan;
@@ -59,6 +60,8 @@ pub struct Settings {
     pub source: PathBuf,
     /// `--from`: the one backup to take every text from.
     pub from: Option<PathBuf>,
+    /// `--at`: the texts as they stood then ([`at`]).
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
     pub filter: Filter,
     /// The students a text to delete must belong to: the `--user` names as
     /// given and as lower-cased here. The database compares them with

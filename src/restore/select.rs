@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow, bail};
 use rayon::prelude::*;
 
+use super::at::AtSource;
 use super::live::{Live, LiveRow, by_key};
 use super::script::Tables;
 use super::{Settings, utc_micros, warn};
@@ -157,14 +158,36 @@ fn backups_in(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>> {
 pub fn select(settings: &Settings, live: &Live, interrupt: &Caught) -> Result<Selection> {
     let filter = &settings.filter;
     let options = &settings.read_options;
-    let from = match &settings.from {
+    let mut from = match &settings.from {
         Some(from) => Some(resolve_from(&settings.source, from)?),
         None if is_one_backup(&settings.source) => Some(settings.source.clone()),
         None => None,
     };
-    let backups: Vec<BackupTexts> = match &from {
-        Some(path) => vec![read_backup(path, options, filter)?],
-        None => {
+    // `--at`: one source, a backup or the journal.
+    let mut at_source = None;
+    let journal = match super::at::choose(settings)? {
+        Some(AtSource::Backup(path)) => {
+            from = Some(path);
+            None
+        }
+        Some(AtSource::Journal(j)) => {
+            from = Some(j.texts.first().map_or_else(
+                || settings.source.join(crate::journal::JOURNAL_FILE),
+                |c| c.backup.clone(),
+            ));
+            at_source = Some(j.source);
+            Some(BackupTexts {
+                table: j.table,
+                texts: j.texts,
+                ids: HashSet::new(),
+            })
+        }
+        None => None,
+    };
+    let backups: Vec<BackupTexts> = match (journal, &from) {
+        (Some(journal), _) => vec![journal],
+        (None, Some(path)) => vec![read_backup(path, options, filter)?],
+        (None, None) => {
             let paths = backups_in(&settings.source, &settings.prefix)?;
             let read: Vec<(PathBuf, Result<BackupTexts>)> = paths
                 .into_par_iter()
@@ -260,6 +283,7 @@ pub fn select(settings: &Settings, live: &Live, interrupt: &Caught) -> Result<Se
         None => bail!("--delete-absent goes with one backup (or --from)"),
     };
     let source = match &from {
+        Some(_) if at_source.is_some() => at_source.unwrap_or_default(),
         Some(p) => p.display().to_string(),
         None => {
             let used: HashSet<&Path> = texts.iter().map(|c| c.backup.as_path()).collect();
