@@ -12,6 +12,7 @@ mod backup_trust;
 mod between_commands;
 mod bounded_memory;
 mod build_script;
+mod check;
 mod cli_texts;
 mod csv_safe;
 mod damaged;

@@ -107,11 +107,17 @@ pub fn run(args: &Args) -> Result<()> {
     settings.lock_timeout = Duration::from_secs(args.lock_timeout);
     settings.quiet = args.quiet;
     // Pings and the metrics file never fail the backup (src/monitor).
-    let monitor = args.monitor.monitor(&settings.dir, Some(&settings.prefix))?;
+    let monitor = args
+        .monitor
+        .monitor(&settings.dir, Some(&settings.prefix))?;
     monitor.started();
     match backup::run(&settings) {
         Ok(written) => {
-            monitor.succeeded(&format!("{} ({} bytes)", written.path.display(), written.bytes));
+            monitor.succeeded(&format!(
+                "{} ({} bytes)",
+                written.path.display(),
+                written.bytes
+            ));
             Ok(())
         }
         Err(e) => {

@@ -31,8 +31,13 @@ pub struct MonitorArgs {
 impl MonitorArgs {
     /// The [`Monitor`] of backups folder `dir` (backups named `prefix`).
     pub fn monitor(&self, dir: &Path, prefix: Option<&str>) -> Result<Monitor> {
-        Monitor::new(dir, prefix, self.prometheus.as_deref(), self.ping.as_deref())
-            .map_err(super::settings::as_usage)
+        Monitor::new(
+            dir,
+            prefix,
+            self.prometheus.as_deref(),
+            self.ping.as_deref(),
+        )
+        .map_err(super::settings::as_usage)
     }
 }
 
@@ -68,6 +73,9 @@ pub struct Args {
     /// Check the backups named PREFIX + date (default: the series with the newest backup).
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
+    /// Print only the problems (for cron: mail only when something is wrong).
+    #[arg(short, long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub monitor: MonitorArgs,
 }
@@ -99,13 +107,13 @@ pub fn run(args: &Args) -> Result<()> {
                 (vec![problem], Vec::new(), String::new(), metrics)
             }
         };
-    for note in &notes {
+    for note in notes.iter().filter(|_| !args.quiet) {
         println!("note: {note}");
     }
     for problem in &problems {
         println!("problem: {problem}");
     }
-    if problems.is_empty() {
+    if problems.is_empty() && !args.quiet {
         println!("all well: {summary}");
     }
     let written = match &args.monitor.prometheus {

@@ -135,7 +135,8 @@ fn backup_file(c: &DumpFile) -> BackupFile {
 
 /// A file's size, or a dump directory's files' together.
 fn size_of(path: &Path) -> Result<u64> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
     if !meta.is_dir() {
         return Ok(meta.len());
     }

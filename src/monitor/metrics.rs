@@ -191,13 +191,15 @@ impl Metrics {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let failed = || format!("cannot write the metrics file {}", file.display());
-        let temp =
-            AtomicFile::create_in(&folder, &format!(".{name}."), ".tmp", 0o644).with_context(failed)?;
+        let temp = AtomicFile::create_in(&folder, &format!(".{name}."), ".tmp", 0o644)
+            .with_context(failed)?;
         // node_exporter runs as another user: readable whatever the umask.
         temp.file()
             .set_permissions(fs::Permissions::from_mode(0o644))
             .with_context(failed)?;
-        temp.file().write_all(text.as_bytes()).with_context(failed)?;
+        temp.file()
+            .write_all(text.as_bytes())
+            .with_context(failed)?;
         temp.persist_replacing(file).with_context(failed)
     }
 }

@@ -6,9 +6,13 @@
 //!
 //! Each ping is a POST with a 10 s timeout, tried up to three times (a
 //! second apart, then two) when the server cannot be reached or answers
-//! 5xx. Warnings name the server, never the whole URL: a healthchecks.io
-//! ping URL is a secret that lets anyone report on the check.
+//! 5xx. Once a ping of a run has not got through, the run's later pings are
+//! tried once and their failures not said again: one warning line per run,
+//! and a cron job not held up by a monitoring server that is down.
+//! Warnings name the server, never the whole URL: a healthchecks.io ping
+//! URL is a secret that lets anyone report on the check.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -30,12 +34,16 @@ pub struct Ping {
     agent: ureq::Agent,
     /// Between tries (shortened by the tests of this module).
     pause: Duration,
+    /// A ping of this run has not got through.
+    failed: Cell<bool>,
 }
 
 impl Ping {
     /// Pings to `url` (`http://` or `https://`).
     pub fn new(url: &str) -> Result<Ping> {
-        if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(char::is_whitespace)
+        {
             bail!("--ping takes an http:// or https:// URL, like https://hc-ping.com/<uuid>");
         }
         let (base, query) = match url.find('?') {
@@ -51,6 +59,7 @@ impl Ping {
             query: query.to_string(),
             agent: config.into(),
             pause: Duration::from_secs(1),
+            failed: Cell::new(false),
         })
     }
 
@@ -71,10 +80,13 @@ impl Ping {
 
     /// Sends one ping; says on stderr if it did not get through.
     fn send(&self, suffix: &str, body: &str) {
-        if let Err(why) = self.try_send(suffix, body) {
+        let tries = if self.failed.get() { 1 } else { TRIES };
+        if let Err(why) = self.try_send(suffix, body, tries)
+            && !self.failed.replace(true)
+        {
             eprintln!(
                 "textrescue: warning: the {} ping to {} did not get through ({why}); the run \
-                 itself is not affected",
+                 goes on, its later pings tried once",
                 match suffix {
                     "" => "success",
                     s => &s[1..],
@@ -84,11 +96,11 @@ impl Ping {
         }
     }
 
-    fn try_send(&self, suffix: &str, body: &str) -> Result<(), String> {
+    fn try_send(&self, suffix: &str, body: &str, tries: u32) -> Result<(), String> {
         let url = format!("{}{suffix}{}", self.base, self.query);
         let body = cut(body, MAX_BODY);
         let mut last = String::new();
-        for attempt in 0..TRIES {
+        for attempt in 0..tries {
             if attempt > 0 {
                 std::thread::sleep(self.pause * attempt);
             }
@@ -105,7 +117,10 @@ impl Ping {
                 Err(e) => last = self.describe(&e),
             }
         }
-        Err(format!("{last}, {TRIES} tries"))
+        Err(match tries {
+            1 => last,
+            n => format!("{last}; {n} tries"),
+        })
     }
 
     /// `scheme://host[:port]`, for messages.
@@ -167,7 +182,7 @@ mod tests {
         drop(listener);
         let mut p = Ping::new(&format!("http://127.0.0.1:{port}/x")).unwrap();
         p.pause = Duration::from_millis(1);
-        let e = p.try_send("/fail", "why").unwrap_err();
+        let e = p.try_send("/fail", "why", TRIES).unwrap_err();
         assert!(e.ends_with("3 tries"), "{e}");
         assert!(!e.contains("/x"), "{e}");
     }
