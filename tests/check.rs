@@ -38,7 +38,7 @@ fn ago(hours: i64) -> DateTime<Utc> {
 
 /// A healthy folder: a backup a day for four days (the newest an hour
 /// old), a drill that passed yesterday, a journal polled just now.
-fn healthy() -> tempfile::TempDir {
+pub fn healthy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (i, night) in [
         "nights/buggy_race_bk_20240304.sql.gz",

@@ -29,6 +29,7 @@ mod indexed_gzip;
 mod indexed_reads;
 mod inspect;
 mod layers;
+mod monitor;
 mod output_signals;
 mod pg_support;
 mod progress;
