@@ -4,10 +4,10 @@
 //! The layers, bottom first. A module may use the modules of its own layer
 //! and of the layers below, never those above (tests/layers.rs reads this
 //! list and fails on an import that climbs it):
-//! 1. [`error`], [`counts`], [`escape`], [`quote`], [`folder_names`],
-//!    [`signals`], [`progress`]: the error kinds, counts and sizes as messages
-//!    say them, terminal escapes, SQL quoting, backup file names, signal
-//!    handling, the progress bar;
+//! 1. [`error`], [`counts`], [`durations`], [`escape`], [`quote`],
+//!    [`folder_names`], [`signals`], [`progress`]: the error kinds, counts,
+//!    sizes and durations as messages say them, terminal escapes, SQL
+//!    quoting, backup file names, signal handling, the progress bar;
 //! 2. [`atomic_file`], [`codec`], [`stream`], [`sql_scan`]: files written whole
 //!    or not at all, the codecs, decompressed byte streams, the SQL scanner;
 //! 3. [`indexed_gzip`]: the indexed `.sql.gz` that `backup` writes and readers
@@ -22,7 +22,8 @@
 //! 8. [`nightlies`], [`diff`], [`history`], [`inspect`], [`at_time`]: a
 //!    folder of backups, two dumps' texts matched, a text across many dumps,
 //!    what `inspect` says, a folder's texts at a time (journal or backup);
-//! 9. [`backup`]: pg_dump supervised, the backups folder's file steps;
+//! 9. [`backup`], [`monitor`]: pg_dump supervised, the backups folder's file
+//!    steps; the folder's health: metrics, pings, `check`;
 //! 10. [`restore`], [`watch`]: texts back into the live database (plan,
 //!     apply, verify, undo); the live texts polled into the journal;
 //! 11. [`output`]: one writer per output format; it only renders;
@@ -39,6 +40,7 @@ pub mod counts;
 pub mod diff;
 pub mod drills;
 pub mod dump;
+pub mod durations;
 pub mod error;
 pub mod escape;
 pub mod filter;
@@ -49,6 +51,7 @@ pub mod indexed_gzip;
 pub mod input;
 pub mod inspect;
 pub mod journal;
+pub mod monitor;
 pub mod nightlies;
 pub mod output;
 pub mod progress;

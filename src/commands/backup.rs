@@ -27,7 +27,8 @@ database buggy_race, user buggy):
 pg_dump runs with --no-password: give a password with PGPASSWORD, ~/.pgpass or the
 URL; it reaches pg_dump through its environment, never its command line.
 Files are written 0600 under DIR/PREFIX + YYYYMMDD-HHMMSS (UTC) + .sql.gz|.dump,
-only once pg_dump succeeded and the file reads back complete.")]
+only once pg_dump succeeded and the file reads back complete.
+--prometheus FILE and --ping URL report every run, failed or not (docs/monitoring.md).")]
 pub struct Args {
     /// Directory for the backups (created with mode 0700 if missing).
     #[arg(long, value_name = "DIR")]
@@ -71,6 +72,9 @@ pub struct Args {
     /// Print nothing on success (for cron).
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub monitor: super::check::MonitorArgs,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -102,6 +106,23 @@ pub fn run(args: &Args) -> Result<()> {
     settings.dry_run = args.dry_run;
     settings.lock_timeout = Duration::from_secs(args.lock_timeout);
     settings.quiet = args.quiet;
-    backup::run(&settings)?;
-    Ok(())
+    // Pings and the metrics file never fail the backup (src/monitor).
+    let monitor = args
+        .monitor
+        .monitor(&settings.dir, Some(&settings.prefix))?;
+    monitor.started();
+    match backup::run(&settings) {
+        Ok(written) => {
+            monitor.succeeded(&format!(
+                "{} ({} bytes)",
+                written.path.display(),
+                written.bytes
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            monitor.failed(&format!("{e:#}"));
+            Err(e)
+        }
+    }
 }

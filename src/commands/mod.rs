@@ -1,6 +1,7 @@
 //! One module per subcommand, each with its arguments and a short `run`.
 
 pub mod backup;
+pub mod check;
 pub mod completions;
 pub mod diff;
 pub mod history;

@@ -342,23 +342,11 @@ fn parse_names(json: &str) -> Result<Names> {
     Ok((users, tasks))
 }
 
-/// A poll interval as `--every` takes it: a whole number and `s`, `m` or
-/// `h` (`1s`, `30s`, `5m`, `1h`).
+/// A poll interval as `--every` takes it: a whole number and `s`, `m`,
+/// `h` or `d` (`1s`, `30s`, `5m`, `1h`), as every duration option
+/// ([`crate::durations::parse`]).
 pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration: say 1s, 30s, 5m or 1h"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("{s:?} is not a duration: say 1s, 30s, 5m or 1h")),
-    };
-    if seconds == 0 {
-        return Err("the interval must be at least 1s".into());
-    }
-    Ok(std::time::Duration::from_secs(seconds))
+    crate::durations::parse(s)
 }
 
 #[cfg(test)]
@@ -371,7 +359,7 @@ mod tests {
         assert_eq!(parse_interval("30s").unwrap().as_secs(), 30);
         assert_eq!(parse_interval("5m").unwrap().as_secs(), 300);
         assert_eq!(parse_interval("2h").unwrap().as_secs(), 7200);
-        for bad in ["", "0s", "5", "m", "1.5m", "-1s", "1d", "1 s"] {
+        for bad in ["", "0s", "5", "m", "1.5m", "-1s", "1w", "1 s"] {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }
     }
