@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod completions;
 pub mod diff;
+pub mod drill;
 pub mod history;
 pub mod inspect;
 pub mod reindex;
