@@ -42,6 +42,7 @@ mod texts_at;
 mod url_secrets;
 mod watch;
 mod week;
+mod whole_restore;
 
 #[test]
 fn every_test_file_is_a_module() {

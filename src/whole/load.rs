@@ -477,6 +477,36 @@ fn copy_in(server: &Server, source: &Path) -> Result<String> {
             escape::visible(String::from_utf8_lossy(&out.stderr).trim())
         );
     }
+    // docker cp keeps the files' modes and makes root their owner: the
+    // user the clients run as in the container (the image's) gets them.
+    let uid = Command::new(docker)
+        .args(["exec", name.as_str(), "id", "-u"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    if !uid.is_empty() && uid != "0" {
+        let chown = Command::new(docker)
+            .args([
+                "exec",
+                "-u",
+                "0",
+                name.as_str(),
+                "chown",
+                "-R",
+                &uid,
+                "--",
+                &path,
+            ])
+            .stdin(Stdio::null())
+            .output();
+        if !chown.is_ok_and(|o| o.status.success()) {
+            remove_copy(server, &path);
+            bail!("cannot give the copy of the backup in the container {name} to its user");
+        }
+    }
     Ok(path)
 }
 

@@ -203,8 +203,9 @@ pub fn restore(settings: &Settings) -> Result<()> {
     };
     let old = swap::old_name(&live, chrono::Local::now().naive_local());
     if settings.swap {
-        swap::swap(server, into, &live, &old, &interrupt)?;
-        return Ok(());
+        return swap::swap(server, into, &live, &old, &interrupt).inspect_err(|_| {
+            println!("{}", swap::commands(server, into, &live, &old));
+        });
     }
     println!("{}", swap::commands(server, into, &live, &old));
     Ok(())

@@ -30,7 +30,7 @@ pub fn sessions(server: &Server, live: &str, interrupt: &Caught) -> Result<Vec<S
         MAINTENANCE_DB,
         &format!(
             "SELECT 'textrescue-s ' || json_build_array(pid, usename, application_name, \
-             client_addr::text)::text FROM pg_stat_activity WHERE datname = {} AND pid <> \
+             host(client_addr))::text FROM pg_stat_activity WHERE datname = {} AND pid <> \
              pg_backend_pid() ORDER BY pid;\n",
             literal(live)
         ),
