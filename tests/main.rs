@@ -15,6 +15,7 @@ mod build_script;
 mod cli_texts;
 mod csv_safe;
 mod damaged;
+mod drill;
 mod diff_history;
 mod docker;
 mod dockerdb;
