@@ -67,7 +67,10 @@ fn a_drill_restores_checks_drops_and_records() {
     let out = drill(&pg, &dir, &db, &[]);
     crate::common::assert_ok(&out);
     let said = text(&out.stdout);
-    assert!(said.contains("texts: 9 texts of public.tasktexts"), "{said}");
+    assert!(
+        said.contains("texts: 9 texts of public.tasktexts"),
+        "{said}"
+    );
     assert!(
         said.contains("schema version: 3f2a9c1b7d4e in the backup and in the live database"),
         "{said}"
@@ -100,7 +103,11 @@ fn a_damaged_backup_fails_the_drill_and_the_scratch_database_goes() {
     let record = drills::last(&dir).unwrap().unwrap();
     assert!(!record.success);
     assert!(!record.failures.is_empty());
-    assert!(text(&out.stderr).contains("drill failed"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("drill failed"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -115,7 +122,12 @@ fn a_backup_of_another_schema_version_fails_the_drill() {
     let out = drill(&pg, &dir, &db, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("schema version: the backup's is 3f2a9c1b7d4e, the live database's newer0000001"), "{err}");
+    assert!(
+        err.contains(
+            "schema version: the backup's is 3f2a9c1b7d4e, the live database's newer0000001"
+        ),
+        "{err}"
+    );
     assert!(!pg.database_exists(&scratch_of(&text(&out.stdout))));
 }
 
@@ -131,7 +143,11 @@ fn a_scratch_name_already_taken_is_refused_and_left_alone() {
     backup_with(&db.pg_dump(&["-Fp"]), &dir, "");
     let out = drill(&pg, &dir, &db, &["--scratch-name", taken.name()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("exists already"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("exists already"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(taken.psql("SELECT x FROM mine"), "42");
     let record = drills::last(&dir).unwrap().unwrap();
     assert!(!record.success);
@@ -146,7 +162,11 @@ struct Running {
 
 impl Running {
     fn start(mut cmd: Command) -> Running {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let out = child.stdout.take().unwrap();
         let (tx, lines) = channel();
         std::thread::spawn(move || {
@@ -154,7 +174,11 @@ impl Running {
                 let _ = tx.send(l);
             }
         });
-        Running { child, lines, seen: Vec::new() }
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     fn wait_for(&mut self, what: &str) {
@@ -186,7 +210,11 @@ impl Running {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            assert!(Instant::now() < deadline, "the drill did not end: {:?}", self.seen);
+            assert!(
+                Instant::now() < deadline,
+                "the drill did not end: {:?}",
+                self.seen
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
@@ -200,7 +228,10 @@ impl Running {
 
 /// Processes whose command line names `word`.
 fn local_processes_naming(word: &str) -> Vec<String> {
-    let out = Command::new("ps").args(["-eo", "pid,args"]).output().unwrap();
+    let out = Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .unwrap();
     text(&out.stdout)
         .lines()
         .filter(|l| l.contains(word) && !l.contains("ps -eo"))
@@ -219,28 +250,45 @@ fn interrupted_locally(step: &str, sig: &str) {
     let db = race_db(&pg, "drill_sig");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("backups");
-    let extra = if step == "load" { SLOW_LOAD } else { SLOW_CHECK };
+    let extra = if step == "load" {
+        SLOW_LOAD
+    } else {
+        SLOW_CHECK
+    };
     backup_with(&db.pg_dump(&["-Fp"]), &dir, extra);
     let mut cmd = textrescue(&pg);
     cmd.arg("drill").arg(&dir).args(["--dbname", db.name()]);
     let mut running = Running::start(cmd);
-    running.wait_for(if step == "load" { "loading " } else { "loaded in" });
+    running.wait_for(if step == "load" {
+        "loading "
+    } else {
+        "loaded in"
+    });
     let scratch = scratch_of(&running.seen.join("\n"));
     std::thread::sleep(Duration::from_millis(1500));
     running.signal(sig);
     let (code, err, said) = running.end();
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("interrupted by"), "{err}");
-    assert!(said.iter().any(|l| l.starts_with("dropped the scratch database")), "{said:?}");
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("dropped the scratch database")),
+        "{said:?}"
+    );
     assert!(!pg.database_exists(&scratch));
     assert_eq!(local_processes_naming(&scratch), Vec::<String>::new());
     assert_eq!(
-        pg.admin_sql(&format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{scratch}'")),
+        pg.admin_sql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{scratch}'"
+        )),
         "0"
     );
     let record = drills::last(&dir).unwrap().unwrap();
     assert!(!record.success);
-    assert!(record.failures.iter().any(|f| f.contains("interrupted")), "{record:?}");
+    assert!(
+        record.failures.iter().any(|f| f.contains("interrupted")),
+        "{record:?}"
+    );
 }
 
 #[test]
@@ -271,7 +319,14 @@ fn sigterm_during_the_check_drops_the_scratch_database() {
 
 fn container_drill(c: &Container, dir: &Path, db: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_textrescue"));
-    for var in ["PGPASSWORD", "PGPASSFILE", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"] {
+    for var in [
+        "PGPASSWORD",
+        "PGPASSFILE",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env_remove("TEXTRESCUE_DATABASE_URL")
@@ -279,12 +334,22 @@ fn container_drill(c: &Container, dir: &Path, db: &str) -> Command {
         .stdin(Stdio::null())
         .arg("drill")
         .arg(dir)
-        .args(["--container", c.name.as_str(), "--username", "buggy", "--dbname", db]);
+        .args([
+            "--container",
+            c.name.as_str(),
+            "--username",
+            "buggy",
+            "--dbname",
+            db,
+        ]);
     cmd
 }
 
 fn container_exists(c: &Container, name: &str) -> bool {
-    c.psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")) == "1"
+    c.psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    ) == "1"
 }
 
 fn container_dump(c: &Container, db: &str, format: &str) -> Vec<u8> {
@@ -307,7 +372,11 @@ fn container_drill_passes_and_survives_signals_without_strays() {
     // Success, from a custom archive (copied into the container).
     let ok_dir = tmp.path().join("ok");
     std::fs::create_dir_all(&ok_dir).unwrap();
-    std::fs::write(ok_dir.join("buggy_race_bk_20260301-020000.dump"), container_dump(&c, &db, "-Fc")).unwrap();
+    std::fs::write(
+        ok_dir.join("buggy_race_bk_20260301-020000.dump"),
+        container_dump(&c, &db, "-Fc"),
+    )
+    .unwrap();
     let out = container_drill(&c, &ok_dir, &db).output().unwrap();
     crate::common::assert_ok(&out);
     let scratch = scratch_of(&text(&out.stdout));
@@ -315,27 +384,63 @@ fn container_drill_passes_and_survives_signals_without_strays() {
     assert!(drills::last(&ok_dir).unwrap().unwrap().success);
 
     let plain = container_dump(&c, &db, "-Fp");
-    for (step, sig) in [("load", "-INT"), ("load", "-TERM"), ("check", "-INT"), ("check", "-TERM")] {
+    for (step, sig) in [
+        ("load", "-INT"),
+        ("load", "-TERM"),
+        ("check", "-INT"),
+        ("check", "-TERM"),
+    ] {
         let dir = tmp.path().join(format!("{step}{sig}"));
-        backup_with(&plain, &dir, if step == "load" { SLOW_LOAD } else { SLOW_CHECK });
+        backup_with(
+            &plain,
+            &dir,
+            if step == "load" {
+                SLOW_LOAD
+            } else {
+                SLOW_CHECK
+            },
+        );
         let mut running = Running::start(container_drill(&c, &dir, &db));
-        running.wait_for(if step == "load" { "loading " } else { "loaded in" });
+        running.wait_for(if step == "load" {
+            "loading "
+        } else {
+            "loaded in"
+        });
         let scratch = scratch_of(&running.seen.join("\n"));
         std::thread::sleep(Duration::from_millis(1500));
         running.signal(sig);
         let (code, err, said) = running.end();
         assert_eq!(code, Some(1), "{step} {sig}: {err}");
         assert!(err.contains("interrupted by"), "{step} {sig}: {err}");
-        assert!(said.iter().any(|l| l.starts_with("dropped the scratch database")), "{said:?}");
+        assert!(
+            said.iter()
+                .any(|l| l.starts_with("dropped the scratch database")),
+            "{said:?}"
+        );
         assert!(!container_exists(&c, &scratch), "{step} {sig}");
         assert_eq!(
-            c.psql("postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{scratch}'")),
+            c.psql(
+                "postgres",
+                &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{scratch}'")
+            ),
             "0"
         );
         let ps = c.ps();
-        assert!(!ps.lines().any(|l| l.contains("psql") || l.contains("pg_restore")), "{step} {sig}: strays in the container:\n{ps}");
-        assert_eq!(local_processes_naming(&scratch), Vec::<String>::new(), "{step} {sig}");
-        assert_eq!(local_processes_naming("textrescue-load-pid"), Vec::<String>::new(), "{step} {sig}");
+        assert!(
+            !ps.lines()
+                .any(|l| l.contains("psql") || l.contains("pg_restore")),
+            "{step} {sig}: strays in the container:\n{ps}"
+        );
+        assert_eq!(
+            local_processes_naming(&scratch),
+            Vec::<String>::new(),
+            "{step} {sig}"
+        );
+        assert_eq!(
+            local_processes_naming("textrescue-load-pid"),
+            Vec::<String>::new(),
+            "{step} {sig}"
+        );
         assert!(!drills::last(&dir).unwrap().unwrap().success);
     }
 }

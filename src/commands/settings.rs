@@ -167,7 +167,7 @@ pub fn server(
 /// `drill`'s settings, checked.
 pub fn drill(args: &super::drill::Args) -> Result<crate::whole::drill::Settings> {
     if !args.dir.is_dir() {
-        return Err(usage(&format!(
+        return Err(usage(format!(
             "{} is not a folder: drill takes the backups folder (and --from to pick a backup)",
             args.dir.display()
         )));
