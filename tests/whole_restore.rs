@@ -523,6 +523,52 @@ fn container_every_format_restores_whole_through_docker_exec() {
             "owned as the live database is"
         );
     }
+    // pg_dumpall: only the chosen database's part is loaded.
+    c.psql("postgres", "CREATE DATABASE other OWNER buggy");
+    c.psql(
+        "other",
+        "CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);",
+    );
+    let all = write(
+        &tmp.path().join("all.sql"),
+        &docker_out(&["exec", &c.name, "pg_dumpall", "-U", "buggy"]),
+    );
+    let out = container_textrescue(&[
+        "restore",
+        "--whole-database",
+        "--into",
+        "from_all",
+        "--database",
+        &db,
+    ])
+    .arg(&all)
+    .args(conn)
+    .output()
+    .unwrap();
+    assert_ok(&out);
+    assert_eq!(c.texts_json("from_all"), want);
+    assert_eq!(
+        c.psql(
+            "from_all",
+            "SELECT count(*) FROM pg_class WHERE relname = 't'"
+        ),
+        "0",
+        "nothing of the other database"
+    );
+    let out = container_textrescue(&[
+        "restore",
+        "--whole-database",
+        "--into",
+        "other_back",
+        "--database",
+        "other",
+    ])
+    .arg(&all)
+    .args(conn)
+    .output()
+    .unwrap();
+    assert_ok(&out);
+    assert_eq!(c.psql("other_back", "SELECT sum(x) FROM t"), "3");
     let left = text(&docker_out(&["exec", &c.name, "sh", "-c", "ls /tmp"]));
     assert!(
         !left.contains("textrescue-load"),

@@ -44,7 +44,12 @@ fn choose_backup(settings: &Settings) -> Result<(PathBuf, Option<String>)> {
     }
     let mut warnings = Vec::new();
     let found = nightlies::candidates(std::slice::from_ref(&settings.dir), &mut warnings)?;
-    let found = nightlies::one_prefix(found, None, &mut warnings)?;
+    let mut found = nightlies::one_prefix(found, None, &mut warnings)?;
+    // Where the backups have dated names, a file without one (a copy, an
+    // export) is not the newest backup, whatever its modification time.
+    if found.iter().any(|f| f.prefix.is_some()) {
+        found.retain(|f| f.prefix.is_some());
+    }
     for w in warnings {
         eprintln!("textrescue: warning: {w}");
     }

@@ -12,9 +12,11 @@
 //! and a stopped load ends it there by that id and waits until it is gone.
 //!
 //! A pg_dumpall script, or a `pg_dump --create` script, is cut to the one
-//! database's part: its `\connect`, and the statements about databases
-//! (`CREATE/ALTER/COMMENT ON DATABASE`, grants on them), never reach psql,
-//! so the load never touches another database.
+//! database's part (from its `\connect` to its closing line): the
+//! `\connect`, and the statements about databases (`CREATE/ALTER/COMMENT
+//! ON DATABASE`, grants on them), never reach psql, so the load never
+//! touches another database. The part's `\restrict` and `\unrestrict`
+//! (pg_dump 15.14 and later) do.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -143,8 +145,6 @@ fn connect_target(line: &[u8]) -> Option<String> {
 fn about_databases(line: &[u8]) -> bool {
     let starts = |p: &[u8]| line.starts_with(p);
     starts(b"\\connect")
-        || starts(b"\\restrict")
-        || starts(b"\\unrestrict")
         || starts(b"CREATE DATABASE ")
         || starts(b"ALTER DATABASE ")
         || starts(b"COMMENT ON DATABASE ")
@@ -617,6 +617,10 @@ fn feed(
                 }
                 if inside && !about_databases(&line) {
                     out.write_all(&line)?;
+                    // What follows is the next database's header.
+                    if line.trim_ascii_end() == b"-- PostgreSQL database dump complete" {
+                        break;
+                    }
                 }
             }
             out.flush()?;
