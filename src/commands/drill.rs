@@ -11,9 +11,10 @@ use super::ConnArgs;
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "\
 Examples:
-  textrescue drill /buggy/backups --container server-db-1 --username buggy --dbname buggy_race
-  # weekly, Sunday 04:30:
-  30 4 * * 0  textrescue drill /buggy/backups --container server-db-1 --username buggy --dbname buggy_race
+  textrescue drill /buggy/backups --container server-db-1 \\
+      --username buggy --dbname buggy_race
+
+Meant for a weekly cron line (docs/whole-database.md has one).
 
 The newest backup of DIR (or --from) is restored as `restore --whole-database`
 restores it, into a scratch database of a new name (textrescue_drill_...),
