@@ -524,14 +524,16 @@ fn remove_copy(server: &Server, path: &str) {
 /// A number no other run is likely to pick (names of scratch files and
 /// databases).
 pub fn rand_u32() -> u32 {
-    let mut b = [0u8; 4];
-    if getrandom::fill(&mut b).is_err() {
-        let n = std::time::SystemTime::now()
+    use std::hash::{BuildHasher, Hasher};
+    // std's hasher keys are random for each process (and each call here).
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        return n ^ std::process::id();
-    }
-    u32::from_ne_bytes(b)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish() as u32
 }
 
 /// Streams `reader` into the loader's input and waits for it. A backup
