@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::commands::{backup, check, diff, history, inspect, reindex, restore, texts, watch};
+use crate::commands::{
+    backup, check, diff, drill, history, inspect, reindex, restore, texts, watch,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,6 +50,8 @@ pub enum Command {
     Check(check::Args),
     /// Put texts from a backup back into the live database, safely (safety backup, plan, verify, undo).
     Restore(Box<restore::Args>),
+    /// Restore the newest backup into a scratch database, check it, drop it, and record how it went.
+    Drill(Box<drill::Args>),
     /// Record every new version and deletion of the live texts in a journal, every minute.
     Watch(watch::Args),
     /// Rewrite a plain dump as an indexed .sql.gz, byte-identical once inflated.

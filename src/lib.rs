@@ -24,8 +24,10 @@
 //!    what `inspect` says, a folder's texts at a time (journal or backup);
 //! 9. [`backup`], [`monitor`]: pg_dump supervised, the backups folder's file
 //!    steps; the folder's health: metrics, pings, `check`;
-//! 10. [`restore`], [`watch`]: texts back into the live database (plan,
-//!     apply, verify, undo); the live texts polled into the journal;
+//! 10. [`restore`], [`watch`], [`whole`]: texts back into the live database
+//!     (plan, apply, verify, undo); the live texts polled into the journal;
+//!     a whole database restored from a backup and checked, and the
+//!     restore drill;
 //! 11. [`output`]: one writer per output format; it only renders;
 //! 12. [`commands`], [`cli`]: one module per subcommand, each a short `run`;
 //!     the command line.
@@ -62,3 +64,4 @@ pub mod sql_scan;
 pub mod stream;
 pub mod texts;
 pub mod watch;
+pub mod whole;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Backup(a) => commands::backup::run(a),
         Command::Check(a) => commands::check::run(a),
         Command::Restore(a) => commands::restore::run(a),
+        Command::Drill(a) => commands::drill::run(a),
         Command::Reindex(a) => commands::reindex::run(a),
         Command::Watch(a) => commands::watch::run(a),
         Command::Completions(a) => commands::completions::completions(a),

@@ -19,6 +19,7 @@ mod damaged;
 mod diff_history;
 mod docker;
 mod dockerdb;
+mod drill;
 mod encoding;
 mod formats;
 mod fuzz_regressions;
@@ -45,6 +46,7 @@ mod texts_at;
 mod url_secrets;
 mod watch;
 mod week;
+mod whole_restore;
 
 #[test]
 fn every_test_file_is_a_module() {

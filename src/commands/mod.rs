@@ -4,6 +4,7 @@ pub mod backup;
 pub mod check;
 pub mod completions;
 pub mod diff;
+pub mod drill;
 pub mod history;
 pub mod inspect;
 pub mod reindex;

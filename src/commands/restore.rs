@@ -86,9 +86,27 @@ pub struct Args {
     /// Wait up to SECS for a backup running in the safety folder to finish.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub lock_timeout: u64,
+    /// Restore the whole database from BACKUP into a new database (--into),
+    /// check it against the backup, and show the switch (see docs/whole-database.md).
+    #[arg(long)]
+    pub whole_database: bool,
+    /// With --whole-database: the new database to create and load (it must not exist).
+    #[arg(long, value_name = "NEWDB")]
+    pub into: Option<String>,
+    /// With --whole-database: once checked, rename the live database to a
+    /// dated name and the new one to the live one's (only while no other
+    /// session is connected to it).
+    #[arg(long)]
+    pub swap: bool,
+    /// The pg_restore to run for archives (with --container: inside it).
+    #[arg(long, value_name = "PATH", default_value = "pg_restore")]
+    pub pg_restore: String,
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    if let Some(settings) = super::settings::whole_database(args)? {
+        return crate::whole::restore(&settings);
+    }
     let filter = super::settings::filter(&args.filter)?;
     if filter.users().is_empty() {
         return Err(UsageError("restore needs at least one --user".into()).into());

@@ -92,3 +92,101 @@ pub fn at_time(at: Option<&str>, input: &str) -> Result<Option<DateTime<Utc>>> {
 pub fn filter(args: &FilterArgs) -> Result<Filter> {
     Filter::from_args(args).map_err(|e| usage(format!("{e:#}")))
 }
+
+/// `restore --whole-database`'s settings, checked; `None` without it.
+pub fn whole_database(args: &super::restore::Args) -> Result<Option<crate::whole::Settings>> {
+    if !args.whole_database {
+        if args.into.is_some() || args.swap {
+            return Err(usage("--into and --swap go with --whole-database"));
+        }
+        return Ok(None);
+    }
+    let Some(into) = args.into.clone() else {
+        return Err(usage(
+            "--whole-database needs --into NEWDB: the new database to restore into",
+        ));
+    };
+    let f = &args.filter;
+    let filtered = !f.users.is_empty()
+        || !f.tasks.is_empty()
+        || f.since.is_some()
+        || f.until.is_some()
+        || !f.ids.is_empty()
+        || !f.user_ids.is_empty();
+    if filtered || args.from.is_some() || args.delete_absent || args.dry_run {
+        return Err(usage(
+            "--whole-database restores everything: it goes with no --user, --task or other \
+             filter, nor --from, --delete-absent or --dry-run",
+        ));
+    }
+    if args.backup.as_os_str() == "-"
+        || args.backup.is_dir() && !args.backup.join("toc.dat").is_file()
+    {
+        return Err(usage(
+            "--whole-database restores one backup file (or pg_dump -Fd directory), not a folder \
+             of backups nor standard input",
+        ));
+    }
+    if into.is_empty() || into.len() > 63 {
+        return Err(usage("--into: a database name of 1 to 63 bytes"));
+    }
+    let server = server(&args.connection, &args.psql, &args.pg_restore)?;
+    if server.live_db() == Some(into.as_str()) {
+        return Err(usage(
+            "--into names the live database (--dbname): give a new database's name",
+        ));
+    }
+    Ok(Some(crate::whole::Settings {
+        server,
+        backup: args.backup.clone(),
+        into,
+        swap: args.swap,
+        database: args.database.clone(),
+        table: args.table.clone(),
+    }))
+}
+
+/// The server a whole restore or a drill works on.
+pub fn server(
+    conn: &super::ConnArgs,
+    psql: &str,
+    pg_restore: &str,
+) -> Result<crate::whole::server::Server> {
+    let mut c = conn.conn()?;
+    if c.dbname.is_none() && conn.container.is_none() {
+        c.dbname = std::env::var("PGDATABASE").ok().filter(|d| !d.is_empty());
+    }
+    Ok(crate::whole::server::Server {
+        conn: c,
+        container: conn.container(),
+        psql: psql.to_string(),
+        pg_restore: pg_restore.to_string(),
+    })
+}
+
+/// `drill`'s settings, checked.
+pub fn drill(args: &super::drill::Args) -> Result<crate::whole::drill::Settings> {
+    if !args.dir.is_dir() {
+        return Err(usage(format!(
+            "{} is not a folder: drill takes the backups folder (and --from to pick a backup)",
+            args.dir.display()
+        )));
+    }
+    if let Some(name) = &args.scratch_name
+        && (name.is_empty() || name.len() > 63)
+    {
+        return Err(usage("--scratch-name: a database name of 1 to 63 bytes"));
+    }
+    let server = server(&args.connection, &args.psql, &args.pg_restore)?;
+    if args.scratch_name.is_some() && args.scratch_name.as_deref() == server.live_db() {
+        return Err(usage("--scratch-name names the live database"));
+    }
+    Ok(crate::whole::drill::Settings {
+        server,
+        dir: args.dir.clone(),
+        from: args.from.clone(),
+        database: args.database.clone(),
+        table: args.table.clone(),
+        scratch: args.scratch_name.clone(),
+    })
+}

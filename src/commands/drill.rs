@@ -1,0 +1,53 @@
+//! `textrescue drill DIR`: the newest backup restored into a scratch
+//! database, checked, and dropped; the result kept in the folder (see
+//! docs/whole-database.md).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::ConnArgs;
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "\
+Examples:
+  textrescue drill /buggy/backups --container server-db-1 \\
+      --username buggy --dbname buggy_race
+
+Meant for a weekly cron line (docs/whole-database.md has one).
+
+The newest backup of DIR (or --from) is restored as `restore --whole-database`
+restores it, into a scratch database of a new name (textrescue_drill_...),
+checked (every table's rows, every text byte for byte, the schema version
+against the live database's alembic_version), and dropped whatever happens,
+also on Ctrl-C or SIGTERM. The result is appended to DIR/.textrescue-drills.jsonl
+and printed; exit status 1 when anything failed.")]
+pub struct Args {
+    /// The backups folder.
+    pub dir: PathBuf,
+    /// Drill this backup instead of the newest (a path, or a file name in DIR).
+    #[arg(long, value_name = "BACKUP")]
+    pub from: Option<PathBuf>,
+    /// In pg_dumpall output: the database to restore (default: the one with a texts table).
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// The texts table, if not `tasktexts` or `task_texts` (NAME or SCHEMA.NAME).
+    #[arg(long, value_name = "NAME")]
+    pub table: Option<String>,
+    #[command(flatten)]
+    pub connection: ConnArgs,
+    /// The psql to run (with --container: its path inside the container).
+    #[arg(long, value_name = "PATH", default_value = "psql")]
+    pub psql: String,
+    /// The pg_restore to run for archives (with --container: inside it).
+    #[arg(long, value_name = "PATH", default_value = "pg_restore")]
+    pub pg_restore: String,
+    /// The scratch database's name (default: a new textrescue_drill_... name).
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub scratch_name: Option<String>,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let settings = super::settings::drill(args)?;
+    crate::whole::drill::run(&settings)
+}

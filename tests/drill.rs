@@ -1,0 +1,446 @@
+//! `textrescue drill DIR` against the local PostgreSQL (and, in the tests
+//! named `container_*`, the Docker container `server-db-1`): the newest
+//! backup restored into a scratch database, checked, and the scratch
+//! database dropped whatever happens: success, a damaged backup, a schema
+//! older than the live one, a name already taken, SIGINT and SIGTERM during
+//! the load and during the check (no client left running either).
+
+use crate::common::{Pg, TempDb, pg, text};
+use crate::dockerdb::Container;
+use crate::whole_restore::{container_race_db, race_db, textrescue};
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use textrescue::drills;
+
+/// A plain backup of `db` in `dir`, as the nightly backups are named,
+/// with `extra` SQL put in before its closing line.
+fn backup_with(dump: &[u8], dir: &Path, extra: &str) -> PathBuf {
+    let dump = text(dump);
+    let end = dump.rfind("-- PostgreSQL database dump complete").unwrap();
+    let sql = format!("{}{extra}{}", &dump[..end], &dump[end..]);
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("buggy_race_bk_20260301-020000.sql.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(sql.as_bytes()).unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    path
+}
+
+/// The scratch database a drill named on its first line.
+fn scratch_of(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.split("into the scratch database ").nth(1))
+        .unwrap_or_else(|| panic!("no scratch database named in:\n{stdout}"))
+        .trim()
+        .to_string()
+}
+
+fn drill(pg: &Pg, dir: &Path, db: &TempDb, extra: &[&str]) -> std::process::Output {
+    textrescue(pg)
+        .arg("drill")
+        .arg(dir)
+        .args(["--dbname", db.name()])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_drill_restores_checks_drops_and_records() {
+    let pg = pg();
+    let db = race_db(&pg, "drill_ok");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    let out = textrescue(&pg)
+        .args(["backup", "--quiet", "--dbname", db.name(), "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    crate::common::assert_ok(&out);
+    let out = drill(&pg, &dir, &db, &[]);
+    crate::common::assert_ok(&out);
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("texts: 9 texts of public.tasktexts"),
+        "{said}"
+    );
+    assert!(
+        said.contains("schema version: 3f2a9c1b7d4e in the backup and in the live database"),
+        "{said}"
+    );
+    assert!(said.contains("drill passed"), "{said}");
+    let scratch = scratch_of(&said);
+    assert!(scratch.starts_with("textrescue_drill_"), "{scratch}");
+    assert!(!pg.database_exists(&scratch));
+    let record = drills::last(&dir).unwrap().unwrap();
+    assert!(record.success, "{record:?}");
+    assert!(record.backup.starts_with(db.name()), "{record:?}");
+    assert!(record.restore_seconds.unwrap() > 0.0);
+    assert!(record.backup_bytes > 0);
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_damaged_backup_fails_the_drill_and_the_scratch_database_goes() {
+    let pg = pg();
+    let db = race_db(&pg, "drill_damaged");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    let path = backup_with(&db.pg_dump(&["-Fp"]), &dir, "");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let out = drill(&pg, &dir, &db, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let scratch = scratch_of(&text(&out.stdout));
+    assert!(!pg.database_exists(&scratch));
+    let record = drills::last(&dir).unwrap().unwrap();
+    assert!(!record.success);
+    assert!(!record.failures.is_empty());
+    assert!(
+        text(&out.stderr).contains("drill failed"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_backup_of_another_schema_version_fails_the_drill() {
+    let pg = pg();
+    let db = race_db(&pg, "drill_schema");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    backup_with(&db.pg_dump(&["-Fp"]), &dir, "");
+    db.psql("UPDATE public.alembic_version SET version_num = 'newer0000001'");
+    let out = drill(&pg, &dir, &db, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "schema version: the backup's is 3f2a9c1b7d4e, the live database's newer0000001"
+        ),
+        "{err}"
+    );
+    assert!(!pg.database_exists(&scratch_of(&text(&out.stdout))));
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_scratch_name_already_taken_is_refused_and_left_alone() {
+    let pg = pg();
+    let db = race_db(&pg, "drill_taken");
+    let taken = pg.create_db("drill_taken_scratch");
+    taken.psql("CREATE TABLE mine (x int); INSERT INTO mine VALUES (42);");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    backup_with(&db.pg_dump(&["-Fp"]), &dir, "");
+    let out = drill(&pg, &dir, &db, &["--scratch-name", taken.name()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("exists already"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(taken.psql("SELECT x FROM mine"), "42");
+    let record = drills::last(&dir).unwrap().unwrap();
+    assert!(!record.success);
+}
+
+/// A drill running, its stdout lines coming on a channel.
+struct Running {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn wait_for(&mut self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(Instant::now() < deadline, "no {what:?} in {:?}", self.seen);
+            if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                let found = l.contains(what);
+                self.seen.push(l);
+                if found {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for the end; exit code and stderr.
+    fn end(mut self) -> (Option<i32>, String, Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the drill did not end: {:?}",
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(l);
+        }
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut err);
+        (status.code(), err, self.seen)
+    }
+}
+
+/// Processes whose command line names `word`.
+fn local_processes_naming(word: &str) -> Vec<String> {
+    let out = Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(word) && !l.contains("ps -eo"))
+        .map(String::from)
+        .collect()
+}
+
+/// SQL that makes the load wait (inside the load's transaction).
+const SLOW_LOAD: &str = "SELECT pg_sleep(60);\n";
+/// SQL that makes the check wait: a counted table replaced by a view that sleeps.
+const SLOW_CHECK: &str = "ALTER TABLE public.alembic_version RENAME TO alembic_version_real;\n\
+     CREATE VIEW public.alembic_version AS SELECT version_num FROM public.alembic_version_real, pg_sleep(60);\n";
+
+fn interrupted_locally(step: &str, sig: &str) {
+    let pg = pg();
+    let db = race_db(&pg, "drill_sig");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    let extra = if step == "load" {
+        SLOW_LOAD
+    } else {
+        SLOW_CHECK
+    };
+    backup_with(&db.pg_dump(&["-Fp"]), &dir, extra);
+    let mut cmd = textrescue(&pg);
+    cmd.arg("drill").arg(&dir).args(["--dbname", db.name()]);
+    let mut running = Running::start(cmd);
+    running.wait_for(if step == "load" {
+        "loading "
+    } else {
+        "loaded in"
+    });
+    let scratch = scratch_of(&running.seen.join("\n"));
+    std::thread::sleep(Duration::from_millis(1500));
+    running.signal(sig);
+    let (code, err, said) = running.end();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("interrupted by"), "{err}");
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("dropped the scratch database")),
+        "{said:?}"
+    );
+    assert!(!pg.database_exists(&scratch));
+    assert_eq!(local_processes_naming(&scratch), Vec::<String>::new());
+    assert_eq!(
+        pg.admin_sql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{scratch}'"
+        )),
+        "0"
+    );
+    let record = drills::last(&dir).unwrap().unwrap();
+    assert!(!record.success);
+    assert!(
+        record.failures.iter().any(|f| f.contains("interrupted")),
+        "{record:?}"
+    );
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn sigint_during_the_load_drops_the_scratch_database() {
+    interrupted_locally("load", "-INT");
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn sigterm_during_the_load_drops_the_scratch_database() {
+    interrupted_locally("load", "-TERM");
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn sigint_during_the_check_drops_the_scratch_database() {
+    interrupted_locally("check", "-INT");
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn sigterm_during_the_check_drops_the_scratch_database() {
+    interrupted_locally("check", "-TERM");
+}
+
+// ---- In the container ----
+
+fn container_drill(c: &Container, dir: &Path, db: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_textrescue"));
+    for var in [
+        "PGPASSWORD",
+        "PGPASSFILE",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env_remove("TEXTRESCUE_DATABASE_URL")
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .arg("drill")
+        .arg(dir)
+        .args([
+            "--container",
+            c.name.as_str(),
+            "--username",
+            "buggy",
+            "--dbname",
+            db,
+        ]);
+    cmd
+}
+
+fn container_exists(c: &Container, name: &str) -> bool {
+    c.psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    ) == "1"
+}
+
+fn container_dump(c: &Container, db: &str, format: &str) -> Vec<u8> {
+    let out = Command::new("docker")
+        .args(["exec", &c.name, "pg_dump", "-U", "buggy", format, db])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out.stdout
+}
+
+#[test]
+#[cfg_attr(not(has_docker), ignore = "needs a Docker Engine (bash .ci/docker-up)")]
+fn container_drill_passes_and_survives_signals_without_strays() {
+    let c = Container::start();
+    let db = container_race_db(&c, "drill_src");
+    let tmp = tempfile::tempdir().unwrap();
+
+    // Success, from a custom archive (copied into the container).
+    let ok_dir = tmp.path().join("ok");
+    std::fs::create_dir_all(&ok_dir).unwrap();
+    std::fs::write(
+        ok_dir.join("buggy_race_bk_20260301-020000.dump"),
+        container_dump(&c, &db, "-Fc"),
+    )
+    .unwrap();
+    let out = container_drill(&c, &ok_dir, &db).output().unwrap();
+    crate::common::assert_ok(&out);
+    let scratch = scratch_of(&text(&out.stdout));
+    assert!(!container_exists(&c, &scratch));
+    assert!(drills::last(&ok_dir).unwrap().unwrap().success);
+
+    let plain = container_dump(&c, &db, "-Fp");
+    for (step, sig) in [
+        ("load", "-INT"),
+        ("load", "-TERM"),
+        ("check", "-INT"),
+        ("check", "-TERM"),
+    ] {
+        let dir = tmp.path().join(format!("{step}{sig}"));
+        backup_with(
+            &plain,
+            &dir,
+            if step == "load" {
+                SLOW_LOAD
+            } else {
+                SLOW_CHECK
+            },
+        );
+        let mut running = Running::start(container_drill(&c, &dir, &db));
+        running.wait_for(if step == "load" {
+            "loading "
+        } else {
+            "loaded in"
+        });
+        let scratch = scratch_of(&running.seen.join("\n"));
+        std::thread::sleep(Duration::from_millis(1500));
+        running.signal(sig);
+        let (code, err, said) = running.end();
+        assert_eq!(code, Some(1), "{step} {sig}: {err}");
+        assert!(err.contains("interrupted by"), "{step} {sig}: {err}");
+        assert!(
+            said.iter()
+                .any(|l| l.starts_with("dropped the scratch database")),
+            "{said:?}"
+        );
+        assert!(!container_exists(&c, &scratch), "{step} {sig}");
+        assert_eq!(
+            c.psql(
+                "postgres",
+                &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{scratch}'")
+            ),
+            "0"
+        );
+        let ps = c.ps();
+        assert!(
+            !ps.lines()
+                .any(|l| l.contains("psql") || l.contains("pg_restore")),
+            "{step} {sig}: strays in the container:\n{ps}"
+        );
+        assert_eq!(
+            local_processes_naming(&scratch),
+            Vec::<String>::new(),
+            "{step} {sig}"
+        );
+        assert_eq!(
+            local_processes_naming("textrescue-load-pid"),
+            Vec::<String>::new(),
+            "{step} {sig}"
+        );
+        assert!(!drills::last(&dir).unwrap().unwrap().success);
+    }
+}
