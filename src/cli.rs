@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::commands::{backup, diff, history, inspect, reindex, restore, texts, watch};
+use crate::commands::{backup, copy, diff, history, inspect, reindex, restore, texts, watch};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,6 +44,8 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Take one verified backup (a replacement for the nightly cron script).
     Backup(backup::Args),
+    /// Copy the backups of a folder that a bucket does not have yet (S3-compatible, optionally age-encrypted).
+    Copy(copy::Args),
     /// Put texts from a backup back into the live database, safely (safety backup, plan, verify, undo).
     Restore(Box<restore::Args>),
     /// Record every new version and deletion of the live texts in a journal, every minute.

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::History(a) => commands::history::run(a),
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Backup(a) => commands::backup::run(a),
+        Command::Copy(a) => commands::copy::run(a),
         Command::Restore(a) => commands::restore::run(a),
         Command::Reindex(a) => commands::reindex::run(a),
         Command::Watch(a) => commands::watch::run(a),

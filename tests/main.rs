@@ -36,6 +36,8 @@ mod restore_docker;
 mod restore_faults;
 mod restore_names;
 mod restore_sql;
+mod s3;
+mod s3_encrypted;
 mod roundtrip_proptest;
 mod row_shapes;
 mod texts_at;

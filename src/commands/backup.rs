@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::ConnArgs;
+use super::copy::CopyArgs;
 use crate::backup::conn::{DumpFormat, Launch};
 use crate::backup::retention::Keep;
 use crate::backup::{self, Settings};
@@ -71,6 +72,9 @@ pub struct Args {
     /// Print nothing on success (for cron).
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub copy: CopyArgs,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -102,6 +106,12 @@ pub fn run(args: &Args) -> Result<()> {
     settings.dry_run = args.dry_run;
     settings.lock_timeout = Duration::from_secs(args.lock_timeout);
     settings.quiet = args.quiet;
-    backup::run(&settings)?;
+    // Fail closed: the bucket location and every recipient are checked
+    // before pg_dump starts, so nothing is ever uploaded in clear.
+    let copy_to = args.copy.copy_to()?;
+    let written = backup::run(&settings)?;
+    if let Some(copy_to) = copy_to {
+        backup::copy::after_backup(&copy_to, &written.path, &settings)?;
+    }
     Ok(())
 }

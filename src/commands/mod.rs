@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod completions;
+pub mod copy;
 pub mod diff;
 pub mod history;
 pub mod inspect;
