@@ -83,7 +83,9 @@ impl CopyTo {
         }
 
         let target = remote.location.display(&name);
-        let mut upload = remote.upload(&name, &local_hex)?;
+        let mut upload = remote
+            .upload(&name, &local_hex)
+            .map_err(|e| anyhow!("{e:#}; no object was created"))?;
         let mut input = BufReader::with_capacity(
             1024 * 1024,
             File::open(local).with_context(|| format!("cannot open {}", local.display()))?,
