@@ -144,3 +144,71 @@ fn a_bad_recipient_fails_before_anything_is_taken_or_uploaded() {
         assert!(server.keys(&bucket).is_empty());
     });
 }
+
+#[test]
+#[cfg_attr(not(has_s3), ignore = "needs the S3 test servers (bash .ci/s3-up)")]
+fn texts_and_inspect_read_copies_in_the_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("buggy_race_bk_20240305.sql.gz");
+    fs::copy(common::fixture("nights/buggy_race_bk_20240305.sql.gz"), &local).unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let (identity, public) = keygen(keys.path(), "k.key");
+    let (wrong, _) = keygen(keys.path(), "wrong.key");
+    let want = Command::new(env!("CARGO_BIN_EXE_textrescue"))
+        .arg("texts")
+        .arg(&local)
+        .args(["--user", "alice", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_ok(&want);
+    each_server(|server| {
+        let bucket = server.bucket();
+        for (folder, encrypt) in [("plain", None), ("enc", Some(public.as_str()))] {
+            let mut c = server.textrescue();
+            c.arg("copy").arg(dir.path()).args([
+                "--to",
+                &format!("s3://{bucket}/{folder}"),
+                "--s3-endpoint",
+                &server.endpoint,
+            ]);
+            if let Some(key) = encrypt {
+                c.args(["--encrypt-to", key]);
+            }
+            assert_ok(&c.output().unwrap());
+        }
+        let texts = |url: &str, identity: Option<&Path>| {
+            let mut c = server.textrescue();
+            c.args(["texts", url, "--user", "alice", "--format", "json"])
+                .args(["--s3-endpoint", &server.endpoint]);
+            if let Some(i) = identity {
+                c.arg("--identity").arg(i);
+            }
+            c.output().unwrap()
+        };
+        let plain_url = format!("s3://{bucket}/plain/buggy_race_bk_20240305.sql.gz");
+        let sealed_url = format!("s3://{bucket}/enc/buggy_race_bk_20240305.sql.gz.age");
+        let out = texts(&plain_url, None);
+        assert_ok(&out);
+        assert_eq!(out.stdout, want.stdout);
+        let out = texts(&sealed_url, Some(&identity));
+        assert_ok(&out);
+        assert_eq!(out.stdout, want.stdout);
+
+        let out = texts(&sealed_url, Some(&wrong));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(one_line(&out.stderr).contains("none of the keys in --identity"));
+        let out = texts(&sealed_url, None);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(one_line(&out.stderr).contains("give the key to read it with --identity"));
+
+        let out = server
+            .textrescue()
+            .args(["inspect", &sealed_url, "--s3-endpoint", &server.endpoint])
+            .arg("--identity")
+            .arg(&identity)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        assert!(text(&out.stdout).contains("complete"), "{}", text(&out.stdout));
+    });
+}
