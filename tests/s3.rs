@@ -104,7 +104,14 @@ elif op == "upload_file":
 impl Server {
     pub fn boto(&self, op: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
         let mut child = Command::new("python3")
-            .args(["-c", BOTO, op, &self.endpoint, &self.access_key, &self.secret_key])
+            .args([
+                "-c",
+                BOTO,
+                op,
+                &self.endpoint,
+                &self.access_key,
+                &self.secret_key,
+            ])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -240,7 +247,10 @@ pub fn one_line(stderr: &[u8]) -> String {
 }
 
 #[test]
-#[cfg_attr(not(all(has_s3, has_postgres)), ignore = "needs the S3 test servers (bash .ci/s3-up) and PostgreSQL")]
+#[cfg_attr(
+    not(all(has_s3, has_postgres)),
+    ignore = "needs the S3 test servers (bash .ci/s3-up) and PostgreSQL"
+)]
 fn backup_copy_to_uploads_verifies_and_applies_retention() {
     let pg = pg();
     let db = small_db(&pg);
@@ -262,14 +272,24 @@ fn backup_copy_to_uploads_verifies_and_applies_retention() {
             server,
             &db,
             dir.path(),
-            &["--copy-to", &url, "--s3-endpoint", &server.endpoint, "--keep-daily", "2"],
+            &[
+                "--copy-to",
+                &url,
+                "--s3-endpoint",
+                &server.endpoint,
+                "--keep-daily",
+                "2",
+            ],
         );
         assert_ok(&out);
         let local = local_backups(dir.path());
         assert_eq!(local.len(), 1);
         let name = file_name(&local[0]);
         let stdout = text(&out.stdout);
-        assert!(stdout.contains("read back: size and sha256 match"), "{stdout}");
+        assert!(
+            stdout.contains("read back: size and sha256 match"),
+            "{stdout}"
+        );
         assert!(stdout.contains("removed 2 old copies"), "{stdout}");
         let bytes = fs::read(&local[0]).unwrap();
         assert_eq!(server.get(&bucket, &format!("nightly/{name}")), bytes);
@@ -285,7 +305,10 @@ fn backup_copy_to_uploads_verifies_and_applies_retention() {
 }
 
 #[test]
-#[cfg_attr(not(all(has_s3, has_postgres)), ignore = "needs the S3 test servers (bash .ci/s3-up) and PostgreSQL")]
+#[cfg_attr(
+    not(all(has_s3, has_postgres)),
+    ignore = "needs the S3 test servers (bash .ci/s3-up) and PostgreSQL"
+)]
 fn copy_catches_up_after_an_outage() {
     let pg = pg();
     let db = small_db(&pg);
@@ -302,7 +325,10 @@ fn copy_catches_up_after_an_outage() {
         );
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
         let err = one_line(&out.stderr);
-        assert!(err.contains("written and verified, but not copied"), "{err}");
+        assert!(
+            err.contains("written and verified, but not copied"),
+            "{err}"
+        );
         assert!(err.contains("does not answer"), "{err}");
         let local = local_backups(dir.path());
         assert_eq!(local.len(), 1, "the verified local backup stays");
@@ -313,7 +339,9 @@ fn copy_catches_up_after_an_outage() {
         assert_ok(&backup(server, &db, dir.path(), &[]));
         let copy = |quiet: bool| {
             let mut c = server.textrescue();
-            c.arg("copy").arg(dir.path()).args(["--to", &url, "--s3-endpoint", &server.endpoint]);
+            c.arg("copy")
+                .arg(dir.path())
+                .args(["--to", &url, "--s3-endpoint", &server.endpoint]);
             if quiet {
                 c.arg("--quiet");
             }
@@ -321,14 +349,25 @@ fn copy_catches_up_after_an_outage() {
         };
         let out = copy(false);
         assert_ok(&out);
-        assert!(text(&out.stdout).contains("2 backups copied"), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("2 backups copied"),
+            "{}",
+            text(&out.stdout)
+        );
         let local = local_backups(dir.path());
         for path in &local {
-            assert_eq!(server.get(&bucket, &format!("n/{}", file_name(path))), fs::read(path).unwrap());
+            assert_eq!(
+                server.get(&bucket, &format!("n/{}", file_name(path))),
+                fs::read(path).unwrap()
+            );
         }
         let out = copy(false);
         assert_ok(&out);
-        assert!(text(&out.stdout).contains("0 backups copied (0 B), 2 already there"), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("0 backups copied (0 B), 2 already there"),
+            "{}",
+            text(&out.stdout)
+        );
     });
 }
 
@@ -336,7 +375,11 @@ fn copy_catches_up_after_an_outage() {
 fn fixture_folder() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("buggy_race_bk_20240305.sql.gz");
-    fs::copy(common::fixture("nights/buggy_race_bk_20240305.sql.gz"), &path).unwrap();
+    fs::copy(
+        common::fixture("nights/buggy_race_bk_20240305.sql.gz"),
+        &path,
+    )
+    .unwrap();
     (dir, path)
 }
 
@@ -352,7 +395,12 @@ fn wrong_keys_and_a_missing_bucket_are_one_clear_line() {
                 .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
                 .arg("copy")
                 .arg(dir.path())
-                .args(["--to", &format!("s3://{bucket}/x"), "--s3-endpoint", &server.endpoint])
+                .args([
+                    "--to",
+                    &format!("s3://{bucket}/x"),
+                    "--s3-endpoint",
+                    &server.endpoint,
+                ])
                 .output()
                 .unwrap();
             assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -364,7 +412,12 @@ fn wrong_keys_and_a_missing_bucket_are_one_clear_line() {
             .textrescue()
             .arg("copy")
             .arg(dir.path())
-            .args(["--to", "s3://no-such-bucket-here/x", "--s3-endpoint", &server.endpoint])
+            .args([
+                "--to",
+                "s3://no-such-bucket-here/x",
+                "--s3-endpoint",
+                &server.endpoint,
+            ])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
@@ -401,7 +454,10 @@ impl OwnS3s {
             .expect("s3s-fs (bash .ci/s3-up installs it)");
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "s3s-fs did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "s3s-fs did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         OwnS3s { child, port }
@@ -444,12 +500,17 @@ fn server_killed_mid_upload_leaves_no_object() {
         })
         .collect();
     fs::write(&path, &data).unwrap();
-    let mut copy = server
+    let copy = server
         .textrescue()
         .env("TEXTRESCUE_S3_PART_SIZE", (5 * 1024 * 1024).to_string())
         .arg("copy")
         .arg(dir.path())
-        .args(["--to", &format!("s3://{bucket}/n"), "--s3-endpoint", &server.endpoint])
+        .args([
+            "--to",
+            &format!("s3://{bucket}/n"),
+            "--s3-endpoint",
+            &server.endpoint,
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -458,13 +519,19 @@ fn server_killed_mid_upload_leaves_no_object() {
     // .upload-ID.json in its folder).
     let start = Instant::now();
     loop {
-        let started = fs::read_dir(root.path())
-            .unwrap()
-            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".upload"));
+        let started = fs::read_dir(root.path()).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".upload")
+        });
         if started {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "the upload never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the upload never started"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     own.child.kill().unwrap();
@@ -473,9 +540,16 @@ fn server_killed_mid_upload_leaves_no_object() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = one_line(&out.stderr);
     assert!(err.contains("cannot upload"), "{err}");
-    assert!(err.contains("no object was created") || err.contains("aborted"), "{err}");
+    assert!(
+        err.contains("no object was created") || err.contains("aborted"),
+        "{err}"
+    );
     assert_eq!(fs::read(&path).unwrap(), data, "the local backup is intact");
     // The server back: no object under the name.
     let own = OwnS3s::start(root.path(), port);
-    assert!(own.server().keys(&bucket).is_empty(), "{:?}", own.server().ls(&bucket));
+    assert!(
+        own.server().keys(&bucket).is_empty(),
+        "{:?}",
+        own.server().ls(&bucket)
+    );
 }

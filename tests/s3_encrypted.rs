@@ -52,7 +52,10 @@ pub fn age_decrypt(identity: &Path, sealed: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-#[cfg_attr(not(all(has_s3, has_postgres)), ignore = "needs the S3 test servers (bash .ci/s3-up) and PostgreSQL")]
+#[cfg_attr(
+    not(all(has_s3, has_postgres)),
+    ignore = "needs the S3 test servers (bash .ci/s3-up) and PostgreSQL"
+)]
 fn encrypted_copies_decrypt_with_the_age_cli_byte_identical() {
     let pg = pg();
     let db = small_db(&pg);
@@ -105,12 +108,19 @@ fn encrypted_copies_decrypt_with_the_age_cli_byte_identical() {
             .output()
             .unwrap();
         assert_ok(&out);
-        assert!(text(&out.stdout).contains("1 already there"), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("1 already there"),
+            "{}",
+            text(&out.stdout)
+        );
     });
 }
 
 #[test]
-#[cfg_attr(not(all(has_s3, has_postgres)), ignore = "needs the S3 test servers (bash .ci/s3-up) and PostgreSQL")]
+#[cfg_attr(
+    not(all(has_s3, has_postgres)),
+    ignore = "needs the S3 test servers (bash .ci/s3-up) and PostgreSQL"
+)]
 fn a_bad_recipient_fails_before_anything_is_taken_or_uploaded() {
     let pg = pg();
     let db = small_db(&pg);
@@ -138,8 +148,14 @@ fn a_bad_recipient_fails_before_anything_is_taken_or_uploaded() {
             let out = backup(server, &db, dir.path(), &args);
             assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
             let err = one_line(&out.stderr);
-            assert!(!err.contains("AGE-SECRET-KEY-1"), "the secret is not echoed: {err}");
-            assert!(local_backups(dir.path()).is_empty(), "{bad:?}: no backup taken");
+            assert!(
+                !err.contains("AGE-SECRET-KEY-1"),
+                "the secret is not echoed: {err}"
+            );
+            assert!(
+                local_backups(dir.path()).is_empty(),
+                "{bad:?}: no backup taken"
+            );
         }
         assert!(server.keys(&bucket).is_empty());
     });
@@ -150,7 +166,11 @@ fn a_bad_recipient_fails_before_anything_is_taken_or_uploaded() {
 fn texts_and_inspect_read_copies_in_the_bucket() {
     let dir = tempfile::tempdir().unwrap();
     let local = dir.path().join("buggy_race_bk_20240305.sql.gz");
-    fs::copy(common::fixture("nights/buggy_race_bk_20240305.sql.gz"), &local).unwrap();
+    fs::copy(
+        common::fixture("nights/buggy_race_bk_20240305.sql.gz"),
+        &local,
+    )
+    .unwrap();
     let keys = tempfile::tempdir().unwrap();
     let (identity, public) = keygen(keys.path(), "k.key");
     let (wrong, _) = keygen(keys.path(), "wrong.key");
@@ -209,6 +229,10 @@ fn texts_and_inspect_read_copies_in_the_bucket() {
             .output()
             .unwrap();
         assert_ok(&out);
-        assert!(text(&out.stdout).contains("complete"), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("complete"),
+            "{}",
+            text(&out.stdout)
+        );
     });
 }

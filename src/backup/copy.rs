@@ -102,7 +102,9 @@ impl CopyTo {
         let failed = |why: String, aborted: Result<(), String>| {
             let cleanup = match aborted {
                 Ok(()) => "the partial upload was aborted".to_string(),
-                Err(e) => format!("aborting the partial upload failed too ({e}), but no object was created"),
+                Err(e) => format!(
+                    "aborting the partial upload failed too ({e}), but no object was created"
+                ),
             };
             anyhow!("cannot upload {target}: {why}; {cleanup}")
         };
@@ -123,7 +125,10 @@ impl CopyTo {
         };
         if self.recipients.is_none() && sent.sha256 != local_sha {
             let _ = remote.delete(&name);
-            bail!("{} changed while it was copied; the copy was removed", local.display());
+            bail!(
+                "{} changed while it was copied; the copy was removed",
+                local.display()
+            );
         }
         let (held, held_sha) = remote.sha256_of(&name)?;
         if held != sent.bytes || held_sha != sent.sha256 {
@@ -141,7 +146,13 @@ impl CopyTo {
     /// Applies `keep` to the copies in the bucket folder whose names are
     /// backups with `prefix` (`.age` or not); `new_name` (the copy just
     /// made) is always kept. Removes them unless `dry_run`; returns the plan.
-    pub fn apply_retention(&self, prefix: &str, new_name: &str, keep: &Keep, dry_run: bool) -> Result<Plan> {
+    pub fn apply_retention(
+        &self,
+        prefix: &str,
+        new_name: &str,
+        keep: &Keep,
+        dry_run: bool,
+    ) -> Result<Plan> {
         let backups: Vec<Backup> = self
             .remote
             .list()?
@@ -234,14 +245,22 @@ pub fn after_backup(to: &CopyTo, local: &Path, settings: &super::Settings) -> Re
     let mut note = String::new();
     if settings.keep.any() {
         let plan = to
-            .apply_retention(&settings.prefix, copied.name(), &settings.keep, settings.dry_run)
+            .apply_retention(
+                &settings.prefix,
+                copied.name(),
+                &settings.keep,
+                settings.dry_run,
+            )
             .map_err(|e| anyhow!("backup {} copied, but {e:#}", local.display()))?;
         let n = plan.remove.len();
         if settings.dry_run {
             for name in &plan.remove {
                 println!("would remove {}", to.remote.location.display(name));
             }
-            note = format!("; --dry-run: would remove {n} old cop{}", if n == 1 { "y" } else { "ies" });
+            note = format!(
+                "; --dry-run: would remove {n} old cop{}",
+                if n == 1 { "y" } else { "ies" }
+            );
         } else {
             note = format!("; removed {n} old cop{}", if n == 1 { "y" } else { "ies" });
         }
@@ -250,7 +269,9 @@ pub fn after_backup(to: &CopyTo, local: &Path, settings: &super::Settings) -> Re
         let target = to.remote.location.display(copied.name());
         match &copied {
             Copied::Sent { bytes, .. } => {
-                println!("copied to {target} ({bytes} bytes, read back: size and sha256 match){note}")
+                println!(
+                    "copied to {target} ({bytes} bytes, read back: size and sha256 match){note}"
+                )
             }
             Copied::AlreadyThere { .. } => println!("{target} already there{note}"),
         }

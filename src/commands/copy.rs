@@ -38,11 +38,22 @@ impl CopyArgs {
         let Some(url) = &self.copy_to else {
             return Ok(None);
         };
-        connect(url, self.s3_endpoint.as_deref(), &self.encrypt_to, &self.encrypt_to_file).map(Some)
+        connect(
+            url,
+            self.s3_endpoint.as_deref(),
+            &self.encrypt_to,
+            &self.encrypt_to_file,
+        )
+        .map(Some)
     }
 }
 
-fn connect(url: &str, endpoint: Option<&str>, keys: &[String], files: &[PathBuf]) -> Result<CopyTo> {
+fn connect(
+    url: &str,
+    endpoint: Option<&str>,
+    keys: &[String],
+    files: &[PathBuf],
+) -> Result<CopyTo> {
     let location = Location::parse(url).map_err(super::settings::as_usage)?;
     let recipients = Recipients::parse(keys, files).map_err(super::settings::as_usage)?;
     let remote = Remote::connect(&location, endpoint).map_err(super::settings::as_usage)?;
@@ -96,7 +107,11 @@ pub fn run(args: &Args) -> Result<()> {
                 sent += 1;
                 bytes += n;
                 if !args.quiet {
-                    println!("copied {} ({})", to.remote.location.display(&name), human_size(n));
+                    println!(
+                        "copied {} ({})",
+                        to.remote.location.display(&name),
+                        human_size(n)
+                    );
                 }
             }
             Ok(Copied::AlreadyThere { .. }) => there += 1,

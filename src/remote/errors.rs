@@ -8,7 +8,11 @@ pub fn one_line(e: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = next {
-        let text = err.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = err
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
@@ -65,5 +69,10 @@ fn short(detail: &str) -> String {
         let status = status.split(':').next().unwrap_or(status).trim();
         return format!("HTTP {status}");
     }
-    detail.rsplit(": ").next().unwrap_or(detail).trim().to_string()
+    detail
+        .rsplit(": ")
+        .next()
+        .unwrap_or(detail)
+        .trim()
+        .to_string()
 }

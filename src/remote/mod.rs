@@ -25,7 +25,7 @@ use futures::stream::BoxStream;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    Attribute, GetOptions, ObjectStore, ObjectStoreExt, RetryConfig, ClientOptions, BackoffConfig,
+    Attribute, BackoffConfig, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, RetryConfig,
 };
 use sha2::{Digest, Sha256};
 
@@ -62,9 +62,7 @@ impl Location {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
         if !bucket_ok {
-            bail!(
-                "{url:?}: the bucket name must be 3 to 63 lowercase letters, digits, '-' or '.'"
-            );
+            bail!("{url:?}: the bucket name must be 3 to 63 lowercase letters, digits, '-' or '.'");
         }
         let prefix = prefix.trim_matches('/');
         if prefix.split('/').any(|p| p == "." || p == "..")
@@ -164,7 +162,9 @@ impl Remote {
         if let Some(token) = env("AWS_SESSION_TOKEN") {
             builder = builder.with_token(token);
         }
-        let endpoint = endpoint.map(str::to_string).or_else(|| env("AWS_ENDPOINT_URL"));
+        let endpoint = endpoint
+            .map(str::to_string)
+            .or_else(|| env("AWS_ENDPOINT_URL"));
         if let Some(endpoint) = &endpoint {
             check_endpoint(endpoint)?;
             // S3-compatible servers are addressed by path
@@ -199,7 +199,8 @@ impl Remote {
 
     /// The objects directly in the folder (not in sub-folders), by name.
     pub fn list(&self) -> Result<Vec<Object>> {
-        let prefix = (!self.location.prefix.is_empty()).then(|| ObjectPath::from(self.location.prefix.as_str()));
+        let prefix = (!self.location.prefix.is_empty())
+            .then(|| ObjectPath::from(self.location.prefix.as_str()));
         let listed = self
             .block_on(self.store.list_with_delimiter(prefix.as_ref()))
             .map_err(|e| self.error("cannot list", &self.location.to_string(), &e))?;
@@ -258,9 +259,9 @@ impl Remote {
         let mut buf = vec![0u8; 256 * 1024];
         let mut size = 0u64;
         loop {
-            let n = reader.read(&mut buf).map_err(|e| {
-                anyhow!("cannot read back {}: {e}", self.location.display(name))
-            })?;
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| anyhow!("cannot read back {}: {e}", self.location.display(name)))?;
             if n == 0 {
                 break;
             }
@@ -312,7 +313,10 @@ fn check_endpoint(endpoint: &str) -> Result<()> {
     if let Some(rest) = endpoint.strip_prefix("http://") {
         let host = rest.split(['/', ':']).next().unwrap_or_default();
         let host = if rest.starts_with('[') {
-            rest.split(']').next().unwrap_or_default().trim_start_matches('[')
+            rest.split(']')
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches('[')
         } else {
             host
         };

@@ -62,10 +62,9 @@ impl Recipients {
 
     /// A writer that encrypts into `output`; its `finish` ends the age file.
     pub fn encrypt<W: Write>(&self, output: W) -> Result<age::stream::StreamWriter<W>> {
-        let encryptor = age::Encryptor::with_recipients(
-            self.0.iter().map(|r| r as &dyn age::Recipient),
-        )
-        .map_err(|e| anyhow!("cannot encrypt: {e}"))?;
+        let encryptor =
+            age::Encryptor::with_recipients(self.0.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| anyhow!("cannot encrypt: {e}"))?;
         encryptor
             .wrap_output(output)
             .map_err(|e| anyhow!("cannot encrypt: {e}"))
@@ -74,7 +73,9 @@ impl Recipients {
 
 fn parse_key(key: &str) -> Result<age::x25519::Recipient> {
     if key.starts_with("AGE-SECRET-KEY-") {
-        bail!("that is a secret key (AGE-SECRET-KEY-...): give its public key (age1...), and keep the secret key off this server");
+        bail!(
+            "that is a secret key (AGE-SECRET-KEY-...): give its public key (age1...), and keep the secret key off this server"
+        );
     }
     let shown: String = key.chars().take(20).collect();
     age::x25519::Recipient::from_str(key)
@@ -125,10 +126,10 @@ mod tests {
         assert!(e.to_string().contains("not an age public key"), "{e}");
         let secret = age::x25519::Identity::generate();
         let public = secret.to_public().to_string();
-        assert!(Recipients::parse(&[public.clone()], &[]).unwrap().is_some());
+        assert!(Recipients::parse(std::slice::from_ref(&public), &[]).unwrap().is_some());
         use age::secrecy::ExposeSecret;
-        let e = Recipients::parse(&[secret.to_string().expose_secret().to_string()], &[])
-            .unwrap_err();
+        let e =
+            Recipients::parse(&[secret.to_string().expose_secret().to_string()], &[]).unwrap_err();
         assert!(e.to_string().contains("secret key"), "{e}");
     }
 
@@ -142,7 +143,10 @@ mod tests {
         w.finish().unwrap();
         let ids = Identities(vec![Box::new(secret)]);
         let mut out = Vec::new();
-        ids.decrypt(&sealed[..], "x").unwrap().read_to_end(&mut out).unwrap();
+        ids.decrypt(&sealed[..], "x")
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, b"hello");
         let other = Identities(vec![Box::new(age::x25519::Identity::generate())]);
         let e = other.decrypt(&sealed[..], "x").err().unwrap();
