@@ -56,6 +56,9 @@ fn main() -> anyhow::Result<()> {
         w.write_all(&block)?;
     }
     w.finish()?;
-    report("encrypt + sha256 of the ciphertext", start.elapsed().as_secs_f64());
+    report(
+        "encrypt + sha256 of the ciphertext",
+        start.elapsed().as_secs_f64(),
+    );
     Ok(())
 }

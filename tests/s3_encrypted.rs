@@ -236,3 +236,56 @@ fn texts_and_inspect_read_copies_in_the_bucket() {
         );
     });
 }
+
+#[test]
+#[cfg_attr(not(has_s3), ignore = "needs the S3 test servers (bash .ci/s3-up)")]
+fn history_reads_a_bucket_folder_like_a_backups_folder() {
+    let nights = common::fixture("nights");
+    let local = |cmd: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_textrescue"))
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        text(&out.stdout).replace(&format!("{}/", nights.display()), "")
+    };
+    let n = nights.to_str().unwrap();
+    let want_history = local(&["history", n, "--user", "alice", "--format", "json"]);
+    let (a, b) = (
+        format!("{n}/buggy_race_bk_20240304.sql.gz"),
+        format!("{n}/buggy_race_bk_20240306-021500.sql.gz"),
+    );
+    let want_diff = local(&["diff", &a, &b]);
+    each_server(|server| {
+        let bucket = server.bucket();
+        let url = format!("s3://{bucket}/nights");
+        let out = server
+            .textrescue()
+            .arg("copy")
+            .arg(&nights)
+            .args(["--to", &url, "--s3-endpoint", &server.endpoint])
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        let remote = |cmd: &[&str]| {
+            let out = server
+                .textrescue()
+                .args(cmd)
+                .args(["--s3-endpoint", &server.endpoint])
+                .output()
+                .unwrap();
+            assert_ok(&out);
+            text(&out.stdout).replace(&format!("{url}/"), "")
+        };
+        assert_eq!(
+            remote(&["history", &url, "--user", "alice", "--format", "json"]),
+            want_history
+        );
+        let diff = remote(&[
+            "diff",
+            &format!("{url}/buggy_race_bk_20240304.sql.gz"),
+            &format!("{url}/buggy_race_bk_20240306-021500.sql.gz"),
+        ]);
+        assert_eq!(diff.replace(&format!("{n}/"), ""), want_diff);
+    });
+}

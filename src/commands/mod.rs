@@ -109,14 +109,20 @@ pub struct DumpArgs {
 }
 
 impl DumpArgs {
-    /// How to read, for [`crate::dump::read`]. Also tells [`crate::remote::read`]
-    /// how to reach the buckets this run reads from: every command that
-    /// reads a dump asks for its options once, before it opens one.
-    pub fn options(&self) -> ReadOptions {
+    /// Tells [`crate::remote::read`] this run's `--s3-endpoint` and
+    /// `--identity` (the first call counts).
+    pub fn configure_remote(&self) {
         crate::remote::read::configure(crate::remote::read::ReadSettings {
             endpoint: self.s3_endpoint.clone(),
             identity: self.identity.clone(),
         });
+    }
+
+    /// How to read, for [`crate::dump::read`]. Also tells [`crate::remote::read`]
+    /// how to reach the buckets this run reads from: every command that
+    /// reads a dump asks for its options once, before it opens one.
+    pub fn options(&self) -> ReadOptions {
+        self.configure_remote();
         ReadOptions {
             table: self.table.clone(),
             database: self.database.clone(),

@@ -104,6 +104,8 @@ pub struct Object {
     /// Its name in the folder (the key without the prefix).
     pub name: String,
     pub size: u64,
+    /// Last modified, nanoseconds since 1970 (UTC).
+    pub modified: i128,
 }
 
 /// A connection to a bucket folder, with the runtime its calls block on.
@@ -211,6 +213,10 @@ impl Remote {
                 Some(Object {
                     name: meta.location.filename()?.to_string(),
                     size: meta.size,
+                    modified: meta
+                        .last_modified
+                        .timestamp_nanos_opt()
+                        .map_or(0, i128::from),
                 })
             })
             .collect();

@@ -88,3 +88,35 @@ pub fn open_object(url: &str) -> Result<(Box<dyn Read + Send>, u64)> {
     let plain = identities.decrypt(reader, url)?;
     Ok((Box::new(plain), size))
 }
+
+/// A bucket folder read like a backups folder: its objects (not those in
+/// sub-folders) as `s3://BUCKET/PREFIX/NAME` URLs with their names and
+/// last-modified times (nanoseconds since 1970). `None` when `url` names
+/// one object rather than a folder (no object under it as a prefix).
+pub fn list_folder(url: &str) -> Result<Option<Vec<Listed>>> {
+    let location = Location::parse(url)?;
+    let remote = Remote::connect(&location, settings().endpoint.as_deref())?;
+    let objects = remote.list()?;
+    if objects.is_empty() && !url.ends_with('/') && !location.prefix.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        objects
+            .into_iter()
+            .map(|o| Listed {
+                url: location.display(&o.name),
+                modified: o.modified,
+                name: o.name,
+            })
+            .collect(),
+    ))
+}
+
+/// One object of a listed folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub url: String,
+    pub name: String,
+    /// Nanoseconds since 1970 (UTC).
+    pub modified: i128,
+}

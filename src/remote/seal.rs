@@ -126,7 +126,11 @@ mod tests {
         assert!(e.to_string().contains("not an age public key"), "{e}");
         let secret = age::x25519::Identity::generate();
         let public = secret.to_public().to_string();
-        assert!(Recipients::parse(std::slice::from_ref(&public), &[]).unwrap().is_some());
+        assert!(
+            Recipients::parse(std::slice::from_ref(&public), &[])
+                .unwrap()
+                .is_some()
+        );
         use age::secrecy::ExposeSecret;
         let e =
             Recipients::parse(&[secret.to_string().expose_secret().to_string()], &[]).unwrap_err();
