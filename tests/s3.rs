@@ -169,6 +169,19 @@ impl Server {
         self.boto("put", &[bucket, key], bytes);
     }
 
+    /// Whether a multipart upload into `bucket` is under way (for s3s-fs,
+    /// which does not list them: any upload's part in its folder).
+    pub fn upload_started(&self, bucket: &str) -> bool {
+        if self.name == "moto" {
+            return text(&self.boto("uploads", &[bucket], b"")).trim() != "0";
+        }
+        fs::read_dir(ci_env("TEXTRESCUE_S3S_DATA")).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".upload_id-"))
+        })
+    }
+
     /// textrescue with this server's keys in the environment (and no other AWS settings).
     pub fn textrescue(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_textrescue"));
@@ -552,4 +565,62 @@ fn server_killed_mid_upload_leaves_no_object() {
         "{:?}",
         own.server().ls(&bucket)
     );
+}
+
+#[test]
+#[cfg_attr(not(has_s3), ignore = "needs the S3 test servers (bash .ci/s3-up)")]
+fn sigterm_during_an_upload_aborts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race_bk_20240101-000000.dump");
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<u8> = (0..120_000_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    fs::write(&path, &data).unwrap();
+    each_server(|server| {
+        let bucket = server.bucket();
+        let child = server
+            .textrescue()
+            .env("TEXTRESCUE_S3_PART_SIZE", (5 * 1024 * 1024).to_string())
+            .arg("copy")
+            .arg(dir.path())
+            .args([
+                "--to",
+                &format!("s3://{bucket}/n"),
+                "--s3-endpoint",
+                &server.endpoint,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Once the multipart upload exists, the signal.
+        let start = Instant::now();
+        while !server.upload_started(&bucket) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the upload never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let err = one_line(&out.stderr);
+        assert!(
+            err.contains("interrupted by a signal; the partial upload was aborted")
+                || err.contains("interrupted by a signal; the copy was removed"),
+            "{err}"
+        );
+        assert!(server.keys(&bucket).is_empty());
+        if server.name == "moto" {
+            // (s3s-fs does not list multipart uploads.)
+            assert_eq!(text(&server.boto("uploads", &[&bucket], b"")).trim(), "0");
+        }
+    });
 }

@@ -13,6 +13,8 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::Utc;
@@ -28,6 +30,25 @@ pub struct CopyTo {
     pub remote: Remote,
     /// Encrypt to these keys (never upload in clear when given).
     pub recipients: Option<Recipients>,
+    /// Set by SIGINT, SIGTERM or SIGHUP ([`crate::signals::stop_flag`]):
+    /// the upload under way stops and is aborted.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// The local file, failing once a signal asked to stop (an error that
+/// `io::copy` does not retry), so that the upload is aborted.
+struct Stoppable<'a, R> {
+    inner: R,
+    stop: Option<&'a AtomicBool>,
+}
+
+impl<R: Read> Read for Stoppable<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            return Err(io::Error::other("interrupted by a signal"));
+        }
+        self.inner.read(buf)
+    }
 }
 
 /// What copying one backup did.
@@ -86,10 +107,13 @@ impl CopyTo {
         let mut upload = remote
             .upload(&name, &local_hex)
             .map_err(|e| anyhow!("{e:#}; no object was created"))?;
-        let mut input = BufReader::with_capacity(
-            1024 * 1024,
-            File::open(local).with_context(|| format!("cannot open {}", local.display()))?,
-        );
+        let mut input = Stoppable {
+            inner: BufReader::with_capacity(
+                1024 * 1024,
+                File::open(local).with_context(|| format!("cannot open {}", local.display()))?,
+            ),
+            stop: self.stop.as_deref(),
+        };
         let streamed: Result<u64> = match &self.recipients {
             Some(recipients) => (|| {
                 let mut sealed = recipients.encrypt(&mut upload)?;
@@ -129,6 +153,13 @@ impl CopyTo {
                 "{} changed while it was copied; the copy was removed",
                 local.display()
             );
+        }
+        let stopped = || self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+        // A signal during the upload's completion: the run fails, and
+        // leaves no copy it did not check.
+        if stopped() {
+            let _ = remote.delete(&name);
+            bail!("cannot upload {target}: interrupted by a signal; the copy was removed");
         }
         let (held, held_sha) = remote.sha256_of(&name)?;
         if held != sent.bytes || held_sha != sent.sha256 {

@@ -110,7 +110,9 @@ pub fn run(args: &Args) -> Result<()> {
     // before pg_dump starts, so nothing is ever uploaded in clear.
     let copy_to = args.copy.copy_to()?;
     let written = backup::run(&settings)?;
-    if let Some(copy_to) = copy_to {
+    if let Some(mut copy_to) = copy_to {
+        // The backup's own signal handling ended with it.
+        copy_to.stop = Some(crate::signals::stop_flag()?);
         backup::copy::after_backup(&copy_to, &written.path, &settings)?;
     }
     Ok(())

@@ -57,7 +57,11 @@ fn connect(
     let location = Location::parse(url).map_err(super::settings::as_usage)?;
     let recipients = Recipients::parse(keys, files).map_err(super::settings::as_usage)?;
     let remote = Remote::connect(&location, endpoint).map_err(super::settings::as_usage)?;
-    Ok(CopyTo { remote, recipients })
+    Ok(CopyTo {
+        remote,
+        recipients,
+        stop: None,
+    })
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -93,12 +97,13 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let to = connect(
+    let mut to = connect(
         &args.to,
         args.s3_endpoint.as_deref(),
         &args.encrypt_to,
         &args.encrypt_to_file,
     )?;
+    to.stop = Some(crate::signals::stop_flag()?);
     let backups = copy::local_backups(&args.dir, args.prefix.as_deref())?;
     let (mut sent, mut there, mut bytes) = (0usize, 0usize, 0u64);
     for path in &backups {
