@@ -10,7 +10,10 @@
 //!   default the `textrescue-pg15:bookworm` that `bash .ci/docker-up`
 //!   builds). An engine without the image (most laptops) skips the Docker
 //!   tests as no engine does, and the build says why (a cargo warning);
-//! - `is_root`: the build runs as root (mounts, `chattr +i`, `setpriv`).
+//! - `is_root`: the build runs as root (mounts, `chattr +i`, `setpriv`);
+//! - `has_s3`: both S3-compatible test servers answer (s3s-fs and moto, at
+//!   TEXTRESCUE_S3S_ENDPOINT and TEXTRESCUE_MOTO_ENDPOINT, by default the
+//!   ports in `.ci/s3.env`; `bash .ci/s3-up` starts them).
 //!
 //! With `CI` set every one is on: CI must run every test, and a missing
 //! service then fails the tests that need it instead of skipping them.
@@ -25,7 +28,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn main() {
-    for cfg in ["has_postgres", "has_docker", "is_root"] {
+    for cfg in ["has_postgres", "has_docker", "is_root", "has_s3"] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
     for var in [
@@ -36,6 +39,8 @@ fn main() {
         "DOCKER_HOST",
         "PATH",
         "TEXTRESCUE_PG_IMAGE",
+        "TEXTRESCUE_S3S_ENDPOINT",
+        "TEXTRESCUE_MOTO_ENDPOINT",
     ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
@@ -49,6 +54,7 @@ fn main() {
         }
     }
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed=.ci/s3.env");
 
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
     if ci || postgres_answers() {
@@ -67,6 +73,34 @@ fn main() {
     if ci || is_root() {
         println!("cargo::rustc-cfg=is_root");
     }
+    if ci || s3_answers() {
+        println!("cargo::rustc-cfg=has_s3");
+    }
+}
+
+/// Both test servers take a TCP connection (endpoints as tests/s3.rs reads them).
+fn s3_answers() -> bool {
+    let file = std::fs::read_to_string(".ci/s3.env").unwrap_or_default();
+    ["TEXTRESCUE_S3S_ENDPOINT", "TEXTRESCUE_MOTO_ENDPOINT"]
+        .iter()
+        .all(|var| {
+            let from_file = file
+                .lines()
+                .find_map(|l| l.strip_prefix(var)?.strip_prefix('='))
+                .unwrap_or_default();
+            let endpoint = env_or(var, from_file);
+            let Some(addr) = endpoint.strip_prefix("http://") else {
+                return false;
+            };
+            let addr = addr.trim_end_matches('/');
+            let addrs: Vec<SocketAddr> = match addr.to_socket_addrs() {
+                Ok(a) => a.collect(),
+                Err(_) => return false,
+            };
+            addrs
+                .iter()
+                .any(|a| TcpStream::connect_timeout(a, Duration::from_secs(2)).is_ok())
+        })
 }
 
 fn env_or(name: &str, default: &str) -> String {

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use clap_complete::Shell;
 
 use crate::commands::{
-    backup, check, diff, drill, history, inspect, reindex, restore, texts, watch,
+    backup, check, copy, diff, drill, history, inspect, reindex, restore, texts, watch,
 };
 
 #[derive(Parser, Debug)]
@@ -48,6 +48,8 @@ pub enum Command {
     Backup(backup::Args),
     /// Is the backups folder healthy? Backup age, read-back, size, drills, journal (for monitoring).
     Check(check::Args),
+    /// Copy the backups of a folder that a bucket does not have yet (S3-compatible, optionally age-encrypted).
+    Copy(copy::Args),
     /// Put texts from a backup back into the live database, safely (safety backup, plan, verify, undo).
     Restore(Box<restore::Args>),
     /// Restore the newest backup into a scratch database, check it, drop it, and record how it went.

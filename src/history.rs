@@ -178,7 +178,10 @@ pub enum Outcome {
 
 /// Reads one dump and reduces it to a summary per text.
 pub fn summarize(c: &DumpFile, options: &ReadOptions, filter: &Filter) -> Outcome {
-    let source = Source::Path(c.path.clone());
+    let source = match c.path.to_str() {
+        Some(url) if crate::remote::Location::is_remote(url) => Source::Remote(url.to_string()),
+        _ => Source::Path(c.path.clone()),
+    };
     let dump = match dump::read(&source, options) {
         Ok(d) => d,
         // Found in a folder and no dump at all (empty, an error message,

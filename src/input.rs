@@ -29,12 +29,17 @@ pub enum Source {
     Path(PathBuf),
     /// Bytes already in memory (fuzzing, tests, embedding).
     Memory(std::sync::Arc<[u8]>),
+    /// One object in an S3-compatible bucket, `s3://BUCKET/KEY`, streamed
+    /// (and decrypted when it is `.age`) by [`crate::remote::read`].
+    Remote(String),
 }
 
 impl Source {
     pub fn from_arg(arg: &str) -> Source {
         if arg == "-" {
             Source::Stdin
+        } else if crate::remote::Location::is_remote(arg) {
+            Source::Remote(arg.to_string())
         } else {
             Source::Path(PathBuf::from(arg))
         }
@@ -46,6 +51,7 @@ impl Source {
             Source::Stdin => "-".to_string(),
             Source::Path(p) => p.display().to_string(),
             Source::Memory(_) => "<memory>".to_string(),
+            Source::Remote(url) => url.clone(),
         }
     }
 }
@@ -153,6 +159,10 @@ pub fn open_members(source: &Source, progress: &Progress, members: Members) -> R
             Some(bytes.len() as u64),
             None,
         ),
+        Source::Remote(url) => {
+            let (reader, len) = crate::remote::read::open_object(url)?;
+            (reader, Some(len), None)
+        }
         Source::Path(path) => {
             let meta = std::fs::metadata(path)
                 .with_context(|| format!("cannot open {}", path.display()))?;

@@ -8,8 +8,9 @@
 //!    [`folder_names`], [`signals`], [`progress`]: the error kinds, counts,
 //!    sizes and durations as messages say them, terminal escapes, SQL
 //!    quoting, backup file names, signal handling, the progress bar;
-//! 2. [`atomic_file`], [`codec`], [`stream`], [`sql_scan`]: files written whole
-//!    or not at all, the codecs, decompressed byte streams, the SQL scanner;
+//! 2. [`atomic_file`], [`codec`], [`stream`], [`sql_scan`], [`remote`]: files
+//!    written whole or not at all, the codecs, decompressed byte streams, the
+//!    SQL scanner, objects in an S3-compatible bucket (age-encrypted or not);
 //! 3. [`indexed_gzip`]: the indexed `.sql.gz` that `backup` writes and readers
 //!    seek in;
 //! 4. [`input`]: files, stdin, decompression, format sniffing;
@@ -58,6 +59,7 @@ pub mod nightlies;
 pub mod output;
 pub mod progress;
 pub mod quote;
+pub mod remote;
 pub mod restore;
 pub mod signals;
 pub mod sql_scan;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Backup(a) => commands::backup::run(a),
         Command::Check(a) => commands::check::run(a),
+        Command::Copy(a) => commands::copy::run(a),
         Command::Restore(a) => commands::restore::run(a),
         Command::Drill(a) => commands::drill::run(a),
         Command::Reindex(a) => commands::reindex::run(a),

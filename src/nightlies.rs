@@ -14,6 +14,7 @@ use chrono::Utc;
 
 use crate::counts::plural;
 use crate::folder_names;
+use crate::remote::{Location, read};
 
 /// A dump to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +36,21 @@ pub struct DumpFile {
 /// Files that cannot be read are left out with a warning.
 pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<DumpFile>> {
     let mut found = Vec::new();
+    let mut in_buckets = Vec::new();
     for path in paths {
+        if let Some(url) = path.to_str().filter(|p| Location::is_remote(p)) {
+            match read::list_folder(url)? {
+                // A bucket folder: its backups, as a directory's.
+                Some(listed) => in_buckets.extend(
+                    listed
+                        .into_iter()
+                        .filter(|o| !folder_names::is_own_file(&o.name))
+                        .map(|o| (PathBuf::from(o.url), false, o.modified)),
+                ),
+                None => in_buckets.push((path.clone(), true, 0)),
+            }
+            continue;
+        }
         let meta =
             std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
         if meta.is_dir() && !path.join("toc.dat").is_file() {
@@ -70,8 +85,19 @@ pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<D
     let now = Utc::now();
     let mut seen = HashSet::new();
     let mut candidates = Vec::new();
+    let found = found
+        .into_iter()
+        .map(|(path, explicit, meta)| (path, explicit, Modified::Local(meta)))
+        .chain(
+            in_buckets
+                .into_iter()
+                .map(|(path, explicit, nanos)| (path, explicit, Modified::Remote(nanos))),
+        );
     for (path, explicit, meta) in found {
-        let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let canonical = match meta {
+            Modified::Local(_) => std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone()),
+            Modified::Remote(_) => path.clone(),
+        };
         if !seen.insert(canonical) {
             continue;
         }
@@ -79,12 +105,14 @@ pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<D
             .file_name()
             .and_then(|n| n.to_str())
             .and_then(folder_names::dated_name);
-        let modified = || {
-            meta.modified()
+        let modified = || match &meta {
+            Modified::Local(meta) => meta
+                .modified()
                 .ok()
                 .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_nanos() as i128)
-                .unwrap_or(0)
+                .unwrap_or(0),
+            Modified::Remote(nanos) => *nanos,
         };
         let when = match &dated {
             Some(d) if folder_names::after_now(d.when, d.timed, now) => {
@@ -115,6 +143,13 @@ pub fn candidates(paths: &[PathBuf], warnings: &mut Vec<String>) -> Result<Vec<D
     }
     candidates.sort_by(|a, b| (a.when, a.seq, &a.path).cmp(&(b.when, b.seq, &b.path)));
     Ok(candidates)
+}
+
+/// When a found dump was last modified: a file's metadata, or an object's
+/// time as its bucket listed it.
+enum Modified {
+    Local(std::fs::Metadata),
+    Remote(i128),
 }
 
 /// Backups of one database at a time: where the dated names have several

@@ -42,6 +42,8 @@ mod restore_names;
 mod restore_sql;
 mod roundtrip_proptest;
 mod row_shapes;
+mod s3;
+mod s3_encrypted;
 mod texts_at;
 mod url_secrets;
 mod watch;

@@ -24,6 +24,7 @@
 
 mod child;
 pub mod conn;
+pub mod copy;
 mod folder;
 mod pg_dump;
 pub mod retention;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::ConnArgs;
+use super::copy::CopyArgs;
 use crate::backup::conn::{DumpFormat, Launch};
 use crate::backup::retention::Keep;
 use crate::backup::{self, Settings};
@@ -75,6 +76,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub monitor: super::check::MonitorArgs,
+
+    #[command(flatten)]
+    pub copy: CopyArgs,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -106,12 +110,23 @@ pub fn run(args: &Args) -> Result<()> {
     settings.dry_run = args.dry_run;
     settings.lock_timeout = Duration::from_secs(args.lock_timeout);
     settings.quiet = args.quiet;
+    // Fail closed: the bucket location and every recipient are checked
+    // before pg_dump starts, so nothing is ever uploaded in clear.
+    let copy_to = args.copy.copy_to()?;
     // Pings and the metrics file never fail the backup (src/monitor).
     let monitor = args
         .monitor
         .monitor(&settings.dir, Some(&settings.prefix))?;
     monitor.started();
-    match backup::run(&settings) {
+    let outcome = backup::run(&settings).and_then(|written| {
+        if let Some(mut copy_to) = copy_to {
+            // The backup's own signal handling ended with it.
+            copy_to.stop = Some(crate::signals::stop_flag()?);
+            backup::copy::after_backup(&copy_to, &written.path, &settings)?;
+        }
+        Ok(written)
+    });
+    match outcome {
         Ok(written) => {
             monitor.succeeded(&format!(
                 "{} ({} bytes)",

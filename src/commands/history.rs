@@ -115,6 +115,8 @@ pub fn run(args: &Args) -> Result<()> {
         .into());
     }
     let filter = super::settings::filter(&args.filter)?;
+    // Before listing any s3:// folder: how to reach the bucket.
+    args.dump_args.configure_remote();
     let mut warnings = Vec::new();
     let found = candidates(&args.paths, &mut warnings);
     let candidates = found.and_then(|f| one_prefix(f, args.prefix.as_deref(), &mut warnings));

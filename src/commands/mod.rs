@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod check;
 pub mod completions;
+pub mod copy;
 pub mod diff;
 pub mod drill;
 pub mod history;
@@ -100,10 +101,30 @@ pub struct DumpArgs {
     /// On a damaged dump, output the rows read before the damage (and say where it stopped).
     #[arg(long)]
     pub salvage: bool,
+    /// For s3://BUCKET/KEY dumps: the S3-compatible service's URL (default:
+    /// AWS_ENDPOINT_URL, else AWS; keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// For encrypted copies (NAME.age): the age identity file (age-keygen's) to decrypt with.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<std::path::PathBuf>,
 }
 
 impl DumpArgs {
+    /// Tells [`crate::remote::read`] this run's `--s3-endpoint` and
+    /// `--identity` (the first call counts).
+    pub fn configure_remote(&self) {
+        crate::remote::read::configure(crate::remote::read::ReadSettings {
+            endpoint: self.s3_endpoint.clone(),
+            identity: self.identity.clone(),
+        });
+    }
+
+    /// How to read, for [`crate::dump::read`]. Also tells [`crate::remote::read`]
+    /// how to reach the buckets this run reads from: every command that
+    /// reads a dump asks for its options once, before it opens one.
     pub fn options(&self) -> ReadOptions {
+        self.configure_remote();
         ReadOptions {
             table: self.table.clone(),
             database: self.database.clone(),
