@@ -43,11 +43,26 @@ pub struct Args {
     #[arg(long, value_name = "PATH", default_value = "pg_restore")]
     pub pg_restore: String,
     /// The scratch database's name (default: a new textrescue_drill_... name).
+    #[command(flatten)]
+    pub monitor: super::check::MonitorArgs,
     #[arg(long, value_name = "NAME", hide = true)]
     pub scratch_name: Option<String>,
 }
 
 pub fn run(args: &Args) -> Result<()> {
     let settings = super::settings::drill(args)?;
-    crate::whole::drill::run(&settings)
+    // Pings and the metrics file never fail the drill (src/monitor); the
+    // metrics are read from the folder after the drill recorded itself.
+    let monitor = args.monitor.monitor(&args.dir, None)?;
+    monitor.started();
+    match crate::whole::drill::run(&settings) {
+        Ok(()) => {
+            monitor.succeeded("drill passed");
+            Ok(())
+        }
+        Err(e) => {
+            monitor.failed(&format!("{e:#}"));
+            Err(e)
+        }
+    }
 }
