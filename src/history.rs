@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dump::{self, ReadOptions};
 use crate::filter::Filter;
+use crate::hex::hex;
 use crate::input::{NotADump, Source};
 use crate::nightlies::DumpFile;
 use crate::texts::Task;
@@ -244,16 +245,6 @@ pub fn summarize(c: &DumpFile, options: &ReadOptions, filter: &Filter) -> Outcom
         tasks: texts.tasks.values().cloned().collect(),
         students_named: filter.user_ids_named(&texts.usernames),
     }
-}
-
-/// Lower-case hex, as `sha256sum` prints a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// Every text that passes the filters in at least one dump, with a version

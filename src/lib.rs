@@ -4,10 +4,11 @@
 //! The layers, bottom first. A module may use the modules of its own layer
 //! and of the layers below, never those above (tests/layers.rs reads this
 //! list and fails on an import that climbs it):
-//! 1. [`error`], [`counts`], [`durations`], [`escape`], [`quote`],
+//! 1. [`error`], [`counts`], [`durations`], [`escape`], [`hex`], [`quote`],
 //!    [`folder_names`], [`signals`], [`progress`]: the error kinds, counts,
-//!    sizes and durations as messages say them, terminal escapes, SQL
-//!    quoting, backup file names, signal handling, the progress bar;
+//!    sizes and durations as messages say them, terminal escapes, digests
+//!    in hex, SQL quoting, backup file names, signal handling, the progress
+//!    bar;
 //! 2. [`atomic_file`], [`codec`], [`stream`], [`sql_scan`], [`remote`]: files
 //!    written whole or not at all, the codecs, decompressed byte streams, the
 //!    SQL scanner, objects in an S3-compatible bucket (age-encrypted or not);
@@ -49,6 +50,7 @@ pub mod escape;
 pub mod filter;
 pub mod folder_names;
 pub mod format;
+pub mod hex;
 pub mod history;
 pub mod indexed_gzip;
 pub mod input;

@@ -22,8 +22,9 @@ use sha2::{Digest, Sha256};
 
 use super::retention::{self, Backup, Keep, Plan};
 use crate::folder_names;
+use crate::hex::hex;
+use crate::remote::Remote;
 use crate::remote::seal::{self, Recipients};
-use crate::remote::{Remote, hex};
 
 /// Where copies go and how.
 pub struct CopyTo {

@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use anyhow::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{JOURNAL, Key, TextHistory, TextSummary, Version, hex, stamp};
+use super::{JOURNAL, Key, TextHistory, TextSummary, Version, stamp};
 use crate::filter::Filter;
 use crate::folder_names;
+use crate::hex::hex;
 use crate::journal::{self, JournalReader, Poll};
 use crate::texts::{Task, TaskText, Timestamp};
 

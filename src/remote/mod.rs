@@ -362,11 +362,6 @@ impl Read for ObjectReader {
     }
 }
 
-/// SHA-256 as lowercase hex.
-pub fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

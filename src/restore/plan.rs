@@ -122,12 +122,7 @@ impl Report {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    crate::hex::hex(&Sha256::digest(bytes))
 }
 
 /// The restore script for `selection`: in check mode (the plan), or to
