@@ -33,8 +33,13 @@ impl PingServer {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                if let Some(request) = answer(stream) {
+                // Recorded before it is answered: the client may exit, and
+                // the test look, as soon as the answer is read.
+                if let Some((request, mut stream)) = read_request(stream) {
                     recorded.lock().unwrap().push(request);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK",
+                    );
                 }
             }
         });
@@ -64,8 +69,8 @@ impl PingServer {
     }
 }
 
-/// Reads one request (head and body) and answers it.
-fn answer(stream: TcpStream) -> Option<Request> {
+/// Reads one request (head and body), giving back the stream to answer on.
+fn read_request(stream: TcpStream) -> Option<(Request, TcpStream)> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -85,14 +90,11 @@ fn answer(stream: TcpStream) -> Option<Request> {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    let mut stream = reader.into_inner();
-    stream
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK")
-        .ok()?;
-    Some((
+    let request = (
         line.trim_end().to_string(),
         String::from_utf8_lossy(&body).into_owned(),
-    ))
+    );
+    Some((request, reader.into_inner()))
 }
 
 /// A port nothing listens on.
