@@ -13,7 +13,10 @@
 //! - `is_root`: the build runs as root (mounts, `chattr +i`, `setpriv`);
 //! - `has_s3`: both S3-compatible test servers answer (s3s-fs and moto, at
 //!   TEXTRESCUE_S3S_ENDPOINT and TEXTRESCUE_MOTO_ENDPOINT, by default the
-//!   ports in `.ci/s3.env`; `bash .ci/s3-up` starts them).
+//!   ports in `.ci/s3.env`; `bash .ci/s3-up` starts them);
+//! - `has_prometheus_client`: `python3` imports `prometheus_client`
+//!   (Prometheus's own text-format parser, which reads the metrics files;
+//!   `.ci/run` installs it).
 //!
 //! With `CI` set every one is on: CI must run every test, and a missing
 //! service then fails the tests that need it instead of skipping them.
@@ -28,7 +31,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn main() {
-    for cfg in ["has_postgres", "has_docker", "is_root", "has_s3"] {
+    for cfg in [
+        "has_postgres",
+        "has_docker",
+        "is_root",
+        "has_s3",
+        "has_prometheus_client",
+    ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
     for var in [
@@ -76,6 +85,19 @@ fn main() {
     if ci || s3_answers() {
         println!("cargo::rustc-cfg=has_s3");
     }
+    if ci || python_imports("prometheus_client") {
+        println!("cargo::rustc-cfg=has_prometheus_client");
+    }
+}
+
+/// `python3 -c "import MODULE"` succeeds.
+fn python_imports(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Both test servers take a TCP connection (endpoints as tests/s3.rs reads them).

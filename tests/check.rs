@@ -316,22 +316,9 @@ fn bad_durations_are_usage_errors() {
 
 /// Parses every text in `texts` with Prometheus's own text-format parser
 /// (the `prometheus-client` Python package): for each, the samples as
-/// `name{labels} value` lines, or the parser's error. None where the
-/// package is missing, outside CI (.ci/run installs it).
-pub fn prometheus_parse(texts: &[String]) -> Option<Vec<Result<BTreeSet<String>, String>>> {
-    let has_parser = Command::new("python3")
-        .args(["-c", "import prometheus_client"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_parser {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the prometheus-client Python package is missing (.ci/run installs it)"
-        );
-        eprintln!("skipped: no prometheus-client Python package (pip install prometheus-client)");
-        return None;
-    }
+/// `name{labels} value` lines, or the parser's error. The tests that call it
+/// are skipped where build.rs found no package (`has_prometheus_client`).
+pub fn prometheus_parse(texts: &[String]) -> Vec<Result<BTreeSet<String>, String>> {
     let script = r#"
 import json, sys
 from prometheus_client.parser import text_string_to_metric_families
@@ -359,25 +346,30 @@ print(json.dumps(out))
         .unwrap();
     serde_json::to_writer(child.stdin.take().unwrap(), texts).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "python3 with prometheus_client failed (.ci/run installs the package)"
+    );
     let parsed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    Some(
-        parsed
-            .into_iter()
-            .map(|v| match v.get("ok") {
-                Some(samples) => Ok(samples
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|s| s.as_str().unwrap().to_string())
-                    .collect()),
-                None => Err(v["error"].to_string()),
-            })
-            .collect(),
-    )
+    parsed
+        .into_iter()
+        .map(|v| match v.get("ok") {
+            Some(samples) => Ok(samples
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()),
+            None => Err(v["error"].to_string()),
+        })
+        .collect()
 }
 
 #[test]
+#[cfg_attr(
+    not(has_prometheus_client),
+    ignore = "needs the prometheus-client Python package (then touch build.rs)"
+)]
 fn the_metrics_file_parses_with_prometheus_own_parser() {
     let dir = healthy();
     let metrics = tempfile::tempdir().unwrap();
@@ -385,9 +377,7 @@ fn the_metrics_file_parses_with_prometheus_own_parser() {
     let out = check(dir.path(), &["--prometheus", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{:?}", lines(&out));
     let text = fs::read_to_string(&file).unwrap();
-    let Some(parsed) = prometheus_parse(std::slice::from_ref(&text)) else {
-        return;
-    };
+    let parsed = prometheus_parse(std::slice::from_ref(&text));
     let samples = parsed[0].clone().unwrap();
     let label = format!(
         "{{dir=\"{}\"}}",
@@ -423,7 +413,7 @@ fn the_metrics_file_parses_with_prometheus_own_parser() {
     let out = check(dir.path(), &["--prometheus", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = fs::read_to_string(&file).unwrap();
-    let samples = prometheus_parse(&[text]).unwrap()[0].clone().unwrap();
+    let samples = prometheus_parse(&[text])[0].clone().unwrap();
     assert!(samples.contains(&format!("textrescue_check_success{label} 0")));
     assert!(samples.contains(&format!("textrescue_restore_drill_success{label} 0")));
     // The last drill that passed is still the one that passed.
@@ -433,6 +423,10 @@ fn the_metrics_file_parses_with_prometheus_own_parser() {
 }
 
 #[test]
+#[cfg_attr(
+    not(has_prometheus_client),
+    ignore = "needs the prometheus-client Python package (then touch build.rs)"
+)]
 fn the_metrics_file_is_never_seen_half_written() {
     let dir = healthy();
     let metrics = tempfile::tempdir().unwrap();
@@ -466,9 +460,7 @@ fn the_metrics_file_is_never_seen_half_written() {
     assert!(reads > 30, "{reads} reads");
     assert!(seen.len() > 5, "{} different files seen", seen.len());
     let texts: Vec<String> = seen.into_iter().collect();
-    let Some(parsed) = prometheus_parse(&texts) else {
-        return;
-    };
+    let parsed = prometheus_parse(&texts);
     for (text, samples) in texts.iter().zip(parsed) {
         let samples = samples.unwrap_or_else(|e| panic!("{e} in {text:?}"));
         assert_eq!(samples.len(), 8, "{text}");
