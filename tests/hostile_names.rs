@@ -255,6 +255,72 @@ fn a_newline_in_each_name() {
     let schema = format!("a\n\\! touch {}\n-- x", m.m());
     let table = format!("q'\"\n\\i {} :'name' $x$", m.i());
     round(&schema, &table, true, false, false, &m);
+    // A plain dump writes such a name inside its `COPY` line, which then
+    // spans two lines: the rows after it are still read as rows.
+    round(&schema, &table, false, false, false, &m);
+}
+
+/// Another table whose name holds a line end (its `COPY` over two lines in
+/// a plain dump) and whose row holds a quote, dumped before the texts
+/// table: read as SQL, the quote would swallow the texts table's rows; they
+/// are rows, the texts are all there, and inspect counts the table under
+/// its name, escaped.
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_line_end_in_another_tables_name_hides_no_texts() {
+    let m = Marker::new();
+    let pg = common::pg();
+    let db = hostile_db(&pg, "race", "tasktexts", &m);
+    let name = "a\nCOPY public.tasktexts (id, text) FROM stdin;\n\u{1b}[2J";
+    db.psql(&format!(
+        "DO $t$ BEGIN EXECUTE format('CREATE TABLE race.%I (a text)', {0});
+         EXECUTE format('INSERT INTO race.%I VALUES (%L), (%L)', {0}, 'it''s', E'9\\tEVIL'); END $t$",
+        common::sql_text(name)
+    ));
+    let tmp = TempDir::new().unwrap();
+    let dump = tmp.path().join("live.sql");
+    std::fs::write(&dump, db.pg_dump(&[])).unwrap();
+    let raw = std::fs::read(&dump).unwrap();
+    assert!(
+        raw.windows(13).any(|w| w == b"COPY race.\"a\n"),
+        "the name's line end is in the COPY line"
+    );
+    let read = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_textrescue"))
+            .args(args)
+            .arg(&dump)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        text(&out.stdout)
+    };
+    let json: Value = serde_json::from_str(&read(&[
+        "texts",
+        "--table",
+        "race.tasktexts",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let ids: Vec<i64> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [5, 6]);
+    let shown = read(&["inspect"]);
+    assert!(
+        shown.contains("race.a\\nCOPY public.tasktexts (id, text) FROM stdin;\\n\\u{1b}[2J"),
+        "{shown}"
+    );
+    assert!(!shown.contains('\u{1b}'), "{shown}");
+    let json: Value = serde_json::from_str(&read(&["inspect", "--format", "json"])).unwrap();
+    let tables = json.to_string();
+    assert!(
+        tables.contains(&serde_json::to_string(&format!("race.{name}")).unwrap()[1..]),
+        "{tables}"
+    );
 }
 
 /// The script shows the names in its comments, escaped, and holds them

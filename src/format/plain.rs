@@ -337,6 +337,14 @@ impl<R: DumpRead> PlainReader<'_, R> {
                 Ok(())
             }
             StatementKind::Insert => self.insert(&statement.text, statement.first_line),
+            // Its rows follow as any COPY's, and must be read as rows, not
+            // as SQL (which a quote in them would throw out of step).
+            StatementKind::Copy if statement.text.trim_ascii_end().ends_with(b"FROM stdin;") => {
+                let header = String::from_utf8_lossy(&statement.text).into_owned();
+                self.end_insert_run();
+                self.copy_block(&header, statement.first_line)
+            }
+            StatementKind::Copy => Ok(()),
         }
     }
 

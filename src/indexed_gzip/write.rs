@@ -440,6 +440,13 @@ impl Sql {
                         }
                     };
                 }
+                LineStart::Statement(StatementKind::Copy) => {
+                    // A COPY over several lines (a name with a line end):
+                    // its table data would be followed as SQL, so the
+                    // writer follows nothing after it, as above.
+                    self.lost = true;
+                    return Line::Other;
+                }
                 LineStart::Statement(kind) => self.pending = Some(kind),
             }
         }

@@ -15,12 +15,15 @@ pub fn write_json(reports: &[Report], out: &mut dyn Write) -> Result<()> {
 }
 
 pub fn write_table(r: &Report, out: &mut dyn Write) -> Result<()> {
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    // Every name and message is escaped: a table or database name can hold
+    // line ends and terminal escapes (a dump is anyone's file).
+    let shown = |v: &str| crate::escape::visible(v);
+    let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), shown);
     let mut facts = Table::new();
     facts.load_preset(UTF8_FULL_CONDENSED);
-    facts.add_row(["path", r.path.as_str()]);
+    facts.add_row(["path", shown(&r.path).as_str()]);
     if let Some(error) = &r.error {
-        facts.add_row(["error", error.as_str()]);
+        facts.add_row(["error", shown(error).as_str()]);
     }
     facts.add_row(["format", opt(&r.format).as_str()]);
     facts.add_row(["compression", opt(&r.compression).as_str()]);
@@ -31,17 +34,17 @@ pub fn write_table(r: &Report, out: &mut dyn Write) -> Result<()> {
     facts.add_row(["server version", opt(&r.server_version).as_str()]);
     facts.add_row(["database", opt(&r.database).as_str()]);
     if r.databases.len() > 1 {
-        facts.add_row(["databases", r.databases.join(", ").as_str()]);
+        facts.add_row(["databases", shown(&r.databases.join(", ")).as_str()]);
     }
     let complete = match &r.problem {
         None if r.complete => "yes".to_string(),
         None => "no".to_string(),
-        Some(p) => format!("no: {p}"),
+        Some(p) => format!("no: {}", shown(p)),
     };
     facts.add_row(["complete", complete.as_str()]);
     let texts_table = match (&r.texts_table, &r.texts_problem) {
-        (Some(t), _) => t.clone(),
-        (None, Some(p)) => format!("- ({p})"),
+        (Some(t), _) => shown(t),
+        (None, Some(p)) => format!("- ({})", shown(p)),
         (None, None) => "-".into(),
     };
     facts.add_row(["texts table", texts_table.as_str()]);
@@ -65,9 +68,9 @@ pub fn write_table(r: &Report, out: &mut dyn Write) -> Result<()> {
     for t in &r.tables {
         let rows = t.rows.map_or_else(|| "-".to_string(), |r| r.to_string());
         if several {
-            tables.add_row([opt(&t.database), t.name.clone(), rows]);
+            tables.add_row([opt(&t.database), shown(&t.name), rows]);
         } else {
-            tables.add_row([t.name.clone(), rows]);
+            tables.add_row([shown(&t.name), rows]);
         }
     }
     writeln!(out, "{tables}")?;

@@ -13,6 +13,11 @@ pub(crate) enum StatementKind {
     /// For `ATTACH PARTITION`.
     AlterTable,
     Insert,
+    /// A `COPY` statement whose first line does not end with `FROM stdin;`:
+    /// a quoted name with a line end in it (`COPY public."a<LF>b" (...)
+    /// FROM stdin;` is valid, and pg_dump writes it so). Table data starts
+    /// after it if it ends as a `COPY ... FROM stdin;` does.
+    Copy,
     Other,
 }
 
@@ -36,6 +41,8 @@ pub(crate) fn classify(line: &[u8]) -> LineStart {
         LineStart::MetaCommand
     } else if trimmed.starts_with(b"COPY ") && trimmed.ends_with(b"FROM stdin;") {
         LineStart::Copy
+    } else if trimmed.starts_with(b"COPY ") {
+        LineStart::Statement(StatementKind::Copy)
     } else if trimmed.starts_with(b"CREATE TABLE ")
         || trimmed.starts_with(b"CREATE UNLOGGED TABLE ")
     {
