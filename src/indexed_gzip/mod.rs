@@ -11,7 +11,10 @@ pub mod read;
 pub mod rewrite;
 pub mod write;
 
-pub use read::{Index, Inflate, Job, ParallelInflate, Positions};
+pub use read::{
+    Index, Inflate, Job, Labels, ParallelInflate, Positions, SeekInflate, SourceFailed,
+    check_labels,
+};
 pub use write::IndexedGzWriter;
 
 /// No member holds more than this many bytes of the dump (16 MiB): the unit

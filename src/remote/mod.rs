@@ -10,6 +10,7 @@
 //! what a backup is beyond its file name.
 
 mod errors;
+pub mod ranged;
 pub mod read;
 pub mod seal;
 pub mod upload;
