@@ -4,7 +4,11 @@
 //! ([`ParallelInflate`], which also counts the line ends of members that are
 //! only rows, for a reader that passes over them). An index that does not
 //! agree with the file is no index (`None`: the file is streamed); a member
-//! that does not inflate to its bytes is damage. [`Index::plan`] and
+//! that does not inflate to its bytes is damage. From a seekable source
+//! whose every byte is the writer's (an age-encrypted copy), the index is
+//! trusted with the rows a reader passes over, which are not read at all
+//! ([`SeekInflate`]); [`check_labels`] is the check that a file's index
+//! tells the truth before it is sealed so. [`Index::plan`] and
 //! [`Positions`] (some members only) serve tools and tests.
 
 use std::collections::VecDeque;
