@@ -213,7 +213,8 @@ fn texts_of_an_encrypted_copy_fetch_only_what_they_read() {
 /// texts after them) is refused in one line, and not uploaded; the same
 /// file copied plain is (plain copies are read whole). Labels that lie
 /// only about which table rows are hide nothing from a ranged read either:
-/// the reader goes by the `COPY` lines it reads.
+/// the reader goes by the `COPY` lines it reads. An encrypted copy without
+/// an index is streamed whole.
 #[test]
 #[cfg_attr(not(has_s3), ignore = "needs the S3 test servers (bash .ci/s3-up)")]
 fn copy_seals_only_a_backup_whose_index_tells_the_truth() {
@@ -265,5 +266,27 @@ fn copy_seals_only_a_backup_whose_index_tells_the_truth() {
         assert_ok(&out);
         assert_eq!(text(&out.stdout), text(&want.stdout));
         assert!(received > 0);
+
+        // An encrypted copy without an index (a backup written before
+        // indexes) is streamed whole, and reads as the local file.
+        let old = tempfile::tempdir().unwrap();
+        let local = old.path().join(name);
+        fs::copy(common::fixture(&format!("nights/{name}")), &local).unwrap();
+        assert_ok(&copy(old.path(), "old", true));
+        let want = server
+            .textrescue()
+            .arg("texts")
+            .arg(&local)
+            .args(["--user", "alice", "--format", "json"])
+            .output()
+            .unwrap();
+        assert_ok(&want);
+        let key = format!("old/{name}.age");
+        let size = server.get(&bucket, &key).len() as u64;
+        let url = format!("s3://{bucket}/{key}");
+        let (out, received) = remote_texts(server, &url, Some(&identity), &stats);
+        assert_ok(&out);
+        assert_eq!(out.stdout, want.stdout);
+        assert!(received >= size, "{received} of {size}");
     });
 }
