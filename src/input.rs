@@ -5,7 +5,8 @@
 //! a read-ahead thread, counts compressed bytes for the progress bar, and
 //! sniffs the first bytes for the format, never the file name. What it opens
 //! is an [`Opened`]: a [`crate::stream::DumpRead`] stream, or a directory.
-//! An indexed `.sql.gz` whose index agrees is read through it ([`indexed`]).
+//! An indexed `.sql.gz` whose index agrees is read through it ([`indexed`]);
+//! so is an age-encrypted copy of one in a bucket, by byte ranges.
 
 mod indexed;
 
@@ -160,6 +161,9 @@ pub fn open_members(source: &Source, progress: &Progress, members: Members) -> R
             None,
         ),
         Source::Remote(url) => {
+            if let Some(content) = indexed::open_sealed(url, members, progress)? {
+                return sniffed(source, Compression::Gzip, content, None, "");
+            }
             let (reader, len) = crate::remote::read::open_object(url)?;
             (reader, Some(len), None)
         }

@@ -101,13 +101,9 @@ fn assert_reads_as_streamed(file: &[u8], streamed: &Path, what: &str) -> Result<
     Ok(())
 }
 
-/// The attack of issue 20: an index that labels alice's real texts as
-/// another table's rows, and the bytes of a function body (its `COPY` line,
-/// a decoy row) as the texts table's, while the file inflates to the very
-/// bytes of the dump. Read through that index, `texts --user alice` shows
-/// her real text, as `gunzip -c FILE | textrescue texts -` does.
-#[test]
-fn an_index_that_lies_is_not_believed() {
+/// The lying file of [`an_index_that_lies_is_not_believed`], and the dump
+/// it inflates to.
+pub fn labels_lie_about_tables() -> (String, Vec<u8>) {
     let dump = dump_with_decoy_function();
     let at = |s: &str| dump.find(s).unwrap();
     let body_start = at("    AS $$\n") + "    AS $$\n".len();
@@ -136,6 +132,18 @@ fn an_index_that_lies_is_not_believed() {
         ],
     )
     .unwrap();
+    (dump, lying)
+}
+
+/// The attack of issue 20: an index that labels alice's real texts as
+/// another table's rows, and the bytes of a function body (its `COPY` line,
+/// a decoy row) as the texts table's, while the file inflates to the very
+/// bytes of the dump. Read through that index, `texts --user alice` shows
+/// her real text, as `gunzip -c FILE | textrescue texts -` does.
+#[test]
+fn an_index_that_lies_is_not_believed() {
+    let (dump, lying) = labels_lie_about_tables();
+    let b = dump.as_bytes();
     let dir = in_folder(&lying);
     let file = dir.path().join("dump.sql.gz");
     assert!(
@@ -454,4 +462,58 @@ fn a_function_body_that_imitates_pg_dump_makes_a_readable_backup() {
         db.psql("SELECT text FROM public.tasktexts").trim(),
         "the real text"
     );
+}
+
+/// A dump whose texts are hidden from a reader that trusts the index: the
+/// rows of `public.other` are labelled to run on over their `\.` line and
+/// the texts table's `COPY` and rows after it. Its bytes and its file with
+/// that index.
+pub fn texts_hidden_in_other_rows() -> (String, Vec<u8>) {
+    let other_copy = "COPY public.other (a) FROM stdin;\n";
+    let mut d = String::from(
+        "--\n-- PostgreSQL database dump\n--\n\nSET standard_conforming_strings = on;\n\n",
+    );
+    d += "--\n-- Data for Name: users; Type: TABLE DATA; Schema: public; Owner: x\n--\n\n";
+    d += "COPY public.users (id, username) FROM stdin;\n2\talice\n\\.\n\n";
+    d += other_copy;
+    d += "x\ny\n\\.\n\n";
+    d += TEXTS_COPY;
+    d += "1\t2024-03-01 10:00:00+00\t\\N\t2\t1\talice's hidden text\n\\.\n\n";
+    d += "--\n-- PostgreSQL database dump complete\n--\n\n";
+    let b = d.as_bytes();
+    let rows = d.find(other_copy).unwrap() + other_copy.len();
+    let texts_end = d.rfind("\\.\n\n--\n-- PostgreSQL").unwrap();
+    let file = write_as_told(
+        Vec::new(),
+        &[
+            (&b[..rows], None, false),
+            (&b[rows..texts_end], Some(b"public.other"), true),
+            (&b[texts_end..], None, false),
+        ],
+    )
+    .unwrap();
+    (d, file)
+}
+
+/// What `copy --encrypt-to` checks before sealing a backup whose index its
+/// readers will then trust (src/indexed_gzip/read/labels.rs): an index
+/// that runs a table's rows over their `\.` line is found out; the
+/// writer's index holds; so does the lying index of the test above, whose
+/// labels lie about which table rows are (a reader decides that by the
+/// `COPY` line it read, never by a label) but whose runs are rows only.
+#[test]
+fn labels_are_checked_before_sealing() {
+    use textrescue::indexed_gzip::{Labels, check_labels};
+    let check = |file: &[u8]| {
+        let dir = in_folder(file);
+        check_labels(&std::fs::File::open(dir.path().join("dump.sql.gz")).unwrap()).unwrap()
+    };
+    let (dump, hidden) = texts_hidden_in_other_rows();
+    match check(&hidden) {
+        Labels::Lie(why) => assert!(why.contains("public.other"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(check(&indexed(dump.as_bytes(), 7)), Labels::Hold);
+    assert_eq!(check(&single_member(dump.as_bytes())), Labels::NoIndex);
+    assert_eq!(check(&labels_lie_about_tables().1), Labels::Hold);
 }

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::retention::{self, Backup, Keep, Plan};
 use crate::folder_names;
 use crate::hex::hex;
+use crate::indexed_gzip::{Labels, check_labels};
 use crate::remote::Remote;
 use crate::remote::seal::{self, Recipients};
 
@@ -82,7 +83,19 @@ impl CopyTo {
     /// checks the copy. On failure no object is left under its name (the
     /// multipart upload is aborted, a copy that reads back wrong removed)
     /// and the local file is untouched.
+    ///
+    /// An encrypted copy's index is trusted by its readers with what the
+    /// members hold (docs/indexed-backups.md): a backup that sat in the
+    /// folder (`copy`) is read whole against its index before it is sealed,
+    /// and one whose index does not tell the truth is not copied.
     pub fn copy_one(&self, local: &Path) -> Result<Copied> {
+        self.copy_checked(local, false)
+    }
+
+    /// [`copy_one`](Self::copy_one); `index_written_now` when this run
+    /// wrote `local` and its index, and read it back (`backup
+    /// --copy-to`): its index is the writer's, not checked again.
+    fn copy_checked(&self, local: &Path, index_written_now: bool) -> Result<Copied> {
         let file_name = local
             .file_name()
             .and_then(|n| n.to_str())
@@ -101,6 +114,20 @@ impl CopyTo {
             };
             if same {
                 return Ok(Copied::AlreadyThere { name });
+            }
+        }
+
+        if self.recipients.is_some() && !index_written_now {
+            let file =
+                File::open(local).with_context(|| format!("cannot open {}", local.display()))?;
+            let labels = check_labels(&file)
+                .with_context(|| format!("cannot read {} back", local.display()))?;
+            if let Labels::Lie(why) = labels {
+                bail!(
+                    "{}: its index does not match its contents ({why}): it was changed after it \
+                     was written; not copied (`textrescue reindex` writes a new one)",
+                    local.display()
+                );
             }
         }
 
@@ -273,7 +300,7 @@ pub fn after_backup(to: &CopyTo, local: &Path, settings: &super::Settings) -> Re
             local.display()
         )
     };
-    let copied = to.copy_one(local).map_err(fail)?;
+    let copied = to.copy_checked(local, true).map_err(fail)?;
     let mut note = String::new();
     if settings.keep.any() {
         let plan = to

@@ -3,15 +3,20 @@
 //! the format (docs/indexed-backups.md, byte by byte): [`write`] (the
 //! writer, [`IndexedGzWriter`]), [`read`] (the index found and checked,
 //! [`Index::read`], and the members read back, [`Inflate`] and
-//! [`ParallelInflate`]) and [`rewrite`] (any plain dump rewritten in this
-//! form). The index is believed for where the members are, once checked,
-//! never for what they hold.
+//! [`ParallelInflate`], or from a seekable source, [`SeekInflate`]) and
+//! [`rewrite`] (any plain dump rewritten in this form). The index is
+//! believed for where the members are, once checked, never for what they
+//! hold, except inside an age-encrypted copy, where nobody but the writer
+//! can have written it ([`SeekInflate`], [`check_labels`]).
 
 pub mod read;
 pub mod rewrite;
 pub mod write;
 
-pub use read::{Index, Inflate, Job, ParallelInflate, Positions};
+pub use read::{
+    Index, Inflate, Job, Labels, ParallelInflate, Positions, SeekInflate, SourceFailed,
+    check_labels,
+};
 pub use write::IndexedGzWriter;
 
 /// No member holds more than this many bytes of the dump (16 MiB): the unit

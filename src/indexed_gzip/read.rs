@@ -4,12 +4,16 @@
 //! ([`ParallelInflate`], which also counts the line ends of members that are
 //! only rows, for a reader that passes over them). An index that does not
 //! agree with the file is no index (`None`: the file is streamed); a member
-//! that does not inflate to its bytes is damage. [`Index::plan`] and
+//! that does not inflate to its bytes is damage. From a seekable source
+//! whose every byte is the writer's (an age-encrypted copy), the index is
+//! trusted with the rows a reader passes over, which are not read at all
+//! ([`SeekInflate`]); [`check_labels`] is the check that a file's index
+//! tells the truth before it is sealed so. [`Index::plan`] and
 //! [`Positions`] (some members only) serve tools and tests.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -20,8 +24,12 @@ use flate2::bufread::GzDecoder;
 use crate::sql_scan::parse_table_name;
 use crate::stream::{CountedRows, DumpRead};
 
+mod labels;
 mod parallel;
+mod seekable;
+pub use labels::{Labels, check_labels};
 pub use parallel::{Job, ParallelInflate};
+pub use seekable::SeekInflate;
 
 use super::{
     EMPTY_DEFLATE, ENTRY_FIXED_LEN, FLAG_DATA_END, FLAG_TABLE_DATA, FOOTER_DATA_LEN, FOOTER_LEN,
@@ -56,11 +64,44 @@ impl Index {
         if !meta.is_file() {
             return Ok(None);
         }
-        let file_len = meta.len();
+        let Some(index) = Index::find(|offset, len| read_at(file, offset, len), meta.len())? else {
+            return Ok(None);
+        };
+        for m in &index.members {
+            if !member_agrees(file, m)? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(index))
+    }
+
+    /// The index of a file of `len` bytes read through `source`, if it has
+    /// one: its footer, index members and checksum, and the entries
+    /// following one another. The members themselves are not looked at
+    /// (each is checked when it is inflated): for a source read by ranges,
+    /// where looking costs a request.
+    pub fn read_seekable<S: Read + Seek>(source: &mut S, len: u64) -> io::Result<Option<Index>> {
+        Index::find(
+            |offset, n| {
+                source.seek(SeekFrom::Start(offset))?;
+                let mut buf = Vec::with_capacity(n);
+                source.by_ref().take(n as u64).read_to_end(&mut buf)?;
+                Ok(buf)
+            },
+            len,
+        )
+    }
+
+    /// The footer at the end of a file of `file_len` bytes, the index it
+    /// points to and its entries, read with `read_at(offset, len)`.
+    fn find(
+        mut read_at: impl FnMut(u64, usize) -> io::Result<Vec<u8>>,
+        file_len: u64,
+    ) -> io::Result<Option<Index>> {
         if file_len < FOOTER_LEN as u64 {
             return Ok(None);
         }
-        let footer = read_at(file, file_len - FOOTER_LEN as u64, FOOTER_LEN)?;
+        let footer = read_at(file_len - FOOTER_LEN as u64, FOOTER_LEN)?;
         let Some((data, FOOTER_LEN)) = empty_member(&footer, KIND_FOOTER) else {
             return Ok(None);
         };
@@ -76,7 +117,7 @@ impl Index {
         {
             return Ok(None);
         }
-        let region = read_at(file, index_offset, index_len as usize)?;
+        let region = read_at(index_offset, index_len as usize)?;
         let mut payload = Vec::with_capacity(region.len());
         let mut at = 0;
         while at < region.len() {
@@ -94,11 +135,6 @@ impl Index {
         let Some(members) = parse_entries(&payload, member_count, index_offset, dump_len) else {
             return Ok(None);
         };
-        for m in &members {
-            if !member_agrees(file, m)? {
-                return Ok(None);
-            }
-        }
         Ok(Some(Index { members, dump_len }))
     }
 
@@ -359,11 +395,25 @@ impl Read for Span {
     }
 }
 
+/// A failure of the source under the compressed bytes (the bucket, the
+/// decryption), which a member reader passes on as it is rather than as
+/// damaged gzip data.
+#[derive(Debug)]
+pub struct SourceFailed(pub String);
+
+impl std::fmt::Display for SourceFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SourceFailed {}
+
 /// One member, inflated as a stream, that fails unless it gives exactly
 /// its bytes (CRC-32 and length checked) and fills exactly its span.
-struct MemberReader {
+struct MemberReader<R = Span> {
     member: Member,
-    decoder: GzDecoder<BufReader<Span>>,
+    decoder: GzDecoder<BufReader<R>>,
     produced: u64,
 }
 
@@ -374,9 +424,17 @@ impl MemberReader {
             pos: member.compressed_offset,
             end: member.compressed_offset + member.compressed_len,
         };
+        MemberReader::over(span, member)
+    }
+}
+
+impl<R: Read> MemberReader<R> {
+    /// `member` inflated from `compressed`, its bytes in the file from its
+    /// first to its last.
+    fn over(compressed: R, member: Member) -> MemberReader<R> {
         let buffer = (member.compressed_len as usize).clamp(64, 256 * 1024);
         MemberReader {
-            decoder: GzDecoder::new(BufReader::with_capacity(buffer, span)),
+            decoder: GzDecoder::new(BufReader::with_capacity(buffer, compressed)),
             member,
             produced: 0,
         }
@@ -395,11 +453,16 @@ impl MemberReader {
     }
 }
 
-impl Read for MemberReader {
+impl<R: Read> Read for MemberReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = match self.decoder.read(buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            // The source's own failure (a copy whose reading failed), said
+            // as it is: not the gzip data's.
+            Err(e) if e.get_ref().is_some_and(|inner| inner.is::<SourceFailed>()) => {
+                return Err(e);
+            }
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 return Err(self.damaged("the member is cut short"));
             }

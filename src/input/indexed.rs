@@ -3,15 +3,20 @@
 //! This module owns that choice for [`super::open`]: which members' bytes
 //! are worth keeping ([`Members`]), their reader, and their compressed bytes
 //! on the progress bar. A file without an index that agrees is streamed,
-//! silently. The index is believed for where the members are, never for
-//! what they hold (docs/indexed-backups.md, "What the index is trusted
-//! with").
+//! silently. The index of a file or of a plain copy is believed for where
+//! the members are, never for what they hold; that of an age-encrypted copy
+//! in a bucket, whose every byte is authenticated as the writer's, is
+//! trusted with what they hold too, and the rows passed over are never
+//! fetched ([`open_sealed`]; docs/indexed-backups.md, "What the index is
+//! trusted with").
 
 use std::fs::File;
 use std::io::{self, Read};
 
+use anyhow::Result;
+
 use super::Content;
-use crate::indexed_gzip::{Index, Job, ParallelInflate};
+use crate::indexed_gzip::{Index, Job, ParallelInflate, SeekInflate};
 use crate::progress::Progress;
 use crate::stream::{CountedRows, DumpRead};
 
@@ -69,6 +74,40 @@ pub fn open(file: &File, members: Members, progress: &Progress) -> io::Result<Op
     Ok(Some(Content {
         reader: Box::new(CompressedProgress::new(inflated, spans, progress.clone())),
         positions: None,
+        inflates_ahead: true,
+    }))
+}
+
+/// The encrypted copy `url` in a bucket (`.age`) read by byte ranges
+/// through its index, as `members` says: the rows of the tables it says no
+/// to are not fetched. `None` (read it streamed) for a copy that is not
+/// encrypted, without an index, or when every member is wanted anyway
+/// ([`Members::AllInParallel`], [`Members::IgnoreIndex`]).
+pub fn open_sealed(url: &str, members: Members, progress: &Progress) -> Result<Option<Content>> {
+    let Members::Tables(wanted) = members else {
+        return Ok(None);
+    };
+    let Some((mut plain, len)) = crate::remote::read::open_sealed_ranged(url)? else {
+        return Ok(None);
+    };
+    let index = Index::read_seekable(&mut plain, len).map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let Some(index) = index else {
+        return Ok(None);
+    };
+    progress.expect(len);
+    let compressed: u64 = index.members.iter().map(|m| m.compressed_len).sum();
+    progress.pass_over(len - compressed);
+    let spans = index
+        .members
+        .iter()
+        .map(|m| (m.uncompressed_len, m.compressed_len))
+        .collect();
+    let inflated = SeekInflate::new(plain, index, wanted);
+    Ok(Some(Content {
+        reader: Box::new(CompressedProgress::new(inflated, spans, progress.clone())),
+        positions: None,
+        // No thread reads ahead: a thread would hide the rows the reader
+        // passes over (it reads bytes, it cannot skip them).
         inflates_ahead: true,
     }))
 }

@@ -1,16 +1,24 @@
 //! Readers reading copies where they are: `s3://BUCKET/KEY` given to
 //! `texts`, `inspect`, `diff`... is streamed from the bucket (decrypted on
-//! the way when its name ends in `.age`). The endpoint and the identities
-//! are the command's (`--s3-endpoint`, `--identity`), set once per run
-//! with [`configure`] before any dump is opened.
+//! the way when its name ends in `.age`, [`open_object`]), or, for an
+//! encrypted copy, read by byte ranges as a seekable plaintext
+//! ([`open_sealed_ranged`]: age authenticates every chunk read). The
+//! endpoint and the identities are the command's (`--s3-endpoint`,
+//! `--identity`), set once per run with [`configure`] before any dump is
+//! opened.
+//!
+//! `TEXTRESCUE_S3_STATS=FILE` appends, for each object read, a line
+//! `URL<TAB>bytes received<TAB>object size` to FILE (for the tests and
+//! measurements of ranged reads; nothing is said otherwise).
 
-use std::io::Read;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Result, anyhow};
 
+use super::ranged::RangedObject;
 use super::seal::{self, Identities};
 use super::{Location, Remote};
 
@@ -75,18 +83,187 @@ pub fn open_object(url: &str) -> Result<(Box<dyn Read + Send>, u64)> {
         .head(&name)?
         .ok_or_else(|| anyhow!("{url}: no such object"))?
         .size;
-    let reader = remote.open(&name)?;
+    let received = Arc::new(AtomicU64::new(0));
+    let reader = Stats {
+        inner: Counted {
+            inner: remote.open(&name)?,
+            received: Arc::clone(&received),
+        },
+        report: Report::new(url, size, received),
+    };
     if !name.ends_with(seal::EXTENSION) {
         return Ok((Box::new(reader), size));
     }
-    let Some(identity) = &settings.identity else {
+    let identities = identities_for(url)?;
+    let plain = identities.decrypt(reader, url)?;
+    Ok((Box::new(plain), size))
+}
+
+/// The identities of `--identity`, for the encrypted copy `url`.
+fn identities_for(url: &str) -> Result<Identities> {
+    let Some(identity) = &settings().identity else {
         return Err(anyhow!(
             "{url} is encrypted (age): give the key to read it with --identity FILE"
         ));
     };
-    let identities = Identities::from_file(identity)?;
-    let plain = identities.decrypt(reader, url)?;
-    Ok((Box::new(plain), size))
+    Identities::from_file(identity)
+}
+
+/// The plaintext of the encrypted copy `url` (`.age`), read by byte
+/// ranges as it is read and sought in, and its length; `None` when `url`
+/// is not an encrypted copy. Every chunk read is authenticated by age (its
+/// tag, its place in the file, whether it is the last); the last chunk is
+/// authenticated here, so that a copy cut short fails at once. A chunk
+/// that fails is an error of its own line ([`Sealed`]).
+pub fn open_sealed_ranged(url: &str) -> Result<Option<(Sealed, u64)>> {
+    let (location, name) = split(url)?;
+    if !name.ends_with(seal::EXTENSION) {
+        return Ok(None);
+    }
+    let identities = identities_for(url)?;
+    let remote = Remote::connect(&location, settings().endpoint.as_deref())?;
+    let size = remote
+        .head(&name)?
+        .ok_or_else(|| anyhow!("{url}: no such object"))?
+        .size;
+    let object = RangedObject::new(remote, &name, size);
+    let report = Report::new(url, size, object.received());
+    let plain = identities.decrypt(object, url)?;
+    let mut sealed = Sealed {
+        plain,
+        pos: 0,
+        _report: report,
+    };
+    let len = sealed
+        .seek(SeekFrom::End(0))
+        .and_then(|len| sealed.seek(SeekFrom::Start(0)).map(|_| len))
+        .map_err(|e| anyhow!("{url}: {e}"))?;
+    Ok(Some((sealed, len)))
+}
+
+/// The plaintext of an encrypted copy read by ranges: `Read + Seek`, each
+/// error of age's authentication said as what it means.
+pub struct Sealed {
+    plain: age::stream::StreamReader<RangedObject>,
+    /// Where the next read starts in the plaintext.
+    pos: u64,
+    _report: Report,
+}
+
+impl Sealed {
+    /// Errors of the bucket (kind `Other`) as they are; age's (a chunk
+    /// whose tag does not match, a last chunk missing) as damage.
+    fn explain(&self, e: io::Error) -> io::Error {
+        if e.kind() == io::ErrorKind::Other {
+            return e;
+        }
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the encrypted copy fails age's authentication near byte {} of its plaintext \
+                 ({e}): it was damaged, cut short or altered after it was written",
+                self.pos
+            ),
+        )
+    }
+}
+
+impl Read for Sealed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.plain.read(buf) {
+            Ok(n) => {
+                self.pos += n as u64;
+                Ok(n)
+            }
+            Err(e) => Err(self.explain(e)),
+        }
+    }
+}
+
+impl Seek for Sealed {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match self.plain.seek(to) {
+            Ok(pos) => {
+                self.pos = pos;
+                Ok(pos)
+            }
+            Err(e) => Err(self.explain(e)),
+        }
+    }
+}
+
+/// A reader that counts the bytes it gives.
+struct Counted<R> {
+    inner: R,
+    received: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.received.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A streamed object that reports at its end (or when dropped).
+struct Stats<R> {
+    inner: R,
+    report: Report,
+}
+
+impl<R: Read> Read for Stats<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.report.write();
+        }
+        Ok(n)
+    }
+}
+
+/// The line `TEXTRESCUE_S3_STATS` asks for, written once per object.
+struct Report {
+    file: Option<PathBuf>,
+    url: String,
+    size: u64,
+    received: Arc<AtomicU64>,
+}
+
+impl Report {
+    fn new(url: &str, size: u64, received: Arc<AtomicU64>) -> Report {
+        Report {
+            file: std::env::var_os("TEXTRESCUE_S3_STATS")
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
+            url: url.to_string(),
+            size,
+            received,
+        }
+    }
+
+    fn write(&mut self) {
+        let Some(file) = self.file.take() else {
+            return;
+        };
+        let line = format!(
+            "{}\t{}\t{}\n",
+            self.url,
+            self.received.load(Ordering::Relaxed),
+            self.size
+        );
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        self.write();
+    }
 }
 
 /// A bucket folder read like a backups folder: its objects (not those in

@@ -250,7 +250,7 @@ impl ParallelInflate {
 /// byte is a line end, so that a reader passing over COPY data from the
 /// member's first byte would count every line of it as a row and be at a
 /// line start after it. Counts the line ends as it goes.
-struct RowsCheck {
+pub(super) struct RowsCheck {
     lines: u64,
     /// The last two bytes so far (the member starts as if after a line end).
     tail: [u8; 2],
@@ -258,7 +258,7 @@ struct RowsCheck {
 }
 
 impl RowsCheck {
-    fn new() -> RowsCheck {
+    pub(super) fn new() -> RowsCheck {
         RowsCheck {
             lines: 0,
             tail: [0, b'\n'],
@@ -266,7 +266,7 @@ impl RowsCheck {
         }
     }
 
-    fn piece(&mut self, p: &[u8]) {
+    pub(super) fn piece(&mut self, p: &[u8]) {
         if p.is_empty() {
             return;
         }
@@ -291,7 +291,7 @@ impl RowsCheck {
     }
 
     /// The line ends, if the bytes were rows only.
-    fn finish(&self) -> Option<u64> {
+    pub(super) fn finish(&self) -> Option<u64> {
         (self.clean && self.tail[1] == b'\n' && self.lines > 0).then_some(self.lines)
     }
 }
