@@ -3,7 +3,7 @@
 //! parallel (rayon; `RAYON_NUM_THREADS` limits it) into
 //! [`crate::history`]'s summaries.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
@@ -14,12 +14,17 @@ use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::escape::{self, shell_option, shell_path};
 use crate::filter::{Filter, FilterArgs};
-use crate::history::journal::{self as journal_history, DumpSide};
-use crate::history::{Key, Outcome, TextHistory, TextSummary, dump_stamp, histories, summarize};
+use crate::history::journal as journal_history;
+use crate::history::{
+    Key, Outcome, Planned, TextHistory, TextSummary, dump_row, dump_stamp, planned_from_dumps,
+    sort, summarize,
+};
 use crate::journal::{JOURNAL_FILE, JournalReader};
 use crate::nightlies::{DumpFile, candidates, one_prefix};
-use crate::output::{self, Destination};
+use crate::output::Destination;
+use crate::output::history::{JsonRows, TableRows};
 use crate::progress::{Progress, size_on_disk};
+use crate::texts::Task;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
@@ -205,35 +210,70 @@ pub fn run(args: &Args) -> Result<()> {
         ));
     }
 
-    if let Some((_, reader)) = &journal {
-        usernames.extend(reader.usernames()?.into_values());
-        tasks.extend(reader.tasks()?.into_values());
+    let journal_names = match &journal {
+        Some((_, reader)) => Some(journal_history::Names::read(reader)?),
+        None => None,
+    };
+    if let Some(names) = &journal_names {
+        usernames.extend(names.usernames.values().cloned());
+        tasks.extend(names.tasks.values().cloned());
     }
     for w in filter.unknown_names(usernames.iter().map(String::as_str), &tasks) {
         warn(&format!("no dump has {w}"));
     }
-    let mut rows = histories(&dumps, &times, &summaries);
-    if let Some((dir, reader)) = &journal {
-        rows = with_journal(rows, dir, reader, &filter, &dumps, &times, &summaries)?;
+    let journal = match (&journal, journal_names) {
+        (Some((dir, reader)), Some(names)) => {
+            Some(JournalSide::new(dir, reader, names, &filter, &dumps)?)
+        }
+        _ => None,
+    };
+    let mut planned = planned_from_dumps(&summaries);
+    if let Some(j) = &journal {
+        j.plan(&mut planned);
     }
-    let mut files = HashSet::new();
-    for row in rows.iter_mut().filter(|r| r.gone()) {
-        let file = restore_file(&row.last, &mut files);
-        row.restore = Some(match (&row.journal, &journal) {
-            (Some(standing), Some((dir, _))) => {
-                restore_command_at(dir, standing.last_seen, &row.last, &args.dump_args, &file)
-            }
-            _ => restore_command(&row.last_seen, None, &row.last, &args.dump_args, &file),
-        });
-    }
-    if rows.is_empty() {
+    sort(&mut planned);
+    if planned.is_empty() {
         warn("no texts match the filters in any dump");
     }
+
+    // Each text's row is built, checked against the journal and written
+    // before the next is read: memory holds one text's versions at a time.
     let mut destination = Destination::open(args.output.as_deref())?;
     let out = destination.writer();
-    match args.format {
-        HistoryFormat::Table => output::history::write_table(&rows, &dumps, &failed, out)?,
-        HistoryFormat::Json => output::history::write_json(&rows, out)?,
+    let mut writer = match args.format {
+        HistoryFormat::Table => Rows::Table(Box::new(TableRows::new(&dumps, &failed, out))),
+        HistoryFormat::Json => Rows::Json(JsonRows::new(out)),
+    };
+    let mut files = HashSet::new();
+    for p in &planned {
+        let row = dump_row(p.key, &dumps, &times, &summaries);
+        let mut row = match &journal {
+            Some(j) => match j.with_journal(p.key, row, &dumps, &times, &summaries)? {
+                Some(row) => row,
+                None => continue,
+            },
+            None => match row {
+                Some(row) => row,
+                None => continue,
+            },
+        };
+        if row.gone() {
+            let file = restore_file(&row.last, &mut files);
+            row.restore = Some(match (&row.journal, &journal) {
+                (Some(standing), Some(j)) => {
+                    restore_command_at(j.dir, standing.last_seen, &row.last, &args.dump_args, &file)
+                }
+                _ => restore_command(&row.last_seen, None, &row.last, &args.dump_args, &file),
+            });
+        }
+        match &mut writer {
+            Rows::Table(w) => w.row(&row)?,
+            Rows::Json(w) => w.row(&row)?,
+        }
+    }
+    match writer {
+        Rows::Table(w) => w.finish()?,
+        Rows::Json(w) => w.finish()?,
     }
     destination.finish()?;
     if !failed.is_empty() {
@@ -245,6 +285,12 @@ pub fn run(args: &Args) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The output, one row at a time.
+enum Rows<'a> {
+    Table(Box<TableRows<'a>>),
+    Json(JsonRows<'a>),
 }
 
 /// The journal of the first folder given that has one.
@@ -269,46 +315,115 @@ fn open_journal(paths: &[PathBuf]) -> Result<Option<(PathBuf, JournalReader)>> {
     Ok(found)
 }
 
-/// The dumps' rows with the journal's versions, and a warning for each
-/// text where a dump and the journal disagree.
-fn with_journal(
-    rows: Vec<TextHistory>,
-    dir: &std::path::Path,
-    reader: &JournalReader,
-    filter: &Filter,
-    dumps: &[String],
-    times: &[String],
-    summaries: &[HashMap<Key, TextSummary>],
-) -> Result<Vec<TextHistory>> {
-    let shown: HashSet<Key> = rows.iter().map(|r| (r.user_id, r.task_id)).collect();
-    let path = dir.join(JOURNAL_FILE).display().to_string();
-    let mut texts = journal_history::read(reader, &path, filter, &shown)?;
-    let rows = journal_history::merge(rows, &mut texts, dumps, times);
-    let names: HashMap<Key, String> = rows
-        .iter()
-        .map(|r| {
-            let who = r
-                .username
-                .as_deref()
-                .map_or_else(|| format!("user #{}", r.user_id), escape::visible);
-            (
-                (r.user_id, r.task_id),
-                format!("{who} {}", escape::visible(&r.task)),
-            )
+/// What history takes from the journal: which of its texts to show, each
+/// text's versions, and the backups whose moment it covers (to warn where
+/// they disagree).
+struct JournalSide<'a> {
+    dir: &'a std::path::Path,
+    reader: &'a JournalReader,
+    /// The journal file, as its versions' `dump`.
+    path: String,
+    names: journal_history::Names,
+    /// Every text of the journal: whether one of its versions passes the
+    /// filters.
+    passing: BTreeMap<Key, bool>,
+    /// By dump (as `dumps`): the dumps whose moment the journal covers.
+    covered: Vec<Option<journal_history::CoveredBackup>>,
+}
+
+impl<'a> JournalSide<'a> {
+    fn new(
+        dir: &'a std::path::Path,
+        reader: &'a JournalReader,
+        names: journal_history::Names,
+        filter: &Filter,
+        dumps: &[String],
+    ) -> Result<JournalSide<'a>> {
+        let passing = journal_history::texts_passing(reader, &names, filter)?;
+        let covered = dumps
+            .iter()
+            .map(|d| journal_history::CoveredBackup::of(reader, d))
+            .collect::<Result<_>>()?;
+        Ok(JournalSide {
+            dir,
+            reader,
+            path: dir.join(JOURNAL_FILE).display().to_string(),
+            names,
+            passing,
+            covered,
         })
-        .collect();
-    let keys: Vec<Key> = rows.iter().map(|r| (r.user_id, r.task_id)).collect();
-    let sides: Vec<DumpSide<'_>> = dumps
-        .iter()
-        .zip(summaries)
-        .map(|(path, texts)| DumpSide { path, texts })
-        .collect();
-    for w in journal_history::disagreements(reader, &texts, &sides, &keys, |k| {
-        names.get(k).cloned().unwrap_or_default()
-    })? {
-        warn(&w);
     }
-    Ok(rows)
+
+    /// The texts the dumps show, named as their rows will be (the
+    /// journal's username where no dump names the student), and the texts
+    /// only the journal has that pass the filters.
+    fn plan(&self, planned: &mut Vec<Planned>) {
+        let from_dumps: HashSet<Key> = planned.iter().map(|p| p.key).collect();
+        for p in planned.iter_mut() {
+            if p.username.is_none() && self.passing.contains_key(&p.key) {
+                p.username = self.names.usernames.get(&p.key.0).cloned();
+            }
+        }
+        for (&key, _) in self
+            .passing
+            .iter()
+            .filter(|(k, passed)| **passed && !from_dumps.contains(k))
+        {
+            planned.push(Planned {
+                key,
+                username: self.names.usernames.get(&key.0).cloned(),
+                task: self
+                    .names
+                    .tasks
+                    .get(&key.1)
+                    .map(Task::label)
+                    .unwrap_or_else(|| format!("?-{}", key.1)),
+            });
+        }
+    }
+
+    /// A text's row (`from_dumps`: the dumps' row, where a dump has it)
+    /// with the journal's versions put in by time; and a warning for each
+    /// dump that disagrees with the journal about it.
+    fn with_journal(
+        &self,
+        key: Key,
+        from_dumps: Option<TextHistory>,
+        dumps: &[String],
+        times: &[String],
+        summaries: &[HashMap<Key, TextSummary>],
+    ) -> Result<Option<TextHistory>> {
+        let mut text = if self.passing.contains_key(&key) {
+            journal_history::text_of(self.reader, &self.path, &self.names, key)?
+        } else {
+            None
+        };
+        let stood = text
+            .as_mut()
+            .map(|t| std::mem::take(&mut t.stood))
+            .unwrap_or_default();
+        let mut row = match (from_dumps, text) {
+            (Some(mut row), Some(mut text)) => {
+                journal_history::add_versions(&mut row, &mut text);
+                row
+            }
+            (Some(row), None) => row,
+            (None, Some(text)) => {
+                journal_history::journal_only_row(key, text, &self.path, dumps, times)
+            }
+            (None, None) => return Ok(None),
+        };
+        journal_history::mark_sources(&mut row);
+        let name = journal_history::Names::of_text(row.username.as_deref(), row.user_id, &row.task);
+        for (covered, texts) in self.covered.iter().zip(summaries) {
+            if let Some(covered) = covered
+                && let Some(w) = covered.disagreement(texts.get(&key), &stood, &name)
+            {
+                warn(&w);
+            }
+        }
+        Ok(Some(row))
+    }
 }
 
 /// The `texts DIR --at` command that gets a text back as the journal last
@@ -400,7 +515,7 @@ mod tests {
             id,
             modified_at: None,
             length: 0,
-            sha256: String::new(),
+            sha256: [0; 32],
             username: user.map(String::from),
             task: task.map(String::from),
             matched: true,
