@@ -30,6 +30,9 @@ pub struct Args {
     /// RFC 3339 (2024-03-05T14:22:00+01:00) or as YYYY-MM-DD HH:MM[:SS] in
     /// UTC. From the folder's journal (of textrescue watch) where it covers
     /// TIME, else from the newest backup in the folder dated before TIME.
+    /// Where the journal answers, a warning names each text asked for that
+    /// the newest backup taken inside the journal's coverage at or before
+    /// TIME holds otherwise than the journal did then.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     #[command(flatten)]
