@@ -3,7 +3,7 @@
 //! parallel (rayon; `RAYON_NUM_THREADS` limits it) into
 //! [`crate::history`]'s summaries.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
@@ -14,17 +14,15 @@ use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::escape::{self, shell_option, shell_path};
 use crate::filter::{Filter, FilterArgs};
-use crate::history::journal as journal_history;
+use crate::history::journal::{JournalSide, Names};
 use crate::history::{
-    Key, Outcome, Planned, TextHistory, TextSummary, dump_row, dump_stamp, planned_from_dumps,
-    sort, summarize,
+    Key, Outcome, TextSummary, dump_row, dump_stamp, planned_from_dumps, sort, summarize,
 };
 use crate::journal::{JOURNAL_FILE, JournalReader};
 use crate::nightlies::{DumpFile, candidates, one_prefix};
 use crate::output::Destination;
 use crate::output::history::{JsonRows, TableRows};
 use crate::progress::{Progress, size_on_disk};
-use crate::texts::Task;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
@@ -211,7 +209,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
 
     let journal_names = match &journal {
-        Some((_, reader)) => Some(journal_history::Names::read(reader)?),
+        Some((_, reader)) => Some(Names::read(reader)?),
         None => None,
     };
     if let Some(names) = &journal_names {
@@ -248,10 +246,17 @@ pub fn run(args: &Args) -> Result<()> {
     for p in &planned {
         let row = dump_row(p.key, &dumps, &times, &summaries);
         let mut row = match &journal {
-            Some(j) => match j.with_journal(p.key, row, &dumps, &times, &summaries)? {
-                Some(row) => row,
-                None => continue,
-            },
+            Some(j) => {
+                let (row, disagreements) =
+                    j.with_journal(p.key, row, &dumps, &times, &summaries)?;
+                for w in &disagreements {
+                    warn(w);
+                }
+                match row {
+                    Some(row) => row,
+                    None => continue,
+                }
+            }
             None => match row {
                 Some(row) => row,
                 None => continue,
@@ -313,117 +318,6 @@ fn open_journal(paths: &[PathBuf]) -> Result<Option<(PathBuf, JournalReader)>> {
         found = Some((dir.clone(), reader));
     }
     Ok(found)
-}
-
-/// What history takes from the journal: which of its texts to show, each
-/// text's versions, and the backups whose moment it covers (to warn where
-/// they disagree).
-struct JournalSide<'a> {
-    dir: &'a std::path::Path,
-    reader: &'a JournalReader,
-    /// The journal file, as its versions' `dump`.
-    path: String,
-    names: journal_history::Names,
-    /// Every text of the journal: whether one of its versions passes the
-    /// filters.
-    passing: BTreeMap<Key, bool>,
-    /// By dump (as `dumps`): the dumps whose moment the journal covers.
-    covered: Vec<Option<journal_history::CoveredBackup>>,
-}
-
-impl<'a> JournalSide<'a> {
-    fn new(
-        dir: &'a std::path::Path,
-        reader: &'a JournalReader,
-        names: journal_history::Names,
-        filter: &Filter,
-        dumps: &[String],
-    ) -> Result<JournalSide<'a>> {
-        let passing = journal_history::texts_passing(reader, &names, filter)?;
-        let covered = dumps
-            .iter()
-            .map(|d| journal_history::CoveredBackup::of(reader, d))
-            .collect::<Result<_>>()?;
-        Ok(JournalSide {
-            dir,
-            reader,
-            path: dir.join(JOURNAL_FILE).display().to_string(),
-            names,
-            passing,
-            covered,
-        })
-    }
-
-    /// The texts the dumps show, named as their rows will be (the
-    /// journal's username where no dump names the student), and the texts
-    /// only the journal has that pass the filters.
-    fn plan(&self, planned: &mut Vec<Planned>) {
-        let from_dumps: HashSet<Key> = planned.iter().map(|p| p.key).collect();
-        for p in planned.iter_mut() {
-            if p.username.is_none() && self.passing.contains_key(&p.key) {
-                p.username = self.names.usernames.get(&p.key.0).cloned();
-            }
-        }
-        for (&key, _) in self
-            .passing
-            .iter()
-            .filter(|(k, passed)| **passed && !from_dumps.contains(k))
-        {
-            planned.push(Planned {
-                key,
-                username: self.names.usernames.get(&key.0).cloned(),
-                task: self
-                    .names
-                    .tasks
-                    .get(&key.1)
-                    .map(Task::label)
-                    .unwrap_or_else(|| format!("?-{}", key.1)),
-            });
-        }
-    }
-
-    /// A text's row (`from_dumps`: the dumps' row, where a dump has it)
-    /// with the journal's versions put in by time; and a warning for each
-    /// dump that disagrees with the journal about it.
-    fn with_journal(
-        &self,
-        key: Key,
-        from_dumps: Option<TextHistory>,
-        dumps: &[String],
-        times: &[String],
-        summaries: &[HashMap<Key, TextSummary>],
-    ) -> Result<Option<TextHistory>> {
-        let mut text = if self.passing.contains_key(&key) {
-            journal_history::text_of(self.reader, &self.path, &self.names, key)?
-        } else {
-            None
-        };
-        let stood = text
-            .as_mut()
-            .map(|t| std::mem::take(&mut t.stood))
-            .unwrap_or_default();
-        let mut row = match (from_dumps, text) {
-            (Some(mut row), Some(mut text)) => {
-                journal_history::add_versions(&mut row, &mut text);
-                row
-            }
-            (Some(row), None) => row,
-            (None, Some(text)) => {
-                journal_history::journal_only_row(key, text, &self.path, dumps, times)
-            }
-            (None, None) => return Ok(None),
-        };
-        journal_history::mark_sources(&mut row);
-        let name = journal_history::Names::of_text(row.username.as_deref(), row.user_id, &row.task);
-        for (covered, texts) in self.covered.iter().zip(summaries) {
-            if let Some(covered) = covered
-                && let Some(w) = covered.disagreement(texts.get(&key), &stood, &name)
-            {
-                warn(&w);
-            }
-        }
-        Ok(Some(row))
-    }
 }
 
 /// The `texts DIR --at` command that gets a text back as the journal last

@@ -7,15 +7,16 @@
 //! content decompressed once to count its characters), so that history
 //! can write each text's row as soon as it is built.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{JOURNAL, Key, TextHistory, TextSummary, Version, stamp};
+use super::{JOURNAL, Key, Planned, TextHistory, TextSummary, Version, stamp};
 use crate::filter::Filter;
 use crate::folder_names;
 use crate::hex::hex;
+use crate::journal::JOURNAL_FILE;
 use crate::journal::{self, JournalReader, Poll};
 use crate::texts::{Task, TaskText, Timestamp};
 
@@ -268,6 +269,121 @@ pub fn mark_sources(row: &mut TextHistory) {
     for v in &mut row.versions {
         v.source = Some(v.origin);
         v.at = Some(std::mem::take(&mut v.place));
+    }
+}
+
+/// What history takes from the journal: which of its texts to show, each
+/// text's versions, and the backups whose moment it covers (to warn where
+/// they disagree).
+pub struct JournalSide<'a> {
+    /// The backups folder.
+    pub dir: &'a std::path::Path,
+    reader: &'a JournalReader,
+    /// The journal file, as its versions' `dump`.
+    path: String,
+    names: Names,
+    /// Every text of the journal: whether one of its versions passes the
+    /// filters.
+    passing: BTreeMap<Key, bool>,
+    /// By dump (as `dumps`): the dumps whose moment the journal covers.
+    covered: Vec<Option<CoveredBackup>>,
+}
+
+impl<'a> JournalSide<'a> {
+    pub fn new(
+        dir: &'a std::path::Path,
+        reader: &'a JournalReader,
+        names: Names,
+        filter: &Filter,
+        dumps: &[String],
+    ) -> Result<JournalSide<'a>> {
+        let passing = texts_passing(reader, &names, filter)?;
+        let covered = dumps
+            .iter()
+            .map(|d| CoveredBackup::of(reader, d))
+            .collect::<Result<_>>()?;
+        Ok(JournalSide {
+            dir,
+            reader,
+            path: dir.join(JOURNAL_FILE).display().to_string(),
+            names,
+            passing,
+            covered,
+        })
+    }
+
+    /// The texts the dumps show, named as their rows will be (the
+    /// journal's username where no dump names the student), and the texts
+    /// only the journal has that pass the filters.
+    pub fn plan(&self, planned: &mut Vec<Planned>) {
+        let from_dumps: HashSet<Key> = planned.iter().map(|p| p.key).collect();
+        for p in planned.iter_mut() {
+            if p.username.is_none() && self.passing.contains_key(&p.key) {
+                p.username = self.names.usernames.get(&p.key.0).cloned();
+            }
+        }
+        for (&key, _) in self
+            .passing
+            .iter()
+            .filter(|(k, passed)| **passed && !from_dumps.contains(k))
+        {
+            planned.push(Planned {
+                key,
+                username: self.names.usernames.get(&key.0).cloned(),
+                task: self
+                    .names
+                    .tasks
+                    .get(&key.1)
+                    .map(Task::label)
+                    .unwrap_or_else(|| format!("?-{}", key.1)),
+            });
+        }
+    }
+
+    /// A text's row (`from_dumps`: the dumps' row, where a dump has it)
+    /// with the journal's versions put in by time (None: neither has the
+    /// text), and a warning for each dump (`dumps`, `times`, `summaries`:
+    /// as for [`super::dump_row`]) that disagrees with the journal about
+    /// it.
+    pub fn with_journal(
+        &self,
+        key: Key,
+        from_dumps: Option<TextHistory>,
+        dumps: &[String],
+        times: &[String],
+        summaries: &[HashMap<Key, TextSummary>],
+    ) -> Result<(Option<TextHistory>, Vec<String>)> {
+        let mut text = if self.passing.contains_key(&key) {
+            text_of(self.reader, &self.path, &self.names, key)?
+        } else {
+            None
+        };
+        let stood = text
+            .as_mut()
+            .map(|t| std::mem::take(&mut t.stood))
+            .unwrap_or_default();
+        let mut row = match (from_dumps, text) {
+            (Some(mut row), Some(mut text)) => {
+                add_versions(&mut row, &mut text);
+                row
+            }
+            (Some(row), None) => row,
+            (None, Some(text)) => journal_only_row(key, text, &self.path, dumps, times),
+            (None, None) => return Ok((None, Vec::new())),
+        };
+        mark_sources(&mut row);
+        let name = Names::of_text(row.username.as_deref(), row.user_id, &row.task);
+        let warnings = self
+            .covered
+            .iter()
+            .zip(summaries)
+            .filter_map(|(covered, texts)| {
+                covered
+                    .as_ref()?
+                    .disagreement(texts.get(&key), &stood, &name)
+            })
+            .collect();
+        Ok((Some(row), warnings))
     }
 }
 
