@@ -2,14 +2,19 @@
 //! --at TIME`): from the journal of `watch` where it covers the time, else
 //! from the newest backup in the folder dated before it. This module only
 //! chooses, and reads the journal; a backup chosen is read by the caller
-//! through the normal dump path.
+//! through the normal dump path. Where the journal answers, it also says
+//! where the journal and a backup taken inside its coverage disagree
+//! ([`disagreements`]).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::dump::ReadOptions;
 use crate::filter::Filter;
+use crate::history::journal::{CoveredBackup, Names, taken_at};
+use crate::history::{Outcome, summarize};
 use crate::journal::{JournalReader, Poll};
 use crate::nightlies;
 use crate::texts::Texts;
@@ -101,6 +106,73 @@ pub fn choose(
         path,
         why: why.to_string(),
     })
+}
+
+/// For texts the journal gave (`texts DIR --at`): a warning per text
+/// where the journal and a backup disagree about it. The backup compared
+/// is the newest in `dir` taken at or before `at` at a moment the journal
+/// covers (its name gives the time to the second; see
+/// [`CoveredBackup`]): it is read once, keeping only the texts that pass
+/// `keep` (`options`: how backups are read), and compared with the
+/// versions the journal held at its moment, for every text that passes
+/// `keep` in the backup or in the journal then. Nothing where no backup
+/// qualifies, or it cannot be read (said in `warnings`, with what is
+/// said about the folder's files).
+pub fn disagreements(
+    dir: &Path,
+    at: DateTime<Utc>,
+    keep: &Filter,
+    options: &ReadOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<String>> {
+    let Some(journal) = JournalReader::open(dir)? else {
+        return Ok(Vec::new());
+    };
+    let found = nightlies::candidates(&[dir.to_path_buf()], warnings)?;
+    let kept = nightlies::one_prefix(found, None, warnings)?;
+    let mut chosen = None;
+    // Newest first.
+    for c in kept.into_iter().rev() {
+        let path = c.path.to_string_lossy().into_owned();
+        let Some(taken) = taken_at(&path) else {
+            continue;
+        };
+        if taken > at {
+            continue;
+        }
+        if let Some(covered) = CoveredBackup::of(&journal, &path)? {
+            chosen = Some((c, covered));
+            break;
+        }
+    }
+    let Some((backup, covered)) = chosen else {
+        return Ok(Vec::new());
+    };
+    let mut options = ReadOptions {
+        progress: false,
+        shared_progress: None,
+        ..options.clone()
+    };
+    options.keep_only(keep);
+    let in_backup = match summarize(&backup, &options, keep) {
+        Outcome::Read {
+            texts,
+            warnings: more,
+            ..
+        } => {
+            warnings.extend(more);
+            texts
+        }
+        Outcome::Skipped(why) | Outcome::Failed(why) => {
+            warnings.push(format!(
+                "{}: not compared with the journal: {why}",
+                backup.path.display()
+            ));
+            return Ok(Vec::new());
+        }
+    };
+    let names = Names::read(&journal)?;
+    covered.disagreements(&journal, &names, keep, &in_backup)
 }
 
 /// The newest backup of `dir` dated before `at` (of the database with the

@@ -1,9 +1,10 @@
 //! A text's history across nightly dumps: each dump is reduced at once to
 //! a small summary per text (id, modified_at, length, SHA-256, names), so
 //! memory holds one dump's texts per reader, never all the dumps' content;
-//! the summaries are then lined up per text, oldest dump first. The
-//! journal of `watch`, where the folder has one, adds its versions to the
-//! same timeline ([`journal`]).
+//! the summaries are then lined up per text, oldest dump first, one text
+//! at a time ([`dump_row`]), so that a command can write each text's row
+//! as soon as it is built. The journal of `watch`, where the folder has
+//! one, adds its versions to the same timeline ([`journal`]).
 
 pub mod journal;
 
@@ -140,6 +141,9 @@ pub fn dump_stamp(when: i128) -> String {
     stamp(chrono::DateTime::from_timestamp_nanos(nanos))
 }
 
+/// A SHA-256 digest, raw (hex only where shown).
+pub type Sha256Digest = [u8; 32];
+
 /// (user_id, task_id): the server's one text per student and task.
 pub type Key = (i64, i64);
 
@@ -150,8 +154,8 @@ pub struct TextSummary {
     pub modified_at: Option<String>,
     /// In characters, as PostgreSQL's `length(text)`.
     pub length: usize,
-    /// Hex SHA-256 of the text's bytes.
-    pub sha256: String,
+    /// SHA-256 of the text's bytes.
+    pub sha256: Sha256Digest,
     /// As this dump names the student and the task.
     pub username: Option<String>,
     pub task: Option<String>,
@@ -211,7 +215,7 @@ pub fn summarize(c: &DumpFile, options: &ReadOptions, filter: &Filter) -> Outcom
             id: t.id,
             modified_at: t.modified_at.as_ref().map(|m| m.rfc3339.clone()),
             length: crate::texts::char_length(&t.text),
-            sha256: hex(&Sha256::digest(&t.text)),
+            sha256: Sha256::digest(&t.text).into(),
             username: record.username.map(String::from),
             task: record.task.map(|task| task.label()),
             matched: filter.matches(&record),
@@ -247,75 +251,110 @@ pub fn summarize(c: &DumpFile, options: &ReadOptions, filter: &Filter) -> Outcom
     }
 }
 
-/// Every text that passes the filters in at least one dump, with a version
-/// per dump; sorted by student, task, then ids. `times`: each dump's
-/// place on the timeline ([`dump_stamp`]).
-pub fn histories(
+/// One text history shows, before its versions are read: its key and
+/// the names it is sorted by (those its row will have).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    pub key: Key,
+    pub username: Option<String>,
+    pub task: String,
+}
+
+/// Every text that passes the filters in at least one dump, named from
+/// the newest dump that names its student and its task (`?-ID` where
+/// none does). Unsorted: see [`sort`].
+pub fn planned_from_dumps(summaries: &[HashMap<Key, TextSummary>]) -> Vec<Planned> {
+    let mut names: BTreeMap<Key, (Option<String>, Option<String>)> = summaries
+        .iter()
+        .flat_map(|s| {
+            s.iter()
+                .filter(|(_, v)| v.matched)
+                .map(|(k, _)| (*k, (None, None)))
+        })
+        .collect();
+    for texts in summaries {
+        for (key, (username, task)) in &mut names {
+            if let Some(s) = texts.get(key) {
+                if s.username.is_some() {
+                    username.clone_from(&s.username);
+                }
+                if s.task.is_some() {
+                    task.clone_from(&s.task);
+                }
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|(key, (username, task))| Planned {
+            key,
+            username,
+            task: task.unwrap_or_else(|| format!("?-{}", key.1)),
+        })
+        .collect()
+}
+
+/// One text's row from the dumps alone: a version per dump (`times`: each
+/// dump's place on the timeline, [`dump_stamp`]); None where no dump has
+/// it.
+pub fn dump_row(
+    (user_id, task_id): Key,
     dumps: &[String],
     times: &[String],
     summaries: &[HashMap<Key, TextSummary>],
-) -> Vec<TextHistory> {
-    let keys: BTreeMap<Key, ()> = summaries
-        .iter()
-        .flat_map(|s| s.iter().filter(|(_, v)| v.matched).map(|(k, _)| (*k, ())))
-        .collect();
-    let mut rows = Vec::with_capacity(keys.len());
-    for &(user_id, task_id) in keys.keys() {
-        let mut versions = Vec::with_capacity(dumps.len());
-        let mut username = None;
-        let mut task = None;
-        let mut last: Option<(usize, &TextSummary)> = None;
-        for (i, ((dump, at), texts)) in dumps.iter().zip(times).zip(summaries).enumerate() {
-            match texts.get(&(user_id, task_id)) {
-                Some(s) => {
-                    username = s.username.clone().or(username);
-                    task = s.task.clone().or(task);
-                    last = Some((i, s));
-                    versions.push(Version {
-                        dump: dump.clone(),
-                        present: true,
-                        id: Some(s.id),
-                        modified_at: s.modified_at.clone(),
-                        length: Some(s.length),
-                        sha256: Some(s.sha256.clone()),
-                        source: None,
-                        at: None,
-                        first_seen: None,
-                        last_seen: None,
-                        deleted_at: None,
-                        origin: BACKUP,
-                        place: at.clone(),
-                    });
-                }
-                None => versions.push(Version::absent(dump, at)),
+) -> Option<TextHistory> {
+    let mut versions = Vec::with_capacity(dumps.len());
+    let mut username = None;
+    let mut task = None;
+    let mut last: Option<(usize, &TextSummary)> = None;
+    for (i, ((dump, at), texts)) in dumps.iter().zip(times).zip(summaries).enumerate() {
+        match texts.get(&(user_id, task_id)) {
+            Some(s) => {
+                username = s.username.clone().or(username);
+                task = s.task.clone().or(task);
+                last = Some((i, s));
+                versions.push(Version {
+                    dump: dump.clone(),
+                    present: true,
+                    id: Some(s.id),
+                    modified_at: s.modified_at.clone(),
+                    length: Some(s.length),
+                    sha256: Some(hex(&s.sha256)),
+                    source: None,
+                    at: None,
+                    first_seen: None,
+                    last_seen: None,
+                    deleted_at: None,
+                    origin: BACKUP,
+                    place: at.clone(),
+                });
             }
+            None => versions.push(Version::absent(dump, at)),
         }
-        let (last_index, last_summary) = last.expect("a matched text is in some dump");
-        let in_latest = last_index == dumps.len() - 1;
-        rows.push(TextHistory {
-            username,
-            user_id,
-            task: task.unwrap_or_else(|| format!("?-{task_id}")),
-            task_id,
-            versions,
-            last_seen: dumps[last_index].clone(),
-            in_latest,
-            last: last_summary.clone(),
-            restore: None,
-            journal: None,
-        });
     }
-    sort(&mut rows);
-    rows
+    let (last_index, last_summary) = last?;
+    Some(TextHistory {
+        username,
+        user_id,
+        task: task.unwrap_or_else(|| format!("?-{task_id}")),
+        task_id,
+        versions,
+        last_seen: dumps[last_index].clone(),
+        in_latest: last_index == dumps.len() - 1,
+        last: last_summary.clone(),
+        restore: None,
+        journal: None,
+    })
 }
 
-/// By student, task, then ids.
-pub fn sort(rows: &mut [TextHistory]) {
-    rows.sort_by(|a, b| {
-        let name = |r: &TextHistory| r.username.clone().unwrap_or_default().to_lowercase();
-        name(a)
-            .cmp(&name(b))
-            .then_with(|| a.task.cmp(&b.task))
-            .then_with(|| (a.user_id, a.task_id).cmp(&(b.user_id, b.task_id)))
+/// By student (case-insensitive), task, then ids: the order of history's
+/// rows.
+pub fn sort(planned: &mut [Planned]) {
+    planned.sort_by_cached_key(|p| {
+        (
+            p.username.clone().unwrap_or_default().to_lowercase(),
+            p.task.clone(),
+            p.key,
+        )
     });
 }

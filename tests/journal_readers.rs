@@ -4,7 +4,9 @@
 //! a backup taken honestly while it ran, and one crafted to disagree (a real
 //! pg_dump of later texts, named with a time the journal covers).
 //! `history` puts the journal's versions among the backups' and warns of
-//! the crafted backup only; `diff --from-time/--to-time` shows the writer's
+//! the crafted backup only; `texts --at` warns of the crafted backup where
+//! it is the newest the journal covers, and of the honest one never;
+//! `diff --from-time/--to-time` shows the writer's
 //! change; `restore --at` puts back the bytes that stood then, and its undo
 //! command undoes it. Without a server at build time each test is ignored
 //! (build.rs).
@@ -28,7 +30,10 @@ const V2: &str = "second – draft \u{10ffff}\n\\.\n";
 const V3: &str = "third draft, $1 'quoted'";
 const BOB: &str = "bob's only text\t";
 
-fn textrescue(db: &TempDb, command: &str, dir: &Path) -> Command {
+/// `textrescue COMMAND --dir DIR --dbname DB` (`backup`, `watch`), with no
+/// password or URL from the environment. Shared with tests/texts_at.rs, as
+/// the two helpers below.
+pub(crate) fn textrescue(db: &TempDb, command: &str, dir: &Path) -> Command {
     let mut c = db.command(env!("CARGO_BIN_EXE_textrescue"));
     c.env_remove("PGPASSWORD")
         .env_remove("TEXTRESCUE_DATABASE_URL")
@@ -49,7 +54,8 @@ fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ok_polls(dir: &Path) -> u64 {
+/// The `ok` polls in the journal of `dir`.
+pub(crate) fn ok_polls(dir: &Path) -> u64 {
     match JournalReader::open(dir).unwrap() {
         Some(reader) => reader
             .coverage()
@@ -63,7 +69,7 @@ fn ok_polls(dir: &Path) -> u64 {
 }
 
 /// Waits until the journal has `more` ok polls more than now.
-fn wait_for_polls(dir: &Path, more: u64) {
+pub(crate) fn wait_for_polls(dir: &Path, more: u64) {
     let from = ok_polls(dir);
     let started = Instant::now();
     while ok_polls(dir) < from + more {
@@ -73,6 +79,27 @@ fn wait_for_polls(dir: &Path, more: u64) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A running `watch --dir DIR --every 1s` of `db`.
+pub(crate) fn start_watch(db: &TempDb, dir: &Path) -> Child {
+    textrescue(db, "watch", dir)
+        .args(["--every", "1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Ends a watch with SIGTERM, as systemd does; it must end cleanly.
+pub(crate) fn stop_watch(running: Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = running.wait_with_output().unwrap();
+    assert!(out.status.success(), "watch ended: {}", text(&out.stderr));
 }
 
 fn sha(text: &str) -> String {
@@ -134,12 +161,7 @@ fn make_folder(db: &TempDb) -> Folder {
     let before = Utc::now();
     std::thread::sleep(Duration::from_millis(1100));
 
-    let running: Child = textrescue(db, "watch", &dir)
-        .args(["--every", "1s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let running = start_watch(db, &dir);
     wait_for_polls(&dir, 2);
     let t1 = Utc::now();
     std::thread::sleep(Duration::from_millis(1100));
@@ -166,13 +188,7 @@ fn make_folder(db: &TempDb) -> Folder {
     let t3 = Utc::now();
     db.psql("DELETE FROM public.tasktexts WHERE user_id = 3");
     wait_for_polls(&dir, 2);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(running.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let out = running.wait_with_output().unwrap();
-    assert!(out.status.success(), "watch ended: {}", text(&out.stderr));
+    stop_watch(running);
 
     // A real pg_dump of the texts now (alice's v3, bob's gone), named as if
     // taken at t1, when the journal saw alice's v1 and bob's text.
@@ -200,7 +216,7 @@ fn warnings(out: &Output) -> Vec<String> {
 
 #[test]
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
-fn history_diff_and_restore_read_the_journal() {
+fn history_texts_diff_and_restore_read_the_journal() {
     let db = common::pg().create_db("trjreaders");
     let f = make_folder(&db);
     let dir = f.dir.to_str().unwrap();
@@ -304,6 +320,55 @@ fn history_diff_and_restore_read_the_journal() {
         "{}",
         text(&out.stdout)
     );
+
+    // texts --at: the newest backup taken inside the journal's coverage at
+    // or before the time is compared with the journal at its moment. At
+    // t1 that is the crafted one: a warning per text asked for, naming the
+    // backup, the text and the journal's polls; the answer is still the
+    // journal's, and the exit status 0.
+    let out = run(&["texts", dir, "--at", &rfc3339(f.t1), "--format", "json"]);
+    assert_ok(&out);
+    let said = warnings(&out);
+    assert_eq!(said.len(), 2, "{}", text(&out.stderr));
+    assert!(
+        said.iter()
+            .all(|w| w.contains(&f.crafted) && w.contains("polls at")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|w| w.contains("alice 3-MULTI") && w.contains("is not the journal's version")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|w| w.contains("bob 1-EDIT") && w.contains("lacks the text")),
+        "{said:?}"
+    );
+    let texts: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let alice_then = texts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["username"] == "alice");
+    assert_eq!(alice_then.unwrap()["text"], V1, "{texts:#}");
+    // Only the texts asked for are compared.
+    let out = run(&["texts", dir, "--at", &rfc3339(f.t1), "--user", "alice"]);
+    assert_ok(&out);
+    let said = warnings(&out);
+    assert_eq!(said.len(), 1, "{}", text(&out.stderr));
+    assert!(said[0].contains("alice 3-MULTI"), "{said:?}");
+    // Later, the newest such backup is the honest one: it agrees.
+    for at in [f.t2, f.t3] {
+        let out = run(&["texts", dir, "--at", &rfc3339(at), "--format", "json"]);
+        assert_ok(&out);
+        assert_eq!(warnings(&out), Vec::<String>::new(), "at {at}");
+        assert!(text(&out.stderr).contains("from the journal"));
+    }
+    // Before the journal the answer is the backup's: nothing to compare.
+    let out = run(&["texts", dir, "--at", &rfc3339(f.before)]);
+    assert_ok(&out);
+    assert_eq!(warnings(&out), Vec::<String>::new());
 
     // diff between two times: the writer's change, each side from the
     // journal; before the journal, from the backup.

@@ -6,28 +6,16 @@
 //! Without a server at build time each test is ignored (build.rs).
 
 use crate::common;
+use crate::journal_readers::{start_watch, stop_watch, textrescue, wait_for_polls};
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use common::{NASTY, TempDb, assert_failed, assert_ok, insert_text_sql, sql_text, text};
+use common::{NASTY, assert_failed, assert_ok, insert_text_sql, sql_text, text};
 use serde_json::Value;
 use tempfile::TempDir;
-use textrescue::journal::JournalReader;
-
-fn textrescue(db: &TempDb, command: &str, dir: &Path) -> Command {
-    let mut c = db.command(env!("CARGO_BIN_EXE_textrescue"));
-    c.env_remove("PGPASSWORD")
-        .env_remove("TEXTRESCUE_DATABASE_URL")
-        .arg(command)
-        .arg("--dir")
-        .arg(dir)
-        .args(["--dbname", db.name()])
-        .stdin(Stdio::null());
-    c
-}
 
 /// `texts DIR --at AT ARGS...`.
 fn texts_at(dir: &Path, at: DateTime<Utc>, args: &[&str]) -> Output {
@@ -45,32 +33,6 @@ fn texts_at(dir: &Path, at: DateTime<Utc>, args: &[&str]) -> Output {
 fn json_of(out: &Output) -> Value {
     assert_ok(out);
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The `ok` polls in the journal of `dir`.
-fn ok_polls(dir: &Path) -> u64 {
-    match JournalReader::open(dir).unwrap() {
-        Some(reader) => reader
-            .coverage()
-            .unwrap()
-            .spans
-            .iter()
-            .map(|s| s.polls)
-            .sum(),
-        None => 0,
-    }
-}
-
-/// Waits until the journal has `more` ok polls more than `from`.
-fn wait_for_polls(dir: &Path, from: u64, more: u64) {
-    let started = Instant::now();
-    while ok_polls(dir) < from + more {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "watch does not poll"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The texts of `json` (a `texts --format json` array) that `keep` keeps.
@@ -103,15 +65,10 @@ fn texts_at_a_time_come_from_the_journal_or_the_backup_before() {
     std::thread::sleep(Duration::from_millis(50));
     let before_journal = (Utc::now(), db.texts_json("public.tasktexts"));
 
-    let running: Child = textrescue(&db, "watch", dir)
-        .args(["--every", "1s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_polls(dir, 0, 2);
+    let running = start_watch(&db, dir);
+    wait_for_polls(dir, 2);
     let first = (Utc::now(), db.texts_json("public.tasktexts"));
-    wait_for_polls(dir, 2, 1);
+    wait_for_polls(dir, 1);
     let ids: Vec<i64> = first
         .1
         .as_array()
@@ -131,17 +88,10 @@ fn texts_at_a_time_come_from_the_journal_or_the_backup_before() {
         ids[2],
         insert_text_sql(None, 2, 4, "2024-03-02 10:00:00+00", None, NASTY[6]),
     ));
-    let changed = ok_polls(dir);
-    wait_for_polls(dir, changed, 2);
+    wait_for_polls(dir, 2);
     let second = (Utc::now(), db.texts_json("public.tasktexts"));
-    wait_for_polls(dir, changed + 2, 1);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(running.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let out = running.wait_with_output().unwrap();
-    assert!(out.status.success(), "watch ended: {}", text(&out.stderr));
+    wait_for_polls(dir, 1);
+    stop_watch(running);
     assert_ne!(first.1, second.1);
 
     // Inside the journal: the live texts then, said to be from the journal.

@@ -14,11 +14,14 @@ use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::escape::{self, shell_option, shell_path};
 use crate::filter::{Filter, FilterArgs};
-use crate::history::journal::{self as journal_history, DumpSide};
-use crate::history::{Key, Outcome, TextHistory, TextSummary, dump_stamp, histories, summarize};
+use crate::history::journal::{JournalSide, Names};
+use crate::history::{
+    Key, Outcome, TextSummary, dump_row, dump_stamp, planned_from_dumps, sort, summarize,
+};
 use crate::journal::{JOURNAL_FILE, JournalReader};
 use crate::nightlies::{DumpFile, candidates, one_prefix};
-use crate::output::{self, Destination};
+use crate::output::Destination;
+use crate::output::history::{JsonRows, TableRows};
 use crate::progress::{Progress, size_on_disk};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -205,35 +208,77 @@ pub fn run(args: &Args) -> Result<()> {
         ));
     }
 
-    if let Some((_, reader)) = &journal {
-        usernames.extend(reader.usernames()?.into_values());
-        tasks.extend(reader.tasks()?.into_values());
+    let journal_names = match &journal {
+        Some((_, reader)) => Some(Names::read(reader)?),
+        None => None,
+    };
+    if let Some(names) = &journal_names {
+        usernames.extend(names.usernames.values().cloned());
+        tasks.extend(names.tasks.values().cloned());
     }
     for w in filter.unknown_names(usernames.iter().map(String::as_str), &tasks) {
         warn(&format!("no dump has {w}"));
     }
-    let mut rows = histories(&dumps, &times, &summaries);
-    if let Some((dir, reader)) = &journal {
-        rows = with_journal(rows, dir, reader, &filter, &dumps, &times, &summaries)?;
+    let journal = match (&journal, journal_names) {
+        (Some((dir, reader)), Some(names)) => {
+            Some(JournalSide::new(dir, reader, names, &filter, &dumps)?)
+        }
+        _ => None,
+    };
+    let mut planned = planned_from_dumps(&summaries);
+    if let Some(j) = &journal {
+        j.plan(&mut planned);
     }
-    let mut files = HashSet::new();
-    for row in rows.iter_mut().filter(|r| r.gone()) {
-        let file = restore_file(&row.last, &mut files);
-        row.restore = Some(match (&row.journal, &journal) {
-            (Some(standing), Some((dir, _))) => {
-                restore_command_at(dir, standing.last_seen, &row.last, &args.dump_args, &file)
-            }
-            _ => restore_command(&row.last_seen, None, &row.last, &args.dump_args, &file),
-        });
-    }
-    if rows.is_empty() {
+    sort(&mut planned);
+    if planned.is_empty() {
         warn("no texts match the filters in any dump");
     }
+
+    // Each text's row is built, checked against the journal and written
+    // before the next is read: memory holds one text's versions at a time.
     let mut destination = Destination::open(args.output.as_deref())?;
     let out = destination.writer();
-    match args.format {
-        HistoryFormat::Table => output::history::write_table(&rows, &dumps, &failed, out)?,
-        HistoryFormat::Json => output::history::write_json(&rows, out)?,
+    let mut writer = match args.format {
+        HistoryFormat::Table => Rows::Table(Box::new(TableRows::new(&dumps, &failed, out))),
+        HistoryFormat::Json => Rows::Json(JsonRows::new(out)),
+    };
+    let mut files = HashSet::new();
+    for p in &planned {
+        let row = dump_row(p.key, &dumps, &times, &summaries);
+        let mut row = match &journal {
+            Some(j) => {
+                let (row, disagreements) =
+                    j.with_journal(p.key, row, &dumps, &times, &summaries)?;
+                for w in &disagreements {
+                    warn(w);
+                }
+                match row {
+                    Some(row) => row,
+                    None => continue,
+                }
+            }
+            None => match row {
+                Some(row) => row,
+                None => continue,
+            },
+        };
+        if row.gone() {
+            let file = restore_file(&row.last, &mut files);
+            row.restore = Some(match (&row.journal, &journal) {
+                (Some(standing), Some(j)) => {
+                    restore_command_at(j.dir, standing.last_seen, &row.last, &args.dump_args, &file)
+                }
+                _ => restore_command(&row.last_seen, None, &row.last, &args.dump_args, &file),
+            });
+        }
+        match &mut writer {
+            Rows::Table(w) => w.row(&row)?,
+            Rows::Json(w) => w.row(&row)?,
+        }
+    }
+    match writer {
+        Rows::Table(w) => w.finish()?,
+        Rows::Json(w) => w.finish()?,
     }
     destination.finish()?;
     if !failed.is_empty() {
@@ -245,6 +290,12 @@ pub fn run(args: &Args) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The output, one row at a time.
+enum Rows<'a> {
+    Table(Box<TableRows<'a>>),
+    Json(JsonRows<'a>),
 }
 
 /// The journal of the first folder given that has one.
@@ -267,48 +318,6 @@ fn open_journal(paths: &[PathBuf]) -> Result<Option<(PathBuf, JournalReader)>> {
         found = Some((dir.clone(), reader));
     }
     Ok(found)
-}
-
-/// The dumps' rows with the journal's versions, and a warning for each
-/// text where a dump and the journal disagree.
-fn with_journal(
-    rows: Vec<TextHistory>,
-    dir: &std::path::Path,
-    reader: &JournalReader,
-    filter: &Filter,
-    dumps: &[String],
-    times: &[String],
-    summaries: &[HashMap<Key, TextSummary>],
-) -> Result<Vec<TextHistory>> {
-    let shown: HashSet<Key> = rows.iter().map(|r| (r.user_id, r.task_id)).collect();
-    let path = dir.join(JOURNAL_FILE).display().to_string();
-    let mut texts = journal_history::read(reader, &path, filter, &shown)?;
-    let rows = journal_history::merge(rows, &mut texts, dumps, times);
-    let names: HashMap<Key, String> = rows
-        .iter()
-        .map(|r| {
-            let who = r
-                .username
-                .as_deref()
-                .map_or_else(|| format!("user #{}", r.user_id), escape::visible);
-            (
-                (r.user_id, r.task_id),
-                format!("{who} {}", escape::visible(&r.task)),
-            )
-        })
-        .collect();
-    let keys: Vec<Key> = rows.iter().map(|r| (r.user_id, r.task_id)).collect();
-    let sides: Vec<DumpSide<'_>> = dumps
-        .iter()
-        .zip(summaries)
-        .map(|(path, texts)| DumpSide { path, texts })
-        .collect();
-    for w in journal_history::disagreements(reader, &texts, &sides, &keys, |k| {
-        names.get(k).cloned().unwrap_or_default()
-    })? {
-        warn(&w);
-    }
-    Ok(rows)
 }
 
 /// The `texts DIR --at` command that gets a text back as the journal last
@@ -400,7 +409,7 @@ mod tests {
             id,
             modified_at: None,
             length: 0,
-            sha256: String::new(),
+            sha256: [0; 32],
             username: user.map(String::from),
             task: task.map(String::from),
             matched: true,

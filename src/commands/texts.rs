@@ -30,6 +30,9 @@ pub struct Args {
     /// RFC 3339 (2024-03-05T14:22:00+01:00) or as YYYY-MM-DD HH:MM[:SS] in
     /// UTC. From the folder's journal (of textrescue watch) where it covers
     /// TIME, else from the newest backup in the folder dated before TIME.
+    /// Where the journal answers, a warning names each text asked for that
+    /// the newest backup taken inside the journal's coverage at or before
+    /// TIME holds otherwise than the journal did then.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     #[command(flatten)]
@@ -125,6 +128,19 @@ pub fn run(args: &Args) -> Result<()> {
             eprintln!("textrescue: {}", chosen.describe(at));
             match chosen {
                 at_time::Source::Journal { texts, .. } => {
+                    // The answer is the journal's: say where a backup it
+                    // covers disagrees with it about the texts asked for.
+                    let mut warnings = Vec::new();
+                    let disagree = at_time::disagreements(
+                        Path::new(&args.dump),
+                        at,
+                        &filter,
+                        &options,
+                        &mut warnings,
+                    );
+                    for w in warnings.iter().chain(disagree?.iter()) {
+                        warn(w);
+                    }
                     Read::Journal(texts, format!("{} (journal)", args.dump))
                 }
                 at_time::Source::Backup { path, .. } => {

@@ -227,13 +227,33 @@ impl JournalReader {
         )
     }
 
-    /// Every (user_id, task_id) the journal has a text for, sorted.
-    pub fn pairs(&self) -> Result<Vec<(i64, i64)>> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT DISTINCT user_id, task_id FROM texts ORDER BY 1, 2")?;
-        let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    /// Every version's row (no text, no polls), by student and task, one
+    /// at a time: a pass over the whole journal in little memory.
+    pub fn for_each_version_meta(
+        &self,
+        mut each: impl FnMut(&TextMeta) -> Result<()>,
+    ) -> Result<()> {
+        let _read = self.conn.unchecked_transaction()?;
+        let mut statement = self.conn.prepare_cached(
+            "SELECT t.row_id, t.user_id, t.task_id, t.created_at, v.modified_at
+             FROM versions v JOIN texts t ON t.id = v.text
+             ORDER BY t.user_id, t.task_id, v.id",
+        )?;
+        let mut rows = statement.query([])?;
+        while let Some(r) = rows.next()? {
+            each(&TextMeta::from_columns(r, 0)?)?;
+        }
+        Ok(())
+    }
+
+    /// The versions current at some `ok` poll from `p0` to `p1` (of any
+    /// text), by student and task, oldest first.
+    pub fn versions_between(&self, p0: &Poll, p1: &Poll) -> Result<Vec<Version>> {
+        self.query_versions(
+            "v.first_poll <= ?2 AND (v.ended_poll IS NULL OR v.ended_poll > ?1)
+             ORDER BY t.user_id, t.task_id, v.id",
+            params![p0.id, p1.id],
+        )
     }
 
     /// The `ok` polls that bracket the times from `from` to `to`: the last
