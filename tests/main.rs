@@ -44,6 +44,7 @@ mod roundtrip_proptest;
 mod row_shapes;
 mod s3;
 mod s3_encrypted;
+mod s3_restore;
 mod texts_at;
 mod url_secrets;
 mod watch;

@@ -2,14 +2,15 @@
 //! R2, MinIO, Garage, Ceph) under an `s3://BUCKET/PREFIX` location, reached
 //! through `object_store`. This module owns the location's syntax, the
 //! credentials (taken the way AWS tools take them), the objects' names,
-//! sizes and contents, the multipart upload ([`upload`]) and age encryption
-//! ([`seal`]).
+//! sizes and contents, the multipart upload ([`upload`]), age encryption
+//! ([`seal`]), and a copy fetched into a private temporary file ([`fetch`]).
 //!
 //! The rest of textrescue is synchronous: a [`Remote`] carries its own tokio
 //! current-thread runtime and every call blocks on it. Nothing here knows
 //! what a backup is beyond its file name.
 
 mod errors;
+pub mod fetch;
 pub mod read;
 pub mod seal;
 pub mod upload;
