@@ -523,3 +523,75 @@ fn a_full_local_disk_is_one_line_and_nothing_is_uploaded_or_left() {
         assert!(names(&tiny).is_empty(), "left behind: {:?}", names(&tiny));
     });
 }
+
+/// The file a fetch under way is writing in `tmpdir`, once it has bytes.
+fn fetch_under_way(tmpdir: &Path) -> bool {
+    fs::read_dir(tmpdir).unwrap().flatten().any(|d| {
+        d.file_name()
+            .to_string_lossy()
+            .starts_with(".textrescue-fetch-")
+            && fs::read_dir(d.path()).is_ok_and(|files| {
+                files
+                    .flatten()
+                    .any(|f| f.metadata().is_ok_and(|m| m.len() > 0))
+            })
+    })
+}
+
+#[test]
+#[cfg_attr(
+    not(all(has_s3, has_postgres)),
+    ignore = "needs the S3 test servers (bash .ci/s3-up) and PostgreSQL"
+)]
+fn sigterm_during_a_fetch_stops_it_and_removes_the_file() {
+    let pg = pg();
+    // 96 MiB that do not compress, under a backup's name: long enough a
+    // fetch to be caught in the middle.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let big: Vec<u8> = (0..96 * 1024 * 1024 / 8)
+        .flat_map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        })
+        .collect();
+    each_server(|server| {
+        let bucket = server.bucket();
+        let key = "nightly/race_bk_20240101-000000.sql.gz";
+        server.put(&bucket, key, &big);
+        let tmp = tempfile::tempdir().unwrap();
+        let tmpdir = tmp.path().join("tmp");
+        fs::create_dir(&tmpdir).unwrap();
+        let into = Dropped(&pg, format!("s3sig_{}", std::process::id()));
+        let mut child = with_server(crate::whole_restore::textrescue(&pg), server, &tmpdir)
+            .args(["restore", &format!("s3://{bucket}/{key}")])
+            .args(["--whole-database", "--into", &into.1])
+            .args(["--s3-endpoint", &server.endpoint])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !fetch_under_way(&tmpdir) {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "ended before its fetch was seen"
+            );
+            assert!(std::time::Instant::now() < deadline, "no fetch seen");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // SAFETY: kill(2) of our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        let out = child.wait_with_output().unwrap();
+        let err = assert_failed(&out);
+        assert!(err.contains("interrupted by SIGTERM"), "{err}");
+        assert!(err.contains("nothing was kept"), "{err}");
+        assert!(
+            names(&tmpdir).is_empty(),
+            "left behind: {:?}",
+            names(&tmpdir)
+        );
+        assert!(!pg.database_exists(&into.1));
+    });
+}
