@@ -86,6 +86,28 @@ fn a_text_comes_back_from_an_encrypted_copy_in_a_bucket() {
         let tmpdir = tmp.path().join("tmp");
         fs::create_dir(&tmpdir).unwrap();
         let copy = format!("{url}/{NIGHT1}.age");
+        // The plan only: no --safety-dir needed, nothing changed.
+        let out = with_server(
+            restore(&db, Path::new(&copy), &["--user", "ALICE", "--dry-run"]),
+            server,
+            &tmpdir,
+        )
+        .args(["--identity", identity.to_str().unwrap()])
+        .args(["--s3-endpoint", &server.endpoint])
+        .output()
+        .unwrap();
+        assert_ok(&out);
+        assert!(
+            text(&out.stdout).contains("  restore    alice 0-ENV"),
+            "{}",
+            text(&out.stdout)
+        );
+        assert_eq!(row(&db, 104), serde_json::Value::Array(vec![]));
+        assert!(
+            names(&tmpdir).is_empty(),
+            "left behind: {:?}",
+            names(&tmpdir)
+        );
         let out = with_server(
             restore(
                 &db,

@@ -34,7 +34,7 @@ Examples:
 A backup in a bucket (s3://BUCKET/PREFIX/NAME, NAME.age decrypted with
 --identity) is fetched into a private temporary file (in TMPDIR, else /tmp),
 checked against the SHA-256 recorded with the copy, restored from as a local
-file, and removed at the end; --safety-dir is then required.
+file, and removed at the end; --safety-dir is then required (but with --dry-run).
 
 The live database: --dbname (or --database-url, or PGDATABASE without
 --container), else the one the backups are named after (DBNAME_bk_...) when
@@ -145,7 +145,7 @@ fn bucket_source(args: &Args) -> Result<Option<String>> {
         )
         .into());
     }
-    if !args.whole_database && args.safety_dir.is_none() {
+    if !args.whole_database && !args.dry_run && args.safety_dir.is_none() {
         return Err(UsageError(
             "restoring from a bucket needs --safety-dir DIR: where the safety backup of the live \
              database goes (the backups folder, if this machine has it)"
