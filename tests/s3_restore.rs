@@ -404,6 +404,20 @@ fn a_wrong_key_or_a_missing_copy_is_one_line_and_leaves_nothing() {
             assert!(names(&records).is_empty(), "{:?}", names(&records));
             assert_eq!(db.texts_json("public.tasktexts"), before);
         }
+        // A bucket that is not there is said so.
+        let out = with_server(crate::whole_restore::textrescue(&pg), server, &tmpdir)
+            .args(["restore", &format!("s3://{bucket}-gone/nightly/{name}")])
+            .args(["--whole-database", "--into", "s3gone_never_made"])
+            .args(["--s3-endpoint", &server.endpoint])
+            .output()
+            .unwrap();
+        let err = assert_failed(&out);
+        assert!(err.contains("there is no bucket"), "{err}");
+        assert!(
+            names(&tmpdir).is_empty(),
+            "left behind: {:?}",
+            names(&tmpdir)
+        );
         // Without --safety-dir: a usage error, before the bucket is asked anything.
         let out = with_server(
             restore(&db, Path::new(&sealed), &["--user", "alice", "--yes"]),

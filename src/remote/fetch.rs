@@ -106,9 +106,12 @@ pub fn fetch(
         bail!("{url}: not a backup's name");
     }
     let remote = Remote::connect(&location, settings.endpoint.as_deref())?;
-    let head = remote
-        .head(&name)?
-        .ok_or_else(|| anyhow!("{url}: no such object"))?;
+    let Some(head) = remote.head(&name)? else {
+        // Some services answer a missing bucket as a missing object: the
+        // bucket is asked about, for the line that says which is missing.
+        remote.check_bucket()?;
+        bail!("{url}: no such object");
+    };
     check_room(folder, head.size)?;
     let dir = tempfile::Builder::new()
         .prefix(".textrescue-fetch-")
