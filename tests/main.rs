@@ -45,6 +45,7 @@ mod row_shapes;
 mod s3;
 mod s3_encrypted;
 mod s3_ranged;
+mod s3_restore;
 mod texts_at;
 mod url_secrets;
 mod watch;

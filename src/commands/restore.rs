@@ -1,7 +1,7 @@
 //! `textrescue restore BACKUP_OR_DIR`: texts from a backup back into the
 //! live database, in one safe command (see docs/recovering-a-text.md).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -13,8 +13,12 @@ use crate::dump::ReadOptions;
 use crate::error::UsageError;
 use crate::escape;
 use crate::filter::FilterArgs;
+use crate::remote::fetch::{self, Fetched};
+use crate::remote::read::ReadSettings;
+use crate::remote::{Location, read};
 use crate::restore::script::OnConflict;
 use crate::restore::{self, Settings, live::Live, target, undo};
+use crate::signals::Caught;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(after_help = "\
@@ -23,6 +27,14 @@ Examples:
       --container server-db-1 --username buggy --dbname buggy_race
   textrescue restore buggy_race_bk_20240304-020000.sql.gz --user alice \\
       --host 127.0.0.1 --username buggy --dbname buggy_race --yes
+  textrescue restore s3://race-backups/nightly/buggy_race_bk_20240304-020000.sql.gz.age \\
+      --identity race-backups.key --s3-endpoint https://s3.eu-central-003.backblazeb2.com \\
+      --user alice --safety-dir /buggy/server/db/backups --dbname buggy_race
+
+A backup in a bucket (s3://BUCKET/PREFIX/NAME, NAME.age decrypted with
+--identity) is fetched into a private temporary file (in TMPDIR, else /tmp),
+checked against the SHA-256 recorded with the copy, restored from as a local
+file, and removed at the end; --safety-dir is then required (but with --dry-run).
 
 The live database: --dbname (or --database-url, or PGDATABASE without
 --container), else the one the backups are named after (DBNAME_bk_...) when
@@ -36,7 +48,8 @@ the restored rows read back and compared byte for byte. Any failure before the
 commit leaves the live database unchanged. The summary ends with the command
 that undoes the restore (from the safety backup).")]
 pub struct Args {
-    /// A backup, or a folder of backups (each text from the newest backup that has it).
+    /// A backup, or a folder of backups (each text from the newest backup
+    /// that has it), or a backup in a bucket (s3://BUCKET/PREFIX/NAME).
     pub backup: PathBuf,
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -101,10 +114,71 @@ pub struct Args {
     /// The pg_restore to run for archives (with --container: inside it).
     #[arg(long, value_name = "PATH", default_value = "pg_restore")]
     pub pg_restore: String,
+    /// For a backup in a bucket: the S3-compatible service's URL (default:
+    /// AWS_ENDPOINT_URL, else AWS; keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// For an encrypted copy in a bucket (NAME.age): the age identity file
+    /// (age-keygen's) to decrypt it with.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+}
+
+/// The bucket URL `restore` was given instead of a local backup, checked
+/// (usage errors, before anything is read); `None` for a local source.
+fn bucket_source(args: &Args) -> Result<Option<String>> {
+    let Some(url) = args.backup.to_str().filter(|b| Location::is_remote(b)) else {
+        if args.s3_endpoint.is_some() || args.identity.is_some() {
+            return Err(UsageError(
+                "--s3-endpoint and --identity go with a backup in a bucket (s3://BUCKET/PREFIX/NAME)"
+                    .into(),
+            )
+            .into());
+        }
+        return Ok(None);
+    };
+    read::split(url).map_err(super::settings::as_usage)?;
+    if args.from.is_some() {
+        return Err(UsageError(
+            "--from picks a backup in a folder; s3://BUCKET/PREFIX/NAME names one backup already"
+                .into(),
+        )
+        .into());
+    }
+    if !args.whole_database && !args.dry_run && args.safety_dir.is_none() {
+        return Err(UsageError(
+            "restoring from a bucket needs --safety-dir DIR: where the safety backup of the live \
+             database goes (the backups folder, if this machine has it)"
+                .into(),
+        )
+        .into());
+    }
+    Ok(Some(url.to_string()))
+}
+
+/// The backup at `url` fetched into a private temporary file (see
+/// [`fetch`]); a signal during the fetch stops it and removes the file.
+fn fetch_backup(args: &Args, url: &str, interrupt: &Caught) -> Result<Fetched> {
+    let settings = ReadSettings {
+        endpoint: args.s3_endpoint.clone(),
+        identity: args.identity.clone(),
+    };
+    let fetched = fetch::fetch(url, &settings, &std::env::temp_dir(), &|| interrupt.check())?;
+    println!("{}", fetched.describe());
+    Ok(fetched)
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    if let Some(settings) = super::settings::whole_database(args)? {
+    let bucket = bucket_source(args)?;
+    if let Some(mut settings) = super::settings::whole_database(args)? {
+        let Some(url) = &bucket else {
+            return crate::whole::restore(&settings);
+        };
+        let interrupt = Caught::install()?;
+        // Removed when this returns, whatever happens.
+        let fetched = fetch_backup(args, url, &interrupt)?;
+        settings.backup = fetched.path().to_path_buf();
+        interrupt.check()?;
         return crate::whole::restore(&settings);
     }
     let filter = super::settings::filter(&args.filter)?;
@@ -132,6 +206,19 @@ pub fn run(args: &Args) -> Result<()> {
         )
         .into());
     }
+    // A backup in a bucket is fetched now, once the command line is known
+    // to be right, and removed when this returns (also on an error or a
+    // signal: the restore fails and returns).
+    let (fetched, interrupt) = match &bucket {
+        Some(url) => {
+            let caught = Caught::install()?;
+            (Some(fetch_backup(args, url, &caught)?), Some(caught))
+        }
+        None => (None, None),
+    };
+    let source: &Path = fetched
+        .as_ref()
+        .map_or(args.backup.as_path(), Fetched::path);
     let mut conn = args.connection.conn()?;
     let container = args.connection.container();
     let c = &args.connection;
@@ -142,7 +229,7 @@ pub fn run(args: &Args) -> Result<()> {
         c.database_url.as_ref().map(|_| url_from_env),
         container.is_some(),
         &target::Backups {
-            source: &args.backup,
+            source,
             from: args.from.as_deref(),
             prefix: args.prefix.as_deref(),
         },
@@ -155,7 +242,7 @@ pub fn run(args: &Args) -> Result<()> {
     let mut safety = BackupSettings::new(
         args.safety_dir
             .clone()
-            .unwrap_or_else(|| restore::default_safety_dir(&args.backup)),
+            .unwrap_or_else(|| restore::default_safety_dir(source)),
         conn.clone(),
         Launch {
             pg_dump: args.pg_dump.clone(),
@@ -208,7 +295,7 @@ pub fn run(args: &Args) -> Result<()> {
     read_options.keep_only(&filter.of_rows());
     let settings = Settings {
         usernames,
-        source: args.backup.clone(),
+        source: source.to_path_buf(),
         from: args.from.clone(),
         at,
         read_options,
@@ -231,5 +318,9 @@ pub fn run(args: &Args) -> Result<()> {
         undo_reach,
         target_note,
     };
+    // A signal between the fetch and the restore's own handling of them.
+    if let Some(caught) = &interrupt {
+        caught.check()?;
+    }
     restore::run(&settings)
 }

@@ -166,11 +166,31 @@ pub fn server(
 
 /// `drill`'s settings, checked.
 pub fn drill(args: &super::drill::Args) -> Result<crate::whole::drill::Settings> {
-    if !args.dir.is_dir() {
+    let remote = |p: &Path| p.to_str().is_some_and(crate::remote::Location::is_remote);
+    if remote(&args.dir) {
+        crate::remote::Location::parse(&args.dir.to_string_lossy()).map_err(as_usage)?;
+        if args.monitor.prometheus.is_some() {
+            return Err(usage(
+                "--prometheus writes a backups folder's metrics: give the local folder (drill DIR \
+                 --from s3://...)",
+            ));
+        }
+    } else if !args.dir.is_dir() {
         return Err(usage(format!(
             "{} is not a folder: drill takes the backups folder (and --from to pick a backup)",
             args.dir.display()
         )));
+    }
+    if let Some(from) = args.from.as_deref().filter(|f| remote(f)) {
+        crate::remote::Location::parse(&from.to_string_lossy()).map_err(as_usage)?;
+    }
+    if (args.s3_endpoint.is_some() || args.identity.is_some())
+        && !remote(&args.dir)
+        && !args.from.as_deref().is_some_and(remote)
+    {
+        return Err(usage(
+            "--s3-endpoint and --identity go with backups in a bucket (s3://...)",
+        ));
     }
     if let Some(name) = &args.scratch_name
         && (name.is_empty() || name.len() > 63)
@@ -188,5 +208,9 @@ pub fn drill(args: &super::drill::Args) -> Result<crate::whole::drill::Settings>
         database: args.database.clone(),
         table: args.table.clone(),
         scratch: args.scratch_name.clone(),
+        remote: crate::remote::read::ReadSettings {
+            endpoint: args.s3_endpoint.clone(),
+            identity: args.identity.clone(),
+        },
     })
 }

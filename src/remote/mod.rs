@@ -3,13 +3,15 @@
 //! through `object_store`. This module owns the location's syntax, the
 //! credentials (taken the way AWS tools take them), the objects' names,
 //! sizes and contents, the multipart upload ([`upload`]), age encryption
-//! ([`seal`]) and reading an object by byte ranges ([`ranged`]).
+//! ([`seal`]), reading an object by byte ranges ([`ranged`]), and a copy
+//! fetched into a private temporary file ([`fetch`]).
 //!
 //! The rest of textrescue is synchronous: a [`Remote`] carries its own tokio
 //! current-thread runtime and every call blocks on it. Nothing here knows
 //! what a backup is beyond its file name.
 
 mod errors;
+pub mod fetch;
 pub mod ranged;
 pub mod read;
 pub mod seal;
