@@ -27,8 +27,8 @@ Examples:
       --container server-db-1 --username buggy --dbname buggy_race
   textrescue restore buggy_race_bk_20240304-020000.sql.gz --user alice \\
       --host 127.0.0.1 --username buggy --dbname buggy_race --yes
-  textrescue restore s3://race-backups/nightly/buggy_race_bk_20240304-020000.sql.gz.age \\
-      --identity race-backups.key --s3-endpoint https://s3.eu-central-003.backblazeb2.com \\
+  textrescue restore s3://race-backups/buggy_race_bk_20240304.sql.gz.age \\
+      --identity race-backups.key --s3-endpoint https://s3.example.net \\
       --user alice --safety-dir /buggy/server/db/backups --dbname buggy_race
 
 A backup in a bucket (s3://BUCKET/PREFIX/NAME, NAME.age decrypted with
