@@ -167,7 +167,8 @@ pub fn refuse_existing(server: &Server, name: &str, interrupt: &Caught) -> Resul
 
 /// Creates `name` from template0 in `encoding`, owned by the live
 /// database's owner (so that the app, which owns its tables, may still
-/// migrate it). CREATE DATABASE itself fails if it exists.
+/// migrate it). CREATE DATABASE itself fails if it exists; a signal
+/// during it is seen once it has ended.
 pub fn create(
     server: &Server,
     name: &str,
@@ -197,7 +198,12 @@ pub fn create(
         sql += &format!(" OWNER {}", ident(&o));
     }
     sql.push_str(";\n");
-    server.run(MAINTENANCE_DB, &sql, interrupt)
+    // Run to its end whatever signal comes, then the signal is seen: a
+    // client stopped here would leave a CREATE DATABASE going on in the
+    // container (stopping `docker exec` does not stop psql in it), which
+    // could commit after a drill dropped the database it had not yet made.
+    server.run(MAINTENANCE_DB, &sql, &Caught::never())?;
+    interrupt.check()
 }
 
 /// A client process loading the backup, and what ends it.

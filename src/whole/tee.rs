@@ -6,9 +6,10 @@
 //! and the load compete for the same cores.
 //!
 //! Memory stays bounded: at most [`IN_FLIGHT`] blocks wait for the reader,
-//! and the feeding thread waits when they do (the load goes no faster than
-//! the check's reading of it, which is the faster of the two). Blocks are
-//! handed back to the feeder once read, so the same few buffers go round.
+//! and the feeding thread waits while they do (the reader, which only
+//! counts rows and hashes texts, keeps well ahead of psql and the server).
+//! Blocks are handed back to the feeder once read, so the same few buffers
+//! go round.
 //! If the reader stops (it failed, or it was stopped), the feeder goes on
 //! without it: the load is never held up by a reader that is gone.
 
