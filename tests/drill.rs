@@ -3,10 +3,13 @@
 //! backup restored into a scratch database, checked, and the scratch
 //! database dropped whatever happens: success, a damaged backup, a schema
 //! older than the live one, a name already taken, SIGINT and SIGTERM during
-//! the load and during the check (no client left running either).
+//! the load and during the check (no client left running either); and
+//! `--prometheus FILE --ping URL` (the ping server and the Prometheus
+//! parser of tests/monitor.rs).
 
 use crate::common::{Pg, TempDb, pg, text};
 use crate::dockerdb::Container;
+use crate::monitor::{PingServer, closed_port, samples, value};
 use crate::whole_restore::{container_race_db, race_db, textrescue};
 
 use std::io::{BufRead, BufReader, Write};
@@ -151,6 +154,155 @@ fn a_scratch_name_already_taken_is_refused_and_left_alone() {
     assert_eq!(taken.psql("SELECT x FROM mine"), "42");
     let record = drills::last(&dir).unwrap().unwrap();
     assert!(!record.success);
+}
+
+// ---- --prometheus FILE and --ping URL ----
+
+#[test]
+#[cfg_attr(
+    not(all(has_postgres, has_prometheus_client)),
+    ignore = "needs PostgreSQL (PGHOST/PGPORT) and the prometheus-client Python package"
+)]
+fn a_drill_pings_start_then_success_and_writes_its_metrics() {
+    let pg = pg();
+    let db = race_db(&pg, "drill_ping");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    backup_with(&db.pg_dump(&["-Fp"]), &dir, "");
+    let file = tmp.path().join("textrescue.prom");
+    let server = PingServer::start();
+    let before = chrono::Utc::now().timestamp();
+    let out = drill(
+        &pg,
+        &dir,
+        &db,
+        &[
+            "--prometheus",
+            file.to_str().unwrap(),
+            "--ping",
+            &server.url("/ping/drill-1"),
+        ],
+    );
+    crate::common::assert_ok(&out);
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+    assert_eq!(
+        server.lines(),
+        [
+            "POST /ping/drill-1/start HTTP/1.1",
+            "POST /ping/drill-1 HTTP/1.1"
+        ]
+    );
+    assert_eq!(server.bodies()[1], "drill passed");
+    let record = drills::last(&dir).unwrap().unwrap();
+    assert!(record.success, "{record:?}");
+    let samples = samples(&file);
+    let last = value(
+        &samples,
+        "textrescue_restore_drill_last_success_timestamp_seconds",
+    )
+    .unwrap();
+    assert_eq!(last, record.finished_at.timestamp() as f64);
+    assert!(last >= before as f64 && last <= chrono::Utc::now().timestamp() as f64);
+    assert_eq!(
+        value(&samples, "textrescue_restore_drill_duration_seconds"),
+        Some((record.restore_seconds.unwrap() * 1000.0).round() / 1000.0)
+    );
+    assert!(value(&samples, "textrescue_restore_drill_duration_seconds").unwrap() > 0.0);
+    assert_eq!(
+        value(&samples, "textrescue_restore_drill_success"),
+        Some(1.0)
+    );
+    // The folder's backup is in the file too (every metric of the folder).
+    assert_eq!(value(&samples, "textrescue_backups_retained"), Some(1.0));
+}
+
+#[test]
+#[cfg_attr(
+    not(all(has_postgres, has_prometheus_client)),
+    ignore = "needs PostgreSQL (PGHOST/PGPORT) and the prometheus-client Python package"
+)]
+fn a_failing_drill_pings_fail_with_why_and_keeps_the_last_success() {
+    let pg = pg();
+    let db = race_db(&pg, "drill_ping_fail");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    let good = backup_with(&db.pg_dump(&["-Fp"]), &dir, "");
+    let file = tmp.path().join("textrescue.prom");
+    let prom = file.to_str().unwrap();
+    crate::common::assert_ok(&drill(&pg, &dir, &db, &["--prometheus", prom]));
+    let first = drills::last(&dir).unwrap().unwrap();
+    assert!(first.success, "{first:?}");
+
+    // A newer backup, cut short: the drill takes it and fails.
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(
+        dir.join("buggy_race_bk_20260302-020000.sql.gz"),
+        &bytes[..bytes.len() * 2 / 3],
+    )
+    .unwrap();
+    let server = PingServer::start();
+    let out = drill(
+        &pg,
+        &dir,
+        &db,
+        &["--prometheus", prom, "--ping", &server.url("/ping/drill-2")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        server.lines(),
+        [
+            "POST /ping/drill-2/start HTTP/1.1",
+            "POST /ping/drill-2/fail HTTP/1.1"
+        ]
+    );
+    let failed = drills::last(&dir).unwrap().unwrap();
+    assert!(!failed.success, "{failed:?}");
+    assert_eq!(failed.backup, "buggy_race_bk_20260302-020000.sql.gz");
+    // The reason goes with the ping: the drill's own failure lines.
+    let why = &server.bodies()[1];
+    assert!(why.starts_with("drill failed: "), "{why}");
+    for f in &failed.failures {
+        assert!(why.contains(f.as_str()), "{f:?} not in {why:?}");
+    }
+    let samples = samples(&file);
+    assert_eq!(
+        value(
+            &samples,
+            "textrescue_restore_drill_last_success_timestamp_seconds"
+        ),
+        Some(first.finished_at.timestamp() as f64)
+    );
+    assert_eq!(
+        value(&samples, "textrescue_restore_drill_duration_seconds"),
+        Some((first.restore_seconds.unwrap() * 1000.0).round() / 1000.0)
+    );
+    assert_eq!(
+        value(&samples, "textrescue_restore_drill_success"),
+        Some(0.0)
+    );
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn an_unreachable_ping_url_does_not_fail_the_drill() {
+    let pg = pg();
+    let db = race_db(&pg, "drill_ping_down");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    backup_with(&db.pg_dump(&["-Fp"]), &dir, "");
+    let url = format!("http://127.0.0.1:{}/ping/secret-uuid", closed_port());
+    let out = drill(&pg, &dir, &db, &["--ping", &url]);
+    crate::common::assert_ok(&out);
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("textrescue: warning: the start ping to http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 tries"), "{stderr}");
+    assert!(!stderr.contains("secret-uuid"), "{stderr}");
+    assert!(text(&out.stdout).contains("drill passed"));
+    assert!(drills::last(&dir).unwrap().unwrap().success);
 }
 
 /// A drill running, its stdout lines coming on a channel.

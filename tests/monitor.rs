@@ -19,13 +19,13 @@ type Request = (String, String);
 
 /// An HTTP server on 127.0.0.1 that answers every request `200 OK` and
 /// records it.
-struct PingServer {
+pub struct PingServer {
     port: u16,
     requests: Arc<Mutex<Vec<Request>>>,
 }
 
 impl PingServer {
-    fn start() -> PingServer {
+    pub fn start() -> PingServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -46,11 +46,11 @@ impl PingServer {
         PingServer { port, requests }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn lines(&self) -> Vec<String> {
+    pub fn lines(&self) -> Vec<String> {
         self.requests
             .lock()
             .unwrap()
@@ -59,7 +59,7 @@ impl PingServer {
             .collect()
     }
 
-    fn bodies(&self) -> Vec<String> {
+    pub fn bodies(&self) -> Vec<String> {
         self.requests
             .lock()
             .unwrap()
@@ -98,7 +98,7 @@ fn read_request(stream: TcpStream) -> Option<(Request, TcpStream)> {
 }
 
 /// A port nothing listens on.
-fn closed_port() -> u16 {
+pub fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
@@ -123,7 +123,7 @@ fn backup(db: &TempDb, dir: &Path, args: &[&str]) -> Output {
 }
 
 /// The samples of the metrics file, by name, as Prometheus's parser reads them.
-fn samples(file: &Path) -> Vec<(String, f64)> {
+pub fn samples(file: &Path) -> Vec<(String, f64)> {
     let text = fs::read_to_string(file).unwrap();
     prometheus_parse(&[text])[0]
         .clone()
@@ -137,7 +137,7 @@ fn samples(file: &Path) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn value(samples: &[(String, f64)], name: &str) -> Option<f64> {
+pub fn value(samples: &[(String, f64)], name: &str) -> Option<f64> {
     samples.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
 }
 

@@ -223,6 +223,55 @@ fn a_backup_that_loads_other_rows_than_it_holds_fails_naming_the_table() {
 
 #[test]
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_text_changed_by_one_byte_and_a_table_emptied_are_both_named() {
+    let pg = pg();
+    let db = race_db(&pg, "whole_tamper_text");
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = text(&db.pg_dump(&["-Fp"]));
+    // As many texts as the backup holds, one of them a byte longer (its
+    // digest differs), and another table emptied: the two are counted and
+    // hashed by different sessions, and both are said.
+    let end = dump.rfind("-- PostgreSQL database dump complete").unwrap();
+    let tampered = format!(
+        "{}UPDATE public.tasktexts SET text = text || 'x' WHERE id = 102;
+         DELETE FROM public.alembic_version;
+{}",
+        &dump[..end],
+        &dump[end..]
+    );
+    let file = tmp.path().join("tampered.sql.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(tampered.as_bytes()).unwrap();
+    write(&file, &gz.finish().unwrap());
+    let into = Dropped(&pg, new_name("tampered_text"));
+    let out = textrescue(&pg)
+        .args([
+            "restore",
+            "--whole-database",
+            "--dbname",
+            db.name(),
+            "--into",
+            &into.1,
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("table public.tasktexts: 1 text differ from the backup's (id 102)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("table public.alembic_version: 0 rows restored, the backup has 1"),
+        "{err}"
+    );
+    // The texts table's rows are all there: no count of it is said.
+    assert!(!err.contains("rows restored, the backup has 9"), "{err}");
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn the_new_database_must_be_new() {
     let pg = pg();
     let db = race_db(&pg, "whole_exists");

@@ -2,8 +2,12 @@
 //! counted in the server and compared with the backup's count, and every
 //! text's SHA-256 computed in the server (of its bytes in the database's
 //! encoding, which is the dump's) and compared with the one computed from
-//! the backup. The texts come back one line each, as they are hashed:
-//! memory stays bounded. Each check says what it found in one line.
+//! the backup. Only the digests cross the wire, never the texts: a digest
+//! of the exact bytes is a byte-for-byte comparison (two different texts
+//! with one SHA-256 are not known to exist). Each table is read once (the
+//! texts table's rows are counted by its digests), by two sessions side by
+//! side; the texts come back one line each, as they are hashed: memory
+//! stays bounded. Each check says what it found in one line.
 
 use std::collections::HashSet;
 
@@ -40,7 +44,34 @@ fn digits(n: u64) -> String {
     out
 }
 
-/// Row counts, then texts, of `db` against `expected`.
+/// The psql sessions the check runs side by side: the scans of a freshly
+/// loaded database are the server's work, and two keep two cores busy.
+const SESSIONS: usize = 2;
+
+/// One query of the check.
+#[derive(Clone, Copy)]
+enum Job {
+    /// `count(*)` of `expected.tables[i]`.
+    Count(usize),
+    /// Every text's id and SHA-256 (which counts the texts table's rows too).
+    Texts,
+}
+
+/// What the texts' digests showed, as they came.
+#[derive(Default)]
+struct TextsSeen {
+    rows: u64,
+    seen: HashSet<i64>,
+    differ: Vec<i64>,
+    extra: Vec<i64>,
+    /// Rows whose id is NULL.
+    without_id: u64,
+}
+
+/// Row counts and texts of `db` against `expected`. Every table is read
+/// once: the texts table by the digests of its texts (one line a row, so
+/// its rows are counted by them), the others by `count(*)`; the queries
+/// shared between [`SESSIONS`] sessions, the largest tables first.
 pub fn check(
     server: &Server,
     db: &str,
@@ -48,28 +79,60 @@ pub fn check(
     interrupt: &Caught,
     outcome: &mut Outcome,
 ) -> Result<()> {
-    // Row counts, all tables in one script.
-    let mut sql = String::new();
-    for (i, (table, _)) in expected.tables.iter().enumerate() {
-        sql += &format!(
-            "SELECT 'textrescue-count {i} ' || count(*) FROM ONLY {}.{};\n",
-            ident(&table.schema),
-            ident(&table.name)
-        );
+    let texts_at = expected
+        .texts_table
+        .as_ref()
+        .and_then(|t| expected.tables.iter().position(|(name, _)| name == t));
+    let mut jobs: Vec<Job> = (0..expected.tables.len())
+        .filter(|&i| Some(i) != texts_at)
+        .map(Job::Count)
+        .collect();
+    if expected.texts_table.is_some() {
+        jobs.push(Job::Texts);
     }
+    let bins = share(server, db, expected, jobs, interrupt)?;
     let mut counted = vec![None; expected.tables.len()];
-    if !sql.is_empty() {
-        server.each_line(db, &sql, "textrescue-count ", interrupt, |line| {
-            let (i, n) = line
-                .split_once(' ')
-                .ok_or_else(|| anyhow!("psql's answer is not the count asked for"))?;
-            let i: usize = i.parse()?;
-            let n: u64 = n.parse()?;
+    let texts = std::sync::Mutex::new(TextsSeen::default());
+    let results: Vec<Result<Vec<(usize, u64)>>> = std::thread::scope(|scope| {
+        let running: Vec<_> = bins
+            .iter()
+            .filter(|bin| !bin.is_empty())
+            .map(|bin| {
+                let sql = script(expected, bin);
+                let texts = &texts;
+                scope.spawn(move || {
+                    let mut counts = Vec::new();
+                    server.each_line(db, &sql, "textrescue-", interrupt, |line| {
+                        if let Some(line) = line.strip_prefix("count ") {
+                            counts.push(count_line(line)?);
+                        } else if let Some(line) = line.strip_prefix("sha ") {
+                            let mut texts = texts.lock().expect("texts");
+                            texts_line(line, expected, &mut texts)?;
+                        }
+                        Ok(())
+                    })?;
+                    Ok(counts)
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|r| {
+                r.join()
+                    .unwrap_or_else(|_| Err(anyhow!("the check failed")))
+            })
+            .collect()
+    });
+    for r in results {
+        for (i, n) in r? {
             if let Some(slot) = counted.get_mut(i) {
                 *slot = Some(n);
             }
-            Ok(())
-        })?;
+        }
+    }
+    let texts = texts.into_inner().expect("texts");
+    if let Some(i) = texts_at {
+        counted[i] = Some(texts.rows);
     }
     let mut rows = 0u64;
     let mut bad = 0;
@@ -105,49 +168,140 @@ pub fn check(
             plural(rows as usize)
         ));
     }
-    check_texts(server, db, expected, interrupt, outcome)
+    judge_texts(expected, texts, outcome);
+    Ok(())
 }
 
-fn check_texts(
+/// The jobs shared between [`SESSIONS`] bins of about the same size on
+/// disk (the server's own sizes, asked first), largest first.
+fn share(
     server: &Server,
     db: &str,
     expected: &Expected,
+    jobs: Vec<Job>,
     interrupt: &Caught,
-    outcome: &mut Outcome,
-) -> Result<()> {
+) -> Result<Vec<Vec<Job>>> {
+    let table_of = |job: &Job| match job {
+        Job::Count(i) => &expected.tables[*i].0,
+        Job::Texts => expected.texts_table.as_ref().expect("a texts table"),
+    };
+    let mut sizes = vec![0u64; jobs.len()];
+    if jobs.len() > 1 {
+        let values: Vec<String> = jobs
+            .iter()
+            .enumerate()
+            .map(|(j, job)| {
+                let t = table_of(job);
+                format!(
+                    "({j}, {})",
+                    literal(&format!("{}.{}", ident(&t.schema), ident(&t.name)))
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT 'textrescue-size ' || j || ' ' || coalesce(pg_total_relation_size(\
+             to_regclass(name)), 0) FROM (VALUES {}) AS t(j, name);\n",
+            values.join(", ")
+        );
+        server.each_line(db, &sql, "textrescue-size ", interrupt, |line| {
+            let (j, n) = line
+                .split_once(' ')
+                .ok_or_else(|| anyhow!("psql's answer is not the size asked for"))?;
+            let (j, n): (usize, u64) = (j.parse()?, n.parse()?);
+            if let Some(slot) = sizes.get_mut(j) {
+                *slot = n;
+            }
+            Ok(())
+        })?;
+    }
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&j| std::cmp::Reverse(sizes[j]));
+    let mut bins: Vec<(u64, Vec<Job>)> = vec![(0, Vec::new()); SESSIONS];
+    for j in order {
+        let lightest = bins
+            .iter_mut()
+            .min_by_key(|(total, _)| *total)
+            .expect("bins");
+        lightest.0 += sizes[j];
+        lightest.1.push(jobs[j]);
+    }
+    Ok(bins.into_iter().map(|(_, jobs)| jobs).collect())
+}
+
+/// One session's queries: `textrescue-count I N` for each table counted,
+/// `textrescue-sha ID HEX` for each text (`null` for a NULL id or text).
+fn script(expected: &Expected, jobs: &[Job]) -> String {
+    let mut sql = String::new();
+    for job in jobs {
+        match *job {
+            Job::Count(i) => {
+                let table = &expected.tables[i].0;
+                sql += &format!(
+                    "SELECT 'textrescue-count {i} ' || count(*) FROM ONLY {}.{};\n",
+                    ident(&table.schema),
+                    ident(&table.name)
+                );
+            }
+            Job::Texts => {
+                let table = expected.texts_table.as_ref().expect("a texts table");
+                sql += &format!(
+                    "SELECT 'textrescue-sha ' || coalesce(id::text, 'null') || ' ' || \
+                     coalesce(encode(sha256(convert_to(text::text, getdatabaseencoding())), \
+                     'hex'), 'null') FROM ONLY {}.{};\n",
+                    ident(&table.schema),
+                    ident(&table.name)
+                );
+            }
+        }
+    }
+    sql
+}
+
+fn count_line(line: &str) -> Result<(usize, u64)> {
+    let (i, n) = line
+        .split_once(' ')
+        .ok_or_else(|| anyhow!("psql's answer is not the count asked for"))?;
+    Ok((i.parse()?, n.parse()?))
+}
+
+fn texts_line(line: &str, expected: &Expected, texts: &mut TextsSeen) -> Result<()> {
+    let (id, sha) = line
+        .split_once(' ')
+        .ok_or_else(|| anyhow!("psql's answer is not the hash asked for"))?;
+    texts.rows += 1;
+    if id == "null" {
+        texts.without_id += 1;
+        return Ok(());
+    }
+    let id: i64 = id.parse()?;
+    let got = if sha == "null" {
+        None
+    } else {
+        Some(crate::restore::live::unhex(sha)?)
+    };
+    texts.seen.insert(id);
+    match expected.texts.get(&id) {
+        Some(want) if want.map(|w| w.to_vec()) == got => {}
+        Some(_) => texts.differ.push(id),
+        None => texts.extra.push(id),
+    }
+    Ok(())
+}
+
+fn judge_texts(expected: &Expected, texts: TextsSeen, outcome: &mut Outcome) {
     let Some(table) = &expected.texts_table else {
         outcome
             .said
             .push("texts: the backup has no texts table; none compared".into());
-        return Ok(());
+        return;
     };
-    let sql = format!(
-        "SELECT 'textrescue-sha ' || id || ' ' || coalesce(encode(sha256(convert_to(text::text, \
-         getdatabaseencoding())), 'hex'), 'null') FROM {}.{};\n",
-        ident(&table.schema),
-        ident(&table.name)
-    );
-    let mut seen = HashSet::with_capacity(expected.texts.len());
-    let mut differ: Vec<i64> = Vec::new();
-    let mut extra: Vec<i64> = Vec::new();
-    server.each_line(db, &sql, "textrescue-sha ", interrupt, |line| {
-        let (id, sha) = line
-            .split_once(' ')
-            .ok_or_else(|| anyhow!("psql's answer is not the hash asked for"))?;
-        let id: i64 = id.parse()?;
-        let got = if sha == "null" {
-            None
-        } else {
-            Some(crate::restore::live::unhex(sha)?)
-        };
-        seen.insert(id);
-        match expected.texts.get(&id) {
-            Some(want) if want.map(|w| w.to_vec()) == got => {}
-            Some(_) => differ.push(id),
-            None => extra.push(id),
-        }
-        Ok(())
-    })?;
+    let TextsSeen {
+        seen,
+        mut differ,
+        extra,
+        without_id,
+        ..
+    } = texts;
     let mut missing: Vec<i64> = expected
         .texts
         .keys()
@@ -188,14 +342,19 @@ fn check_texts(
             few(&extra)
         ));
     }
-    if differ.is_empty() && missing.is_empty() && extra.is_empty() {
+    if without_id > 0 {
+        outcome.fail(format!(
+            "table {name}: {without_id} text{} without an id, which the backup does not have",
+            plural(without_id as usize)
+        ));
+    }
+    if differ.is_empty() && missing.is_empty() && extra.is_empty() && without_id == 0 {
         outcome.said.push(format!(
             "texts: {} text{} of {name}, each byte for byte as the backup holds it (SHA-256)",
             digits(expected.texts.len() as u64),
             plural(expected.texts.len())
         ));
     }
-    Ok(())
 }
 
 /// The race server's schema version (`alembic_version`) of the restored

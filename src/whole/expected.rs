@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dump::{DEFAULT_TEXTS_TABLES, Summary, SummarySink};
 use crate::format::{self, Interest, Meta, Row, TableName, Visitor};
-use crate::input::{self, Source};
+use crate::input::{self, Opened, Source};
 use crate::progress::Progress;
 
 /// A text's SHA-256, `None` for SQL NULL.
@@ -147,6 +147,16 @@ pub fn read(
     stop: &Arc<AtomicBool>,
 ) -> Result<(Summary, Vec<Expected>)> {
     let opened = input::open(source, &Progress::hidden())?;
+    read_opened(opened, &source.display(), texts_table, stop)
+}
+
+/// [`read`] of a backup already opened (`shown` names it in messages).
+pub fn read_opened(
+    opened: Opened,
+    shown: &str,
+    texts_table: Option<&str>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(Summary, Vec<Expected>)> {
     let summary = SummarySink::new(opened.format(), opened.compression(), true);
     let mut sink = Sink {
         summary: summary.with_per_database(),
@@ -157,17 +167,17 @@ pub fn read(
     };
     let result = format::read(opened, &mut sink);
     let (summary, per) = sink.summary.finish_with_per_database();
-    result.map_err(|e| anyhow!("{}: {e:#}", source.display()))?;
+    result.map_err(|e| anyhow!("{shown}: {e:#}"))?;
     if !summary.ended {
         bail!(
             "{}: the backup is incomplete: it ends without pg_dump's closing line, so data is missing",
-            source.display()
+            shown
         );
     }
     if !summary.unread.is_empty() {
         bail!(
             "{}: {} statement(s) of table data cannot be read: {}",
-            source.display(),
+            shown,
             summary.unread.len(),
             summary.unread[0]
         );

@@ -32,6 +32,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::server::{MAINTENANCE_DB, Server, ident, literal};
+use super::tee::Tee;
 use crate::backup::conn::client_command;
 use crate::codec::Compression;
 use crate::escape;
@@ -166,7 +167,8 @@ pub fn refuse_existing(server: &Server, name: &str, interrupt: &Caught) -> Resul
 
 /// Creates `name` from template0 in `encoding`, owned by the live
 /// database's owner (so that the app, which owns its tables, may still
-/// migrate it). CREATE DATABASE itself fails if it exists.
+/// migrate it). CREATE DATABASE itself fails if it exists; a signal
+/// during it is seen once it has ended.
 pub fn create(
     server: &Server,
     name: &str,
@@ -196,7 +198,12 @@ pub fn create(
         sql += &format!(" OWNER {}", ident(&o));
     }
     sql.push_str(";\n");
-    server.run(MAINTENANCE_DB, &sql, interrupt)
+    // Run to its end whatever signal comes, then the signal is seen: a
+    // client stopped here would leave a CREATE DATABASE going on in the
+    // container (stopping `docker exec` does not stop psql in it), which
+    // could commit after a drill dropped the database it had not yet made.
+    server.run(MAINTENANCE_DB, &sql, &Caught::never())?;
+    interrupt.check()
 }
 
 /// A client process loading the backup, and what ends it.
@@ -366,12 +373,15 @@ fn psql_like_failure(what: &str, stderr: &str, code: Option<i32>) -> anyhow::Err
     )
 }
 
-/// Loads `source` into the new database `into` (already created).
+/// Loads `source` into the new database `into` (already created). With
+/// `tee`, a plain script's decompressed bytes also go to its reading end
+/// as they go to psql (a whole script only, not a part cut from several).
 pub fn load(
     server: &Server,
     source: &Path,
     plan: &Plan,
     into: &str,
+    tee: Option<Tee>,
     interrupt: &Caught,
 ) -> Result<()> {
     let target = server.conn_to(into);
@@ -406,6 +416,7 @@ pub fn load(
             loader,
             reader,
             plan.cut_to.as_ref().map(|c| c.as_deref()),
+            tee,
             interrupt,
         );
     }
@@ -445,7 +456,7 @@ pub fn load(
         let Opened::Stream { reader, .. } = opened else {
             bail!("{} cannot be streamed", source.display());
         };
-        fed(loader, reader, None, interrupt)
+        fed(loader, reader, None, None, interrupt)
     })();
     if let Some(path) = in_container_path {
         remove_copy(server, &path);
@@ -543,10 +554,12 @@ fn fed(
     mut loader: Loader,
     reader: Box<dyn crate::stream::DumpRead + Send>,
     cut_to: Option<Option<&str>>,
+    tee: Option<Tee>,
     interrupt: &Caught,
 ) -> Result<()> {
     let mut stdin = loader.child.stdin.take().expect("piped stdin");
-    let result = feed(reader, &mut stdin, cut_to, interrupt);
+    // The tee's reading end sees the end of the stream when this returns.
+    let result = feed(reader, &mut stdin, cut_to, tee, interrupt);
     loader.child.stdin = Some(stdin);
     match result {
         Ok(()) => loader.finish(interrupt),
@@ -574,6 +587,7 @@ fn feed(
     reader: Box<dyn crate::stream::DumpRead + Send>,
     stdin: &mut std::process::ChildStdin,
     cut_to: Option<Option<&str>>,
+    mut tee: Option<Tee>,
     interrupt: &Caught,
 ) -> Result<()> {
     match cut_to {
@@ -585,6 +599,9 @@ fn feed(
                 let n = reader.read(&mut buf).context("cannot read the backup")?;
                 if n == 0 {
                     break;
+                }
+                if let Some(tee) = &mut tee {
+                    tee.hand(&buf[..n]);
                 }
                 stdin.write_all(&buf[..n])?;
             }

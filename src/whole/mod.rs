@@ -11,6 +11,7 @@ pub mod expected;
 pub mod load;
 pub mod server;
 pub mod swap;
+pub mod tee;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,9 +24,10 @@ use anyhow::{Result, anyhow, bail};
 use self::check::Outcome;
 use self::expected::Expected;
 use self::server::Server;
+use crate::codec::Compression;
 use crate::dump::Summary;
 use crate::escape;
-use crate::input::Source;
+use crate::input::{Format, Opened, Source};
 use crate::signals::Caught;
 
 /// What `restore --whole-database` was asked.
@@ -61,6 +63,30 @@ fn read_expected(backup: &Path, table: Option<String>, stop: &Arc<AtomicBool>) -
     std::thread::spawn(move || expected::read(&source, table.as_deref(), &stop))
 }
 
+/// Reads what a plain script holds on a thread of its own, from the bytes
+/// the load decompresses for psql (the reading end of a [`tee::tee`]).
+fn read_expected_from(
+    reader: tee::TeeReader,
+    backup: &Path,
+    compression: Compression,
+    table: Option<String>,
+    stop: &Arc<AtomicBool>,
+) -> ExpectedRead {
+    let shown = backup.display().to_string();
+    let stop = Arc::clone(stop);
+    std::thread::spawn(move || {
+        let opened = Opened::Stream {
+            format: Format::Plain,
+            compression,
+            reader: Box::new(reader),
+            file: None,
+            positions: None,
+            crlf_hint: "",
+        };
+        expected::read_opened(opened, &shown, table.as_deref(), &stop)
+    })
+}
+
 fn joined(handle: ExpectedRead) -> Result<Vec<Expected>> {
     let (_summary, databases) = handle
         .join()
@@ -92,7 +118,10 @@ pub fn load_and_check(
     let mut plan = load::plan(backup)?;
     let stop = Arc::new(AtomicBool::new(false));
     let _stop = StopOnDrop(Arc::clone(&stop));
-    let mut reading = Some(read_expected(backup, table.map(String::from), &stop));
+    // A whole plain script is decompressed once, for psql and for this
+    // reading both; anything else is read a second time, alongside.
+    let teed = plan.format == Format::Plain && plan.cut_to.is_none();
+    let mut reading = (!teed).then(|| read_expected(backup, table.map(String::from), &stop));
     let mut databases = None;
     let mut chosen_name = database.map(String::from);
     if plan.cut_to.is_some() {
@@ -125,7 +154,18 @@ pub fn load_and_check(
     load::refuse_existing(server, into, interrupt)?;
     *created = true;
     load::create(server, into, plan.encoding.as_deref(), interrupt)?;
-    load::load(server, backup, &plan, into, interrupt)?;
+    let tee = teed.then(|| {
+        let (tee, reader) = tee::tee();
+        reading = Some(read_expected_from(
+            reader,
+            backup,
+            plan.compression,
+            table.map(String::from),
+            &stop,
+        ));
+        tee
+    });
+    load::load(server, backup, &plan, into, tee, interrupt)?;
     let load_seconds = started.elapsed().as_secs_f64();
     println!("loaded in {}", seconds(load_seconds));
     let databases = match databases {
