@@ -9,6 +9,7 @@
 //! (build.rs `has_s3`); under CI they must run.
 use crate::common;
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -169,17 +170,31 @@ impl Server {
         self.boto("put", &[bucket, key], bytes);
     }
 
-    /// Whether a multipart upload into `bucket` is under way (for s3s-fs,
-    /// which does not list them: any upload's part in its folder).
-    pub fn upload_started(&self, bucket: &str) -> bool {
+    /// The multipart uploads under way that this server lets a test tell
+    /// apart: moto counts a bucket's; s3s-fs does not list them, so these are
+    /// the upload ids of every part file in its folder, any test's (one that
+    /// kills the server mid-upload leaves its parts behind): compare with a
+    /// set taken before.
+    pub fn uploads(&self, bucket: &str) -> BTreeSet<String> {
         if self.name == "moto" {
-            return text(&self.boto("uploads", &[bucket], b"")).trim() != "0";
+            let n: usize = text(&self.boto("uploads", &[bucket], b""))
+                .trim()
+                .parse()
+                .unwrap();
+            return (0..n).map(|i| i.to_string()).collect();
         }
-        fs::read_dir(ci_env("TEXTRESCUE_S3S_DATA")).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with(".upload_id-"))
-        })
+        fs::read_dir(ci_env("TEXTRESCUE_S3S_DATA"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        let id = name.strip_prefix(".upload_id-")?;
+                        Some(id.split(".part").next().unwrap_or(id).to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// textrescue with this server's keys in the environment (and no other AWS settings).
@@ -584,6 +599,7 @@ fn sigterm_during_an_upload_aborts_it() {
     fs::write(&path, &data).unwrap();
     each_server(|server| {
         let bucket = server.bucket();
+        let before = server.uploads(&bucket);
         let child = server
             .textrescue()
             .env("TEXTRESCUE_S3_PART_SIZE", (5 * 1024 * 1024).to_string())
@@ -601,7 +617,7 @@ fn sigterm_during_an_upload_aborts_it() {
             .unwrap();
         // Once the multipart upload exists, the signal.
         let start = Instant::now();
-        while !server.upload_started(&bucket) {
+        while server.uploads(&bucket).is_subset(&before) {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "the upload never started"
