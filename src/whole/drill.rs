@@ -189,24 +189,6 @@ fn scratch_name(db: Option<&str>) -> String {
     )
 }
 
-fn size_of(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
-    }
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok()?.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 /// Runs one drill; fails (after recording it) when anything failed.
 pub fn run(settings: &Settings) -> Result<()> {
     let interrupt = Caught::install()?;
@@ -278,7 +260,7 @@ pub fn run(settings: &Settings) -> Result<()> {
         started_at,
         finished_at: Utc::now(),
         backup: chosen.shown.clone(),
-        backup_bytes: size_of(backup),
+        backup_bytes: crate::progress::size_on_disk(backup),
         restore_seconds,
         success: failures.is_empty(),
         failures: failures.clone(),
