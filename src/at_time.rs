@@ -82,7 +82,13 @@ pub fn choose(
     keep: &Filter,
     warnings: &mut Vec<String>,
 ) -> Result<Source> {
-    let why = match JournalReader::open(dir)? {
+    let in_bucket = dir.to_str().is_some_and(crate::remote::Location::is_remote);
+    let journal = if in_bucket {
+        None
+    } else {
+        JournalReader::open(dir)?
+    };
+    let why = match journal {
         Some(journal) => match journal.texts_at(at)? {
             Some(snapshot) => {
                 let texts = journal.texts_of(&snapshot, Some(keep))?;
@@ -93,6 +99,7 @@ pub fn choose(
             }
             None => "the journal does not cover that time",
         },
+        None if in_bucket => "copies in a bucket have no journal",
         None => "the folder has no journal",
     };
     let path = newest_backup_before(dir, at, warnings)?.ok_or_else(|| {

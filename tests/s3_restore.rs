@@ -6,7 +6,9 @@
 //! a full local disk (a tmpfs, as root) fails `backup --copy-to` and a
 //! fetch in one line, with nothing uploaded and no file left.
 use crate::common;
-use crate::restore::{NIGHT1, NIGHT2, night_db, restore, row, safety_backups};
+use crate::restore::{
+    NIGHT1, NIGHT2, NIGHT3, backups_folder, night_db, restore, row, safety_backups, state,
+};
 use crate::s3::{Server, each_server, one_line, small_db};
 use crate::s3_encrypted::keygen;
 use crate::whole_restore::{Dropped, race_db, texts_of};
@@ -140,6 +142,169 @@ fn a_text_comes_back_from_an_encrypted_copy_in_a_bucket() {
             1,
             "{:?}",
             names(&safety)
+        );
+        assert!(
+            names(&tmpdir).is_empty(),
+            "left behind: {:?}",
+            names(&tmpdir)
+        );
+    });
+}
+
+/// `restore` given `url` against `db` through `server`, with `args`
+/// and the server's endpoint.
+fn restore_from(server: &Server, db: &TempDb, url: &str, tmpdir: &Path, args: &[&str]) -> Output {
+    with_server(restore(db, Path::new(url), args), server, tmpdir)
+        .args(["--s3-endpoint", &server.endpoint])
+        .output()
+        .unwrap()
+}
+
+/// A bucket folder of encrypted copies of the three nights, given to
+/// `restore` as a local backups folder is: each text from the newest copy
+/// that has it, the versions listed and `--from NAME` asked for where the
+/// live text changed since and the copies disagree; `--at` takes the
+/// newest copy before the time. Nothing is fetched to disk; without the
+/// key no copy can be read (exit 1), without --safety-dir a usage error,
+/// and --whole-database refuses a folder.
+#[test]
+#[cfg_attr(
+    not(all(has_s3, has_postgres)),
+    ignore = "needs the S3 test servers (bash .ci/s3-up) and PostgreSQL"
+)]
+fn texts_come_back_from_a_bucket_folder_of_encrypted_copies() {
+    let pg = pg();
+    let night1 = night_db(&pg, NIGHT1);
+    let keys = tempfile::tempdir().unwrap();
+    let (identity, public) = keygen(keys.path(), "race.key");
+    let identity = identity.to_str().unwrap().to_string();
+    let (_nights, dir) = backups_folder();
+    each_server(|server| {
+        let db = night_db(&pg, NIGHT2);
+        db.psql(
+            "UPDATE public.tasktexts SET text = text || E'\\nedited again today', \
+             modified_at = '2024-03-07 09:00:00.25+00' WHERE id = 102",
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let url = format!("s3://{}/nightly", server.bucket());
+        copy_encrypted(server, &dir, &url, &public);
+        let safety = tmp.path().join("safety");
+        fs::create_dir(&safety).unwrap();
+        let safety_arg = safety.to_str().unwrap();
+        let tmpdir = tmp.path().join("tmp");
+        fs::create_dir(&tmpdir).unwrap();
+        let before = state(&db);
+
+        let out = restore_from(server, &db, &url, &tmpdir, &["--user", "alice", "--yes"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("--safety-dir"));
+        let out = restore_from(
+            server,
+            &db,
+            &url,
+            &tmpdir,
+            &[
+                "--whole-database",
+                "--into",
+                "never_made",
+                "--identity",
+                &identity,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("is a folder"),
+            "{}",
+            text(&out.stderr)
+        );
+
+        // Without the key: every copy is skipped, and nothing is left to read.
+        let out = restore_from(
+            server,
+            &db,
+            &url,
+            &tmpdir,
+            &["--user", "alice", "--yes", "--safety-dir", safety_arg],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("skipped {url}/{NIGHT1}.age")),
+            "{err}"
+        );
+        assert!(err.contains("could be read"), "{err}");
+        assert_eq!(state(&db), before);
+
+        // alice's 0-ENV (104) is in the first night's copy only.
+        let out = restore_from(
+            server,
+            &db,
+            &url,
+            &tmpdir,
+            &[
+                "--user",
+                "alice",
+                "--task",
+                "0-ENV",
+                "--yes",
+                "--identity",
+                &identity,
+            ]
+            .iter()
+            .chain(&["--safety-dir", safety_arg])
+            .copied()
+            .collect::<Vec<_>>(),
+        );
+        assert_ok(&out);
+        let said = text(&out.stdout);
+        assert!(said.contains(&format!("[{NIGHT1}.age]")), "{said}");
+        assert!(said.contains(&format!("from 1 backup in {url}/")), "{said}");
+        assert!(
+            said.contains("restored 1, overwrote 0, skipped 0: committed"),
+            "{said}"
+        );
+        assert_eq!(row(&db, 104), row(&night1, 104));
+
+        // alice's 1-EDIT (102) changed live since, and the copies hold two
+        // versions: they are listed by copy name, and --from chooses.
+        let edit = [
+            "--user",
+            "alice",
+            "--task",
+            "1-EDIT",
+            "--identity",
+            &identity,
+        ];
+        let mut args = edit.to_vec();
+        args.extend(["--yes", "--safety-dir", safety_arg]);
+        let out = restore_from(server, &db, &url, &tmpdir, &args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("--from={NIGHT1}.age: id 102")),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("--from={NIGHT3}.age: id 102")),
+            "{err}"
+        );
+        let from = format!("{NIGHT1}.age");
+        args.extend(["--from", &from, "--on-conflict", "overwrite"]);
+        let out = restore_from(server, &db, &url, &tmpdir, &args);
+        assert_ok(&out);
+        assert_eq!(row(&db, 102), row(&night1, 102));
+
+        // --at a time between the first two nights: the first night's copy.
+        let mut args = edit.to_vec();
+        args.extend(["--at", "2024-03-04 12:00", "--dry-run"]);
+        let out = restore_from(server, &db, &url, &tmpdir, &args);
+        assert_ok(&out);
+        let said = text(&out.stdout);
+        assert!(said.contains("unchanged: alice 1-EDIT"), "{said}");
+        assert!(
+            text(&out.stderr).contains(&format!("{NIGHT1}.age")),
+            "{}",
+            text(&out.stderr)
         );
         assert!(
             names(&tmpdir).is_empty(),

@@ -35,6 +35,7 @@ A backup in a bucket (s3://BUCKET/PREFIX/NAME, NAME.age decrypted with
 --identity) is fetched into a private temporary file (in TMPDIR, else /tmp),
 checked against the SHA-256 recorded with the copy, restored from as a local
 file, and removed at the end; --safety-dir is then required (but with --dry-run).
+A bucket folder (s3://BUCKET/PREFIX) is read in place like a backups folder.
 
 The live database: --dbname (or --database-url, or PGDATABASE without
 --container), else the one the backups are named after (DBNAME_bk_...) when
@@ -49,7 +50,7 @@ commit leaves the live database unchanged. The summary ends with the command
 that undoes the restore (from the safety backup).")]
 pub struct Args {
     /// A backup, or a folder of backups (each text from the newest backup
-    /// that has it), or a backup in a bucket (s3://BUCKET/PREFIX/NAME).
+    /// that has it), or a backup or folder in a bucket (s3://BUCKET/PREFIX[/NAME]).
     pub backup: PathBuf,
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -124,9 +125,19 @@ pub struct Args {
     pub identity: Option<PathBuf>,
 }
 
+/// Where in a bucket `restore` reads from.
+enum Bucket {
+    /// One backup (`s3://BUCKET/PREFIX/NAME`), fetched into a temporary file.
+    Object(String),
+    /// A folder of backups (`s3://BUCKET/PREFIX/`, with the slash), read in
+    /// place like a local backups folder.
+    Folder(String),
+}
+
 /// The bucket URL `restore` was given instead of a local backup, checked
-/// (usage errors, before anything is read); `None` for a local source.
-fn bucket_source(args: &Args) -> Result<Option<String>> {
+/// (usage errors first, then whether it names a folder or one object);
+/// `None` for a local source.
+fn bucket_source(args: &Args) -> Result<Option<Bucket>> {
     let Some(url) = args.backup.to_str().filter(|b| Location::is_remote(b)) else {
         if args.s3_endpoint.is_some() || args.identity.is_some() {
             return Err(UsageError(
@@ -137,14 +148,7 @@ fn bucket_source(args: &Args) -> Result<Option<String>> {
         }
         return Ok(None);
     };
-    read::split(url).map_err(super::settings::as_usage)?;
-    if args.from.is_some() {
-        return Err(UsageError(
-            "--from picks a backup in a folder; s3://BUCKET/PREFIX/NAME names one backup already"
-                .into(),
-        )
-        .into());
-    }
+    Location::parse(url).map_err(super::settings::as_usage)?;
     if !args.whole_database && !args.dry_run && args.safety_dir.is_none() {
         return Err(UsageError(
             "restoring from a bucket needs --safety-dir DIR: where the safety backup of the live \
@@ -153,7 +157,29 @@ fn bucket_source(args: &Args) -> Result<Option<String>> {
         )
         .into());
     }
-    Ok(Some(url.to_string()))
+    read::configure(ReadSettings {
+        endpoint: args.s3_endpoint.clone(),
+        identity: args.identity.clone(),
+    });
+    if let Some(folder) = read::as_folder(url)? {
+        if args.whole_database {
+            return Err(UsageError(format!(
+                "--whole-database restores one backup: {folder} is a folder; give one of its \
+                 backups (s3://BUCKET/PREFIX/NAME)"
+            ))
+            .into());
+        }
+        return Ok(Some(Bucket::Folder(folder)));
+    }
+    read::split(url).map_err(super::settings::as_usage)?;
+    if args.from.is_some() {
+        return Err(UsageError(
+            "--from picks a backup in a folder; s3://BUCKET/PREFIX/NAME names one backup already"
+                .into(),
+        )
+        .into());
+    }
+    Ok(Some(Bucket::Object(url.to_string())))
 }
 
 /// The backup at `url` fetched into a private temporary file (see
@@ -171,7 +197,7 @@ fn fetch_backup(args: &Args, url: &str, interrupt: &Caught) -> Result<Fetched> {
 pub fn run(args: &Args) -> Result<()> {
     let bucket = bucket_source(args)?;
     if let Some(mut settings) = super::settings::whole_database(args)? {
-        let Some(url) = &bucket else {
+        let Some(Bucket::Object(url)) = &bucket else {
             return crate::whole::restore(&settings);
         };
         let interrupt = Caught::install()?;
@@ -190,14 +216,19 @@ pub fn run(args: &Args) -> Result<()> {
             UsageError("restore reads a backup file or folder, not standard input".into()).into(),
         );
     }
-    if args.delete_absent && args.from.is_none() && !restore::is_one_backup(&args.backup) {
+    // The source as restore reads it: a bucket folder's URL ends in `/`.
+    let named = match &bucket {
+        Some(Bucket::Folder(url)) => PathBuf::from(url),
+        _ => args.backup.clone(),
+    };
+    if args.delete_absent && args.from.is_none() && !restore::is_one_backup(&named) {
         return Err(UsageError(
             "--delete-absent deletes the --id texts that one backup lacks: give one backup (or --from)"
                 .into(),
         )
         .into());
     }
-    let at = super::settings::at_time(args.at.as_deref(), &args.backup.to_string_lossy())?;
+    let at = super::settings::at_time(args.at.as_deref(), &named.to_string_lossy())?;
     if !args.yes && !args.dry_run && !restore::can_ask() {
         return Err(UsageError(
             "standard input is not a terminal, so restore cannot ask before it writes: give --yes \
@@ -210,15 +241,13 @@ pub fn run(args: &Args) -> Result<()> {
     // to be right, and removed when this returns (also on an error or a
     // signal: the restore fails and returns).
     let (fetched, interrupt) = match &bucket {
-        Some(url) => {
+        Some(Bucket::Object(url)) => {
             let caught = Caught::install()?;
             (Some(fetch_backup(args, url, &caught)?), Some(caught))
         }
-        None => (None, None),
+        Some(Bucket::Folder(_)) | None => (None, None),
     };
-    let source: &Path = fetched
-        .as_ref()
-        .map_or(args.backup.as_path(), Fetched::path);
+    let source: &Path = fetched.as_ref().map_or(named.as_path(), Fetched::path);
     let mut conn = args.connection.conn()?;
     let container = args.connection.container();
     let c = &args.connection;

@@ -79,7 +79,9 @@ pub fn at_time(at: Option<&str>, input: &str) -> Result<Option<DateTime<Utc>>> {
         return Ok(None);
     };
     let path = Path::new(input);
-    if !path.is_dir() || path.join("toc.dat").is_file() {
+    // A bucket folder (`s3://BUCKET/PREFIX/`): its backups, no journal.
+    let bucket_folder = crate::remote::Location::is_remote(input) && input.ends_with('/');
+    if !bucket_folder && (!path.is_dir() || path.join("toc.dat").is_file()) {
         return Err(usage(
             "--at goes with a backups folder (one holding the journal of textrescue watch, or backups)",
         ));

@@ -289,6 +289,17 @@ pub fn list_folder(url: &str) -> Result<Option<Vec<Listed>>> {
     ))
 }
 
+/// Whether `url` names a bucket folder rather than one object: it ends in
+/// `/`, or objects lie under it as a prefix. Returns the folder's URL
+/// ending in `/` (how [`crate::restore::is_one_backup`] tells it), `None`
+/// for one object.
+pub fn as_folder(url: &str) -> Result<Option<String>> {
+    if url.ends_with('/') {
+        return Ok(Some(url.to_string()));
+    }
+    Ok(list_folder(url)?.map(|_| format!("{url}/")))
+}
+
 /// One object of a listed folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {

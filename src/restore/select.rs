@@ -21,6 +21,7 @@ use crate::format::TableName;
 use crate::input::Source;
 use crate::nightlies;
 use crate::quote::comment_safe;
+use crate::remote::Location;
 use crate::signals::Caught;
 use crate::texts::{Record, Task, TaskText};
 
@@ -94,7 +95,12 @@ struct BackupTexts {
 }
 
 fn read_backup(path: &Path, options: &ReadOptions, filter: &Filter) -> Result<BackupTexts> {
-    let dump = dump::read(&Source::Path(path.to_path_buf()), options)?;
+    // A backup in a bucket folder is named by its URL (read in place).
+    let source = match path.to_str() {
+        Some(url) if Location::is_remote(url) => Source::Remote(url.to_string()),
+        _ => Source::Path(path.to_path_buf()),
+    };
+    let dump = dump::read(&source, options)?;
     let (texts, warnings) = dump.texts()?;
     for w in warnings {
         warn(&format!("{}: {w}", path.display()));
@@ -130,8 +136,14 @@ fn read_backup(path: &Path, options: &ReadOptions, filter: &Filter) -> Result<Ba
     })
 }
 
-/// Is `path` one backup (a file, or a `pg_dump -Fd` folder)?
+/// Is `path` one backup (a file, or a `pg_dump -Fd` folder)? A bucket
+/// folder is given as `s3://BUCKET/PREFIX/`, with the slash (the command
+/// that was given a folder's URL without one adds it, see
+/// [`crate::remote::read::is_folder`]); any other `s3://` URL is one object.
 pub fn is_one_backup(path: &Path) -> bool {
+    if let Some(url) = path.to_str().filter(|p| Location::is_remote(p)) {
+        return !url.ends_with('/');
+    }
     !path.is_dir() || path.join("toc.dat").is_file()
 }
 
@@ -304,10 +316,22 @@ pub fn select(settings: &Settings, live: &Live, interrupt: &Caught) -> Result<Se
     })
 }
 
-/// `--from BACKUP`: a path, or a name in the folder given.
+/// `--from BACKUP`: a path, or a name in the folder given (also in a
+/// bucket folder, where a name that is not there fails when it is read).
 fn resolve_from(source: &Path, from: &Path) -> Result<PathBuf> {
     if from.exists() {
         return Ok(from.to_path_buf());
+    }
+    let remote_folder = source
+        .to_str()
+        .is_some_and(|s| Location::is_remote(s) && s.ends_with('/'));
+    let mut parts = from.components();
+    let one_name = matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    );
+    if remote_folder && one_name {
+        return Ok(source.join(from));
     }
     if source.is_dir() && !is_one_backup(source) {
         let inside = source.join(from);
