@@ -1,6 +1,8 @@
 //! `restore` and `drill` reading from a bucket (both S3 test servers of
 //! tests/s3.rs, the real PostgreSQL): a text back from an encrypted copy,
-//! a whole database back from a copy, a drill of the newest copy in a
+//! texts back from a bucket folder of copies (as from a backups folder;
+//! also `texts --at` and `diff --from-time` of such a folder), a whole
+//! database back from a copy, a drill of the newest copy in a
 //! bucket folder (recorded in the local folder, or only printed); a wrong
 //! key and a missing object fail in one line and leave nothing behind;
 //! a full local disk (a tmpfs, as root) fails `backup --copy-to` and a
@@ -311,6 +313,86 @@ fn texts_come_back_from_a_bucket_folder_of_encrypted_copies() {
             "left behind: {:?}",
             names(&tmpdir)
         );
+    });
+}
+
+/// `texts --at` and `diff --from-time/--to-time` given a bucket folder of
+/// encrypted copies answer as they do given the local folder the copies
+/// were made from (the copy dated before each time, read in place), and
+/// stderr names the copy.
+#[test]
+#[cfg_attr(not(has_s3), ignore = "needs the S3 test servers (bash .ci/s3-up)")]
+fn texts_and_diff_at_a_time_read_a_bucket_folder() {
+    let keys = tempfile::tempdir().unwrap();
+    let (identity, public) = keygen(keys.path(), "race.key");
+    let (_nights, dir) = backups_folder();
+    let local = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_textrescue"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        out
+    };
+    // The answer without the file names ("old", "new") it is given with.
+    let json = |out: &Output| {
+        let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("old");
+            o.remove("new");
+        }
+        v
+    };
+    let folder = dir.to_str().unwrap();
+    let texts_args = [
+        "--at",
+        "2024-03-05 12:00",
+        "--user",
+        "alice",
+        "--format",
+        "json",
+    ];
+    let diff_args = [
+        "--from-time",
+        "2024-03-04T12:00:00Z",
+        "--to-time",
+        "2024-03-05T12:00:00Z",
+        "--format",
+        "json",
+    ];
+    let texts_local = local(&[&["texts", folder][..], &texts_args].concat());
+    let diff_local = local(&[&["diff", folder][..], &diff_args].concat());
+    assert!(text(&texts_local.stdout).contains("\"username\": \"alice\""));
+    assert!(text(&diff_local.stdout).contains("\"removed\""));
+    each_server(|server| {
+        let url = format!("s3://{}/nightly", server.bucket());
+        copy_encrypted(server, &dir, &url, &public);
+        let remote = |command: &str, args: &[&str]| {
+            let out = server
+                .textrescue()
+                .args([command, &url])
+                .args(args)
+                .args(["--identity", identity.to_str().unwrap()])
+                .args(["--s3-endpoint", &server.endpoint])
+                .output()
+                .unwrap();
+            assert_ok(&out);
+            out
+        };
+        let out = remote("texts", &texts_args);
+        assert_eq!(text(&out.stdout), text(&texts_local.stdout));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "from backup {url}/{NIGHT2}.age, the newest before"
+            )),
+            "{err}"
+        );
+        let out = remote("diff", &diff_args);
+        assert_eq!(json(&out), json(&diff_local));
+        let err = text(&out.stderr);
+        assert!(err.contains(&format!("{url}/{NIGHT1}.age")), "{err}");
+        assert!(err.contains(&format!("{url}/{NIGHT2}.age")), "{err}");
     });
 }
 

@@ -278,8 +278,7 @@ fn times(args: &Args) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>> {
         )
         .into());
     }
-    let dir = Path::new(&args.old);
-    if !dir.is_dir() || dir.join("toc.dat").is_file() {
+    if !settings::is_backups_folder(&args.old) {
         return Err(UsageError(
             "--from-time and --to-time go with a backups folder (one holding the journal of \
              textrescue watch, or backups)"

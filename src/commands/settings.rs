@@ -78,15 +78,21 @@ pub fn at_time(at: Option<&str>, input: &str) -> Result<Option<DateTime<Utc>>> {
     let Some(at) = at else {
         return Ok(None);
     };
-    let path = Path::new(input);
-    // A bucket folder (`s3://BUCKET/PREFIX/`): its backups, no journal.
-    let bucket_folder = crate::remote::Location::is_remote(input) && input.ends_with('/');
-    if !bucket_folder && (!path.is_dir() || path.join("toc.dat").is_file()) {
+    if !is_backups_folder(input) {
         return Err(usage(
             "--at goes with a backups folder (one holding the journal of textrescue watch, or backups)",
         ));
     }
     crate::at_time::parse_time(at).map(Some).map_err(as_usage)
+}
+
+/// Whether `input` can be a backups folder read at a time (`--at`,
+/// `--from-time`): a local folder that is not a `pg_dump -Fd` dump, or a
+/// bucket (`s3://BUCKET/PREFIX`: its copies, no journal; one object named
+/// so is read as the one backup there is).
+pub fn is_backups_folder(input: &str) -> bool {
+    let path = Path::new(input);
+    crate::remote::Location::is_remote(input) || path.is_dir() && !path.join("toc.dat").is_file()
 }
 
 /// `--user`, `--task`, `--since`, ... parsed; a date that is none is a
