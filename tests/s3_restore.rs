@@ -393,6 +393,19 @@ fn texts_and_diff_at_a_time_read_a_bucket_folder() {
         let err = text(&out.stderr);
         assert!(err.contains(&format!("{url}/{NIGHT1}.age")), "{err}");
         assert!(err.contains(&format!("{url}/{NIGHT2}.age")), "{err}");
+        // Without --at the folder is no backup: one line that says so.
+        let out = server
+            .textrescue()
+            .args(["texts", &url, "--s3-endpoint", &server.endpoint])
+            .output()
+            .unwrap();
+        let err = assert_failed(&out);
+        assert!(
+            err.contains(&format!(
+                "{url} is a bucket folder (3 objects), not one backup: name one"
+            )),
+            "{err}"
+        );
     });
 }
 

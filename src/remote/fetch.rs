@@ -21,7 +21,7 @@ use std::rc::Rc;
 use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 
-use super::read::{ReadSettings, split};
+use super::read::{self, ReadSettings, split};
 use super::seal::{self, Identities};
 use super::{Head, Remote};
 use crate::counts::human_size;
@@ -106,11 +106,16 @@ pub fn fetch(
         bail!("{url}: not a backup's name");
     }
     let remote = Remote::connect(&location, settings.endpoint.as_deref())?;
-    let Some(head) = remote.head(&name)? else {
-        // Some services answer a missing bucket as a missing object: the
-        // bucket is asked about, for the line that says which is missing.
-        remote.check_bucket()?;
-        bail!("{url}: no such object");
+    let endpoint = settings.endpoint.as_deref();
+    let head = match remote.head(&name) {
+        Ok(Some(head)) => head,
+        Ok(None) => {
+            // Some services answer a missing bucket as a missing object: the
+            // bucket is asked about, for the line that says which is missing.
+            remote.check_bucket()?;
+            return Err(read::no_such_object(url, endpoint));
+        }
+        Err(e) => return Err(read::folder_error(url, endpoint).unwrap_or(e)),
     };
     check_room(folder, head.size)?;
     let dir = tempfile::Builder::new()

@@ -79,10 +79,7 @@ pub fn open_object(url: &str) -> Result<(Box<dyn Read + Send>, u64)> {
     let (location, name) = split(url)?;
     let settings = settings();
     let remote = Remote::connect(&location, settings.endpoint.as_deref())?;
-    let size = remote
-        .head(&name)?
-        .ok_or_else(|| anyhow!("{url}: no such object"))?
-        .size;
+    let size = head_of(&remote, &name, url, settings.endpoint.as_deref())?.size;
     let received = Arc::new(AtomicU64::new(0));
     let reader = Stats {
         inner: Counted {
@@ -97,6 +94,41 @@ pub fn open_object(url: &str) -> Result<(Box<dyn Read + Send>, u64)> {
     let identities = identities_for(url)?;
     let plain = identities.decrypt(reader, url)?;
     Ok((Box::new(plain), size))
+}
+
+/// The object `name` (at `url`) as the bucket describes it; an object not
+/// there is an error ([`no_such_object`]), and so is a failed question
+/// about a name that is a folder (s3s-fs answers 500 for those).
+pub(crate) fn head_of(
+    remote: &Remote,
+    name: &str,
+    url: &str,
+    endpoint: Option<&str>,
+) -> Result<super::Head> {
+    match remote.head(name) {
+        Ok(Some(head)) => Ok(head),
+        Ok(None) => Err(no_such_object(url, endpoint)),
+        Err(e) => Err(folder_error(url, endpoint).unwrap_or(e)),
+    }
+}
+
+/// The error for an object that is not there: said as a folder where
+/// objects lie under `url` as a prefix (one backup was asked for).
+pub(crate) fn no_such_object(url: &str, endpoint: Option<&str>) -> anyhow::Error {
+    folder_error(url, endpoint).unwrap_or_else(|| anyhow!("{url}: no such object"))
+}
+
+/// "not one backup" when objects lie under `url` as a prefix.
+pub(crate) fn folder_error(url: &str, endpoint: Option<&str>) -> Option<anyhow::Error> {
+    match list_folder_at(url, endpoint) {
+        Ok(Some(listed)) if !listed.is_empty() => Some(anyhow!(
+            "{url} is a bucket folder ({} object{}), not one backup: name one \
+             ({url}/NAME), or read the folder with history, restore, or --at",
+            listed.len(),
+            crate::counts::plural(listed.len())
+        )),
+        _ => None,
+    }
 }
 
 /// The identities of `--identity`, for the encrypted copy `url`.
@@ -122,10 +154,7 @@ pub fn open_sealed_ranged(url: &str) -> Result<Option<(Sealed, u64)>> {
     }
     let identities = identities_for(url)?;
     let remote = Remote::connect(&location, settings().endpoint.as_deref())?;
-    let size = remote
-        .head(&name)?
-        .ok_or_else(|| anyhow!("{url}: no such object"))?
-        .size;
+    let size = head_of(&remote, &name, url, settings().endpoint.as_deref())?.size;
     let object = RangedObject::new(remote, &name, size);
     let report = Report::new(url, size, object.received());
     let plain = identities.decrypt(object, url)?;
@@ -271,8 +300,13 @@ impl Drop for Report {
 /// last-modified times (nanoseconds since 1970). `None` when `url` names
 /// one object rather than a folder (no object under it as a prefix).
 pub fn list_folder(url: &str) -> Result<Option<Vec<Listed>>> {
+    list_folder_at(url, settings().endpoint.as_deref())
+}
+
+/// [`list_folder`] at the service `endpoint` (rather than this run's).
+fn list_folder_at(url: &str, endpoint: Option<&str>) -> Result<Option<Vec<Listed>>> {
     let location = Location::parse(url)?;
-    let remote = Remote::connect(&location, settings().endpoint.as_deref())?;
+    let remote = Remote::connect(&location, endpoint)?;
     let objects = remote.list()?;
     if objects.is_empty() && !url.ends_with('/') && !location.prefix.is_empty() {
         return Ok(None);
