@@ -441,6 +441,23 @@ fn history_by_key(stdout: &[u8]) -> BTreeMap<Key, Value> {
     map
 }
 
+/// `textrescue history ARGS... PATHS...`.
+fn history(args: &[&str], paths: &[&Path]) -> std::process::Output {
+    textrescue()
+        .arg("history")
+        .args(args)
+        .args(paths)
+        .output()
+        .unwrap()
+}
+
+/// chloe's 0-GET in the history of `paths`, which must succeed.
+fn chloes_history(paths: &[&Path]) -> BTreeMap<Key, Value> {
+    let out = history(&["-f", "json", "-u", "chloe", "-t", "0-GET"], paths);
+    assert!(out.status.success());
+    history_by_key(&out.stdout)
+}
+
 fn copy(from: &Path, to: &Path, mtime_days_ago: u64) {
     std::fs::copy(from, to).unwrap();
     let f = std::fs::File::options().write(true).open(to).unwrap();
@@ -466,11 +483,7 @@ fn nights_dir() -> (tempfile::TempDir, Vec<(usize, String)>) {
 #[test]
 fn history_of_a_directory_is_what_postgresql_held() {
     let (dir, nights) = nights_dir();
-    let out = textrescue()
-        .args(["history", "--format", "json"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = history(&["--format", "json"], &[dir.path()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("warning: skipped"), "{stderr}");
@@ -496,13 +509,7 @@ fn history_filters_match_any_dump() {
     let (dir, nights) = nights_dir();
     let all = expected_history(&nights);
     let run = |args: &[&str]| {
-        let out = textrescue()
-            .arg("history")
-            .arg(dir.path())
-            .args(["-f", "json"])
-            .args(args)
-            .output()
-            .unwrap();
+        let out = history(&[&["-f", "json"], args].concat(), &[dir.path()]);
         assert!(out.status.success());
         history_by_key(&out.stdout)
     };
@@ -531,14 +538,7 @@ fn history_orders_by_the_date_in_names_else_by_mtime() {
     let b = dir.path().join("x_20240311-000000.dump");
     copy(Path::new(&night(2)), &a, 1);
     copy(Path::new(&night(0)), &b, 5);
-    let out = textrescue()
-        .args(["history", "-f", "json", "-u", "chloe", "-t", "0-GET"])
-        .arg(&b)
-        .arg(&a)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let got = history_by_key(&out.stdout);
+    let got = chloes_history(&[&b, &a]);
     let want = expected_history(&[(2, a.display().to_string()), (0, b.display().to_string())]);
     assert_eq!(got[&(4, 1)], want[&(4, 1)]);
     assert_eq!(got[&(4, 1)]["in_latest"], json!(true));
@@ -549,13 +549,7 @@ fn history_orders_by_the_date_in_names_else_by_mtime() {
     let z = dir.path().join("z-oldest.sql.gz");
     copy(Path::new(&night(2)), &a, 1);
     copy(Path::new(&night(0)), &z, 5);
-    let out = textrescue()
-        .args(["history", "-f", "json", "-u", "chloe", "-t", "0-GET"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let got = history_by_key(&out.stdout);
+    let got = chloes_history(&[dir.path()]);
     let want = expected_history(&[(0, z.display().to_string()), (2, a.display().to_string())]);
     assert_eq!(got[&(4, 1)], want[&(4, 1)]);
     assert_eq!(got[&(4, 1)]["last_seen"], json!(z.display().to_string()));
@@ -567,11 +561,7 @@ fn history_reports_a_damaged_dump_shows_the_others_and_exits_1() {
     let (dir, nights) = nights_dir();
     let damaged: PathBuf = dir.path().join("buggy_race_bk_20240307.sql.gz");
     std::fs::copy(fixture("damaged/truncated.sql.gz"), &damaged).unwrap();
-    let out = textrescue()
-        .args(["history", "-f", "json"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = history(&["-f", "json"], &[dir.path()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&damaged.display().to_string()), "{stderr}");
@@ -579,11 +569,7 @@ fn history_reports_a_damaged_dump_shows_the_others_and_exits_1() {
     assert!(stderr.contains("notes.txt"), "{stderr}");
     assert_eq!(history_by_key(&out.stdout), expected_history(&nights));
 
-    let out = textrescue()
-        .arg("history")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = history(&[], &[dir.path()]);
     assert_eq!(out.status.code(), Some(1));
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("left out"), "{table}");
@@ -592,11 +578,7 @@ fn history_reports_a_damaged_dump_shows_the_others_and_exits_1() {
 #[test]
 fn history_table_shows_timelines_and_how_to_restore() {
     let (dir, nights) = nights_dir();
-    let out = textrescue()
-        .args(["history", "-u", "alice"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = history(&["-u", "alice"], &[dir.path()]);
     assert!(out.status.success());
     let table = String::from_utf8(out.stdout).unwrap();
     let line = |task: &str| {
@@ -632,19 +614,11 @@ fn history_of_a_file_that_is_no_dump_named_explicitly_fails() {
     let dir = tempfile::tempdir().unwrap();
     let notes = dir.path().join("notes.txt");
     std::fs::write(&notes, "buy milk\n").unwrap();
-    let out = textrescue()
-        .args(["history", &night(0)])
-        .arg(&notes)
-        .output()
-        .unwrap();
+    let out = history(&[], &[Path::new(&night(0)), &notes]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a pg_dump output"));
     let empty = tempfile::tempdir().unwrap();
-    let out = textrescue()
-        .arg("history")
-        .arg(empty.path())
-        .output()
-        .unwrap();
+    let out = history(&[], &[empty.path()]);
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -669,6 +643,33 @@ fn night_db(pg: &common::Pg, i: usize, dir: &Path) -> common::TempDb {
     db
 }
 
+/// `diff OLD NEW --format sql ARGS... -o SCRIPT`, which must succeed, then
+/// the script run by psql in `db`, which must too: what diff said on stderr.
+fn diff_sql_into(
+    db: &common::TempDb,
+    old: &str,
+    new: &str,
+    args: &[&str],
+    script: &Path,
+) -> String {
+    let out = textrescue()
+        .args(["diff", old, new, "--format", "sql"])
+        .args(args)
+        .arg("-o")
+        .arg(script)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    let ran = db.psql_file(script);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    said
+}
+
 /// The live texts by (user_id, task_id): (id, text).
 fn live_texts(db: &common::TempDb) -> BTreeMap<Key, (i64, String)> {
     let rows = db.query_json("SELECT id, user_id, task_id, text FROM public.tasktexts");
@@ -690,24 +691,8 @@ fn diff_sql_restores_what_night_3_lost_since_night_1() {
 
     // Default (skip): the removed texts come back; the changed ones stay.
     let db = night_db(&pg, 2, dir.path());
-    let script = dir.path().join("removed.sql");
-    let out = textrescue()
-        .args(["diff", &o, &n, "--format", "sql", "-o"])
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--on-conflict overwrite"));
-    let ran = db.psql_file(&script);
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
+    let said = diff_sql_into(&db, &o, &n, &[], &dir.path().join("removed.sql"));
+    assert!(said.contains("--on-conflict overwrite"));
     let live = live_texts(&db);
     for (k, removed_id) in [((2, 3), 104), ((4, 1), 110)] {
         assert_eq!(live[&k].0, removed_id);
@@ -724,31 +709,12 @@ fn diff_sql_restores_what_night_3_lost_since_night_1() {
 
     // With overwrite: every text of night 1 as it was; 137 (added) stays.
     let db = night_db(&pg, 2, dir.path());
-    let script = dir.path().join("all.sql");
-    let out = textrescue()
-        .args([
-            "diff",
-            &o,
-            &n,
-            "--format",
-            "sql",
-            "--on-conflict",
-            "overwrite",
-            "-o",
-        ])
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ran = db.psql_file(&script);
-    assert!(
-        ran.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ran.stderr)
+    diff_sql_into(
+        &db,
+        &o,
+        &n,
+        &["--on-conflict", "overwrite"],
+        &dir.path().join("all.sql"),
     );
     let live = live_texts(&db);
     for (k, row) in &night1 {

@@ -77,6 +77,63 @@ fn assert_failed(out: &Output) -> String {
     err
 }
 
+/// A failed backup (as [`assert_failed`]) whose line holds `why`, and no
+/// file left in `dir`.
+fn assert_failed_leaving_nothing(out: &Output, why: &str, dir: &Path) {
+    let err = assert_failed(out);
+    assert!(err.contains(why), "{why:?} not in {err}");
+    assert!(entries(dir).is_empty(), "{:?}", entries(dir));
+}
+
+/// A backup that failed because the container stopped under pg_dump.
+fn assert_stopped_while_dumping(out: &Output, dir: &Path) {
+    assert_failed_leaving_nothing(
+        out,
+        &format!("container {NAME} stopped while pg_dump was running"),
+        dir,
+    );
+}
+
+/// A container with a new database `name` holding the schema and people.
+fn container_with_db(name: &str) -> (Container, String) {
+    let c = Container::start();
+    let db = c.create_db(name);
+    c.load_schema_with_people(&db);
+    (c, db)
+}
+
+/// A scratch folder and the backups folder `b` in it (not made yet).
+fn backups_folder() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("b");
+    (tmp, dir)
+}
+
+/// The race server's documented nightly script, word for word but for the
+/// database and the folder: `-t` gives pg_dump a terminal, `| gzip` hides
+/// its exit status.
+fn seed_cron_script(db: &str, dir: &Path) -> Output {
+    let script = format!(
+        "docker exec -t server-db-1 pg_dump -U buggy {db} | gzip > {}/{db}_bk_$(date +%Y%m%d).sql.gz",
+        dir.display()
+    );
+    Command::new("bash")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The decompressed bytes of a gzip file, by gzip itself.
+fn gunzip(file: &Path) -> Vec<u8> {
+    Command::new("gzip")
+        .arg("-dc")
+        .arg(file)
+        .output()
+        .unwrap()
+        .stdout
+}
+
 /// The names in `dir` besides the lock file (none when `dir` is missing).
 fn entries(dir: &Path) -> BTreeSet<String> {
     match fs::read_dir(dir) {
@@ -175,9 +232,9 @@ fn backup_from_a_real_container_reads_back_equal_to_the_live_rows() {
     let live = c.texts_json(&db);
     assert_eq!(live.as_array().unwrap().len(), NASTY.len() + 1);
     assert_eq!(texts_json(&file), live);
-    let sql = Command::new("gzip").arg("-dc").arg(&file).output().unwrap();
-    assert!(text(&sql.stdout).contains("\n-- PostgreSQL database dump complete\n"));
-    assert!(!sql.stdout.windows(2).any(|w| w == b"\r\n"));
+    let sql = gunzip(&file);
+    assert!(text(&sql).contains("\n-- PostgreSQL database dump complete\n"));
+    assert!(!sql.windows(2).any(|w| w == b"\r\n"));
 
     // --format custom from the same container.
     let mut cmd = backup(&c.name, &db, &dir);
@@ -200,12 +257,11 @@ fn no_such_container_is_one_clear_line() {
     let missing = format!("textrescue-no-such-container-{}", std::process::id());
     let _ = docker(&["rm", "--force", &missing]);
     let tmp = tempfile::tempdir().unwrap();
-    let err = assert_failed(&run(backup(&missing, "buggy_race", tmp.path())));
-    assert!(
-        err.contains(&format!("there is no container named {missing}")),
-        "{err}"
+    assert_failed_leaving_nothing(
+        &run(backup(&missing, "buggy_race", tmp.path())),
+        &format!("there is no container named {missing}"),
+        tmp.path(),
     );
-    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
 }
 
 #[test]
@@ -214,23 +270,18 @@ fn stopped_container_is_one_clear_line() {
     let c = Container::start();
     docker_ok(&["stop", &c.name]);
     let tmp = tempfile::tempdir().unwrap();
-    let err = assert_failed(&run(backup(&c.name, "buggy_race", tmp.path())));
-    assert!(
-        err.contains(&format!("container {NAME} is not running")),
-        "{err}"
+    assert_failed_leaving_nothing(
+        &run(backup(&c.name, "buggy_race", tmp.path())),
+        &format!("container {NAME} is not running"),
+        tmp.path(),
     );
-    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
     // A paused one says so.
     docker_ok(&["start", &c.name]);
     c.wait_ready();
     docker_ok(&["pause", &c.name]);
-    let err = assert_failed(&run(backup(&c.name, "buggy_race", tmp.path())));
+    let out = run(backup(&c.name, "buggy_race", tmp.path()));
     docker_ok(&["unpause", &c.name]);
-    assert!(
-        err.contains(&format!("container {NAME} is paused")),
-        "{err}"
-    );
-    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
+    assert_failed_leaving_nothing(&out, &format!("container {NAME} is paused"), tmp.path());
 }
 
 #[test]
@@ -238,37 +289,26 @@ fn stopped_container_is_one_clear_line() {
 fn missing_database_is_one_clear_line() {
     let c = Container::start();
     let tmp = tempfile::tempdir().unwrap();
-    let err = assert_failed(&run(backup(&c.name, "no_such_db", tmp.path())));
-    assert!(
-        err.contains("database \"no_such_db\" does not exist"),
-        "{err}"
+    assert_failed_leaving_nothing(
+        &run(backup(&c.name, "no_such_db", tmp.path())),
+        "database \"no_such_db\" does not exist",
+        tmp.path(),
     );
-    assert!(entries(tmp.path()).is_empty(), "{:?}", entries(tmp.path()));
     assert!(!c.runs("pg_dump"), "{}", c.ps());
 }
 
 #[test]
 #[cfg_attr(not(has_docker), ignore = "needs a Docker Engine (bash .ci/docker-up)")]
 fn container_killed_in_the_middle_of_a_large_dump_leaves_nothing() {
-    let c = Container::start();
-    let db = c.create_db("backup_kill");
-    c.load_schema_with_people(&db);
+    let (c, db) = container_with_db("backup_kill");
     c.fill_large(&db, 96);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("b");
+    let (_tmp, dir) = backups_folder();
     let child = spawn_backup(&c.name, &db, &dir);
     wait_for_partial(&dir, 1 << 20);
     assert!(c.runs("pg_dump"), "{}", c.ps());
     docker_ok(&["kill", &c.name]);
     let out = child.wait_with_output().unwrap();
-    let err = assert_failed(&out);
-    assert!(
-        err.contains(&format!(
-            "container {NAME} stopped while pg_dump was running"
-        )),
-        "{err}"
-    );
-    assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+    assert_stopped_while_dumping(&out, &dir);
 }
 
 #[test]
@@ -276,25 +316,15 @@ fn container_killed_in_the_middle_of_a_large_dump_leaves_nothing() {
 fn container_stopped_in_the_middle_of_a_dump_leaves_nothing() {
     // pg_dump waits for a lock, so the dump cannot end before docker's stop
     // timeout (1 s here), after which docker kills the container.
-    let c = Container::start();
-    let db = c.create_db("backup_stop");
-    c.load_schema_with_people(&db);
+    let (c, db) = container_with_db("backup_stop");
     let lock = c.hold_lock(&db, "public.tasktexts");
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("b");
+    let (_tmp, dir) = backups_folder();
     let child = spawn_backup(&c.name, &db, &dir);
     c.wait_for_lock_waiter(&db, "public.tasktexts");
     docker_ok(&["stop", "--time", "1", &c.name]);
     let out = child.wait_with_output().unwrap();
     drop(lock);
-    let err = assert_failed(&out);
-    assert!(
-        err.contains(&format!(
-            "container {NAME} stopped while pg_dump was running"
-        )),
-        "{err}"
-    );
-    assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+    assert_stopped_while_dumping(&out, &dir);
 }
 
 #[test]
@@ -308,8 +338,7 @@ fn docker_stop_lets_a_running_dump_finish_within_its_timeout() {
     load_fixture(&c, &db);
     c.fill_large(&db, 32);
     let live = c.texts_json(&db);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("b");
+    let (_tmp, dir) = backups_folder();
     let child = spawn_backup(&c.name, &db, &dir);
     wait_for_partial(&dir, 1 << 20);
     docker_ok(&["stop", "--time", "120", &c.name]);
@@ -344,17 +373,14 @@ fn sigterm_during_a_large_docker_dump_leaves_no_file_and_no_pg_dump() {
 /// large dump. Then no file is left, and no pg_dump runs in the container:
 /// ending the `docker exec` client alone would leave it running there.
 fn signal_during_a_docker_backup(signal: libc::c_int, name: &str, large: bool) {
-    let c = Container::start();
-    let db = c.create_db("backup_signal");
-    c.load_schema_with_people(&db);
+    let (c, db) = container_with_db("backup_signal");
     let lock = if large {
         c.fill_large(&db, 96);
         None
     } else {
         Some(c.hold_lock(&db, "public.tasktexts"))
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("b");
+    let (_tmp, dir) = backups_folder();
     let child = spawn_backup(&c.name, &db, &dir);
     if large {
         wait_for_partial(&dir, 1 << 20);
@@ -370,9 +396,7 @@ fn signal_during_a_docker_backup(signal: libc::c_int, name: &str, large: bool) {
     );
     let out = child.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(15));
-    let err = assert_failed(&out);
-    assert!(err.contains(name), "{err}");
-    assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+    assert_failed_leaving_nothing(&out, name, &dir);
     assert!(!c.runs("pg_dump"), "pg_dump left running:\n{}", c.ps());
     drop(lock);
 }
@@ -380,29 +404,18 @@ fn signal_during_a_docker_backup(signal: libc::c_int, name: &str, large: bool) {
 #[test]
 #[cfg_attr(not(has_docker), ignore = "needs a Docker Engine (bash .ci/docker-up)")]
 fn the_seed_cron_script_against_the_same_container_is_read_by_texts_inspect_history() {
-    // The race server's documented nightly script, word for word but for
-    // the folder: `-t` gives pg_dump a terminal, so the dump has CRLF line
-    // ends; `| gzip` hides pg_dump's exit status.
+    // The race server's nightly script ([`seed_cron_script`]): `-t` gives
+    // pg_dump a terminal, so the dump has CRLF line ends.
     let c = Container::start();
     load_fixture(&c, "buggy_race");
     let live = c.texts_json("buggy_race");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("backups");
     fs::create_dir(&dir).unwrap();
-    let script = format!(
-        "docker exec -t server-db-1 pg_dump -U buggy buggy_race | gzip > {}/buggy_race_bk_$(date +%Y%m%d).sql.gz",
-        dir.display()
-    );
-    let out = Command::new("bash")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_ok(&out);
+    assert_ok(&seed_cron_script("buggy_race", &dir));
     let file = only_backup(&dir);
-    let sql = Command::new("gzip").arg("-dc").arg(&file).output().unwrap();
     assert!(
-        sql.stdout.windows(2).any(|w| w == b"\r\n"),
+        gunzip(&file).windows(2).any(|w| w == b"\r\n"),
         "a dump through docker exec -t has CRLF"
     );
 
@@ -472,15 +485,7 @@ fn the_seed_cron_script_hides_a_failed_dump_that_textrescue_reports() {
     let c = Container::start();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let script = format!(
-        "docker exec -t server-db-1 pg_dump -U buggy no_such_db | gzip > {}/no_such_db_bk_$(date +%Y%m%d).sql.gz",
-        dir.display()
-    );
-    let out = Command::new("bash")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = seed_cron_script("no_such_db", &dir);
     assert!(out.status.success(), "the pipe hides the failure");
     let file = only_backup(&dir);
     let out = textrescue(&["inspect", file.to_str().unwrap()]);

@@ -28,6 +28,23 @@ fn dump() -> String {
     fixture("formats/sql-ascii.sql").display().to_string()
 }
 
+/// `texts DUMP -f csv ARGS...` succeeds: the CSV.
+fn csv_of(dump: &str, args: &[&str]) -> Vec<u8> {
+    let out = textrescue(&[&["texts", dump, "-f", "csv"], args].concat());
+    common::assert_ok(&out);
+    out.stdout
+}
+
+/// Both texts of the fixture that are not UTF-8 are named in `err`.
+fn assert_warns_of_both(err: &str) {
+    for warning in [
+        "text 201 (alice, 0-GET) is not valid UTF-8",
+        "text 202 (alice, 1-EDIT) is not valid UTF-8",
+    ] {
+        assert!(err.contains(warning), "{warning:?} not in {err}");
+    }
+}
+
 fn assert_refused(args: &[&str], id: u32) -> String {
     let out = textrescue(args);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -79,11 +96,7 @@ fn json_and_server_json_refuse_naming_the_text() {
 #[test]
 fn csv_keeps_the_exact_bytes() {
     let out = textrescue(&["texts", &dump(), "-f", "csv"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     assert!(out.stderr.is_empty());
     let rows: Vec<csv::ByteRecord> = csv::ReaderBuilder::new()
         .from_reader(out.stdout.as_slice())
@@ -108,11 +121,7 @@ fn restore_sql_refuses() {
     assert!(err.contains("--format csv"), "{err}");
     // Only the valid texts: a script.
     let out = textrescue(&["texts", &d, "-f", "sql", "-u", "jose"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     // diff --format sql restores removed texts: the fixture against one
     // without them (the texts table emptied) would need them; it refuses too.
     let tmp = tempfile::tempdir().unwrap();
@@ -143,38 +152,19 @@ fn restore_sql_refuses() {
     // The diff table shows the removed texts, saying which are not UTF-8.
     let out = textrescue(&["diff", &d, &n]);
     assert!(out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("text 201 (alice, 0-GET) is not valid UTF-8"),
-        "{err}"
-    );
-    assert!(
-        err.contains("text 202 (alice, 1-EDIT) is not valid UTF-8"),
-        "{err}"
-    );
+    assert_warns_of_both(&String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
 fn table_shows_it_with_a_warning() {
     let out = textrescue(&["texts", &dump()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("201") && table.contains("202"), "{table}");
     assert!(table.contains("caf\u{fffd} au lait"), "{table}");
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 2, "{err}");
-    assert!(
-        err.contains("text 201 (alice, 0-GET) is not valid UTF-8"),
-        "{err}"
-    );
-    assert!(
-        err.contains("text 202 (alice, 1-EDIT) is not valid UTF-8"),
-        "{err}"
-    );
+    assert_warns_of_both(&err);
 }
 
 /// Drops the database on drop.
@@ -234,13 +224,8 @@ fn custom_and_insert_dumps_of_a_sql_ascii_database() {
         path.display().to_string()
     };
     let custom = dump(&["-Fc"], "c.dump");
-    let out = textrescue(&["texts", &custom, "-f", "csv", "--id", "202"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<csv::ByteRecord> = csv::Reader::from_reader(out.stdout.as_slice())
+    let out = csv_of(&custom, &["--id", "202"]);
+    let rows: Vec<csv::ByteRecord> = csv::Reader::from_reader(out.as_slice())
         .byte_records()
         .map(Result::unwrap)
         .collect();
@@ -250,12 +235,7 @@ fn custom_and_insert_dumps_of_a_sql_ascii_database() {
     // The INSERT dump gives the same bytes as the archive (its statements
     // are the dump's encoding, read as bytes), and JSON refuses the same text.
     let inserts = dump(&["--inserts"], "inserts.sql");
-    let csv = |path: &str| {
-        let out = textrescue(&["texts", path, "-f", "csv"]);
-        common::assert_ok(&out);
-        out.stdout
-    };
-    assert_eq!(csv(&inserts), csv(&custom));
+    assert_eq!(csv_of(&inserts, &[]), csv_of(&custom, &[]));
     assert_refused(&["texts", &inserts, "-f", "json"], 201);
 }
 
@@ -310,6 +290,27 @@ fn shown(ids: &[i64]) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// A new database in `encoding` with the schema and the people.
+fn encoded_db(pg: &common::Pg, prefix: &str, encoding: &str) -> common::TempDb {
+    let db = pg.create_db_encoded(prefix, encoding);
+    db.load_schema_with_people();
+    assert_eq!(db.psql("SHOW server_encoding"), encoding);
+    db
+}
+
+/// `restore DUMP ARGS` into `db` succeeds, saying `verified`.
+fn assert_restore_verifies(
+    db: &common::TempDb,
+    dump: &std::path::Path,
+    args: &[&str],
+    verified: &str,
+) {
+    let out = crate::restore::run(crate::restore::restore(db, dump, args));
+    common::assert_ok(&out);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(verified), "{said}");
+}
+
 /// `textrescue texts DUMP ARGS --format sql`, run by psql in `db`.
 fn script_into(db: &common::TempDb, dump: &std::path::Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_textrescue"))
@@ -319,11 +320,7 @@ fn script_into(db: &common::TempDb, dump: &std::path::Path, args: &[&str]) -> Ou
         .args(["--format", "sql"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     db.psql_input(&out.stdout)
 }
 
@@ -339,9 +336,7 @@ fn a_latin1_database_takes_what_latin1_has_and_refuses_the_rest_by_name() {
     let pg = common::pg();
     let tmp = tempfile::tempdir().unwrap();
     let dump = utf8_dump(&pg, tmp.path());
-    let db = pg.create_db_encoded("trenc_latin1", "LATIN1");
-    db.load_schema_with_people();
-    assert_eq!(db.psql("SHOW server_encoding"), "LATIN1");
+    let db = encoded_db(&pg, "trenc_latin1", "LATIN1");
 
     let out = script_into(&db, &dump, &[]);
     assert!(!out.status.success());
@@ -356,11 +351,7 @@ fn a_latin1_database_takes_what_latin1_has_and_refuses_the_rest_by_name() {
     assert_eq!(live_texts(&db), []);
 
     let out = script_into(&db, &dump, &["--id", "5"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     assert_eq!(live_texts(&db), shown(&[5]));
     assert_eq!(
         db.psql("SELECT encode(convert_to(text, 'LATIN1'), 'hex') FROM public.tasktexts"),
@@ -380,16 +371,11 @@ fn a_latin1_database_takes_what_latin1_has_and_refuses_the_rest_by_name() {
         err.contains("the database encoding LATIN1 cannot hold 3 characters: U+200B (text id 7)"),
         "{err}"
     );
-    let out = crate::restore::run(crate::restore::restore(
+    assert_restore_verifies(
         &db,
         &dump,
         &["--user", "alice", "--id", "5", "--yes"],
-    ));
-    common::assert_ok(&out);
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        said.contains("verified: 1 text read back from the live database, equal to the backup's"),
-        "{said}"
+        "verified: 1 text read back from the live database, equal to the backup's",
     );
     assert_eq!(live_texts(&db), shown(&[5]));
 }
@@ -404,16 +390,10 @@ fn a_sql_ascii_database_keeps_the_utf8_bytes() {
     let pg = common::pg();
     let tmp = tempfile::tempdir().unwrap();
     let dump = utf8_dump(&pg, tmp.path());
-    let db = pg.create_db_encoded("trenc_ascii", "SQL_ASCII");
-    db.load_schema_with_people();
-    assert_eq!(db.psql("SHOW server_encoding"), "SQL_ASCII");
+    let db = encoded_db(&pg, "trenc_ascii", "SQL_ASCII");
 
     let out = script_into(&db, &dump, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out);
     assert_eq!(live_texts(&db), shown(&[5, 6, 7]));
     assert_eq!(
         db.psql("SELECT octet_length(text) FROM public.tasktexts WHERE id = 6"),
@@ -422,16 +402,11 @@ fn a_sql_ascii_database_keeps_the_utf8_bytes() {
     );
 
     db.psql("DELETE FROM public.tasktexts");
-    let out = crate::restore::run(crate::restore::restore(
+    assert_restore_verifies(
         &db,
         &dump,
         &["--user", "alice", "--user", "bob", "--yes"],
-    ));
-    common::assert_ok(&out);
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        said.contains("verified: 3 texts read back from the live database"),
-        "{said}"
+        "verified: 3 texts read back from the live database",
     );
     assert_eq!(live_texts(&db), shown(&[5, 6, 7]));
 }
@@ -465,16 +440,7 @@ fn inserts_of_a_database_not_in_utf8_read_as_copy_does() {
             let set = format!("SET client_encoding = '{encoding}';");
             assert!(common::text(&dump).contains(&set), "{encoding} {args:?}");
             std::fs::write(&path, dump).unwrap();
-            let out = textrescue(&[
-                "texts",
-                &path.display().to_string(),
-                "-f",
-                "csv",
-                "--id",
-                "301",
-            ]);
-            common::assert_ok(&out);
-            out.stdout
+            csv_of(&path.display().to_string(), &["--id", "301"])
         };
         let copy = csv_of(&[]);
         let want: &[u8] = b"caf\xe9 au lait, 'q'\nline 2";

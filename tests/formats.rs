@@ -36,6 +36,19 @@ fn plain() -> String {
     summary(&read(&fixture("formats/plain.sql")).expect("plain.sql reads"))
 }
 
+/// The dump at `path` reads completely and gives the `expected` summary.
+fn assert_reads_as(path: &Path, expected: &str) {
+    let name = path.display();
+    let dump = read(path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    assert!(dump.summary.complete, "{name} is not complete");
+    assert_eq!(summary(&dump), expected, "{name}");
+}
+
+/// The error reading the bytes gives, with its causes.
+fn read_error(bytes: &[u8]) -> String {
+    format!("{:#}", read(temp_file(bytes).path()).unwrap_err())
+}
+
 /// A dump of the fixture database at night 2 and what `inspect` must say
 /// of it: format, compression, archive version, pg_dump's major version.
 struct Fixture {
@@ -65,6 +78,8 @@ const fn f(
 const V14: Option<&str> = Some("1.14");
 const V16: Option<&str> = Some("1.16");
 const GZ: &str = "gzip (data)";
+const LZ4: &str = "lz4 (data)";
+const ZSTD: &str = "zstd (data)";
 
 /// Every dump of the night-2 state. `-stdout` is `pg_dump ... > file`,
 /// `-pipe` `pg_dump ... | cat > file`, the others `pg_dump -f`.
@@ -94,29 +109,17 @@ const SAME_STATE: &[Fixture] = &[
     f("pg17/plain-2frames.sql.zst", "plain", "zstd", None, "17."),
     f("pg17/custom-none.dump", "custom", "none", V16, "17."),
     f("pg17/custom-gzip.dump", "custom", GZ, V16, "17."),
-    f("pg17/custom-lz4.dump", "custom", "lz4 (data)", V16, "17."),
-    f("pg17/custom-zstd.dump", "custom", "zstd (data)", V16, "17."),
+    f("pg17/custom-lz4.dump", "custom", LZ4, V16, "17."),
+    f("pg17/custom-zstd.dump", "custom", ZSTD, V16, "17."),
     f("pg17/custom-none-stdout.dump", "custom", "none", V16, "17."),
     f("pg17/custom-gzip-stdout.dump", "custom", GZ, V16, "17."),
-    f(
-        "pg17/custom-lz4-stdout.dump",
-        "custom",
-        "lz4 (data)",
-        V16,
-        "17.",
-    ),
-    f(
-        "pg17/custom-zstd-stdout.dump",
-        "custom",
-        "zstd (data)",
-        V16,
-        "17.",
-    ),
+    f("pg17/custom-lz4-stdout.dump", "custom", LZ4, V16, "17."),
+    f("pg17/custom-zstd-stdout.dump", "custom", ZSTD, V16, "17."),
     f("pg17/custom-gzip-pipe.dump", "custom", GZ, V16, "17."),
     f("pg17/dir-none", "directory", "none", V16, "17."),
     f("pg17/dir-gzip", "directory", GZ, V16, "17."),
-    f("pg17/dir-lz4", "directory", "lz4 (data)", V16, "17."),
-    f("pg17/dir-zstd", "directory", "zstd (data)", V16, "17."),
+    f("pg17/dir-lz4", "directory", LZ4, V16, "17."),
+    f("pg17/dir-zstd", "directory", ZSTD, V16, "17."),
     f("pg17/tar.tar", "tar", "none", V16, "17."),
     // pg_dump 13 (fixtures/build-pg13; 13 has no lz4 or zstd)
     f("pg13/plain.sql", "plain", "none", None, "13."),
@@ -165,10 +168,7 @@ fn every_fixture_named_here_exists() {
 fn every_format_reads_the_same_texts_as_the_plain_dump() {
     let expected = plain();
     for d in SAME_STATE {
-        let path = fixture(d.path);
-        let dump = read(&path).unwrap_or_else(|e| panic!("{}: {e:#}", d.path));
-        assert!(dump.summary.complete, "{} is not complete", d.path);
-        assert_eq!(summary(&dump), expected, "{}", d.path);
+        assert_reads_as(&fixture(d.path), &expected);
     }
 }
 
@@ -179,14 +179,7 @@ fn every_format_gives_postgresqls_texts() {
     let truth: Value = serde_json::from_slice(&std::fs::read(fixture(TRUTH)).unwrap()).unwrap();
     assert_eq!(truth.as_array().map(Vec::len), Some(33));
     for d in SAME_STATE {
-        let out = cli_json(fixture(d.path).to_str().unwrap(), None);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            d.path,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got: Value = serde_json::from_slice(&cli_json_of(d.path)).unwrap();
         assert!(got == truth, "{}: the texts differ from {TRUTH}", d.path);
     }
 }
@@ -199,13 +192,7 @@ fn inspect_reports_format_compression_and_versions() {
             .arg(fixture(d.path))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            d.path,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v: Value = serde_json::from_slice(&succeeded(d.path, out)).unwrap();
         let r = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
         assert_eq!(r["format"], d.format, "{}", d.path);
         assert_eq!(r["compression"], d.compression, "{}", d.path);
@@ -230,10 +217,7 @@ const INSERT_DUMPS: [&str; 4] = [
 fn insert_dumps_read_the_same_texts_as_the_plain_dump() {
     let expected = plain();
     for name in INSERT_DUMPS {
-        let path = fixture(&format!("formats/{name}"));
-        let dump = read(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
-        assert!(dump.summary.complete, "{name}");
-        assert_eq!(summary(&dump), expected, "{}", path.display());
+        assert_reads_as(&fixture(&format!("formats/{name}")), &expected);
     }
 }
 
@@ -312,29 +296,35 @@ fn cli_json(arg: &str, stdin: Option<&[u8]>) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
-/// The CLI's JSON for the plain dump.
-fn cli_plain() -> Vec<u8> {
-    let out = cli_json(fixture("formats/plain.sql").to_str().unwrap(), None);
+/// The stdout of a run for `what` that must have succeeded.
+fn succeeded(what: &str, out: std::process::Output) -> Vec<u8> {
     assert!(
         out.status.success(),
-        "{}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// The CLI's JSON for the fixture dump `name`.
+fn cli_json_of(name: &str) -> Vec<u8> {
+    succeeded(name, cli_json(fixture(name).to_str().unwrap(), None))
+}
+
+/// The CLI's JSON for the plain dump.
+fn cli_plain() -> Vec<u8> {
+    cli_json_of("formats/plain.sql")
 }
 
 #[test]
 fn the_cli_gives_byte_identical_json_for_every_format() {
     let expected = cli_plain();
     for d in SAME_STATE {
-        let out = cli_json(fixture(d.path).to_str().unwrap(), None);
         assert!(
-            out.status.success(),
-            "{}: {}",
-            d.path,
-            String::from_utf8_lossy(&out.stderr)
+            cli_json_of(d.path) == expected,
+            "{}: different JSON",
+            d.path
         );
-        assert!(out.stdout == expected, "{}: different JSON", d.path);
     }
 }
 
@@ -354,13 +344,8 @@ fn dumps_on_standard_input() {
         "pg13/custom-gzip-stdout.dump",
     ] {
         let bytes = std::fs::read(fixture(name)).unwrap();
-        let out = cli_json("-", Some(&bytes));
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.stdout == expected, "{name} on stdin: different JSON");
+        let out = succeeded(name, cli_json("-", Some(&bytes)));
+        assert!(out == expected, "{name} on stdin: different JSON");
     }
 }
 
@@ -456,8 +441,8 @@ fn a_length_claiming_a_terabyte_is_an_error() {
     let mut bad = full.clone();
     bad[first_int] = 0;
     bad[first_int + 1..first_int + 5].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
-    let e = read(temp_file(&bad).path()).unwrap_err();
-    assert!(format!("{e:#}").contains("damaged"), "{e:#}");
+    let e = read_error(&bad);
+    assert!(e.contains("damaged"), "{e}");
     // An archive header with 8-byte integers whose first string claims 2^40 bytes.
     let mut big = b"PGDMP\x01\x0e\x00\x08\x08\x01".to_vec();
     let int8 = |out: &mut Vec<u8>, v: u64| {
@@ -469,8 +454,8 @@ fn a_length_claiming_a_terabyte_is_an_error() {
     }
     int8(&mut big, 1 << 40);
     big.extend_from_slice(b"buggy_race");
-    let e = read(temp_file(&big).path()).unwrap_err();
-    assert!(format!("{e:#}").contains("damaged"), "{e:#}");
+    let e = read_error(&big);
+    assert!(e.contains("damaged"), "{e}");
 }
 
 #[test]
@@ -535,12 +520,10 @@ fn zstd_and_lz4_dumps_cut_appended_or_odd() {
     ] {
         let full = std::fs::read(fixture(name)).unwrap();
         for cut in [6, full.len() / 3, full.len() / 2, full.len() - 1] {
-            let e = read(temp_file(&full[..cut]).path()).unwrap_err();
-            let msg = format!("{e:#}");
+            let msg = read_error(&full[..cut]);
             assert!(msg.contains("truncated"), "{name} cut at {cut}: {msg}");
         }
-        let e = read(temp_file(&[&full[..], b"\n-- more\n"].concat()).path()).unwrap_err();
-        let msg = format!("{e:#}");
+        let msg = read_error(&[&full[..], b"\n-- more\n"].concat());
         assert!(msg.contains("bytes that are not one"), "{name}: {msg}");
         // A skippable frame first and one between.
         let skippable = |len: u8| {
@@ -555,6 +538,6 @@ fn zstd_and_lz4_dumps_cut_appended_or_odd() {
         assert_eq!(summary(&dump), expected, "{name} with skippable frames");
     }
     let legacy = [&[0x02, 0x21, 0x4c, 0x18][..], &[0; 16]].concat();
-    let e = read(temp_file(&legacy).path()).unwrap_err();
-    assert!(format!("{e:#}").contains("legacy format"), "{e:#}");
+    let e = read_error(&legacy);
+    assert!(e.contains("legacy format"), "{e}");
 }

@@ -214,19 +214,15 @@ fn warnings(out: &Output) -> Vec<String> {
         .collect()
 }
 
-#[test]
-#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
-fn history_texts_diff_and_restore_read_the_journal() {
-    let db = common::pg().create_db("trjreaders");
-    let f = make_folder(&db);
-    let dir = f.dir.to_str().unwrap();
-
-    // history: the journal's versions among the backups', by time.
-    let out = run(&["history", dir, "--format", "json"]);
-    assert_ok(&out);
-    let said = warnings(&out);
+/// The crafted backup's two warnings, each holding every one of `each`:
+/// alice's text is not the journal's version, bob's text it lacks.
+fn assert_crafted_warnings(out: &Output, each: &[&str]) {
+    let said = warnings(out);
     assert_eq!(said.len(), 2, "{}", text(&out.stderr));
-    assert!(said.iter().all(|w| w.contains(&f.crafted)), "{said:?}");
+    assert!(
+        said.iter().all(|w| each.iter().all(|e| w.contains(e))),
+        "{each:?} not in each of {said:?}"
+    );
     assert!(
         said.iter()
             .any(|w| w.contains("alice 3-MULTI") && w.contains("is not the journal's version")),
@@ -237,6 +233,43 @@ fn history_texts_diff_and_restore_read_the_journal() {
             .any(|w| w.contains("bob 1-EDIT") && w.contains("lacks the text")),
         "{said:?}"
     );
+}
+
+/// `textrescue texts DIR --at AT ARGS...`, which must succeed.
+fn texts_at(dir: &str, at: DateTime<Utc>, args: &[&str]) -> Output {
+    let out = run(&[&["texts", dir, "--at", &rfc3339(at)], args].concat());
+    assert_ok(&out);
+    out
+}
+
+/// `textrescue diff DIR --from-time FROM --to-time TO ARGS... --format json`,
+/// which must succeed: the diff, and what it said on stderr.
+fn diff_between(
+    dir: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    args: &[&str],
+) -> (Value, String) {
+    let times = ["--from-time", &rfc3339(from), "--to-time", &rfc3339(to)];
+    let out = run(&[&["diff", dir], &times[..], args, &["--format", "json"]].concat());
+    assert_ok(&out);
+    (
+        serde_json::from_slice(&out.stdout).unwrap(),
+        text(&out.stderr),
+    )
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn history_texts_diff_and_restore_read_the_journal() {
+    let db = common::pg().create_db("trjreaders");
+    let f = make_folder(&db);
+    let dir = f.dir.to_str().unwrap();
+
+    // history: the journal's versions among the backups', by time.
+    let out = run(&["history", dir, "--format", "json"]);
+    assert_ok(&out);
+    assert_crafted_warnings(&out, &[&f.crafted]);
     assert!(!text(&out.stderr).contains(&f.honest));
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
     let row = |user: &str| {
@@ -326,25 +359,8 @@ fn history_texts_diff_and_restore_read_the_journal() {
     // t1 that is the crafted one: a warning per text asked for, naming the
     // backup, the text and the journal's polls; the answer is still the
     // journal's, and the exit status 0.
-    let out = run(&["texts", dir, "--at", &rfc3339(f.t1), "--format", "json"]);
-    assert_ok(&out);
-    let said = warnings(&out);
-    assert_eq!(said.len(), 2, "{}", text(&out.stderr));
-    assert!(
-        said.iter()
-            .all(|w| w.contains(&f.crafted) && w.contains("polls at")),
-        "{said:?}"
-    );
-    assert!(
-        said.iter()
-            .any(|w| w.contains("alice 3-MULTI") && w.contains("is not the journal's version")),
-        "{said:?}"
-    );
-    assert!(
-        said.iter()
-            .any(|w| w.contains("bob 1-EDIT") && w.contains("lacks the text")),
-        "{said:?}"
-    );
+    let out = texts_at(dir, f.t1, &["--format", "json"]);
+    assert_crafted_warnings(&out, &[&f.crafted, "polls at"]);
     let texts: Value = serde_json::from_slice(&out.stdout).unwrap();
     let alice_then = texts
         .as_array()
@@ -353,64 +369,32 @@ fn history_texts_diff_and_restore_read_the_journal() {
         .find(|t| t["username"] == "alice");
     assert_eq!(alice_then.unwrap()["text"], V1, "{texts:#}");
     // Only the texts asked for are compared.
-    let out = run(&["texts", dir, "--at", &rfc3339(f.t1), "--user", "alice"]);
-    assert_ok(&out);
+    let out = texts_at(dir, f.t1, &["--user", "alice"]);
     let said = warnings(&out);
     assert_eq!(said.len(), 1, "{}", text(&out.stderr));
     assert!(said[0].contains("alice 3-MULTI"), "{said:?}");
     // Later, the newest such backup is the honest one: it agrees.
     for at in [f.t2, f.t3] {
-        let out = run(&["texts", dir, "--at", &rfc3339(at), "--format", "json"]);
-        assert_ok(&out);
+        let out = texts_at(dir, at, &["--format", "json"]);
         assert_eq!(warnings(&out), Vec::<String>::new(), "at {at}");
         assert!(text(&out.stderr).contains("from the journal"));
     }
     // Before the journal the answer is the backup's: nothing to compare.
-    let out = run(&["texts", dir, "--at", &rfc3339(f.before)]);
-    assert_ok(&out);
+    let out = texts_at(dir, f.before, &[]);
     assert_eq!(warnings(&out), Vec::<String>::new());
 
     // diff between two times: the writer's change, each side from the
     // journal; before the journal, from the backup.
-    let out = run(&[
-        "diff",
-        dir,
-        "--from-time",
-        &rfc3339(f.t1),
-        "--to-time",
-        &rfc3339(f.t2),
-        "--user",
-        "alice",
-        "--format",
-        "json",
-    ]);
-    assert_ok(&out);
-    let diff: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (diff, err) = diff_between(dir, f.t1, f.t2, &["--user", "alice"]);
     assert_eq!(diff["changed"][0]["old"]["text"], V1, "{diff:#}");
     assert_eq!(diff["changed"][0]["new"]["text"], V2, "{diff:#}");
     assert_eq!(diff["added"], Value::Array(vec![]));
-    let err = text(&out.stderr);
     assert_eq!(err.matches("from the journal, poll at").count(), 2, "{err}");
-    let out = run(&[
-        "diff",
-        dir,
-        "--from-time",
-        &rfc3339(f.before),
-        "--to-time",
-        &rfc3339(f.t3),
-        "--format",
-        "json",
-    ]);
-    assert_ok(&out);
-    let diff: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (diff, err) = diff_between(dir, f.before, f.t3, &[]);
     assert_eq!(diff["changed"][0]["old"]["text"], V1, "{diff:#}");
     assert_eq!(diff["changed"][0]["new"]["text"], V3, "{diff:#}");
-    assert!(text(&out.stderr).contains("OLD"));
-    assert!(
-        text(&out.stderr).contains("from backup "),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(err.contains("OLD"));
+    assert!(err.contains("from backup "), "{err}");
 
     // Bad times and combinations are usage errors.
     for args in [
@@ -443,6 +427,15 @@ fn history_texts_diff_and_restore_read_the_journal() {
     }
     let safety = TempDir::new().unwrap();
     let safety_dir = safety.path().to_str().unwrap();
+    // `restore DIR ARGS... --safety-dir SAFETY --yes`, which must succeed
+    // taking the texts from `source`.
+    let restore_from = |args: &[&str], source: &str| {
+        let args = [args, &["--safety-dir", safety_dir, "--yes"]].concat();
+        let out = restore(&db, &f.dir, &args).output().unwrap();
+        assert_ok(&out);
+        assert!(text(&out.stderr).contains(source), "{}", text(&out.stderr));
+        out
+    };
     for at in ["yesterday", "2024-13-01 10:00"] {
         let out = restore(&db, &f.dir, &["--user", "alice", "--at", at, "--yes"])
             .output()
@@ -453,9 +446,7 @@ fn history_texts_diff_and_restore_read_the_journal() {
 
     // restore --at t2: alice's v2 back, byte for byte; its undo puts v3 back.
     assert_eq!(alices(&db), V3);
-    let out = restore(
-        &db,
-        &f.dir,
+    let out = restore_from(
         &[
             "--user",
             "alice",
@@ -465,44 +456,17 @@ fn history_texts_diff_and_restore_read_the_journal() {
             &rfc3339(f.t2),
             "--on-conflict",
             "overwrite",
-            "--safety-dir",
-            safety_dir,
-            "--yes",
         ],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&out);
-    assert!(
-        text(&out.stderr).contains("from the journal"),
-        "{}",
-        text(&out.stderr)
+        "from the journal",
     );
     assert_eq!(alices(&db), V2);
     let undone = run_undo(&db, &text(&out.stdout));
     assert_ok(&undone);
     assert_eq!(alices(&db), V3);
     // Before the journal: from the backup then (bob's text comes back).
-    let out = restore(
-        &db,
-        &f.dir,
-        &[
-            "--user",
-            "bob",
-            "--at",
-            &rfc3339(f.before),
-            "--safety-dir",
-            safety_dir,
-            "--yes",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&out);
-    assert!(
-        text(&out.stderr).contains("from backup "),
-        "{}",
-        text(&out.stderr)
+    restore_from(
+        &["--user", "bob", "--at", &rfc3339(f.before)],
+        "from backup ",
     );
     assert_eq!(
         db.cell_exact("SELECT text FROM public.tasktexts WHERE user_id = 3"),

@@ -123,14 +123,27 @@ fn plain_insert_works(db: &TempDb) {
     assert_eq!(id, max, "the new row got the highest id");
 }
 
+/// Each of `wanted` is in what psql said.
+fn assert_said(said: &str, wanted: &[&str]) {
+    for w in wanted {
+        assert!(said.contains(w), "{w:?} not in what psql said:\n{said}");
+    }
+}
+
+/// The server, a scratch folder and a database loaded from `night`.
+fn night_setup(night: &str) -> (Pg, TempDir, TempDb) {
+    let pg = common::pg();
+    let dir = TempDir::new().unwrap();
+    let db = night_db(&pg, night, &dir);
+    (pg, dir, db)
+}
+
 /// Night 2 lost alice's 0-ENV (104): restored from night 1 with its id,
 /// bytes and times; night 3 lost chloe's 0-GET (110): restored from night 2.
 #[test]
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn restores_a_deleted_text_into_a_later_night() {
-    let pg = common::pg();
-    let dir = TempDir::new().unwrap();
-    let db = night_db(&pg, NIGHT2, &dir);
+    let (pg, dir, db) = night_setup(NIGHT2);
     let night1 = night_db(&pg, NIGHT1, &dir);
     assert_eq!(row(&db, 104), Value::Array(vec![]));
 
@@ -145,14 +158,12 @@ fn restores_a_deleted_text_into_a_later_night() {
         text.contains("-- [1/1] student alice, task 0-ENV, backup id 104"),
         "{text}"
     );
-    let said = run_ok(&db, &script);
-    assert!(
-        said.contains("restored alice 0-ENV (backup id 104) as id 104"),
-        "{said}"
-    );
-    assert!(
-        said.contains("textrescue: restored 1, skipped 0, overwritten 0"),
-        "{said}"
+    assert_said(
+        &run_ok(&db, &script),
+        &[
+            "restored alice 0-ENV (backup id 104) as id 104",
+            "textrescue: restored 1, skipped 0, overwritten 0",
+        ],
     );
     assert_eq!(row(&db, 104), row(&night1, 104));
     plain_insert_works(&db);
@@ -160,10 +171,9 @@ fn restores_a_deleted_text_into_a_later_night() {
     let db3 = night_db(&pg, NIGHT3, &dir);
     let night2 = night_db(&pg, NIGHT2, &dir);
     let script = restore_sql(&fixture(NIGHT2), &["--id", "110"], &dir, "r110.sql");
-    let said = run_ok(&db3, &script);
-    assert!(
-        said.contains("restored 1, skipped 0, overwritten 0"),
-        "{said}"
+    assert_said(
+        &run_ok(&db3, &script),
+        &["restored 1, skipped 0, overwritten 0"],
     );
     assert_eq!(row(&db3, 110), row(&night2, 110));
 }
@@ -192,10 +202,9 @@ fn students_and_tasks_are_found_by_name_not_by_backup_id() {
         &dir,
         "r.sql",
     );
-    let said = run_ok(&db, &script);
-    assert!(
-        said.contains("restored 2, skipped 0, overwritten 0"),
-        "{said}"
+    assert_said(
+        &run_ok(&db, &script),
+        &["restored 2, skipped 0, overwritten 0"],
     );
     let got = db.query_json(ROWS);
     let want = night1.query_json(&format!("{ROWS_WHERE} id IN (102, 104) ORDER BY id"));
@@ -216,24 +225,19 @@ fn students_and_tasks_are_found_by_name_not_by_backup_id() {
 #[test]
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn a_text_written_again_is_skipped_overwritten_or_refused() {
-    let pg = common::pg();
-    let dir = TempDir::new().unwrap();
+    // skip (the default)
+    let (pg, dir, db) = night_setup(NIGHT2);
     let night1 = night_db(&pg, NIGHT1, &dir);
     let old = row(&night1, 107)[0].clone();
-
-    // skip (the default)
-    let db = night_db(&pg, NIGHT2, &dir);
     let before = state(&db);
     let live = row(&db, 136);
     let script = restore_sql(&fixture(NIGHT1), &["--id", "107"], &dir, "skip.sql");
-    let said = run_ok(&db, &script);
-    assert!(
-        said.contains("skipped bob 3-MULTI (backup id 107): the live database already has a text for this student and task (id 136)"),
-        "{said}"
-    );
-    assert!(
-        said.contains("restored 0, skipped 1, overwritten 0"),
-        "{said}"
+    assert_said(
+        &run_ok(&db, &script),
+        &[
+            "skipped bob 3-MULTI (backup id 107): the live database already has a text for this student and task (id 136)",
+            "restored 0, skipped 1, overwritten 0",
+        ],
     );
     assert_eq!(row(&db, 136), live);
     assert_eq!(state(&db).0, before.0);
@@ -245,14 +249,12 @@ fn a_text_written_again_is_skipped_overwritten_or_refused() {
         &dir,
         "overwrite.sql",
     );
-    let said = run_ok(&db, &script);
-    assert!(
-        said.contains("overwrote bob 3-MULTI (backup id 107): the live text id 136"),
-        "{said}"
-    );
-    assert!(
-        said.contains("restored 1, skipped 0, overwritten 1"),
-        "{said}"
+    assert_said(
+        &run_ok(&db, &script),
+        &[
+            "overwrote bob 3-MULTI (backup id 107): the live text id 136",
+            "restored 1, skipped 0, overwritten 1",
+        ],
     );
     let now = row(&db, 136)[0].clone();
     for key in ["text", "created_at", "modified_at", "user_id", "task_id"] {
@@ -271,12 +273,9 @@ fn a_text_written_again_is_skipped_overwritten_or_refused() {
         &dir,
         "error.sql",
     );
-    let said = run_fails(&db, &script);
-    assert!(
-        said.contains(
-            "nothing restored, nothing changed: bob already has a text for task 3-MULTI (id 136)"
-        ),
-        "{said}"
+    assert_said(
+        &run_fails(&db, &script),
+        &["nothing restored, nothing changed: bob already has a text for task 3-MULTI (id 136)"],
     );
     assert_eq!(state(&db), before);
 }
@@ -286,9 +285,7 @@ fn a_text_written_again_is_skipped_overwritten_or_refused() {
 #[test]
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn a_missing_student_or_task_aborts_everything() {
-    let pg = common::pg();
-    let dir = TempDir::new().unwrap();
-    let db = night_db(&pg, NIGHT3, &dir);
+    let (_pg, dir, db) = night_setup(NIGHT3);
     db.psql("DELETE FROM public.tasktexts WHERE id IN (101, 114)");
     let before = state(&db);
 
@@ -298,14 +295,17 @@ fn a_missing_student_or_task_aborts_everything() {
         &dir,
         "u.sql",
     );
-    let said = run_fails(&db, &script);
-    assert!(said.contains("no student with username 'dmitri'"), "{said}");
-    assert!(said.contains("nothing restored, nothing changed"), "{said}");
+    assert_said(
+        &run_fails(&db, &script),
+        &[
+            "no student with username 'dmitri'",
+            "nothing restored, nothing changed",
+        ],
+    );
     assert_eq!(state(&db), before);
 
     let script = restore_sql(&fixture(NIGHT2), &["--task", "4-COST"], &dir, "t.sql");
-    let said = run_fails(&db, &script);
-    assert!(said.contains("no task 4-COST"), "{said}");
+    assert_said(&run_fails(&db, &script), &["no task 4-COST"]);
     assert_eq!(state(&db), before);
 
     // Even run without -v ON_ERROR_STOP=1, the script stops and changes nothing.
@@ -324,74 +324,48 @@ fn a_missing_student_or_task_aborts_everything() {
 #[test]
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn check_reports_and_changes_nothing() {
-    let pg = common::pg();
-    let dir = TempDir::new().unwrap();
-    let db = night_db(&pg, NIGHT2, &dir);
+    let (_pg, dir, db) = night_setup(NIGHT2);
     // A taken backup id too: 102 is alive in night 2 (overwritten); moving
     // it to another task (4-AUTOFLAG) frees alice's 1-EDIT but not the id.
     db.psql("UPDATE public.tasktexts SET task_id = 8 WHERE id = 102");
     let before = state(&db);
+    let args = [
+        "--id",
+        "102",
+        "--id",
+        "104",
+        "--id",
+        "107",
+        "--on-conflict",
+        "overwrite",
+    ];
     let script = restore_sql(
         &fixture(NIGHT1),
-        &[
-            "--id",
-            "102",
-            "--id",
-            "104",
-            "--id",
-            "107",
-            "--on-conflict",
-            "overwrite",
-            "--check",
-        ],
+        &[&args[..], &["--check"]].concat(),
         &dir,
         "check.sql",
     );
     let text = std::fs::read_to_string(&script).unwrap();
     assert!(text.trim_end().ends_with("ROLLBACK;"));
-    let said = run_ok(&db, &script);
-    assert!(
-        said.contains("would restore alice 0-ENV (backup id 104) as id 104"),
-        "{said}"
-    );
-    assert!(
-        said.contains("would restore alice 1-EDIT (backup id 102) as id 138 (a new id: the backup id is taken)"),
-        "{said}"
-    );
-    assert!(
-        said.contains("would overwrite bob 3-MULTI (backup id 107)"),
-        "{said}"
-    );
-    assert!(
-        said.contains("textrescue --check: would restore 2, skip 0, overwrite 1 (of 3 texts); nothing was changed"),
-        "{said}"
+    assert_said(
+        &run_ok(&db, &script),
+        &[
+            "would restore alice 0-ENV (backup id 104) as id 104",
+            "would restore alice 1-EDIT (backup id 102) as id 138 (a new id: the backup id is taken)",
+            "would overwrite bob 3-MULTI (backup id 107)",
+            "textrescue --check: would restore 2, skip 0, overwrite 1 (of 3 texts); nothing was changed",
+        ],
     );
     assert_eq!(state(&db), before);
 
     // The same without --check does it, and 102 takes id 138 from the sequence.
-    let script = restore_sql(
-        &fixture(NIGHT1),
+    let script = restore_sql(&fixture(NIGHT1), &args, &dir, "real.sql");
+    assert_said(
+        &run_ok(&db, &script),
         &[
-            "--id",
-            "102",
-            "--id",
-            "104",
-            "--id",
-            "107",
-            "--on-conflict",
-            "overwrite",
+            "restored alice 1-EDIT (backup id 102) as id 138 (a new id",
+            "restored 2, skipped 0, overwritten 1",
         ],
-        &dir,
-        "real.sql",
-    );
-    let said = run_ok(&db, &script);
-    assert!(
-        said.contains("restored alice 1-EDIT (backup id 102) as id 138 (a new id"),
-        "{said}"
-    );
-    assert!(
-        said.contains("restored 2, skipped 0, overwritten 1"),
-        "{said}"
     );
     plain_insert_works(&db);
 }
@@ -413,11 +387,10 @@ fn a_whole_night_restores_exactly_into_an_empty_table() {
              SELECT setval('public.tasktexts_id_seq', 1, false);",
         );
         let script = restore_sql(&fixture(night), &[], &dir, "all.sql");
-        let said = run_ok(&db, &script);
         let n = before.as_array().unwrap().len();
-        assert!(
-            said.contains(&format!("restored {n}, skipped 0, overwritten 0")),
-            "{said}"
+        assert_said(
+            &run_ok(&db, &script),
+            &[&format!("restored {n}, skipped 0, overwritten 0")],
         );
         assert_eq!(db.query_json(ROWS), before, "{night}");
         assert_eq!(
@@ -468,6 +441,27 @@ fn assert_readable_and_inert(sql: &str, lines: &[&str]) {
     }
 }
 
+/// A database with the schema and the people, and (for a test whose texts
+/// hold `\! touch MARKER`) a file that such a line, if it ran, would create:
+/// removed first.
+fn people_db(pg: &Pg, prefix: &str) -> (TempDb, PathBuf) {
+    let marker = std::env::temp_dir().join(format!("textrescue_{prefix}_{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let db = pg.create_db(prefix);
+    db.load_schema_with_people();
+    (db, marker)
+}
+
+/// `db` out through real pg_dump and in through `--format sql -o DIR/NAME`:
+/// the script's path and text.
+fn dumped_script(db: &TempDb, dir: &TempDir, name: &str) -> (PathBuf, String) {
+    let dump = dir.path().join("d.sql");
+    std::fs::write(&dump, db.pg_dump(&[])).unwrap();
+    let script = restore_sql(&dump, &[], dir, name);
+    let sql = std::fs::read_to_string(&script).unwrap();
+    (script, sql)
+}
+
 /// A text, a username and a task name full of psql meta-commands (`\!`,
 /// `\i`, `\.`, `\restrict`, `\unrestrict`, after LF, CRLF and a lone CR),
 /// quotes, dollar quotes and invisible characters: the script shows them
@@ -477,11 +471,8 @@ fn assert_readable_and_inert(sql: &str, lines: &[&str]) {
 fn psql_meta_commands_in_texts_and_names_do_not_run() {
     let pg = common::pg();
     let dir = TempDir::new().unwrap();
-    let marker = std::env::temp_dir().join(format!("textrescue_pwned_{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
+    let (db, marker) = people_db(&pg, "trrs_meta");
     let m = marker.display().to_string();
-    let db = pg.create_db("trrs_meta");
-    db.load_schema_with_people();
     let nasty_user = format!("eve\n\\! touch {m}\n:'x'\r\\unrestrict k\u{202e}'$$");
     let nasty_task = "x'\n\\! id\r\\.\u{200b}";
     db.psql(&format!(
@@ -524,10 +515,7 @@ fn psql_meta_commands_in_texts_and_names_do_not_run() {
         "A plain text,\nas students write it.\n",
     ));
     let before = db.query_json(ROWS);
-    let dump = dir.path().join("d.sql");
-    std::fs::write(&dump, db.pg_dump(&[])).unwrap();
-    let script = restore_sql(&dump, &[], &dir, "meta.sql");
-    let sql = std::fs::read_to_string(&script).unwrap();
+    let (script, sql) = dumped_script(&db, &dir, "meta.sql");
     let touch = format!("'\\! touch {m}', E'\\n',");
     assert_readable_and_inert(
         &sql,
@@ -556,10 +544,7 @@ fn psql_meta_commands_in_texts_and_names_do_not_run() {
     db.psql("DELETE FROM public.tasktexts");
     let said = run_ok(&db, &script);
     assert!(!marker.exists(), "the script ran a meta-command:\n{said}");
-    assert!(
-        said.contains("restored 3, skipped 0, overwritten 0"),
-        "{said}"
-    );
+    assert_said(&said, &["restored 3, skipped 0, overwritten 0"]);
     assert_eq!(db.query_json(ROWS), before);
     assert_eq!(
         db.query_json("SELECT text FROM public.tasktexts WHERE id = 5")[0]["text"],
@@ -645,12 +630,8 @@ fn nasty_username(marker: &str) -> impl Strategy<Value = String> + use<> {
 fn random_texts_restore_byte_exact() {
     let pg = common::pg();
     let dir = TempDir::new().unwrap();
-    let marker = std::env::temp_dir().join(format!("textrescue_prop_{}", std::process::id()));
-    let _ = std::fs::remove_file(&marker);
+    let (db, marker) = people_db(&pg, "trrs_prop");
     let m = marker.display().to_string();
-    let db = pg.create_db("trrs_prop");
-    db.load_schema_with_people();
-    let dump = dir.path().join("d.sql");
     let mut runner = TestRunner::new(Config {
         cases: 32,
         failure_persistence: None,
@@ -679,9 +660,7 @@ fn random_texts_restore_byte_exact() {
                     ));
                 }
                 let before = db.query_json(ROWS);
-                std::fs::write(&dump, db.pg_dump(&[])).unwrap();
-                let script = restore_sql(&dump, &[], &dir, "p.sql");
-                let sql = std::fs::read_to_string(&script).unwrap();
+                let (script, sql) = dumped_script(&db, &dir, "p.sql");
                 assert_readable_and_inert(&sql, &[]);
                 db.psql("DELETE FROM public.tasktexts");
                 let out = db.psql_file(&script);
@@ -708,8 +687,7 @@ fn random_texts_restore_byte_exact() {
 fn a_text_of_many_lines_restores_exactly() {
     let pg = common::pg();
     let dir = TempDir::new().unwrap();
-    let db = pg.create_db("trrs_long");
-    db.load_schema_with_people();
+    let (db, _) = people_db(&pg, "trrs_long");
     let text: String = (0..40_000)
         .map(|i| format!("{i}\tline with a tab\u{200b} and CRLF\r\n"))
         .collect();
@@ -722,10 +700,7 @@ fn a_text_of_many_lines_restores_exactly() {
         &text,
     ));
     let before = db.query_json(ROWS);
-    let dump = dir.path().join("d.sql");
-    std::fs::write(&dump, db.pg_dump(&[])).unwrap();
-    let script = restore_sql(&dump, &[], &dir, "long.sql");
-    let sql = std::fs::read_to_string(&script).unwrap();
+    let (script, sql) = dumped_script(&db, &dir, "long.sql");
     assert_readable_and_inert(
         &sql,
         &[
@@ -733,7 +708,6 @@ fn a_text_of_many_lines_restores_exactly() {
         ],
     );
     db.psql("DELETE FROM public.tasktexts");
-    let said = run_ok(&db, &script);
-    assert!(said.contains("restored 1, skipped 0"), "{said}");
+    assert_said(&run_ok(&db, &script), &["restored 1, skipped 0"]);
     assert_eq!(db.query_json(ROWS), before);
 }

@@ -274,6 +274,59 @@ pub fn one_line(stderr: &[u8]) -> String {
     s
 }
 
+/// A run that failed (exit 1) saying why in one line: that line.
+fn failed_in_one_line(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    one_line(&out.stderr)
+}
+
+/// `textrescue copy DIR --to URL --s3-endpoint ENDPOINT` against `server`.
+fn copy(server: &Server, dir: &Path, url: &str) -> Command {
+    let mut c = server.textrescue();
+    c.arg("copy")
+        .arg(dir)
+        .args(["--to", url, "--s3-endpoint", &server.endpoint]);
+    c
+}
+
+/// Checks `done` every `every` until it is true; panics with `what` after `within`.
+fn wait_until(what: &str, within: Duration, every: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < within, "{what}");
+        std::thread::sleep(every);
+    }
+}
+
+/// A backups folder holding one backup of `len` bytes that do not compress
+/// (xorshift from `seed`): the folder, the backup's path and its bytes.
+fn incompressible_backup(seed: u64, len: usize) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race_bk_20240101-000000.dump");
+    let mut state = seed;
+    let data: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    fs::write(&path, &data).unwrap();
+    (dir, path, data)
+}
+
+/// [`copy`] of `dir` to `s3://BUCKET/n` in 5 MiB parts (a multipart upload),
+/// started, its output piped.
+fn spawn_multipart_copy(server: &Server, dir: &Path, bucket: &str) -> Child {
+    copy(server, dir, &format!("s3://{bucket}/n"))
+        .env("TEXTRESCUE_S3_PART_SIZE", (5 * 1024 * 1024).to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 #[cfg_attr(
     not(all(has_s3, has_postgres)),
@@ -351,8 +404,7 @@ fn copy_catches_up_after_an_outage() {
             dir.path(),
             &["--copy-to", &url, "--s3-endpoint", "http://127.0.0.1:9"],
         );
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-        let err = one_line(&out.stderr);
+        let err = failed_in_one_line(&out);
         assert!(
             err.contains("written and verified, but not copied"),
             "{err}"
@@ -365,17 +417,7 @@ fn copy_catches_up_after_an_outage() {
         // A second backup, then the catch-up copies both; again: nothing to do.
         std::thread::sleep(Duration::from_millis(1100));
         assert_ok(&backup(server, &db, dir.path(), &[]));
-        let copy = |quiet: bool| {
-            let mut c = server.textrescue();
-            c.arg("copy")
-                .arg(dir.path())
-                .args(["--to", &url, "--s3-endpoint", &server.endpoint]);
-            if quiet {
-                c.arg("--quiet");
-            }
-            c.output().unwrap()
-        };
-        let out = copy(false);
+        let out = copy(server, dir.path(), &url).output().unwrap();
         assert_ok(&out);
         assert!(
             text(&out.stdout).contains("2 backups copied"),
@@ -389,7 +431,7 @@ fn copy_catches_up_after_an_outage() {
                 fs::read(path).unwrap()
             );
         }
-        let out = copy(false);
+        let out = copy(server, dir.path(), &url).output().unwrap();
         assert_ok(&out);
         assert!(
             text(&out.stdout).contains("0 backups copied (0 B), 2 already there"),
@@ -418,38 +460,18 @@ fn wrong_keys_and_a_missing_bucket_are_one_clear_line() {
     each_server(|server| {
         let bucket = server.bucket();
         if server.checks_keys {
-            let out = server
-                .textrescue()
+            let out = copy(server, dir.path(), &format!("s3://{bucket}/x"))
                 .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-                .arg("copy")
-                .arg(dir.path())
-                .args([
-                    "--to",
-                    &format!("s3://{bucket}/x"),
-                    "--s3-endpoint",
-                    &server.endpoint,
-                ])
                 .output()
                 .unwrap();
-            assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-            let err = one_line(&out.stderr);
+            let err = failed_in_one_line(&out);
             assert!(err.contains("access denied"), "{err}");
             assert!(!err.contains("not-the-secret"), "{err}");
         }
-        let out = server
-            .textrescue()
-            .arg("copy")
-            .arg(dir.path())
-            .args([
-                "--to",
-                "s3://no-such-bucket-here/x",
-                "--s3-endpoint",
-                &server.endpoint,
-            ])
+        let out = copy(server, dir.path(), "s3://no-such-bucket-here/x")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-        let err = one_line(&out.stderr);
+        let err = failed_in_one_line(&out);
         assert!(err.contains("no bucket \"no-such-bucket-here\""), "{err}");
     });
 }
@@ -480,14 +502,12 @@ impl OwnS3s {
             .stderr(Stdio::null())
             .spawn()
             .expect("s3s-fs (bash .ci/s3-up installs it)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "s3s-fs did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            "s3s-fs did not start",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
         OwnS3s { child, port }
     }
 
@@ -516,57 +536,27 @@ fn server_killed_mid_upload_leaves_no_object() {
     let server = own.server();
     let bucket = server.bucket();
     // 40 MB that does not compress, in 5 MiB parts: 8 parts.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("race_bk_20240101-000000.dump");
-    let mut state = 0x9e3779b97f4a7c15u64;
-    let data: Vec<u8> = (0..40_000_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    fs::write(&path, &data).unwrap();
-    let copy = server
-        .textrescue()
-        .env("TEXTRESCUE_S3_PART_SIZE", (5 * 1024 * 1024).to_string())
-        .arg("copy")
-        .arg(dir.path())
-        .args([
-            "--to",
-            &format!("s3://{bucket}/n"),
-            "--s3-endpoint",
-            &server.endpoint,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (dir, path, data) = incompressible_backup(0x9e3779b97f4a7c15, 40_000_000);
+    let copy = spawn_multipart_copy(&server, dir.path(), &bucket);
     // Kill the server once the multipart upload exists (s3s-fs keeps it as
     // .upload-ID.json in its folder).
-    let start = Instant::now();
-    loop {
-        let started = fs::read_dir(root.path()).unwrap().any(|e| {
-            e.unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with(".upload")
-        });
-        if started {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the upload never started"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until(
+        "the upload never started",
+        Duration::from_secs(30),
+        Duration::from_millis(1),
+        || {
+            fs::read_dir(root.path()).unwrap().any(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".upload")
+            })
+        },
+    );
     own.child.kill().unwrap();
     own.child.wait().unwrap();
     let out = copy.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let err = one_line(&out.stderr);
+    let err = failed_in_one_line(&out);
     assert!(err.contains("cannot upload"), "{err}");
     assert!(
         err.contains("no object was created") || err.contains("aborted"),
@@ -585,49 +575,21 @@ fn server_killed_mid_upload_leaves_no_object() {
 #[test]
 #[cfg_attr(not(has_s3), ignore = "needs the S3 test servers (bash .ci/s3-up)")]
 fn sigterm_during_an_upload_aborts_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("race_bk_20240101-000000.dump");
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let data: Vec<u8> = (0..120_000_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
-    fs::write(&path, &data).unwrap();
+    let (dir, _, _) = incompressible_backup(0x2545_f491_4f6c_dd1d, 120_000_000);
     each_server(|server| {
         let bucket = server.bucket();
         let before = server.uploads(&bucket);
-        let child = server
-            .textrescue()
-            .env("TEXTRESCUE_S3_PART_SIZE", (5 * 1024 * 1024).to_string())
-            .arg("copy")
-            .arg(dir.path())
-            .args([
-                "--to",
-                &format!("s3://{bucket}/n"),
-                "--s3-endpoint",
-                &server.endpoint,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = spawn_multipart_copy(server, dir.path(), &bucket);
         // Once the multipart upload exists, the signal.
-        let start = Instant::now();
-        while server.uploads(&bucket).is_subset(&before) {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the upload never started"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(
+            "the upload never started",
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            || !server.uploads(&bucket).is_subset(&before),
+        );
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-        let err = one_line(&out.stderr);
+        let err = failed_in_one_line(&out);
         assert!(
             err.contains("interrupted by a signal; the partial upload was aborted")
                 || err.contains("interrupted by a signal; the copy was removed"),

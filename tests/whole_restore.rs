@@ -20,11 +20,9 @@ pub fn textrescue(pg: &Pg) -> Command {
     c
 }
 
-/// A database of the race server's schema: three people, the nasty texts,
-/// a schema version.
-pub fn race_db(pg: &Pg, prefix: &str) -> TempDb {
-    let db = pg.create_db(prefix);
-    db.load_schema_with_people();
+/// The nasty texts (ids from 100; every other one modified, if
+/// `modified`) and a schema version, as SQL for a database with the people.
+fn race_texts_sql(modified: bool) -> String {
     let mut sql = String::new();
     for (i, t) in NASTY.iter().enumerate() {
         sql += &insert_text_sql(
@@ -32,12 +30,19 @@ pub fn race_db(pg: &Pg, prefix: &str) -> TempDb {
             2 + (i as i64 % 2),
             1 + (i as i64 % 3),
             "2024-03-01 14:22:11.123456+00",
-            (i % 2 == 0).then_some("2024-03-06 09:10:00.5+00"),
+            (modified && i % 2 == 0).then_some("2024-03-06 09:10:00.5+00"),
             t,
         );
     }
-    sql += "INSERT INTO public.alembic_version VALUES ('3f2a9c1b7d4e');";
-    db.psql(&sql);
+    sql + "INSERT INTO public.alembic_version VALUES ('3f2a9c1b7d4e');"
+}
+
+/// A database of the race server's schema: three people, the nasty texts,
+/// a schema version.
+pub fn race_db(pg: &Pg, prefix: &str) -> TempDb {
+    let db = pg.create_db(prefix);
+    db.load_schema_with_people();
+    db.psql(&race_texts_sql(true));
     db
 }
 
@@ -92,6 +97,38 @@ fn write(path: &Path, bytes: &[u8]) -> PathBuf {
     path.to_path_buf()
 }
 
+/// The backup `textrescue backup --dir DIR` wrote.
+fn backup_in(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.ends_with(".sql.gz") || n.ends_with(".dump")
+        })
+        .unwrap()
+}
+
+/// `textrescue restore --whole-database EXTRA... --dbname LIVE --into INTO BACKUP`.
+fn restore_whole(pg: &Pg, extra: &[&str], live: &str, into: &str, backup: &Path) -> Output {
+    textrescue(pg)
+        .args(["restore", "--whole-database"])
+        .args(extra)
+        .args(["--dbname", live, "--into", into])
+        .arg(backup)
+        .output()
+        .unwrap()
+}
+
+/// Waits up to 20 s for `done`; panics with `what` if it never is.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The backups of `db` in every format: textrescue's plain and custom, and
 /// pg_dump's plain, custom, tar and directory, and a `pg_dump --create`
 /// script (its `\connect` must not reach psql).
@@ -113,15 +150,7 @@ fn every_format(pg: &Pg, db: &TempDb, dir: &Path) -> Vec<PathBuf> {
             .output()
             .unwrap();
         assert_ok(&out);
-        let file = std::fs::read_dir(&out_dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| {
-                let n = p.file_name().unwrap().to_string_lossy().into_owned();
-                n.ends_with(".sql.gz") || n.ends_with(".dump")
-            })
-            .unwrap();
-        all.push(file);
+        all.push(backup_in(&out_dir));
     }
     all.push(write(&dir.join("p.sql"), &db.pg_dump(&["-Fp"])));
     all.push(write(&dir.join("c.dump"), &db.pg_dump(&["-Fc"])));
@@ -145,18 +174,7 @@ fn every_format_restores_whole_and_checks() {
     let tmp = tempfile::tempdir().unwrap();
     for backup in every_format(&pg, &db, tmp.path()) {
         let into = Dropped(&pg, new_name("into"));
-        let out = textrescue(&pg)
-            .args([
-                "restore",
-                "--whole-database",
-                "--dbname",
-                db.name(),
-                "--into",
-                &into.1,
-            ])
-            .arg(&backup)
-            .output()
-            .unwrap();
+        let out = restore_whole(&pg, &[], db.name(), &into.1, &backup);
         assert_ok(&out);
         let said = text(&out.stdout);
         assert!(said.contains("row counts: "), "{backup:?}: {said}");
@@ -178,86 +196,57 @@ fn every_format_restores_whole_and_checks() {
     }
 }
 
-#[test]
-#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
-fn a_backup_that_loads_other_rows_than_it_holds_fails_naming_the_table() {
+/// A race database (`prefix`), a plain backup of it with `slipped_in`
+/// added after the data, restored with `--whole-database` into a new
+/// database (`tag`): the restore must fail (exit 1); its stderr and stdout.
+fn restore_tampered(prefix: &str, slipped_in: &str, tag: &str) -> (String, String) {
     let pg = pg();
-    let db = race_db(&pg, "whole_tamper");
+    let db = race_db(&pg, prefix);
     let tmp = tempfile::tempdir().unwrap();
     let dump = text(&db.pg_dump(&["-Fp"]));
-    // A statement slipped in after the data: the rows the backup holds are
-    // not the ones a load gives.
     let end = dump.rfind("-- PostgreSQL database dump complete").unwrap();
-    let tampered = format!(
-        "{}DELETE FROM public.tasktexts WHERE id = 101;\n{}",
-        &dump[..end],
-        &dump[end..]
-    );
+    let tampered = format!("{}{slipped_in}{}", &dump[..end], &dump[end..]);
     assert_ne!(tampered, dump);
     let file = tmp.path().join("tampered.sql.gz");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(tampered.as_bytes()).unwrap();
     write(&file, &gz.finish().unwrap());
-    let into = Dropped(&pg, new_name("tampered"));
-    let out = textrescue(&pg)
-        .args([
-            "restore",
-            "--whole-database",
-            "--dbname",
-            db.name(),
-            "--into",
-            &into.1,
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let into = Dropped(&pg, new_name(tag));
+    let out = restore_whole(&pg, &[], db.name(), &into.1, &file);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let err = text(&out.stderr);
+    (text(&out.stderr), text(&out.stdout))
+}
+
+#[test]
+#[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
+fn a_backup_that_loads_other_rows_than_it_holds_fails_naming_the_table() {
+    // A statement slipped in after the data: the rows the backup holds are
+    // not the ones a load gives.
+    let (err, said) = restore_tampered(
+        "whole_tamper",
+        "DELETE FROM public.tasktexts WHERE id = 101;\n",
+        "tampered",
+    );
     assert!(
         err.contains("table public.tasktexts: 8 rows restored, the backup has 9"),
         "{err}"
     );
     assert!(err.contains("the live database was not touched"), "{err}");
-    assert!(!text(&out.stdout).contains("ALTER DATABASE"));
+    assert!(!said.contains("ALTER DATABASE"));
 }
 
 #[test]
 #[cfg_attr(not(has_postgres), ignore = "needs PostgreSQL (PGHOST/PGPORT)")]
 fn a_text_changed_by_one_byte_and_a_table_emptied_are_both_named() {
-    let pg = pg();
-    let db = race_db(&pg, "whole_tamper_text");
-    let tmp = tempfile::tempdir().unwrap();
-    let dump = text(&db.pg_dump(&["-Fp"]));
     // As many texts as the backup holds, one of them a byte longer (its
     // digest differs), and another table emptied: the two are counted and
     // hashed by different sessions, and both are said.
-    let end = dump.rfind("-- PostgreSQL database dump complete").unwrap();
-    let tampered = format!(
-        "{}UPDATE public.tasktexts SET text = text || 'x' WHERE id = 102;
-         DELETE FROM public.alembic_version;
-{}",
-        &dump[..end],
-        &dump[end..]
+    let (err, _) = restore_tampered(
+        "whole_tamper_text",
+        "UPDATE public.tasktexts SET text = text || 'x' WHERE id = 102;\n\
+         DELETE FROM public.alembic_version;\n",
+        "tampered_text",
     );
-    let file = tmp.path().join("tampered.sql.gz");
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(tampered.as_bytes()).unwrap();
-    write(&file, &gz.finish().unwrap());
-    let into = Dropped(&pg, new_name("tampered_text"));
-    let out = textrescue(&pg)
-        .args([
-            "restore",
-            "--whole-database",
-            "--dbname",
-            db.name(),
-            "--into",
-            &into.1,
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let err = text(&out.stderr);
     assert!(
         err.contains("table public.tasktexts: 1 text differ from the backup's (id 102)"),
         "{err}"
@@ -279,18 +268,7 @@ fn the_new_database_must_be_new() {
     taken.psql("CREATE TABLE mine (x int); INSERT INTO mine VALUES (7);");
     let tmp = tempfile::tempdir().unwrap();
     let file = write(&tmp.path().join("c.dump"), &db.pg_dump(&["-Fc"]));
-    let out = textrescue(&pg)
-        .args([
-            "restore",
-            "--whole-database",
-            "--dbname",
-            db.name(),
-            "--into",
-            taken.name(),
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = restore_whole(&pg, &[], db.name(), taken.name(), &file);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("exists already"),
@@ -339,14 +317,11 @@ fn hold_session(pg: &Pg, db: &str) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while pg.admin_sql(&format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND application_name = 'held-by-test'"
-    )) != "1"
-    {
-        assert!(std::time::Instant::now() < deadline, "the session never came");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until("the session never came", || {
+        pg.admin_sql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND application_name = 'held-by-test'"
+        )) == "1"
+    });
     child
 }
 
@@ -364,19 +339,7 @@ fn swap_waits_for_the_live_database_to_be_free_then_switches() {
 
     let mut held = hold_session(&pg, live.name());
     let first = Dropped(&pg, new_name("swap1"));
-    let out: Output = textrescue(&pg)
-        .args([
-            "restore",
-            "--whole-database",
-            "--swap",
-            "--dbname",
-            live.name(),
-            "--into",
-            &first.1,
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = restore_whole(&pg, &["--swap"], live.name(), &first.1, &file);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("1 other session is connected"), "{err}");
@@ -389,30 +352,15 @@ fn swap_waits_for_the_live_database_to_be_free_then_switches() {
     let _ = held.kill();
     let _ = held.wait();
     pg.admin_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'held-by-test'");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while pg.admin_sql(&format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}'",
-        live.name()
-    )) != "0"
-    {
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_until("the live database's sessions never ended", || {
+        pg.admin_sql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}'",
+            live.name()
+        )) == "0"
+    });
 
     let second = Dropped(&pg, new_name("swap2"));
-    let out = textrescue(&pg)
-        .args([
-            "restore",
-            "--whole-database",
-            "--swap",
-            "--dbname",
-            live.name(),
-            "--into",
-            &second.1,
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = restore_whole(&pg, &["--swap"], live.name(), &second.1, &file);
     assert_ok(&out);
     let said = text(&out.stdout);
     let old = said
@@ -457,24 +405,22 @@ fn container_textrescue(args: &[&str]) -> Command {
     c
 }
 
-/// A database in the container like [`race_db`].
+/// A database in the container like [`race_db`] (no text modified).
 pub fn container_race_db(c: &Container, name: &str) -> String {
     let db = c.create_db(name);
     c.load_schema_with_people(&db);
-    let mut sql = String::new();
-    for (i, t) in NASTY.iter().enumerate() {
-        sql += &insert_text_sql(
-            Some(100 + i as i64),
-            2 + (i as i64 % 2),
-            1 + (i as i64 % 3),
-            "2024-03-01 14:22:11.123456+00",
-            None,
-            t,
-        );
-    }
-    sql += "INSERT INTO public.alembic_version VALUES ('3f2a9c1b7d4e');";
-    c.psql(&db, &sql);
+    c.psql(&db, &race_texts_sql(false));
     db
+}
+
+/// `textrescue restore --whole-database --into INTO EXTRA... BACKUP CONN...`.
+fn container_restore(into: &str, extra: &[&str], backup: &Path, conn: &[&str]) -> Output {
+    container_textrescue(&["restore", "--whole-database", "--into", into])
+        .args(extra)
+        .arg(backup)
+        .args(conn)
+        .output()
+        .unwrap()
 }
 
 fn docker_out(args: &[&str]) -> Vec<u8> {
@@ -516,16 +462,7 @@ fn container_every_format_restores_whole_through_docker_exec() {
                 .output()
                 .unwrap(),
         );
-        backups.push(
-            std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .find(|p| {
-                    let n = p.to_string_lossy().into_owned();
-                    n.ends_with(".sql.gz") || n.ends_with(".dump")
-                })
-                .unwrap(),
-        );
+        backups.push(backup_in(&dir));
     }
     for (flag, name) in [("-Fp", "p.sql"), ("-Fc", "c.dump"), ("-Ft", "t.tar")] {
         let bytes = docker_out(&["exec", &c.name, "pg_dump", "-U", "buggy", flag, &db]);
@@ -547,11 +484,7 @@ fn container_every_format_restores_whole_through_docker_exec() {
     backups.push(d);
     for (i, backup) in backups.iter().enumerate() {
         let into = format!("whole_into_{i}");
-        let out = container_textrescue(&["restore", "--whole-database", "--into", &into])
-            .arg(backup)
-            .args(conn)
-            .output()
-            .unwrap();
+        let out = container_restore(&into, &[], backup, &conn);
         assert_ok(&out);
         let said = text(&out.stdout);
         assert!(said.contains("in the container server-db-1"), "{said}");
@@ -582,18 +515,7 @@ fn container_every_format_restores_whole_through_docker_exec() {
         &tmp.path().join("all.sql"),
         &docker_out(&["exec", &c.name, "pg_dumpall", "-U", "buggy"]),
     );
-    let out = container_textrescue(&[
-        "restore",
-        "--whole-database",
-        "--into",
-        "from_all",
-        "--database",
-        &db,
-    ])
-    .arg(&all)
-    .args(conn)
-    .output()
-    .unwrap();
+    let out = container_restore("from_all", &["--database", &db], &all, &conn);
     assert_ok(&out);
     assert_eq!(c.texts_json("from_all"), want);
     assert_eq!(
@@ -604,18 +526,7 @@ fn container_every_format_restores_whole_through_docker_exec() {
         "0",
         "nothing of the other database"
     );
-    let out = container_textrescue(&[
-        "restore",
-        "--whole-database",
-        "--into",
-        "other_back",
-        "--database",
-        "other",
-    ])
-    .arg(&all)
-    .args(conn)
-    .output()
-    .unwrap();
+    let out = container_restore("other_back", &["--database", "other"], &all, &conn);
     assert_ok(&out);
     assert_eq!(c.psql("other_back", "SELECT sum(x) FROM t"), "3");
     let left = text(&docker_out(&["exec", &c.name, "sh", "-c", "ls /tmp"]));
