@@ -63,6 +63,20 @@ pub fn visible(s: &str) -> String {
     out
 }
 
+/// A message for stderr (an error, a warning), which names files, objects
+/// and students as they are: every character that [`needs_escape`] is
+/// escaped but line ends and tabs, which the message's own layout uses.
+pub fn message(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c => push_visible(&mut out, c, false),
+        }
+    }
+    out
+}
+
 /// Whether `s` shows as it is.
 pub fn is_visible(s: &str) -> bool {
     !s.chars().any(needs_escape)

@@ -8,6 +8,7 @@ use clap::Parser;
 use textrescue::cli::{Cli, Command};
 use textrescue::commands;
 use textrescue::error::UsageError;
+use textrescue::escape;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,11 +31,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {
-            eprintln!("textrescue: {e:#}");
+            eprintln!("textrescue: {}", escape::message(&format!("{e:#}")));
             ExitCode::from(2)
         }
         Err(e) => {
-            eprintln!("textrescue: {e:#}");
+            eprintln!("textrescue: {}", escape::message(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

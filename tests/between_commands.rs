@@ -579,6 +579,36 @@ fn terminal_output_escapes_bidi_separators_and_zero_width_characters() {
     }
 }
 
+/// File names are chosen by whoever can write to the backups folder (or
+/// the bucket): warnings and errors that name them show what would drive
+/// the terminal or reorder the line as escapes, from every command that
+/// reads a folder or a file.
+#[test]
+fn warnings_and_errors_escape_the_file_names_they_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = "buggy_race_bk_20240308\u{202e}zg.lqs\u{1b}[2J.sql.gz";
+    std::fs::write(dir.path().join(bad), b"garbage").unwrap();
+    std::fs::copy(night(1), dir.path().join("buggy_race_bk_20240304.sql.gz")).unwrap();
+    let file = dir.path().join(bad);
+    for (args, exit) in [
+        (vec!["history".into(), dir.path().to_path_buf()], true),
+        (vec!["texts".into(), file.clone()], false),
+        (vec!["inspect".into(), file.clone()], false),
+    ] {
+        let out = textrescue().args(&args).output().unwrap();
+        assert_eq!(out.status.success(), exit, "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("buggy_race_bk_20240308\\u{202e}zg.lqs\\u{1b}[2J.sql.gz"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains('\u{202e}') && !err.contains('\u{1b}'),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 // ---- Part 5. server-json in ASCII ------------------------------------------
 
 #[test]

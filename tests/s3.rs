@@ -476,6 +476,66 @@ fn wrong_keys_and_a_missing_bucket_are_one_clear_line() {
     });
 }
 
+/// A backup whose name holds characters S3 clients send as they are
+/// (`é`, `~`, `#`, `[`, a space), in a folder whose name holds some too,
+/// is stored under exactly its name (another client finds it there), read
+/// back by that name and by listing the folder, and a second copy finds it
+/// already there.
+#[test]
+#[cfg_attr(not(has_s3), ignore = "needs the S3 test servers (bash .ci/s3-up)")]
+fn a_name_with_unusual_characters_is_stored_under_that_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "café~#[x]_bk_20240305.sql.gz";
+    let path = dir.path().join(name);
+    fs::copy(
+        common::fixture("nights/buggy_race_bk_20240305.sql.gz"),
+        &path,
+    )
+    .unwrap();
+    let local = Command::new(env!("CARGO_BIN_EXE_textrescue"))
+        .arg("texts")
+        .arg(&path)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_ok(&local);
+    each_server(|server| {
+        let bucket = server.bucket();
+        let url = format!("s3://{bucket}/ni~ght é");
+        assert_ok(
+            &copy(server, dir.path(), &url)
+                .arg("--quiet")
+                .output()
+                .unwrap(),
+        );
+        let key = format!("ni~ght é/{name}");
+        assert_eq!(server.keys(&bucket), vec![key.clone()]);
+        assert_eq!(server.get(&bucket, &key), fs::read(&path).unwrap());
+        let out = server
+            .textrescue()
+            .args(["texts", &format!("{url}/{name}"), "--format", "json"])
+            .args(["--s3-endpoint", &server.endpoint])
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        assert_eq!(out.stdout, local.stdout);
+        let out = server
+            .textrescue()
+            .args(["history", &url, "--s3-endpoint", &server.endpoint])
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        assert!(text(&out.stdout).contains(&format!("{url}/{name}")));
+        let out = copy(server, dir.path(), &url).output().unwrap();
+        assert_ok(&out);
+        assert!(
+            text(&out.stdout).contains("1 already there"),
+            "{}",
+            text(&out.stdout)
+        );
+    });
+}
+
 /// A free TCP port on 127.0.0.1.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

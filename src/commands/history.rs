@@ -196,7 +196,7 @@ pub fn run(args: &Args) -> Result<()> {
             }
             Outcome::Skipped(why) => warn(&format!("skipped {path}: {why}")),
             Outcome::Failed(why) => {
-                eprintln!("textrescue: error: {why}");
+                eprintln!("textrescue: error: {}", crate::escape::message(&why));
                 failed.push(path);
             }
         }

@@ -49,7 +49,7 @@ pub fn run(args: &Args) -> Result<()> {
             Err(e) => unreadable(path, format!("{e:#}")),
         };
         if let Some(error) = &report.error {
-            eprintln!("textrescue: {error}");
+            eprintln!("textrescue: {}", crate::escape::message(&error.to_string()));
         }
         if let Some(problem) = &report.problem {
             warn(problem);

@@ -170,5 +170,5 @@ pub fn warn_not_utf8<'a, 'r: 'a>(records: impl IntoIterator<Item = &'a crate::te
 }
 
 pub fn warn(message: &str) {
-    eprintln!("textrescue: warning: {message}");
+    eprintln!("textrescue: warning: {}", crate::escape::message(message));
 }

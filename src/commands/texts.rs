@@ -125,7 +125,10 @@ pub fn run(args: &Args) -> Result<()> {
                 warn(w);
             }
             let chosen = chosen?;
-            eprintln!("textrescue: {}", chosen.describe(at));
+            eprintln!(
+                "textrescue: {}",
+                crate::escape::message(&chosen.describe(at))
+            );
             match chosen {
                 at_time::Source::Journal { texts, .. } => {
                     // The answer is the journal's: say where a backup it

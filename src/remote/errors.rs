@@ -3,7 +3,8 @@
 use anyhow::anyhow;
 
 /// An error and its causes on one line, without the request dumps some
-/// services send back.
+/// services send back, and with anything a terminal would act on (an
+/// object's name can hold escape sequences) shown as an escape.
 pub fn one_line(e: &dyn std::error::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next: Option<&dyn std::error::Error> = Some(e);
@@ -18,7 +19,7 @@ pub fn one_line(e: &dyn std::error::Error) -> String {
         }
         next = err.source();
     }
-    let mut line = parts.join(": ");
+    let mut line = crate::escape::visible(&parts.join(": "));
     if line.len() > 400 {
         let mut end = 400;
         while !line.is_char_boundary(end) {
@@ -46,6 +47,10 @@ pub fn explain(what: &str, target: &str, bucket: &str, e: &object_store::Error) 
         || lower.contains("403 forbidden")
     {
         "access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and the key's rights on the bucket)".to_string()
+    } else if lower.contains("object with invalid path") {
+        "the folder holds an object whose name the storage library refuses (a \".\" or \"..\" \
+         segment, or a control character), so it cannot be listed: rename or remove that object"
+            .to_string()
     } else if lower.contains("connection refused")
         || lower.contains("error sending request")
         || lower.contains("dns error")

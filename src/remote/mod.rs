@@ -40,6 +40,16 @@ pub const META_SHA256: &str = "textrescue-sha256";
 /// is a copy of (the same as [`META_SHA256`] unless it is encrypted).
 pub const META_SOURCE_SHA256: &str = "textrescue-source-sha256";
 
+/// The object key `key` as object_store's path, byte for byte: a name
+/// with `é`, `~` or `#` is stored and asked for under that name, as every
+/// other S3 client does (`ObjectPath::from` would percent-encode it into
+/// another key). A key object_store refuses as it is (a `.` or `..`
+/// segment, an ASCII control character: none of textrescue's own names)
+/// falls back to that encoding.
+fn object_path(key: &str) -> ObjectPath {
+    ObjectPath::parse(key).unwrap_or_else(|_| ObjectPath::from(key))
+}
+
 /// `s3://BUCKET/PREFIX`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -195,7 +205,7 @@ impl Remote {
     }
 
     fn path(&self, name: &str) -> ObjectPath {
-        ObjectPath::from(self.location.key(name))
+        object_path(&self.location.key(name))
     }
 
     pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
@@ -204,8 +214,7 @@ impl Remote {
 
     /// The objects directly in the folder (not in sub-folders), by name.
     pub fn list(&self) -> Result<Vec<Object>> {
-        let prefix = (!self.location.prefix.is_empty())
-            .then(|| ObjectPath::from(self.location.prefix.as_str()));
+        let prefix = (!self.location.prefix.is_empty()).then(|| object_path(&self.location.prefix));
         let listed = self
             .block_on(self.store.list_with_delimiter(prefix.as_ref()))
             .map_err(|e| self.error("cannot list", &self.location.to_string(), &e))?;

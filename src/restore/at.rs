@@ -45,7 +45,10 @@ pub fn choose(settings: &Settings) -> Result<Option<AtSource>> {
         warn(w);
     }
     let chosen = chosen?;
-    eprintln!("textrescue: --at: {}", chosen.describe(at));
+    eprintln!(
+        "textrescue: --at: {}",
+        crate::escape::message(&chosen.describe(at))
+    );
     Ok(Some(match chosen {
         Source::Backup { path, .. } => AtSource::Backup(path),
         Source::Journal { texts, poll } => {

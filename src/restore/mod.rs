@@ -96,7 +96,7 @@ pub fn utc_micros(t: &Timestamp) -> String {
 }
 
 pub fn warn(message: &str) {
-    eprintln!("textrescue: warning: {message}");
+    eprintln!("textrescue: warning: {}", crate::escape::message(message));
 }
 
 const STEPS: usize = 6;

@@ -224,7 +224,7 @@ pub fn restore(settings: &Settings) -> Result<()> {
     }
     if !loaded.outcome.failures.is_empty() {
         for f in &loaded.outcome.failures {
-            eprintln!("textrescue: {f}");
+            eprintln!("textrescue: {}", crate::escape::message(&f.to_string()));
         }
         bail!(
             "the restored database {} differs from the backup ({}); the live database was not \
