@@ -7,8 +7,9 @@
 //! the crafted backup only; `texts --at` warns of the crafted backup where
 //! it is the newest the journal covers, and of the honest one never;
 //! `diff --from-time/--to-time` shows the writer's
-//! change; `restore --at` puts back the bytes that stood then, and its undo
-//! command undoes it. Without a server at build time each test is ignored
+//! change (and the same warning for a side the journal answers); `restore
+//! --at` warns the same way, puts back the bytes that stood then, and its
+//! undo command undoes it. Without a server at build time each test is ignored
 //! (build.rs).
 
 use crate::common;
@@ -390,6 +391,17 @@ fn history_texts_diff_and_restore_read_the_journal() {
     assert_eq!(diff["changed"][0]["new"]["text"], V2, "{diff:#}");
     assert_eq!(diff["added"], Value::Array(vec![]));
     assert_eq!(err.matches("from the journal, poll at").count(), 2, "{err}");
+    // The OLD side is the journal at t1, where the crafted backup is the
+    // newest it covers: its disagreement about alice's text is said; the
+    // NEW side's backup (the honest one) agrees.
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("disagree")).collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].contains("alice 3-MULTI") && said[0].contains(&f.crafted),
+        "{said:?}"
+    );
+    let (_, err) = diff_between(dir, f.t2, f.t3, &["--user", "alice"]);
+    assert!(!err.contains("disagree"), "{err}");
     let (diff, err) = diff_between(dir, f.before, f.t3, &[]);
     assert_eq!(diff["changed"][0]["old"]["text"], V1, "{diff:#}");
     assert_eq!(diff["changed"][0]["new"]["text"], V3, "{diff:#}");
@@ -443,6 +455,23 @@ fn history_texts_diff_and_restore_read_the_journal() {
         assert_eq!(out.status.code(), Some(2), "{}", assert_failed(&out));
         assert!(text(&out.stderr).contains("is not a time"));
     }
+
+    // restore --at t1 reads the journal, where the crafted backup is the
+    // newest it covers: the plan comes with the warning about alice's text.
+    let out = restore(
+        &db,
+        &f.dir,
+        &["--user", "alice", "--at", &rfc3339(f.t1), "--dry-run"],
+    )
+    .output()
+    .unwrap();
+    assert_ok(&out);
+    let said = warnings(&out);
+    assert_eq!(said.len(), 1, "{}", text(&out.stderr));
+    assert!(
+        said[0].contains("alice 3-MULTI") && said[0].contains(&f.crafted),
+        "{said:?}"
+    );
 
     // restore --at t2: alice's v2 back, byte for byte; its undo puts v3 back.
     assert_eq!(alices(&db), V3);

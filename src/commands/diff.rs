@@ -316,7 +316,17 @@ fn at_side(
         chosen.describe(at)
     );
     Ok(match chosen {
-        at_time::Source::Journal { texts, .. } => Side::Journal(texts),
+        at_time::Source::Journal { texts, .. } => {
+            // As `texts --at`: where a backup the journal covers disagrees
+            // with it about the texts compared, say so.
+            let mut warnings = Vec::new();
+            let disagree =
+                at_time::disagreements(Path::new(dir), at, filter, options, &mut warnings);
+            for w in warnings.iter().chain(disagree?.iter()) {
+                warn(w);
+            }
+            Side::Journal(texts)
+        }
         at_time::Source::Backup { path, .. } => {
             Side::Dump(read_dump(&path.to_string_lossy(), options)?)
         }

@@ -52,6 +52,19 @@ pub fn choose(settings: &Settings) -> Result<Option<AtSource>> {
     Ok(Some(match chosen {
         Source::Backup { path, .. } => AtSource::Backup(path),
         Source::Journal { texts, poll } => {
+            // The texts come from the journal: say where a backup it covers
+            // disagrees with it about them (as `texts --at` does).
+            let mut warnings = Vec::new();
+            let disagree = at_time::disagreements(
+                &settings.source,
+                at,
+                &settings.filter,
+                &settings.read_options,
+                &mut warnings,
+            );
+            for w in warnings.iter().chain(disagree?.iter()) {
+                warn(w);
+            }
             let journal = settings.source.join(JOURNAL_FILE);
             AtSource::Journal(JournalTexts {
                 table: table(settings.read_options.table.as_deref()),
