@@ -15,7 +15,7 @@ use crate::whole_restore::{container_race_db, race_db, textrescue};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use textrescue::drills;
@@ -347,6 +347,30 @@ impl Running {
         }
     }
 
+    /// Waits until `done` (asked every 100 ms, for up to 60 s) while the
+    /// drill runs; fails, saying `what`, if the drill ends first.
+    fn wait_until(&mut self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            self.seen.extend(self.lines.try_iter());
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                let _ =
+                    std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut err);
+                panic!(
+                    "the drill ended ({status}) before {what}: {:?}\n{err}",
+                    self.seen
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} in 60 s: {:?}",
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
@@ -369,8 +393,18 @@ impl Running {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
-            self.seen.push(l);
+        // The rest of its output, to its end (however late the reading
+        // thread hands it on).
+        loop {
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(l) => self.seen.push(l),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => assert!(
+                    Instant::now() < deadline,
+                    "the drill's output did not end: {:?}",
+                    self.seen
+                ),
+            }
         }
         let mut err = String::new();
         let _ = std::io::Read::read_to_string(&mut self.child.stderr.take().unwrap(), &mut err);
@@ -397,19 +431,34 @@ const SLOW_LOAD: &str = "SELECT pg_sleep(60);\n";
 const SLOW_CHECK: &str = "ALTER TABLE public.alembic_version RENAME TO alembic_version_real;\n\
      CREATE VIEW public.alembic_version AS SELECT version_num FROM public.alembic_version_real, pg_sleep(60);\n";
 
-fn interrupted_locally(step: &str, sig: &str) {
-    let pg = pg();
-    let db = race_db(&pg, "drill_sig");
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("backups");
-    let extra = if step == "load" {
+/// The SQL that makes `step` ("load" or "check") wait.
+fn slow(step: &str) -> &'static str {
+    if step == "load" {
         SLOW_LOAD
     } else {
         SLOW_CHECK
-    };
-    backup_with(&db.pg_dump(&["-Fp"]), &dir, extra);
-    let mut cmd = textrescue(&pg);
-    cmd.arg("drill").arg(&dir).args(["--dbname", db.name()]);
+    }
+}
+
+/// How many sessions of `scratch` wait in pg_sleep (the slow step under way).
+fn asleep_in(scratch: &str) -> String {
+    format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{scratch}' \
+         AND wait_event = 'PgSleep'"
+    )
+}
+
+/// Starts the drill `cmd` of a backup made slow at `step`; once a session
+/// of its scratch database waits in that step's pg_sleep (`sql` answers
+/// [`asleep_in`] on the drill's server), sends it `sig`. The drill must
+/// fail as interrupted and say it dropped the scratch database. Returns
+/// the scratch database's name.
+fn interrupted_while_asleep(
+    cmd: Command,
+    step: &str,
+    sig: &str,
+    sql: impl Fn(&str) -> String,
+) -> String {
     let mut running = Running::start(cmd);
     running.wait_for(if step == "load" {
         "loading "
@@ -417,16 +466,30 @@ fn interrupted_locally(step: &str, sig: &str) {
         "loaded in"
     });
     let scratch = scratch_of(&running.seen.join("\n"));
-    std::thread::sleep(Duration::from_millis(1500));
+    running.wait_until(&format!("session of {scratch} in pg_sleep"), || {
+        sql(&asleep_in(&scratch)) != "0"
+    });
     running.signal(sig);
     let (code, err, said) = running.end();
-    assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("interrupted by"), "{err}");
+    assert_eq!(code, Some(1), "{step} {sig}: {err}");
+    assert!(err.contains("interrupted by"), "{step} {sig}: {err}");
     assert!(
         said.iter()
             .any(|l| l.starts_with("dropped the scratch database")),
-        "{said:?}"
+        "{step} {sig}: {said:?}"
     );
+    scratch
+}
+
+fn interrupted_locally(step: &str, sig: &str) {
+    let pg = pg();
+    let db = race_db(&pg, "drill_sig");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    backup_with(&db.pg_dump(&["-Fp"]), &dir, slow(step));
+    let mut cmd = textrescue(&pg);
+    cmd.arg("drill").arg(&dir).args(["--dbname", db.name()]);
+    let scratch = interrupted_while_asleep(cmd, step, sig, |sql| pg.admin_sql(sql));
     assert!(!pg.database_exists(&scratch));
     assert_eq!(local_processes_naming(&scratch), Vec::<String>::new());
     assert_eq!(
@@ -543,32 +606,10 @@ fn container_drill_passes_and_survives_signals_without_strays() {
         ("check", "-TERM"),
     ] {
         let dir = tmp.path().join(format!("{step}{sig}"));
-        backup_with(
-            &plain,
-            &dir,
-            if step == "load" {
-                SLOW_LOAD
-            } else {
-                SLOW_CHECK
-            },
-        );
-        let mut running = Running::start(container_drill(&c, &dir, &db));
-        running.wait_for(if step == "load" {
-            "loading "
-        } else {
-            "loaded in"
+        backup_with(&plain, &dir, slow(step));
+        let scratch = interrupted_while_asleep(container_drill(&c, &dir, &db), step, sig, |sql| {
+            c.psql("postgres", sql)
         });
-        let scratch = scratch_of(&running.seen.join("\n"));
-        std::thread::sleep(Duration::from_millis(1500));
-        running.signal(sig);
-        let (code, err, said) = running.end();
-        assert_eq!(code, Some(1), "{step} {sig}: {err}");
-        assert!(err.contains("interrupted by"), "{step} {sig}: {err}");
-        assert!(
-            said.iter()
-                .any(|l| l.starts_with("dropped the scratch database")),
-            "{said:?}"
-        );
         assert!(!container_exists(&c, &scratch), "{step} {sig}");
         assert_eq!(
             c.psql(

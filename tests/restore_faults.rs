@@ -258,21 +258,38 @@ fn on_a_terminal(db: &crate::common::TempDb, dir: &Path, answer: &str) -> (Optio
     // A small pty driver: textrescue's stdin and stdout on a terminal; at
     // the question, `answer` is typed ("INT" sends SIGINT instead).
     let driver = r#"
-import os, pty, signal, subprocess, sys, time
+import os, pty, select, signal, subprocess, sys, time
 master, slave = pty.openpty()
 p = subprocess.Popen(sys.argv[2:], stdin=slave, stdout=slave, stderr=slave)
 os.close(slave)
 seen = b""
-deadline = time.time() + 60
-while b"[y/N]" not in seen and time.time() < deadline:
+def give_up(why):
+    # Said on stdout with what the terminal showed; no answer is typed.
+    p.kill()
+    p.wait()
+    sys.stdout.buffer.write(seen + b"\n[pty driver: " + why + b"]\n")
+    sys.exit(99)
+# The question, however long the steps before it take on a loaded machine
+# (the output comes in pieces: a piece may end inside "[y/N]").
+deadline = time.monotonic() + 120
+while b"[y/N]" not in seen:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        give_up(b"no [y/N] question within 120 s")
+    if not select.select([master], [], [], left)[0]:
+        continue
     try:
-        seen += os.read(master, 65536)
+        data = os.read(master, 65536)
     except OSError:
-        break
+        data = b""
+    if not data:
+        give_up(b"the terminal closed before the question")
+    seen += data
 if sys.argv[1] == "INT":
     p.send_signal(signal.SIGINT)
 else:
     os.write(master, sys.argv[1].encode() + b"\n")
+# Everything to the end: the terminal closes once textrescue has exited.
 while True:
     try:
         data = os.read(master, 65536)

@@ -71,6 +71,40 @@ fn journal_crash_child() {
 
 use std::path::Path;
 
+/// The writer: this test binary run on [`journal_crash_child`], killed
+/// when dropped (so that a failing test leaves no writer behind).
+struct Writer(std::process::Child);
+
+impl Writer {
+    fn start(dir: &Path, stdout: Stdio) -> Writer {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "journal::crash_tests::journal_crash_child",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD_DIR, dir)
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Writer(child)
+    }
+
+    /// SIGKILL, and waited for.
+    fn kill(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn check_journal(dir: &Path, reported: i64, all: bool) -> i64 {
     // Killed before it began the journal (a kill within a few milliseconds
     // of its start): nothing to check, and nothing may have been reported.
@@ -88,7 +122,12 @@ fn check_journal(dir: &Path, reported: i64, all: bool) -> i64 {
     .unwrap();
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
+        .unwrap_or_else(|e| {
+            panic!(
+                "the journal cannot be read after the kill ({e}); the folder holds {:?}",
+                files_in(dir)
+            )
+        });
     assert_eq!(integrity, "ok");
     let Some(reader) = JournalReader::open(dir).unwrap() else {
         assert_eq!(
@@ -123,51 +162,66 @@ fn check_journal(dir: &Path, reported: i64, all: bool) -> i64 {
     last
 }
 
+/// The folder's files and their sizes, for messages.
+fn files_in(dir: &Path) -> Vec<(String, u64)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, e.metadata().map_or(0, |m| m.len()))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// How long a writer may take to commit its first poll, however loaded
+/// the machine.
+const FIRST_COMMIT_WITHIN: Duration = Duration::from_secs(60);
+
 #[test]
 fn journal_survives_sigkill_of_the_writer() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
     println!("seed {seed}");
     let mut random = seed | 1;
-    let started = Instant::now();
-    let mut kills = 0;
     let mut reported = 0;
-    while kills < 30 && started.elapsed() < Duration::from_secs(12) {
-        let mut child = Command::new(&exe)
-            .args([
-                "journal::crash_tests::journal_crash_child",
-                "--exact",
-                "--nocapture",
-            ])
-            .env(CHILD_DIR, dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
+    for kill in 0..30 {
+        let mut writer = Writer::start(dir.path(), Stdio::piped());
+        let stdout = writer.0.stdout.take().unwrap();
+        let (tx, committed) = std::sync::mpsc::channel();
         let lines = std::thread::spawn(move || {
-            let mut last = None;
             for line in BufReader::new(stdout).lines() {
                 if let Some(k) = line.unwrap().strip_prefix("committed ") {
-                    last = Some(k.parse::<i64>().unwrap());
+                    let _ = tx.send(k.parse::<i64>().unwrap());
                 }
             }
-            last
         });
         random ^= random << 13;
         random ^= random >> 7;
         random ^= random << 17;
+        // Every other writer is killed at a random moment of its start
+        // (opening or creating the journal, or its first poll); the others
+        // at a random moment after their first commit, so that the writers
+        // get on however slowly a loaded machine starts them.
+        if kill % 2 == 1 {
+            let first = committed
+                .recv_timeout(FIRST_COMMIT_WITHIN)
+                .unwrap_or_else(|e| {
+                    panic!("writer {kill} committed no poll within {FIRST_COMMIT_WITHIN:?}: {e}")
+                });
+            reported = reported.max(first);
+        }
         std::thread::sleep(Duration::from_millis(5 + random % 200));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        if let Some(k) = lines.join().unwrap() {
+        writer.kill();
+        lines.join().unwrap();
+        if let Some(k) = committed.try_iter().max() {
             reported = reported.max(k);
         }
-        kills += 1;
         check_journal(dir.path(), reported, false);
     }
     let last = check_journal(dir.path(), reported, true);
@@ -175,28 +229,23 @@ fn journal_survives_sigkill_of_the_writer() {
         last > 5,
         "the writer got to write (seed {seed}): {last} polls"
     );
-    println!("{kills} kills, {last} polls");
+    println!("{last} polls");
 }
 
 #[test]
 fn journal_readers_read_while_the_writer_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(&exe)
-        .args([
-            "journal::crash_tests::journal_crash_child",
-            "--exact",
-            "--nocapture",
-        ])
-        .env(CHILD_DIR, dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut writer = Writer::start(dir.path(), Stdio::null());
     let started = Instant::now();
     let mut reads = 0;
     let mut polls_seen = std::collections::BTreeSet::new();
-    while started.elapsed() < Duration::from_secs(3) {
+    // Reads for 3 s, and on until several polls were seen (a loaded
+    // machine may start the writer late and run it slowly).
+    while started.elapsed() < Duration::from_secs(3) || polls_seen.len() <= 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "in 60 s, {reads} reads saw polls {polls_seen:?}"
+        );
         // A fresh reader now and then, as each command run would be.
         let Some(reader) = JournalReader::open(dir.path()).unwrap() else {
             continue;
@@ -219,10 +268,5 @@ fn journal_readers_read_while_the_writer_writes() {
             reads += 1;
         }
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(
-        polls_seen.len() > 3,
-        "{reads} reads saw polls {polls_seen:?}"
-    );
+    writer.kill();
 }
