@@ -396,6 +396,41 @@ fn journal_one_writer_and_readers_alongside() {
     JournalWriter::open(dir.path()).unwrap();
 }
 
+/// A writer killed while it made a new journal leaves only the new file
+/// (with SQLite's rollback journal beside it, as the switch to WAL mode
+/// does): no journal for readers, and the next writer makes it again.
+#[test]
+fn journal_half_made_by_a_killed_writer_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join(".textrescue-journal.sqlite.new");
+    std::fs::write(&new, b"SQLite format 3\0 cut short").unwrap();
+    std::fs::write(
+        dir.path().join(".textrescue-journal.sqlite.new-journal"),
+        [0xd9u8; 512],
+    )
+    .unwrap();
+    assert!(JournalReader::open(dir.path()).unwrap().is_none());
+    let mut journal = JournalWriter::open(dir.path()).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".sqlite"))
+        .collect();
+    names.sort();
+    // The journal, open in WAL mode (its log and shared memory beside it).
+    assert_eq!(
+        names,
+        [
+            JOURNAL_FILE.to_string(),
+            format!("{JOURNAL_FILE}-shm"),
+            format!("{JOURNAL_FILE}-wal")
+        ]
+    );
+    let state: State = [(1, (meta(1, 1, 1, "m"), b"a".to_vec()))].into();
+    record_state(&mut journal, minute(0), &state);
+    assert_eq!(reader(dir.path()).versions_of(1).unwrap().len(), 1);
+}
+
 #[test]
 fn journal_refuses_another_schema_version() {
     let dir = tempfile::tempdir().unwrap();

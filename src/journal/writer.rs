@@ -18,6 +18,48 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 
+/// The file a new journal is made in before it takes its name.
+const NEW_JOURNAL_FILE: &str = ".textrescue-journal.sqlite.new";
+
+/// Makes a new journal at `path`: its schema is written (and WAL mode set)
+/// in [`NEW_JOURNAL_FILE`], which is closed and synced, then renamed to
+/// `path`. A writer killed while it makes the file leaves no journal that
+/// readers cannot open (SQLite's switch to WAL mode leaves a rollback
+/// journal behind that only a writer can undo, so read-only readers would
+/// fail on it), only the new file, which the next writer (holding the
+/// lock, as the caller does) removes and makes again.
+fn create(dir: &Path, path: &Path) -> Result<()> {
+    let new = dir.join(NEW_JOURNAL_FILE);
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let file = dir.join(format!("{NEW_JOURNAL_FILE}{suffix}"));
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("journal: removing {}", file.display()));
+            }
+        }
+    }
+    let mut conn =
+        Connection::open(&new).with_context(|| format!("journal: creating {}", new.display()))?;
+    schema::prepare_for_writing(&mut conn)
+        .with_context(|| format!("journal: {}", new.display()))?;
+    // Closing the only connection checkpoints the log into the file and
+    // removes it: the file alone is the journal.
+    conn.close()
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("journal: closing {}", new.display()))?;
+    File::open(&new)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("journal: syncing {}", new.display()))?;
+    std::fs::rename(&new, path)
+        .with_context(|| format!("journal: renaming {} to {}", new.display(), path.display()))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("journal: syncing {}", dir.display()))?;
+    Ok(())
+}
+
 /// What the journal holds as a row's current version.
 #[derive(Debug, Clone)]
 pub(super) struct Current {
@@ -64,6 +106,9 @@ impl JournalWriter {
             Err((_, e)) => bail!("journal: locking {}: {e}", lock_path.display()),
         };
         let path = dir.join(JOURNAL_FILE);
+        if !path.exists() {
+            create(dir, &path)?;
+        }
         let mut conn = Connection::open(&path)
             .with_context(|| format!("journal: opening {}", path.display()))?;
         schema::prepare_for_writing(&mut conn)
