@@ -585,6 +585,25 @@ fn a_drill_of_the_newest_copy_in_a_bucket() {
             "left behind: {:?}",
             names(&tmpdir)
         );
+        // A newest copy that is no backup fails the drill, named by its
+        // URL (not by the temporary file, gone by then).
+        let bad = "race_bk_20991231-000000.sql.gz";
+        server.put(&bucket, &format!("nightly/{bad}"), b"not a backup");
+        let out = drill(&pg, server, &db, &tmpdir, &[&url, "--from", bad]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "drill failed: {url}/{bad} (fetched) is not a pg_dump output"
+            )),
+            "{err}"
+        );
+        assert!(!err.contains(".textrescue-fetch-"), "{err}");
+        assert!(
+            names(&tmpdir).is_empty(),
+            "left behind: {:?}",
+            names(&tmpdir)
+        );
     });
 }
 

@@ -288,6 +288,14 @@ pub fn run(settings: &Settings) -> Result<()> {
         println!("drill passed: {}", record.backup);
         return Ok(());
     }
+    // A fetched copy is named by its URL, not by its temporary file (gone
+    // once this returns).
+    if let Some(fetched) = &chosen.fetched {
+        let file = fetched.path().display().to_string();
+        for f in &mut failures {
+            *f = f.replace(&file, &format!("{} (fetched)", fetched.url));
+        }
+    }
     for f in &failures {
         eprintln!(
             "textrescue: drill: {}",
