@@ -10,7 +10,10 @@
 use crate::common::{Pg, TempDb, pg, text};
 use crate::dockerdb::Container;
 use crate::monitor::{PingServer, closed_port, samples, value};
-use crate::whole_restore::{container_race_db, race_db, textrescue};
+use crate::whole_restore::{
+    container_conn, container_race_db, container_textrescue, db_of_someone_else, docker_out,
+    race_db, textrescue,
+};
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -139,8 +142,7 @@ fn a_backup_of_another_schema_version_fails_the_drill() {
 fn a_scratch_name_already_taken_is_refused_and_left_alone() {
     let pg = pg();
     let db = race_db(&pg, "drill_taken");
-    let taken = pg.create_db("drill_taken_scratch");
-    taken.psql("CREATE TABLE mine (x int); INSERT INTO mine VALUES (42);");
+    let taken = db_of_someone_else(&pg, "drill_taken_scratch", 42);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("backups");
     backup_with(&db.pg_dump(&["-Fp"]), &dir, "");
@@ -533,30 +535,8 @@ fn sigterm_during_the_check_drops_the_scratch_database() {
 // ---- In the container ----
 
 fn container_drill(c: &Container, dir: &Path, db: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_textrescue"));
-    for var in [
-        "PGPASSWORD",
-        "PGPASSFILE",
-        "PGHOST",
-        "PGPORT",
-        "PGUSER",
-        "PGDATABASE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env_remove("TEXTRESCUE_DATABASE_URL")
-        .env("TZ", "UTC")
-        .stdin(Stdio::null())
-        .arg("drill")
-        .arg(dir)
-        .args([
-            "--container",
-            c.name.as_str(),
-            "--username",
-            "buggy",
-            "--dbname",
-            db,
-        ]);
+    let mut cmd = container_textrescue(&["drill"]);
+    cmd.arg(dir).args(container_conn(c, db));
     cmd
 }
 
@@ -568,13 +548,7 @@ fn container_exists(c: &Container, name: &str) -> bool {
 }
 
 fn container_dump(c: &Container, db: &str, format: &str) -> Vec<u8> {
-    let out = Command::new("docker")
-        .args(["exec", &c.name, "pg_dump", "-U", "buggy", format, db])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    out.stdout
+    docker_out(&["exec", &c.name, "pg_dump", "-U", "buggy", format, db])
 }
 
 #[test]

@@ -6,32 +6,12 @@
 use crate::common::{NASTY, assert_ok, insert_text_sql, text};
 use crate::dockerdb::Container;
 use crate::restore::run;
+use crate::whole_restore::{container_conn, container_textrescue as textrescue};
 
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// `textrescue ARGS...` with no local connection settings: everything goes
-/// through the container.
-fn textrescue(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_textrescue"));
-    for var in [
-        "PGPASSWORD",
-        "PGPASSFILE",
-        "PGHOST",
-        "PGPORT",
-        "PGUSER",
-        "PGDATABASE",
-    ] {
-        c.env_remove(var);
-    }
-    c.env_remove("TEXTRESCUE_DATABASE_URL")
-        .env("TZ", "UTC")
-        .args(args)
-        .stdin(Stdio::null());
-    c
-}
 
 /// alice's and bob's nasty texts: a backup taken through the container,
 /// then some deleted and one overwritten on the live server; restore puts
@@ -63,14 +43,7 @@ fn restore_through_a_real_container_and_undo() {
     c.psql(&db, &sql);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("backups");
-    let conn = [
-        "--container",
-        c.name.as_str(),
-        "--username",
-        "buggy",
-        "--dbname",
-        db.as_str(),
-    ];
+    let conn = container_conn(&c, &db);
     let mut backup = textrescue(&["backup", "--quiet", "--dir"]);
     backup.arg(&dir).args(conn);
     assert_ok(&run(backup));
@@ -155,14 +128,7 @@ fn sigint_during_a_restore_through_a_container_changes_nothing() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("backups");
-    let conn = [
-        "--container",
-        c.name.as_str(),
-        "--username",
-        "buggy",
-        "--dbname",
-        db.as_str(),
-    ];
+    let conn = container_conn(&c, &db);
     let mut backup = textrescue(&["backup", "--quiet", "--dir"]);
     backup.arg(&dir).args(conn);
     assert_ok(&run(backup));

@@ -215,20 +215,38 @@ impl Server {
 
 /// A database with the race server's schema and a few texts.
 pub fn small_db(pg: &Pg) -> TempDb {
-    let db = pg.create_db("s3");
+    db_with_texts(
+        pg,
+        "s3",
+        20,
+        |i| format!("text {i}: {}", "la la ".repeat(50)),
+        "",
+    )
+}
+
+/// A database `prefix...` with the race server's schema and `n` texts
+/// (`text(i)`), of alice's and bob's, then `more_sql` run.
+pub fn db_with_texts(
+    pg: &Pg,
+    prefix: &str,
+    n: i64,
+    text: impl Fn(i64) -> String,
+    more_sql: &str,
+) -> TempDb {
+    let db = pg.create_db(prefix);
     db.load_schema_with_people();
     let mut sql = String::new();
-    for i in 0..20i64 {
+    for i in 0..n {
         sql += &insert_text_sql(
             None,
             2 + i % 2,
             1 + i % 4,
             "2024-03-01 14:22:11+00",
             None,
-            &format!("text {i}: {}", "la la ".repeat(50)),
+            &text(i),
         );
     }
-    db.psql(&sql);
+    db.psql(&(sql + more_sql));
     db
 }
 
@@ -249,6 +267,19 @@ pub fn backup(server: &Server, db: &TempDb, dir: &Path, args: &[&str]) -> Output
         .arg(dir)
         .args(args);
     c.output().unwrap()
+}
+
+/// [`backup`] with `--copy-to URL --s3-endpoint ENDPOINT` and `more` args.
+pub fn backup_copied_to(
+    server: &Server,
+    db: &TempDb,
+    dir: &Path,
+    url: &str,
+    more: &[&str],
+) -> Output {
+    let mut args = vec!["--copy-to", url, "--s3-endpoint", &server.endpoint];
+    args.extend_from_slice(more);
+    backup(server, db, dir, &args)
 }
 
 /// The backups (not the lock) in `dir`.
@@ -281,7 +312,7 @@ fn failed_in_one_line(out: &Output) -> String {
 }
 
 /// `textrescue copy DIR --to URL --s3-endpoint ENDPOINT` against `server`.
-fn copy(server: &Server, dir: &Path, url: &str) -> Command {
+pub fn copy(server: &Server, dir: &Path, url: &str) -> Command {
     let mut c = server.textrescue();
     c.arg("copy")
         .arg(dir)
@@ -349,19 +380,7 @@ fn backup_copy_to_uploads_verifies_and_applies_retention() {
         server.put(&bucket, "elsewhere/race_bk_20240101-000000.sql.gz", b"old");
         let dir = tempfile::tempdir().unwrap();
         let url = format!("s3://{bucket}/nightly/");
-        let out = backup(
-            server,
-            &db,
-            dir.path(),
-            &[
-                "--copy-to",
-                &url,
-                "--s3-endpoint",
-                &server.endpoint,
-                "--keep-daily",
-                "2",
-            ],
-        );
+        let out = backup_copied_to(server, &db, dir.path(), &url, &["--keep-daily", "2"]);
         assert_ok(&out);
         let local = local_backups(dir.path());
         assert_eq!(local.len(), 1);

@@ -3,11 +3,11 @@
 //! are the local backup, byte for byte; a bad recipient fails before
 //! anything is taken or uploaded.
 use crate::common;
-use crate::s3::{Server, backup, each_server, local_backups, one_line, small_db};
+use crate::s3::{Server, backup_copied_to, copy, each_server, local_backups, one_line, small_db};
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use common::{assert_ok, pg, text};
 
@@ -51,6 +51,32 @@ pub fn age_decrypt(identity: &Path, sealed: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
+/// `texts PATH --user alice --format json` of a local backup, which must
+/// succeed.
+pub fn local_alice_texts(path: &Path) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_textrescue"))
+        .arg("texts")
+        .arg(path)
+        .args(["--user", "alice", "--format", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    out
+}
+
+/// `texts URL --user alice --format json [--identity IDENTITY]` of a copy
+/// in a bucket of `server`.
+pub fn bucket_alice_texts(server: &Server, url: &str, identity: Option<&Path>) -> Command {
+    let mut c = server.textrescue();
+    c.args(["texts", url, "--user", "alice", "--format", "json"])
+        .args(["--s3-endpoint", &server.endpoint]);
+    if let Some(i) = identity {
+        c.arg("--identity").arg(i);
+    }
+    c
+}
+
 #[test]
 #[cfg_attr(
     not(all(has_s3, has_postgres)),
@@ -68,15 +94,12 @@ fn encrypted_copies_decrypt_with_the_age_cli_byte_identical() {
         let bucket = server.bucket();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("s3://{bucket}/enc");
-        let out = backup(
+        let out = backup_copied_to(
             server,
             &db,
             dir.path(),
+            &url,
             &[
-                "--copy-to",
-                &url,
-                "--s3-endpoint",
-                &server.endpoint,
                 "--encrypt-to",
                 &first_public,
                 "--encrypt-to-file",
@@ -99,11 +122,7 @@ fn encrypted_copies_decrypt_with_the_age_cli_byte_identical() {
         assert_eq!(age_decrypt(&second, &sealed), plain);
 
         // `copy` knows the encrypted copy is there.
-        let out = server
-            .textrescue()
-            .arg("copy")
-            .arg(dir.path())
-            .args(["--to", &url, "--s3-endpoint", &server.endpoint])
+        let out = copy(server, dir.path(), &url)
             .args(["--encrypt-to", &first_public])
             .output()
             .unwrap();
@@ -143,9 +162,7 @@ fn a_bad_recipient_fails_before_anything_is_taken_or_uploaded() {
             vec!["--encrypt-to-file", bad_file.to_str().unwrap()],
         ] {
             let dir = tempfile::tempdir().unwrap();
-            let mut args = vec!["--copy-to", &url, "--s3-endpoint", &server.endpoint];
-            args.extend(bad.iter().copied());
-            let out = backup(server, &db, dir.path(), &args);
+            let out = backup_copied_to(server, &db, dir.path(), &url, &bad);
             assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text(&out.stderr));
             let err = one_line(&out.stderr);
             assert!(
@@ -174,36 +191,18 @@ fn texts_and_inspect_read_copies_in_the_bucket() {
     let keys = tempfile::tempdir().unwrap();
     let (identity, public) = keygen(keys.path(), "k.key");
     let (wrong, _) = keygen(keys.path(), "wrong.key");
-    let want = Command::new(env!("CARGO_BIN_EXE_textrescue"))
-        .arg("texts")
-        .arg(&local)
-        .args(["--user", "alice", "--format", "json"])
-        .output()
-        .unwrap();
-    assert_ok(&want);
+    let want = local_alice_texts(&local);
     each_server(|server| {
         let bucket = server.bucket();
         for (folder, encrypt) in [("plain", None), ("enc", Some(public.as_str()))] {
-            let mut c = server.textrescue();
-            c.arg("copy").arg(dir.path()).args([
-                "--to",
-                &format!("s3://{bucket}/{folder}"),
-                "--s3-endpoint",
-                &server.endpoint,
-            ]);
+            let mut c = copy(server, dir.path(), &format!("s3://{bucket}/{folder}"));
             if let Some(key) = encrypt {
                 c.args(["--encrypt-to", key]);
             }
             assert_ok(&c.output().unwrap());
         }
         let texts = |url: &str, identity: Option<&Path>| {
-            let mut c = server.textrescue();
-            c.args(["texts", url, "--user", "alice", "--format", "json"])
-                .args(["--s3-endpoint", &server.endpoint]);
-            if let Some(i) = identity {
-                c.arg("--identity").arg(i);
-            }
-            c.output().unwrap()
+            bucket_alice_texts(server, url, identity).output().unwrap()
         };
         let plain_url = format!("s3://{bucket}/plain/buggy_race_bk_20240305.sql.gz");
         let sealed_url = format!("s3://{bucket}/enc/buggy_race_bk_20240305.sql.gz.age");
@@ -259,13 +258,7 @@ fn history_reads_a_bucket_folder_like_a_backups_folder() {
     each_server(|server| {
         let bucket = server.bucket();
         let url = format!("s3://{bucket}/nights");
-        let out = server
-            .textrescue()
-            .arg("copy")
-            .arg(&nights)
-            .args(["--to", &url, "--s3-endpoint", &server.endpoint])
-            .output()
-            .unwrap();
+        let out = copy(server, &nights, &url).output().unwrap();
         assert_ok(&out);
         let remote = |cmd: &[&str]| {
             let out = server

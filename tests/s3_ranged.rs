@@ -8,14 +8,16 @@
 //! `TEXTRESCUE_S3_STATS=FILE` writes, counted as the object's bodies
 //! arrive.
 use crate::common;
-use crate::s3::{Server, backup, each_server, local_backups, one_line};
-use crate::s3_encrypted::keygen;
+use crate::s3::{
+    Server, backup_copied_to, copy, db_with_texts, each_server, local_backups, one_line,
+};
+use crate::s3_encrypted::{bucket_alice_texts, keygen, local_alice_texts};
 
 use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use common::{Pg, TempDb, assert_ok, insert_text_sql, pg, text};
+use common::{Pg, TempDb, assert_ok, pg, text};
 
 /// age's payload: 64 KiB chunks of plaintext, each with a 16-byte tag.
 const CHUNK: u64 = 64 * 1024;
@@ -25,25 +27,16 @@ const TAG: u64 = 16;
 /// (about 50 MB of dump, half of it once compressed): the texts are a
 /// small part of the backup, as on a real server.
 fn db_with_a_big_table(pg: &Pg) -> TempDb {
-    let db = pg.create_db("s3ranged");
-    db.load_schema_with_people();
-    let mut sql = String::new();
-    for i in 0..30i64 {
-        sql += &insert_text_sql(
-            None,
-            2 + i % 2,
-            1 + i % 4,
-            "2024-03-01 14:22:11+00",
-            None,
-            &format!("text {i}: {}\ttab\\backslash ✓", "la la ".repeat(40)),
-        );
-    }
-    sql += "CREATE TABLE public.race_logs (id integer PRIMARY KEY, line text NOT NULL);
-            INSERT INTO public.race_logs
-              SELECT i, md5(i::text) || md5((i * 7)::text) || md5((i * 13)::text)
-              FROM generate_series(1, 500000) AS i;";
-    db.psql(&sql);
-    db
+    db_with_texts(
+        pg,
+        "s3ranged",
+        30,
+        |i| format!("text {i}: {}\ttab\\backslash ✓", "la la ".repeat(40)),
+        "CREATE TABLE public.race_logs (id integer PRIMARY KEY, line text NOT NULL);
+         INSERT INTO public.race_logs
+           SELECT i, md5(i::text) || md5((i * 7)::text) || md5((i * 13)::text)
+           FROM generate_series(1, 500000) AS i;",
+    )
 }
 
 /// Where the byte `plain_at` of the plaintext is in an age file of
@@ -63,14 +56,10 @@ fn remote_texts(
     stats: &Path,
 ) -> (Output, u64) {
     let _ = fs::remove_file(stats);
-    let mut c = server.textrescue();
-    c.args(["texts", url, "--user", "alice", "--format", "json"])
-        .args(["--s3-endpoint", &server.endpoint])
-        .env("TEXTRESCUE_S3_STATS", stats);
-    if let Some(i) = identity {
-        c.arg("--identity").arg(i);
-    }
-    let out = c.output().unwrap();
+    let out = bucket_alice_texts(server, url, identity)
+        .env("TEXTRESCUE_S3_STATS", stats)
+        .output()
+        .unwrap();
     let received = fs::read_to_string(stats)
         .unwrap_or_default()
         .lines()
@@ -94,41 +83,16 @@ fn texts_of_an_encrypted_copy_fetch_only_what_they_read() {
         let dir = tempfile::tempdir().unwrap();
         let stats = dir.path().join("stats.tsv");
         let enc = format!("s3://{bucket}/enc");
-        let out = backup(
-            server,
-            &db,
-            dir.path(),
-            &[
-                "--copy-to",
-                &enc,
-                "--s3-endpoint",
-                &server.endpoint,
-                "--encrypt-to",
-                &public,
-            ],
-        );
+        let out = backup_copied_to(server, &db, dir.path(), &enc, &["--encrypt-to", &public]);
         assert_ok(&out);
         let local = local_backups(dir.path()).pop().unwrap();
         let name = local.file_name().unwrap().to_str().unwrap().to_string();
         // A plain copy of the same backup, next to it.
         let plain = format!("s3://{bucket}/plain");
-        let out = server
-            .textrescue()
-            .arg("copy")
-            .arg(dir.path())
-            .args(["--to", &plain, "--s3-endpoint", &server.endpoint])
-            .output()
-            .unwrap();
+        let out = copy(server, dir.path(), &plain).output().unwrap();
         assert_ok(&out);
 
-        let want = server
-            .textrescue()
-            .arg("texts")
-            .arg(&local)
-            .args(["--user", "alice", "--format", "json"])
-            .output()
-            .unwrap();
-        assert_ok(&want);
+        let want = local_alice_texts(&local);
         assert!(
             text(&want.stdout).contains("tab\\\\backslash"),
             "{}",
@@ -225,13 +189,7 @@ fn copy_seals_only_a_backup_whose_index_tells_the_truth() {
     each_server(|server| {
         let bucket = server.bucket();
         let copy = |dir: &Path, to: &str, encrypt: bool| {
-            let mut c = server.textrescue();
-            c.arg("copy").arg(dir).args([
-                "--to",
-                &format!("s3://{bucket}/{to}"),
-                "--s3-endpoint",
-                &server.endpoint,
-            ]);
+            let mut c = copy(server, dir, &format!("s3://{bucket}/{to}"));
             if encrypt {
                 c.args(["--encrypt-to", &public]);
             }
@@ -251,14 +209,7 @@ fn copy_seals_only_a_backup_whose_index_tells_the_truth() {
         let local = lying.path().join(name);
         fs::write(&local, labels_lie_about_tables().1).unwrap();
         assert_ok(&copy(lying.path(), "lying", true));
-        let want = server
-            .textrescue()
-            .arg("texts")
-            .arg(&local)
-            .args(["--user", "alice", "--format", "json"])
-            .output()
-            .unwrap();
-        assert_ok(&want);
+        let want = local_alice_texts(&local);
         assert!(text(&want.stdout).contains("alice's real text"));
         let stats = lying.path().join("stats.tsv");
         let url = format!("s3://{bucket}/lying/{name}.age");
@@ -273,14 +224,7 @@ fn copy_seals_only_a_backup_whose_index_tells_the_truth() {
         let local = old.path().join(name);
         fs::copy(common::fixture(&format!("nights/{name}")), &local).unwrap();
         assert_ok(&copy(old.path(), "old", true));
-        let want = server
-            .textrescue()
-            .arg("texts")
-            .arg(&local)
-            .args(["--user", "alice", "--format", "json"])
-            .output()
-            .unwrap();
-        assert_ok(&want);
+        let want = local_alice_texts(&local);
         let key = format!("old/{name}.age");
         let size = server.get(&bucket, &key).len() as u64;
         let url = format!("s3://{bucket}/{key}");

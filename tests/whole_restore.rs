@@ -46,6 +46,16 @@ pub fn race_db(pg: &Pg, prefix: &str) -> TempDb {
     db
 }
 
+/// A database that is someone else's: a table `mine` holding `x`, to be
+/// left alone.
+pub fn db_of_someone_else(pg: &Pg, prefix: &str, x: i32) -> TempDb {
+    let db = pg.create_db(prefix);
+    db.psql(&format!(
+        "CREATE TABLE mine (x int); INSERT INTO mine VALUES ({x});"
+    ));
+    db
+}
+
 /// The texts of database `name` as `texts --format json` gives them,
 /// byte-exact.
 pub fn texts_of(pg: &Pg, name: &str) -> serde_json::Value {
@@ -264,8 +274,7 @@ fn a_text_changed_by_one_byte_and_a_table_emptied_are_both_named() {
 fn the_new_database_must_be_new() {
     let pg = pg();
     let db = race_db(&pg, "whole_exists");
-    let taken = pg.create_db("whole_taken");
-    taken.psql("CREATE TABLE mine (x int); INSERT INTO mine VALUES (7);");
+    let taken = db_of_someone_else(&pg, "whole_taken", 7);
     let tmp = tempfile::tempdir().unwrap();
     let file = write(&tmp.path().join("c.dump"), &db.pg_dump(&["-Fc"]));
     let out = restore_whole(&pg, &[], db.name(), taken.name(), &file);
@@ -386,7 +395,9 @@ fn swap_waits_for_the_live_database_to_be_free_then_switches() {
 
 // ---- In the container ----
 
-fn container_textrescue(args: &[&str]) -> Command {
+/// `textrescue ARGS...` with no local connection settings: everything goes
+/// through the container.
+pub fn container_textrescue(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_textrescue"));
     for var in [
         "PGPASSWORD",
@@ -403,6 +414,18 @@ fn container_textrescue(args: &[&str]) -> Command {
         .args(args)
         .stdin(Stdio::null());
     c
+}
+
+/// The arguments that reach database `db` in container `c` as user buggy.
+pub fn container_conn<'a>(c: &'a Container, db: &'a str) -> [&'a str; 6] {
+    [
+        "--container",
+        c.name.as_str(),
+        "--username",
+        "buggy",
+        "--dbname",
+        db,
+    ]
 }
 
 /// A database in the container like [`race_db`] (no text modified).
@@ -423,7 +446,8 @@ fn container_restore(into: &str, extra: &[&str], backup: &Path, conn: &[&str]) -
         .unwrap()
 }
 
-fn docker_out(args: &[&str]) -> Vec<u8> {
+/// `docker ARGS...`, which must succeed: its stdout.
+pub fn docker_out(args: &[&str]) -> Vec<u8> {
     let out = Command::new("docker")
         .args(args)
         .stdin(Stdio::null())
@@ -444,14 +468,7 @@ fn container_every_format_restores_whole_through_docker_exec() {
     let db = container_race_db(&c, "whole_src");
     let want = c.texts_json(&db);
     let tmp = tempfile::tempdir().unwrap();
-    let conn = [
-        "--container",
-        c.name.as_str(),
-        "--username",
-        "buggy",
-        "--dbname",
-        db.as_str(),
-    ];
+    let conn = container_conn(&c, &db);
     let mut backups = Vec::new();
     for format in ["plain", "custom"] {
         let dir = tmp.path().join(format);
