@@ -123,9 +123,23 @@ pub fn choose(
 /// `keep` (`options`: how backups are read), and compared with the
 /// versions the journal held at its moment, for every text that passes
 /// `keep` in the backup or in the journal then. Nothing where no backup
-/// qualifies, or it cannot be read (said in `warnings`, with what is
-/// said about the folder's files).
+/// qualifies, or it cannot be read (said first, with what is said about
+/// the folder's files): every line is a warning for stderr.
 pub fn disagreements(
+    dir: &Path,
+    at: DateTime<Utc>,
+    keep: &Filter,
+    options: &ReadOptions,
+) -> Result<Vec<String>> {
+    let mut said = Vec::new();
+    let found = compare_with_backup(dir, at, keep, options, &mut said)?;
+    said.extend(found);
+    Ok(said)
+}
+
+/// [`disagreements`]: the disagreements, and in `warnings` what else is
+/// said.
+fn compare_with_backup(
     dir: &Path,
     at: DateTime<Utc>,
     keep: &Filter,

@@ -77,6 +77,12 @@ pub fn message(s: &str) -> String {
     out
 }
 
+/// Says `message` on stderr as a warning (`textrescue: warning: ...`),
+/// escaped as [`message`] escapes it: every warning goes through here.
+pub fn warn(message: &str) {
+    eprintln!("textrescue: warning: {}", self::message(message));
+}
+
 /// Whether `s` shows as it is.
 pub fn is_visible(s: &str) -> bool {
     !s.chars().any(needs_escape)

@@ -183,11 +183,7 @@ pub enum Outcome {
 
 /// Reads one dump and reduces it to a summary per text.
 pub fn summarize(c: &DumpFile, options: &ReadOptions, filter: &Filter) -> Outcome {
-    let source = match c.path.to_str() {
-        Some(url) if crate::remote::Location::is_remote(url) => Source::Remote(url.to_string()),
-        _ => Source::Path(c.path.clone()),
-    };
-    let dump = match dump::read(&source, options) {
+    let dump = match dump::read(&Source::from_path(&c.path), options) {
         Ok(d) => d,
         // Found in a folder and no dump at all (empty, an error message,
         // some other file): skipped, where a damaged dump is a failure.
@@ -314,19 +310,12 @@ pub fn dump_row(
                 task = s.task.clone().or(task);
                 last = Some((i, s));
                 versions.push(Version {
-                    dump: dump.clone(),
                     present: true,
                     id: Some(s.id),
                     modified_at: s.modified_at.clone(),
                     length: Some(s.length),
                     sha256: Some(hex(&s.sha256)),
-                    source: None,
-                    at: None,
-                    first_seen: None,
-                    last_seen: None,
-                    deleted_at: None,
-                    origin: BACKUP,
-                    place: at.clone(),
+                    ..Version::absent(dump, at)
                 });
             }
             None => versions.push(Version::absent(dump, at)),

@@ -46,6 +46,16 @@ impl Source {
         }
     }
 
+    /// A dump found in a folder or a bucket folder by its path: an
+    /// `s3://` URL (as [`crate::nightlies`] lists a bucket's) is read from
+    /// the bucket, anything else is a file or directory.
+    pub fn from_path(path: &std::path::Path) -> Source {
+        match path.to_str() {
+            Some(url) if crate::remote::Location::is_remote(url) => Source::Remote(url.to_string()),
+            _ => Source::Path(path.to_path_buf()),
+        }
+    }
+
     /// How messages and outputs name this source.
     pub fn display(&self) -> String {
         match self {

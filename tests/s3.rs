@@ -555,6 +555,31 @@ fn a_name_with_unusual_characters_is_stored_under_that_name() {
     });
 }
 
+/// A bucket folder holding an object whose name object_store refuses to
+/// list (here an escape sequence; also `.` and `..`) cannot be read: one
+/// line says which object and what to do, with the escape shown escaped.
+/// moto only: s3s-fs keeps objects as files and refuses such names.
+#[test]
+#[cfg_attr(not(has_s3), ignore = "needs the S3 test servers (bash .ci/s3-up)")]
+fn a_folder_holding_a_name_the_library_refuses_is_one_line() {
+    let server = servers().into_iter().find(|s| s.name == "moto").unwrap();
+    let bucket = server.bucket();
+    server.put(&bucket, "nightly/x\u{1b}[2J.sql.gz", b"not a backup");
+    let url = format!("s3://{bucket}/nightly");
+    let out = server
+        .textrescue()
+        .args(["history", &url, "--s3-endpoint", &server.endpoint])
+        .output()
+        .unwrap();
+    let err = failed_in_one_line(&out);
+    assert!(err.contains(&format!("cannot list {url}")), "{err}");
+    assert!(err.contains("rename or remove that object"), "{err}");
+    assert!(
+        err.contains("x\\u{1b}[2J.sql.gz") && !err.contains('\u{1b}'),
+        "{err}"
+    );
+}
+
 /// A free TCP port on 127.0.0.1.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

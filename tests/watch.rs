@@ -285,13 +285,7 @@ fn a_running_watch_keeps_every_version_that_stood_two_intervals() {
     std::thread::sleep(step);
     states.push((Utc::now(), live(&db)));
     std::thread::sleep(Duration::from_millis(1200));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(running.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let out = running.wait_with_output().unwrap();
-    assert!(out.status.success(), "watch ended: {}", text(&out.stderr));
+    crate::journal_readers::stop_watch(running);
 
     for (at, state) in &states {
         assert_eq!(&journal_at(&dir, Some(*at)), state, "the texts at {at}");

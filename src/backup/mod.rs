@@ -133,12 +133,12 @@ pub fn run(settings: &Settings) -> Result<Written> {
         )
         .map_err(|e| anyhow!("backup {} written, but {e:#}", path.display()))?;
         for future in &plan.future {
-            eprintln!(
-                "textrescue: warning: {} is dated after now (a clock set wrong, or not a backup \
-                 of ours): retention gives it no slot and never removes it; rename it to the \
-                 date it was taken, or remove it",
+            crate::escape::warn(&format!(
+                "{} is dated after now (a clock set wrong, or not a backup of ours): retention \
+                 gives it no slot and never removes it; rename it to the date it was taken, or \
+                 remove it",
                 dir.join(future).display()
-            );
+            ));
         }
         let removed = plan.remove;
         let n = removed.len();

@@ -319,11 +319,8 @@ fn at_side(
         at_time::Source::Journal { texts, .. } => {
             // As `texts --at`: where a backup the journal covers disagrees
             // with it about the texts compared, say so.
-            let mut warnings = Vec::new();
-            let disagree =
-                at_time::disagreements(Path::new(dir), at, filter, options, &mut warnings);
-            for w in warnings.iter().chain(disagree?.iter()) {
-                warn(w);
+            for w in at_time::disagreements(Path::new(dir), at, filter, options)? {
+                warn(&w);
             }
             Side::Journal(texts)
         }

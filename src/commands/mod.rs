@@ -169,6 +169,4 @@ pub fn warn_not_utf8<'a, 'r: 'a>(records: impl IntoIterator<Item = &'a crate::te
     }
 }
 
-pub fn warn(message: &str) {
-    eprintln!("textrescue: warning: {}", crate::escape::message(message));
-}
+pub use crate::escape::warn;

@@ -133,16 +133,8 @@ pub fn run(args: &Args) -> Result<()> {
                 at_time::Source::Journal { texts, .. } => {
                     // The answer is the journal's: say where a backup it
                     // covers disagrees with it about the texts asked for.
-                    let mut warnings = Vec::new();
-                    let disagree = at_time::disagreements(
-                        Path::new(&args.dump),
-                        at,
-                        &filter,
-                        &options,
-                        &mut warnings,
-                    );
-                    for w in warnings.iter().chain(disagree?.iter()) {
-                        warn(w);
+                    for w in at_time::disagreements(Path::new(&args.dump), at, &filter, &options)? {
+                        warn(&w);
                     }
                     Read::Journal(texts, format!("{} (journal)", args.dump))
                 }

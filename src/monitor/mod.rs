@@ -83,10 +83,10 @@ impl Monitor {
         let written = FolderState::read(&self.dir, self.prefix.as_deref())
             .and_then(|state| Metrics::of_folder(&state).write(file));
         if let Err(e) = written {
-            eprintln!(
-                "textrescue: warning: the metrics file {} was not written: {e:#}",
+            crate::escape::warn(&format!(
+                "the metrics file {} was not written: {e:#}",
                 file.display()
-            );
+            ));
         }
     }
 }

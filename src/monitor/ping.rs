@@ -84,15 +84,15 @@ impl Ping {
         if let Err(why) = self.try_send(suffix, body, tries)
             && !self.failed.replace(true)
         {
-            eprintln!(
-                "textrescue: warning: the {} ping to {} did not get through ({why}); the run \
-                 goes on, its later pings tried once",
+            crate::escape::warn(&format!(
+                "the {} ping to {} did not get through ({why}); the run goes on, its later \
+                 pings tried once",
                 match suffix {
                     "" => "success",
                     s => &s[1..],
                 },
                 self.server()
-            );
+            ));
         }
     }
 

@@ -106,17 +106,7 @@ pub fn fetch(
         bail!("{url}: not a backup's name");
     }
     let remote = Remote::connect(&location, settings.endpoint.as_deref())?;
-    let endpoint = settings.endpoint.as_deref();
-    let head = match remote.head(&name) {
-        Ok(Some(head)) => head,
-        Ok(None) => {
-            // Some services answer a missing bucket as a missing object: the
-            // bucket is asked about, for the line that says which is missing.
-            remote.check_bucket()?;
-            return Err(read::no_such_object(url, endpoint));
-        }
-        Err(e) => return Err(read::folder_error(url, endpoint).unwrap_or(e)),
-    };
+    let head = read::head_of(&remote, &name, url, settings.endpoint.as_deref())?;
     check_room(folder, head.size)?;
     let dir = tempfile::Builder::new()
         .prefix(".textrescue-fetch-")

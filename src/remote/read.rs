@@ -96,9 +96,11 @@ pub fn open_object(url: &str) -> Result<(Box<dyn Read + Send>, u64)> {
     Ok((Box::new(plain), size))
 }
 
-/// The object `name` (at `url`) as the bucket describes it; an object not
-/// there is an error ([`no_such_object`]), and so is a failed question
-/// about a name that is a folder (s3s-fs answers 500 for those).
+/// The object `name` (at `url`) as the bucket describes it. An object not
+/// there is an error that says which is missing, the bucket or the object
+/// (some services answer a missing bucket as a missing object), or that
+/// `url` is a folder; so is a failed question about a name that is a
+/// folder (s3s-fs answers 500 for those).
 pub(crate) fn head_of(
     remote: &Remote,
     name: &str,
@@ -107,19 +109,16 @@ pub(crate) fn head_of(
 ) -> Result<super::Head> {
     match remote.head(name) {
         Ok(Some(head)) => Ok(head),
-        Ok(None) => Err(no_such_object(url, endpoint)),
+        Ok(None) => {
+            remote.check_bucket()?;
+            Err(folder_error(url, endpoint).unwrap_or_else(|| anyhow!("{url}: no such object")))
+        }
         Err(e) => Err(folder_error(url, endpoint).unwrap_or(e)),
     }
 }
 
-/// The error for an object that is not there: said as a folder where
-/// objects lie under `url` as a prefix (one backup was asked for).
-pub(crate) fn no_such_object(url: &str, endpoint: Option<&str>) -> anyhow::Error {
-    folder_error(url, endpoint).unwrap_or_else(|| anyhow!("{url}: no such object"))
-}
-
 /// "not one backup" when objects lie under `url` as a prefix.
-pub(crate) fn folder_error(url: &str, endpoint: Option<&str>) -> Option<anyhow::Error> {
+fn folder_error(url: &str, endpoint: Option<&str>) -> Option<anyhow::Error> {
     match list_folder_at(url, endpoint) {
         Ok(Some(listed)) if !listed.is_empty() => Some(anyhow!(
             "{url} is a bucket folder ({} object{}), not one backup: name one \

@@ -54,16 +54,9 @@ pub fn choose(settings: &Settings) -> Result<Option<AtSource>> {
         Source::Journal { texts, poll } => {
             // The texts come from the journal: say where a backup it covers
             // disagrees with it about them (as `texts --at` does).
-            let mut warnings = Vec::new();
-            let disagree = at_time::disagreements(
-                &settings.source,
-                at,
-                &settings.filter,
-                &settings.read_options,
-                &mut warnings,
-            );
-            for w in warnings.iter().chain(disagree?.iter()) {
-                warn(w);
+            let source = &settings.source;
+            for w in at_time::disagreements(source, at, &settings.filter, &settings.read_options)? {
+                warn(&w);
             }
             let journal = settings.source.join(JOURNAL_FILE);
             AtSource::Journal(JournalTexts {

@@ -95,9 +95,7 @@ pub fn utc_micros(t: &Timestamp) -> String {
         .to_string()
 }
 
-pub fn warn(message: &str) {
-    eprintln!("textrescue: warning: {}", crate::escape::message(message));
-}
+pub use crate::escape::warn;
 
 const STEPS: usize = 6;
 

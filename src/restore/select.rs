@@ -95,12 +95,7 @@ struct BackupTexts {
 }
 
 fn read_backup(path: &Path, options: &ReadOptions, filter: &Filter) -> Result<BackupTexts> {
-    // A backup in a bucket folder is named by its URL (read in place).
-    let source = match path.to_str() {
-        Some(url) if Location::is_remote(url) => Source::Remote(url.to_string()),
-        _ => Source::Path(path.to_path_buf()),
-    };
-    let dump = dump::read(&source, options)?;
+    let dump = dump::read(&Source::from_path(path), options)?;
     let (texts, warnings) = dump.texts()?;
     for w in warnings {
         warn(&format!("{}: {w}", path.display()));
@@ -139,7 +134,7 @@ fn read_backup(path: &Path, options: &ReadOptions, filter: &Filter) -> Result<Ba
 /// Is `path` one backup (a file, or a `pg_dump -Fd` folder)? A bucket
 /// folder is given as `s3://BUCKET/PREFIX/`, with the slash (the command
 /// that was given a folder's URL without one adds it, see
-/// [`crate::remote::read::is_folder`]); any other `s3://` URL is one object.
+/// [`crate::remote::read::as_folder`]); any other `s3://` URL is one object.
 pub fn is_one_backup(path: &Path) -> bool {
     if let Some(url) = path.to_str().filter(|p| Location::is_remote(p)) {
         return !url.ends_with('/');
@@ -325,12 +320,7 @@ fn resolve_from(source: &Path, from: &Path) -> Result<PathBuf> {
     let remote_folder = source
         .to_str()
         .is_some_and(|s| Location::is_remote(s) && s.ends_with('/'));
-    let mut parts = from.components();
-    let one_name = matches!(
-        (parts.next(), parts.next()),
-        (Some(std::path::Component::Normal(_)), None)
-    );
-    if remote_folder && one_name {
+    if remote_folder {
         return Ok(source.join(from));
     }
     if source.is_dir() && !is_one_backup(source) {

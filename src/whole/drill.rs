@@ -96,7 +96,7 @@ fn from_bucket(settings: &Settings, url: &str, interrupt: &Caught) -> Result<Cho
         found.retain(|f| f.prefix.is_some());
     }
     for w in warnings {
-        eprintln!("textrescue: warning: {}", crate::escape::message(&w));
+        escape::warn(&w);
     }
     let newest = found
         .pop()
@@ -147,7 +147,7 @@ fn choose_backup(settings: &Settings, interrupt: &Caught) -> Result<Chosen> {
         found.retain(|f| f.prefix.is_some());
     }
     for w in warnings {
-        eprintln!("textrescue: warning: {}", crate::escape::message(&w));
+        escape::warn(&w);
     }
     let newest = found
         .into_iter()
